@@ -1,0 +1,181 @@
+//! Command-line arguments (clap derive). `--help` teaches: every command has examples.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "\
+Examples:
+  runbook check playbooks/                       find every error before anything runs
+  runbook plan playbooks/apeg/p0-service-down.yaml -i inventories/apeg-prod.yaml
+  runbook run playbooks/apeg/p0-service-down.yaml -i inventories/apeg-prod.yaml
+  runbook run --yes nightly.yaml --format json   unattended, for cron or CI
+  runbook report .runbook/runs/<run>.jsonl --format html > timeline.html
+
+Exit codes: 0 success (warnings allowed), 1 a step failed, 2 invalid input, 3 aborted or interrupted.";
+
+/// Executable runbooks: YAML playbooks checked, planned and run with a recorded transcript.
+#[derive(Debug, Parser)]
+#[command(name = "runbook", version, about, after_help = EXAMPLES, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More diagnostics on stderr (-v info, -vv debug); RUST_LOG works too.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// When to use colour; NO_COLOR is respected under `auto`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate playbooks and inventories (files or folders, recursively).
+    #[command(
+        after_help = "Examples:\n  runbook check playbooks/\n  runbook check --format github --deny-warnings playbooks/ inventories/"
+    )]
+    Check(CheckArgs),
+    /// Show every step of a playbook with its resolved commands, without running anything.
+    #[command(
+        after_help = "Examples:\n  runbook plan playbook.yaml -i inventories/prod.yaml\n  runbook plan playbook.yaml --var domain=example.com --format markdown > plan.md"
+    )]
+    Plan(PlanArgs),
+    /// Run a playbook: interactively on a terminal, unattended with --yes.
+    #[command(
+        after_help = "Examples:\n  runbook run playbook.yaml -i inventories/prod.yaml\n  runbook run --yes --format json playbook.yaml --var domain=example.com"
+    )]
+    Run(RunArgs),
+    /// List the playbooks under a folder.
+    List(ListArgs),
+    /// Print the JSON Schema of playbooks or inventories (for editors).
+    Schema(SchemaArgs),
+    /// Print shell completions.
+    #[command(
+        after_help = "Example:\n  runbook completions bash > ~/.local/share/bash-completion/completions/runbook"
+    )]
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Human,
+    Json,
+    Github,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Files or folders; folders are searched for *.yaml and *.yml.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = CheckFormat::Human)]
+    pub format: CheckFormat,
+    /// Treat warnings as errors.
+    #[arg(long)]
+    pub deny_warnings: bool,
+}
+
+/// Where values come from: shared by plan and run.
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// The environment's inventory: values, hosts, groups, channels.
+    #[arg(short, long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// Set a value (highest precedence after operator answers); repeatable.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// A YAML file of values; repeatable.
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Human,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    pub playbook: PathBuf,
+    #[command(flatten)]
+    pub env: EnvArgs,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ManualPolicy {
+    /// A manual step fails the run when nobody can do it.
+    Fail,
+    /// A manual step is recorded as skipped.
+    Skip,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    pub playbook: PathBuf,
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// Unattended: no questions; manual and destructive steps follow --manual and
+    /// --allow-destructive.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// What a manual step does under --yes.
+    #[arg(long, value_enum, default_value_t = ManualPolicy::Fail)]
+    pub manual: ManualPolicy,
+    /// Let destructive steps run under --yes.
+    #[arg(long)]
+    pub allow_destructive: bool,
+    /// Where to write the transcript (default: .runbook/runs/<time>-<name>.jsonl).
+    #[arg(long, value_name = "PATH")]
+    pub transcript: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = RunFormat::Human)]
+    pub format: RunFormat,
+    /// Who runs it, recorded in the transcript (default: $USER).
+    #[arg(long)]
+    pub operator: Option<String>,
+    /// Remote hosts worked on at once.
+    #[arg(long, default_value_t = 10)]
+    pub forks: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    #[arg(long, value_enum, default_value_t = ListFormat::Human)]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    Playbook,
+    Inventory,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    #[arg(value_enum, default_value_t = SchemaKind::Playbook)]
+    pub kind: SchemaKind,
+}

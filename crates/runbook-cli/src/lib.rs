@@ -1,0 +1,84 @@
+//! The runbook command line: arguments, commands, everything printed to the terminal, prompts.
+//! The libraries below it return values and emit events; only this crate decides how they look
+//! and which exit code they mean.
+
+mod args;
+mod check;
+mod error;
+mod list;
+mod load;
+mod plan;
+mod render_plan;
+mod style;
+mod walk;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+pub use args::Cli;
+use args::{Command, SchemaKind};
+pub use error::{CliError, Exit};
+
+/// Parses the arguments, runs the command, prints any error once, returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() {
+                Exit::Invalid as u8
+            } else {
+                0
+            });
+        }
+    };
+    style::init(cli.color);
+    match run(cli) {
+        Ok(exit) => ExitCode::from(exit as u8),
+        Err(err) => {
+            err.print();
+            ExitCode::from(err.exit as u8)
+        }
+    }
+}
+
+/// Runs one parsed command.
+pub fn run(cli: Cli) -> Result<Exit, CliError> {
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Plan(args) => plan::run(&args),
+        Command::List(args) => list::run(&args),
+        Command::Run(_) => Err(CliError::new(
+            Exit::Invalid,
+            "`run` is not available in this build yet",
+        )),
+        Command::Schema(args) => {
+            let text = match args.kind {
+                SchemaKind::Playbook => runbook_model::schema::playbook_schema(),
+                SchemaKind::Inventory => runbook_model::schema::inventory_schema(),
+            };
+            write_stdout(&text)?;
+            Ok(Exit::Success)
+        }
+        Command::Completions { shell } => {
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(shell, &mut Cli::command(), "runbook", &mut out);
+            Ok(Exit::Success)
+        }
+    }
+}
+
+/// Writes data to stdout; a closed pipe (`| head`) is not an error.
+pub(crate) fn write_stdout(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(err) => Err(CliError::new(
+            Exit::Invalid,
+            format!("cannot write to stdout: {err}"),
+        )),
+    }
+}

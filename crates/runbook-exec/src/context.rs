@@ -1,0 +1,61 @@
+//! The template context a step sees: values, built-ins (`metadata`, `params`, `steps`, `host`,
+//! `env`, `run`, `incident`), and captures and inputs of earlier steps.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use runbook_model::Playbook;
+use runbook_template::TemplateValue;
+use serde_json::Value;
+
+/// `env.NAME`: reads the process environment on lookup; an unset name is undefined.
+#[derive(Debug)]
+struct EnvObject;
+
+impl runbook_template::Object for EnvObject {
+    fn get_value(self: &Arc<Self>, key: &TemplateValue) -> Option<TemplateValue> {
+        let name = key.as_str()?;
+        std::env::var(name).ok().map(TemplateValue::from)
+    }
+}
+
+/// The parts of a context; the executor and `plan` fill them differently.
+pub struct ContextParts<'a> {
+    pub playbook: &'a Playbook,
+    pub values: &'a IndexMap<String, Value>,
+    pub captures: &'a IndexMap<String, TemplateValue>,
+    pub steps: TemplateValue,
+    pub host: &'a str,
+    pub run: TemplateValue,
+    pub incident: TemplateValue,
+}
+
+impl ContextParts<'_> {
+    pub fn build(&self) -> TemplateValue {
+        let mut map: BTreeMap<String, TemplateValue> = BTreeMap::new();
+        for (name, value) in self.values {
+            map.insert(name.clone(), runbook_template::context(value));
+        }
+        let params: BTreeMap<&str, &Value> = self
+            .playbook
+            .params
+            .keys()
+            .filter_map(|name| self.values.get(name).map(|v| (name.as_str(), v)))
+            .collect();
+        map.insert("params".into(), runbook_template::context(&params));
+        for (name, value) in self.captures {
+            map.insert(name.clone(), value.clone());
+        }
+        map.insert(
+            "metadata".into(),
+            runbook_template::context(&self.playbook.metadata),
+        );
+        map.insert("steps".into(), self.steps.clone());
+        map.insert("host".into(), TemplateValue::from(self.host));
+        map.insert("env".into(), TemplateValue::from_object(EnvObject));
+        map.insert("run".into(), self.run.clone());
+        map.insert("incident".into(), self.incident.clone());
+        TemplateValue::from_pairs(map)
+    }
+}

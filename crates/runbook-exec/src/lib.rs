@@ -1,0 +1,16 @@
+//! The runbook executor: variables and their precedence, the plan a reviewer reads, and the
+//! engine that runs a playbook (processes, expectations, branches, escalation), emitting events
+//! that the transcript records and the CLI displays.
+//!
+//! **Invariant:** nothing here touches the terminal; the front end consumes events and answers
+//! questions through [`Operator`](runner::Operator)-style callbacks.
+
+pub mod context;
+pub mod error;
+pub mod plan;
+pub mod redact;
+pub mod vars;
+
+pub use error::Error;
+pub use redact::Redactor;
+pub use vars::{Origin, Overrides, Vars};

@@ -1,0 +1,272 @@
+//! Variables: where each value comes from and which one wins.
+//!
+//! Lowest to highest: param defaults and playbook `vars`, a param's `from_env`, inventory
+//! `vars`, group vars, host vars (per host, for remote steps), `--var-file`, `--var`, operator
+//! answers. Playbook vars may be templates over everything else (`"https://{{ domain }}/"`).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use runbook_model::{Inventory, ParamType, Playbook};
+use runbook_template::{Engine, Mode, TemplateValue};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::redact::Redactor;
+
+/// Where a value came from, shown by `plan` next to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    Default,
+    Environment,
+    Inventory,
+    VarFile,
+    CommandLine,
+    Operator,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Origin::Default => "default",
+            Origin::Environment => "environment",
+            Origin::Inventory => "inventory",
+            Origin::VarFile => "var file",
+            Origin::CommandLine => "--var",
+            Origin::Operator => "operator",
+        })
+    }
+}
+
+/// Values given on the command line, before they are merged.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--var-file` paths, in order.
+    pub var_files: Vec<PathBuf>,
+    /// `--var k=v`, in order.
+    pub vars: Vec<(String, String)>,
+}
+
+impl Overrides {
+    /// Parses one `--var` argument.
+    pub fn parse_var(text: &str) -> Result<(String, String), String> {
+        let (key, value) = text
+            .split_once('=')
+            .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))?;
+        if key.is_empty() {
+            return Err(format!("`{text}` has an empty key"));
+        }
+        Ok((key.to_owned(), value.to_owned()))
+    }
+}
+
+/// The merged values of a run, with their origins and the secrets among them.
+#[derive(Debug, Clone, Default)]
+pub struct Vars {
+    pub values: IndexMap<String, Value>,
+    pub origins: IndexMap<String, Origin>,
+    /// Names whose values are secret (params with `secret: true`, inventory `secrets:`).
+    pub secret_names: BTreeSet<String>,
+    /// Required params nothing filled.
+    pub missing: Vec<String>,
+}
+
+impl Vars {
+    /// Merges every source for a playbook. Missing required params are listed, not errors,
+    /// so an interactive run can ask for them.
+    pub fn resolve(
+        engine: &Engine,
+        playbook: &Playbook,
+        inventory: Option<&Inventory>,
+        overrides: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vars, Error> {
+        let mut vars = Vars::default();
+        for (name, param) in &playbook.params {
+            if param.secret {
+                vars.secret_names.insert(name.clone());
+            }
+            if let Some(default) = &param.default {
+                vars.set(name, default.value.clone(), Origin::Default);
+            }
+            if let Some(value) = param.from_env.as_deref().and_then(env) {
+                vars.set(name, Value::String(value), Origin::Environment);
+            }
+        }
+        for (name, value) in &playbook.vars {
+            vars.set(name, value.value.clone(), Origin::Default);
+        }
+        if let Some(inventory) = inventory {
+            for (name, value) in &inventory.vars {
+                vars.set(name, value.value.clone(), Origin::Inventory);
+            }
+            vars.secret_names
+                .extend(inventory.secrets.iter().map(|s| s.value.clone()));
+        }
+        for path in &overrides.var_files {
+            for (name, value) in read_var_file(path)? {
+                vars.set(&name, value, Origin::VarFile);
+            }
+        }
+        for (name, value) in &overrides.vars {
+            vars.set(name, Value::String(value.clone()), Origin::CommandLine);
+        }
+        vars.render_templates(engine, playbook)?;
+        vars.coerce(playbook)?;
+        vars.missing = playbook
+            .params
+            .keys()
+            .filter(|name| !vars.values.contains_key(*name))
+            .cloned()
+            .collect();
+        Ok(vars)
+    }
+
+    pub fn set(&mut self, name: &str, value: Value, origin: Origin) {
+        self.values.insert(name.to_owned(), value);
+        self.origins.insert(name.to_owned(), origin);
+    }
+
+    /// Renders string values that are templates (playbook vars like `https://{{ domain }}`),
+    /// in declaration order, so a var may use params and the vars declared before it.
+    fn render_templates(&mut self, engine: &Engine, playbook: &Playbook) -> Result<(), Error> {
+        let names: Vec<String> = self.values.keys().cloned().collect();
+        for name in names {
+            let Some(Value::String(text)) = self.values.get(&name) else {
+                continue;
+            };
+            if !text.contains("{{") && !text.contains("{%") {
+                continue;
+            }
+            let ctx = self.context_with_metadata(playbook);
+            let rendered =
+                engine
+                    .render(text, &ctx, Mode::Text)
+                    .map_err(|err| Error::Template {
+                        what: format!("variable `{name}`"),
+                        message: err.message,
+                    })?;
+            self.values.insert(name, Value::String(rendered));
+        }
+        Ok(())
+    }
+
+    /// Turns `--var` strings into the declared type of their param (`int`, `bool`).
+    fn coerce(&mut self, playbook: &Playbook) -> Result<(), Error> {
+        for (name, param) in &playbook.params {
+            let Some(value) = self.values.get_mut(name) else {
+                continue;
+            };
+            let coerced =
+                coerce_value(param.kind, &param.choices, value).map_err(|why| Error::BadValue {
+                    name: name.clone(),
+                    why,
+                })?;
+            *value = coerced;
+        }
+        Ok(())
+    }
+
+    fn context_with_metadata(&self, playbook: &Playbook) -> TemplateValue {
+        let mut map: IndexMap<&str, Value> = self
+            .values
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        map.insert(
+            "metadata",
+            serde_json::to_value(&playbook.metadata).unwrap_or(Value::Null),
+        );
+        runbook_template::context(&map)
+    }
+
+    /// A redactor for every secret value currently known.
+    pub fn redactor(&self) -> Redactor {
+        let mut redactor = Redactor::default();
+        for name in &self.secret_names {
+            if let Some(value) = self.values.get(name) {
+                redactor.add(&value_text(value));
+            }
+        }
+        redactor
+    }
+
+    /// The value as a person should see it: secrets as `***`.
+    pub fn display(&self, name: &str) -> String {
+        match self.values.get(name) {
+            Some(_) if self.secret_names.contains(name) => "***".to_owned(),
+            Some(value) => value_text(value),
+            None => "<missing>".to_owned(),
+        }
+    }
+}
+
+/// Group and host vars for one host, layered on the run's values.
+pub fn host_values(
+    base: &IndexMap<String, Value>,
+    inventory: Option<&Inventory>,
+    host: &str,
+) -> IndexMap<String, Value> {
+    let mut values = base.clone();
+    if let Some(inventory) = inventory {
+        for group in inventory.groups.values() {
+            if group.hosts().iter().any(|h| h == host)
+                && let Some(vars) = group.vars()
+            {
+                values.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+        if let Some(h) = inventory.hosts.get(host) {
+            values.extend(h.vars.iter().map(|(k, v)| (k.clone(), v.value.clone())));
+        }
+    }
+    values
+}
+
+/// A value as text: strings bare, everything else as JSON.
+pub fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Converts a value to a param's type; strings from the command line become ints and bools.
+pub fn coerce_value(kind: ParamType, choices: &[String], value: &Value) -> Result<Value, String> {
+    let coerced = match (kind, value) {
+        (ParamType::Int, Value::String(s)) => s
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| format!("`{s}` is not an integer"))?,
+        (ParamType::Bool, Value::String(s)) => match s.trim() {
+            "true" | "yes" | "1" => Value::Bool(true),
+            "false" | "no" | "0" => Value::Bool(false),
+            other => return Err(format!("`{other}` is not true or false")),
+        },
+        (ParamType::String, Value::Number(n)) => Value::String(n.to_string()),
+        _ => value.clone(),
+    };
+    runbook_model::validate::check_value_type(kind, choices, &coerced)?;
+    Ok(coerced)
+}
+
+fn read_var_file(path: &Path) -> Result<IndexMap<String, Value>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    options.with_snippet = false;
+    serde_saphyr::from_str_with_options::<IndexMap<String, Value>>(&text, options).map_err(|err| {
+        Error::VarFile {
+            path: path.to_owned(),
+            message: err.to_string(),
+        }
+    })
+}

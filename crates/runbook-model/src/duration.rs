@@ -1,0 +1,132 @@
+//! Durations as written in playbooks: `500ms`, `30s`, `15m`, `1h30m`, `2d`.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The pattern a duration must match, shared by the parser and the JSON Schema.
+pub const DURATION_PATTERN: &str = r"^([0-9]+(ms|s|m|h|d))+$";
+
+/// A duration kept as written, so a bad one is reported by the validator at its line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct DurationText(pub String);
+
+impl DurationText {
+    pub fn parse(&self) -> Result<Duration, String> {
+        parse_duration(&self.0)
+    }
+}
+
+impl std::fmt::Display for DurationText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl JsonSchema for DurationText {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "description": "A duration: a number and a unit (ms, s, m, h, d), repeated: 30s, 15m, 1h30m",
+        })
+    }
+}
+
+/// Parses `1h30m`-style text. Every part needs a unit; the total must fit in a `Duration`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!(
+            "invalid duration `{text}`: expected a number and a unit (ms, s, m, h, d), like 30s, 15m or 1h30m"
+        )
+    };
+    if text.is_empty() {
+        return Err(bad());
+    }
+    let bytes = text.as_bytes();
+    let mut total = Duration::ZERO;
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        if start == i {
+            return Err(bad());
+        }
+        let number: u64 = text[start..i].parse().map_err(|_| bad())?;
+        let unit_start = i;
+        while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        let part = match &text[unit_start..i] {
+            "ms" => Duration::from_millis(number),
+            "s" => Duration::from_secs(number),
+            "m" => Duration::from_secs(number.checked_mul(60).ok_or_else(bad)?),
+            "h" => Duration::from_secs(number.checked_mul(3600).ok_or_else(bad)?),
+            "d" => Duration::from_secs(number.checked_mul(86_400).ok_or_else(bad)?),
+            _ => return Err(bad()),
+        };
+        total = total.checked_add(part).ok_or_else(bad)?;
+    }
+    Ok(total)
+}
+
+/// Formats a duration compactly for people: `1h05m`, `2m30s`, `450ms`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    if h > 0 {
+        format!("{h}h{m:02}m")
+    } else if m > 0 {
+        format!("{m}m{s:02}s")
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units_and_sums() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(172_800));
+    }
+
+    #[test]
+    fn refuses_bad_text() {
+        for bad in [
+            "",
+            "30",
+            "s",
+            "10x",
+            "1.5s",
+            "-1s",
+            "99999999999999999999s",
+            "1h 30m",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad} should fail");
+        }
+    }
+
+    #[test]
+    fn formats_compactly() {
+        assert_eq!(format_duration(Duration::from_millis(450)), "450ms");
+        assert_eq!(format_duration(Duration::from_secs(150)), "2m30s");
+        assert_eq!(format_duration(Duration::from_secs(3900)), "1h05m");
+    }
+}

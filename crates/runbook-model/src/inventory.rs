@@ -1,0 +1,95 @@
+//! The inventory model: an environment's values, hosts, groups and escalation channels.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::spanned::Spanned;
+
+/// An environment: values for the playbook's params, where remote steps go, where
+/// escalations are delivered.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "runbook inventory (runbook/v1)")]
+pub struct Inventory {
+    pub api_version: Spanned<String>,
+    /// Always `Inventory`.
+    pub kind: Spanned<String>,
+    #[serde(default)]
+    pub vars: IndexMap<String, Spanned<Value>>,
+    /// Names of variables (in `vars`, group or host vars) whose values are secret.
+    #[serde(default)]
+    pub secrets: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub hosts: IndexMap<String, Spanned<Host>>,
+    #[serde(default)]
+    pub groups: IndexMap<String, Spanned<Group>>,
+    #[serde(default)]
+    pub channels: IndexMap<String, Spanned<Channel>>,
+}
+
+/// A machine reached over SSH.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    /// Hostname or IP address; defaults to the host's name.
+    pub address: Option<String>,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub vars: IndexMap<String, Spanned<Value>>,
+}
+
+/// A group: a list of host names, or hosts with group vars.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Group {
+    Hosts(Vec<String>),
+    WithVars {
+        hosts: Vec<String>,
+        #[serde(default)]
+        vars: IndexMap<String, Value>,
+    },
+}
+
+impl Group {
+    pub fn hosts(&self) -> &[String] {
+        match self {
+            Group::Hosts(hosts) | Group::WithVars { hosts, .. } => hosts,
+        }
+    }
+
+    pub fn vars(&self) -> Option<&IndexMap<String, Value>> {
+        match self {
+            Group::Hosts(_) => None,
+            Group::WithVars { vars, .. } => Some(vars),
+        }
+    }
+}
+
+/// Where a notification goes: exactly one of `webhook` and `command`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Channel {
+    /// An HTTP(S) URL that receives a JSON POST.
+    pub webhook: Option<String>,
+    /// A shell command (template over `subject`, `message`, `level`, `playbook`, `run`);
+    /// the message arrives on its stdin.
+    pub command: Option<String>,
+    /// Extra HTTP headers for a webhook.
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+}
+
+impl Inventory {
+    /// The hosts a step's `on:` names: a group's hosts, or the one host.
+    pub fn resolve_target(&self, target: &str) -> Option<Vec<String>> {
+        if let Some(group) = self.groups.get(target) {
+            return Some(group.hosts().to_vec());
+        }
+        self.hosts
+            .contains_key(target)
+            .then(|| vec![target.to_owned()])
+    }
+}

@@ -1,0 +1,218 @@
+//! Reading a file into the model: size, UTF-8 and YAML checks, then `apiVersion` and `kind`
+//! dispatch. This is the one place where an older format version would be migrated.
+
+use serde::Deserialize;
+
+use crate::diagnostic::Diagnostic;
+use crate::inventory::Inventory;
+use crate::playbook::Playbook;
+use crate::source::Source;
+use crate::spanned::{Loc, Spanned};
+
+/// The format versions this build reads, newest first.
+pub const SUPPORTED_VERSIONS: &[&str] = &["runbook/v1"];
+/// The version written by `import` and described by `schema`.
+pub const CURRENT_VERSION: &str = "runbook/v1";
+/// Larger files are refused before parsing: no real playbook comes near it.
+pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
+
+/// A parsed file: a playbook or an inventory, told apart by `kind`.
+#[derive(Debug, Clone)]
+pub enum Document {
+    Playbook(Box<Playbook>),
+    Inventory(Box<Inventory>),
+}
+
+/// What a file holds, read from `kind` without parsing the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Playbook,
+    Inventory,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Header {
+    api_version: Option<Spanned<String>>,
+    kind: Option<Spanned<String>>,
+}
+
+fn options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    options.with_snippet = false;
+    options
+}
+
+/// Reads and parses a file. Problems come back as diagnostics (never a panic).
+pub fn load_path(path: &std::path::Path) -> Result<(Source, Document), Vec<Diagnostic>> {
+    let display = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|err| {
+        vec![Diagnostic::file_error(
+            "unreadable",
+            &display,
+            format!("cannot read {display}: {err}"),
+        )]
+    })?;
+    load_bytes(&display, bytes)
+}
+
+/// Parses a file's bytes: size, UTF-8, YAML, then the document for its version and kind.
+pub fn load_bytes(path: &str, bytes: Vec<u8>) -> Result<(Source, Document), Vec<Diagnostic>> {
+    let source = decode(path, bytes)?;
+    let document = parse_document(&source).map_err(|d| vec![d])?;
+    Ok((source, document))
+}
+
+/// Checks size and encoding and turns bytes into a [`Source`].
+pub fn decode(path: &str, bytes: Vec<u8>) -> Result<Source, Vec<Diagnostic>> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(vec![Diagnostic::file_error(
+            "too-large",
+            path,
+            format!(
+                "{path} is {} bytes; files over {} MiB are refused",
+                bytes.len(),
+                MAX_FILE_BYTES / (1024 * 1024)
+            ),
+        )]);
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Source::new(path, text)),
+        Err(err) => {
+            let valid = err.utf8_error().valid_up_to();
+            let lossy = String::from_utf8_lossy(&err.as_bytes()[..valid]).into_owned();
+            let source = Source::new(path, lossy);
+            let loc = source.loc_of_offset(valid);
+            Err(vec![
+                Diagnostic::error(
+                    "not-utf8",
+                    &source,
+                    loc,
+                    format!("invalid UTF-8 at byte {valid}"),
+                )
+                .with_hint("playbooks and inventories must be UTF-8 text"),
+            ])
+        }
+    }
+}
+
+/// Reads `kind` (and checks `apiVersion`) without parsing the rest of the document.
+pub fn sniff_kind(source: &Source) -> Result<Kind, Diagnostic> {
+    let header = parse_header(source)?;
+    check_version(source, &header)?;
+    kind_of(source, &header)
+}
+
+/// Parses a source whose kind is decided by its own `kind` field.
+pub fn parse_document(source: &Source) -> Result<Document, Diagnostic> {
+    let header = parse_header(source)?;
+    let version = check_version(source, &header)?;
+    let kind = kind_of(source, &header)?;
+    // Migration point: a future runbook/v2 reader would parse older versions into their own
+    // types here and convert them into the current model before validation sees them.
+    match (version, kind) {
+        ("runbook/v1", Kind::Playbook) => {
+            parse_as::<Playbook>(source).map(|p| Document::Playbook(Box::new(p)))
+        }
+        ("runbook/v1", Kind::Inventory) => {
+            parse_as::<Inventory>(source).map(|i| Document::Inventory(Box::new(i)))
+        }
+        _ => unreachable!("check_version accepts only SUPPORTED_VERSIONS"),
+    }
+}
+
+fn parse_header(source: &Source) -> Result<Header, Diagnostic> {
+    if source.text.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#') || t == "---"
+    }) {
+        return Err(Diagnostic::error(
+            "empty",
+            source,
+            Loc::new(1, 1),
+            "empty document: expected a playbook or an inventory",
+        )
+        .with_hint(format!(
+            "start the file with `apiVersion: {CURRENT_VERSION}` and `kind: Playbook`"
+        )));
+    }
+    parse_as::<Header>(source)
+}
+
+fn check_version(source: &Source, header: &Header) -> Result<&'static str, Diagnostic> {
+    let supported = SUPPORTED_VERSIONS.join(", ");
+    let Some(version) = &header.api_version else {
+        return Err(Diagnostic::error(
+            "missing-version",
+            source,
+            Loc::new(1, 1),
+            "missing `apiVersion`",
+        )
+        .with_hint(format!(
+            "add `apiVersion: {CURRENT_VERSION}` (supported: {supported})"
+        )));
+    };
+    SUPPORTED_VERSIONS
+        .iter()
+        .find(|v| **v == version.as_str())
+        .copied()
+        .ok_or_else(|| {
+            Diagnostic::error(
+                "unknown-version",
+                source,
+                version.loc,
+                format!("unsupported apiVersion `{}`", version.value),
+            )
+            .with_width(version.chars().count())
+            .with_hint(format!("this runbook reads: {supported}"))
+        })
+}
+
+fn kind_of(source: &Source, header: &Header) -> Result<Kind, Diagnostic> {
+    match header.kind.as_ref().map(|k| (k.as_str(), k.loc)) {
+        Some(("Playbook", _)) => Ok(Kind::Playbook),
+        Some(("Inventory", _)) => Ok(Kind::Inventory),
+        Some((other, loc)) => Err(Diagnostic::error(
+            "unknown-kind",
+            source,
+            loc,
+            format!("unknown kind `{other}`"),
+        )
+        .with_width(other.chars().count())
+        .with_hint("kind is `Playbook` or `Inventory`")),
+        None => Err(
+            Diagnostic::error("missing-kind", source, Loc::new(1, 1), "missing `kind`")
+                .with_hint("add `kind: Playbook` or `kind: Inventory`"),
+        ),
+    }
+}
+
+/// Deserializes the whole source as `T`, turning a YAML or type error into a diagnostic.
+pub fn parse_as<T: for<'de> Deserialize<'de>>(source: &Source) -> Result<T, Diagnostic> {
+    serde_saphyr::from_str_with_options::<T>(&source.text, options())
+        .map_err(|err| yaml_error(source, &err))
+}
+
+fn yaml_error(source: &Source, err: &serde_saphyr::Error) -> Diagnostic {
+    let loc = err.location().map_or(Loc::new(1, 1), |l| {
+        Loc::new(l.line() as usize, l.column() as usize)
+    });
+    let mut message = err.to_string();
+    // The location is printed by the diagnostic itself; drop serde-saphyr's own suffix.
+    for suffix in [
+        format!(" at line {} column {}", loc.line, loc.col),
+        format!(" at line {}, column {}", loc.line, loc.col),
+    ] {
+        if let Some(stripped) = message.strip_suffix(&suffix) {
+            message = stripped.to_owned();
+        }
+    }
+    let message = message
+        .lines()
+        .next()
+        .unwrap_or("invalid YAML")
+        .trim()
+        .to_owned();
+    Diagnostic::error("invalid-yaml", source, loc, message)
+}

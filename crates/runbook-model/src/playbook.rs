@@ -1,0 +1,520 @@
+//! The playbook model, format `runbook/v1`: every field of FORMAT.md as a serde type.
+//!
+//! Values the validator must point at are [`Spanned`]. Unknown fields are refused
+//! (`deny_unknown_fields`), so a typo is an error at its line rather than a silent no-op.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::duration::DurationText;
+use crate::spanned::Spanned;
+
+/// A playbook: metadata, inputs, steps and the policies around them.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "runbook playbook (runbook/v1)")]
+pub struct Playbook {
+    /// Format version: `runbook/v1`.
+    pub api_version: Spanned<String>,
+    /// Always `Playbook`.
+    pub kind: Spanned<String>,
+    pub metadata: Metadata,
+    /// Inputs, filled by defaults, the inventory, `--var` or the operator.
+    #[serde(default)]
+    pub params: IndexMap<String, Spanned<Param>>,
+    /// Defaults for variables; overridden by the inventory, then `--var`.
+    #[serde(default)]
+    pub vars: IndexMap<String, Spanned<Value>>,
+    /// Time-based escalation policy; the clock starts with the run.
+    #[serde(default)]
+    pub escalation: Vec<Spanned<Escalation>>,
+    pub steps: Vec<Spanned<Step>>,
+    /// Steps that always run at the end, after success, failure or abort.
+    #[serde(default, rename = "finally")]
+    pub finally: Vec<Spanned<Step>>,
+}
+
+/// Who owns the playbook and what it is for.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// Unique id, kebab-case.
+    pub name: Spanned<String>,
+    pub title: Option<String>,
+    /// The playbook's own semantic version, recorded in every transcript.
+    pub version: Option<Spanned<String>>,
+    pub severity: Option<Severity>,
+    #[serde(default)]
+    pub owners: Vec<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub summary: Option<String>,
+}
+
+/// Incident severity, P0 (worst) to P4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum Severity {
+    P0,
+    P1,
+    P2,
+    P3,
+    P4,
+}
+
+/// The type of a param or a manual step's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    #[default]
+    String,
+    Int,
+    Bool,
+    Duration,
+    Choice,
+}
+
+/// One input of the playbook.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Param {
+    #[serde(default, rename = "type")]
+    pub kind: ParamType,
+    /// Without a default (and without `from_env`) the param is required.
+    pub default: Option<Spanned<Value>>,
+    pub description: Option<String>,
+    /// Never printed, never written to a transcript or report.
+    #[serde(default)]
+    pub secret: bool,
+    /// Read from this environment variable when set.
+    pub from_env: Option<String>,
+    /// The allowed values of a `choice`.
+    #[serde(default)]
+    pub choices: Vec<String>,
+}
+
+/// One rung of the time-based escalation policy.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Escalation {
+    /// Time since the run started.
+    pub after: Spanned<DurationText>,
+    /// Channel names, defined in the inventory.
+    pub notify: Vec<Spanned<String>>,
+    /// A text template; defaults to a message naming the playbook and the elapsed time.
+    pub message: Option<Spanned<String>>,
+}
+
+/// Only `destructive` exists: the step needs a typed confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Danger {
+    Destructive,
+}
+
+/// One step. Exactly one action field (`run`, `manual`, `wait`, `parallel`, `playbook`,
+/// `report`) must be set; the validator enforces it so the error can point at the step.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Unique within the playbook, nested steps included.
+    pub id: Spanned<String>,
+    pub name: Option<String>,
+    /// Markdown shown to the operator before the step.
+    pub doc: Option<String>,
+
+    // --- actions: exactly one ---
+    /// A bash command (template; every value shell-quoted).
+    pub run: Option<Spanned<String>>,
+    /// Instructions for a human; the operator confirms done / skip / fail.
+    pub manual: Option<Spanned<String>>,
+    /// Pause for this long (a countdown the operator can skip).
+    pub wait: Option<Spanned<DurationText>>,
+    /// Children run concurrently; the group fails if any child fails.
+    pub parallel: Option<Vec<Spanned<Step>>>,
+    /// A sub-playbook, relative to this file.
+    pub playbook: Option<Spanned<String>>,
+    /// A Markdown template rendered from the run's state.
+    pub report: Option<Spanned<String>>,
+
+    // --- modifiers ---
+    /// Params for a sub-playbook.
+    #[serde(default, rename = "with")]
+    pub with: IndexMap<String, Spanned<Value>>,
+    /// Environment variables for the step's process (templates, not shell-quoted).
+    #[serde(default)]
+    pub env: IndexMap<String, Spanned<String>>,
+    pub expect: Option<Expect>,
+    #[serde(default)]
+    pub capture: IndexMap<String, Spanned<Capture>>,
+    #[serde(default)]
+    pub checks: Vec<Spanned<Check>>,
+    pub retry: Option<Spanned<Retry>>,
+    pub timeout: Option<Spanned<DurationText>>,
+    pub watch: Option<Spanned<Watch>>,
+    /// An expression; false means the step is skipped (and recorded as skipped).
+    pub when: Option<Spanned<String>>,
+    pub on_failure: Option<Spanned<OnFailure>>,
+    /// A step id to go to when this step succeeds.
+    pub on_success: Option<Spanned<String>>,
+    /// Asked before the step runs, even in step-by-step mode (text template).
+    pub confirm: Option<Spanned<String>>,
+    pub danger: Option<Danger>,
+    /// What the operator types to confirm a destructive step (defaults to the step id).
+    pub confirm_phrase: Option<Spanned<String>>,
+    /// Bound on goto loops: how often this step may run in one run (default 3).
+    pub max_visits: Option<u32>,
+    /// Questions asked when a manual step runs; the answers become variables.
+    #[serde(default)]
+    pub inputs: IndexMap<String, Spanned<Input>>,
+    /// A checklist shown with a manual step.
+    #[serde(default)]
+    pub checklist: Vec<String>,
+    /// An inventory group or host: the step runs over SSH on each host.
+    pub on: Option<Spanned<String>>,
+    /// Hosts per batch; default: all at once, up to `--forks`.
+    pub serial: Option<u32>,
+    /// Hosts allowed to fail before the step fails.
+    pub max_fail: Option<u32>,
+}
+
+/// What the step's result must look like.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Accepted exit codes (default 0).
+    pub exit: Option<Spanned<ExitCodes>>,
+    pub stdout: Option<Spanned<Matcher>>,
+    pub stderr: Option<Spanned<Matcher>>,
+    /// Subset match against stdout parsed as JSON.
+    pub json: Option<Spanned<Value>>,
+}
+
+/// One exit code or a list of them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ExitCodes {
+    One(i32),
+    Any(Vec<i32>),
+}
+
+impl ExitCodes {
+    pub fn accepts(&self, code: i32) -> bool {
+        match self {
+            ExitCodes::One(c) => *c == code,
+            ExitCodes::Any(codes) => codes.contains(&code),
+        }
+    }
+}
+
+/// A text expectation; every field that is set must hold.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Matcher {
+    pub contains: Option<String>,
+    pub not_contains: Option<String>,
+    /// The whole output, surrounding whitespace trimmed.
+    pub equals: Option<String>,
+    /// A regular expression (Rust `regex` syntax) searched in the output.
+    pub matches: Option<Spanned<String>>,
+}
+
+/// Where a captured value comes from; exactly one field.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Capture {
+    /// A dotted path into stdout parsed as JSON (`data.items.0.name`).
+    pub json: Option<String>,
+    /// A regular expression on stdout; the first group (or the whole match).
+    pub regex: Option<Spanned<String>>,
+    /// The whole stdout, trimmed.
+    #[serde(default)]
+    pub stdout: bool,
+    /// The whole stderr, trimmed.
+    #[serde(default)]
+    pub stderr: bool,
+    /// The exit code.
+    #[serde(default)]
+    pub exit: bool,
+}
+
+/// How a graded check rates the step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Ok,
+    Warning,
+    Critical,
+}
+
+/// A graded check: the first whose `if` holds decides the status.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    /// An expression over captures and variables.
+    #[serde(rename = "if")]
+    pub condition: Spanned<String>,
+    pub status: CheckStatus,
+    /// A text template shown and recorded when the check matches.
+    pub message: Option<Spanned<String>>,
+}
+
+/// Run the step again when it fails.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    /// Total attempts, the first included.
+    pub attempts: u32,
+    pub delay: Option<Spanned<DurationText>>,
+    /// Multiplier applied to the delay after each attempt (default 1.0).
+    pub backoff: Option<f64>,
+}
+
+/// Repeat the step every `every` for `for`; each repetition must meet `expect`.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Watch {
+    pub every: Spanned<DurationText>,
+    #[serde(rename = "for")]
+    pub duration: Spanned<DurationText>,
+    /// `success`: stop at the first passing repetition instead of watching the whole time.
+    pub until: Option<WatchUntil>,
+}
+
+/// When a watch ends early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchUntil {
+    Success,
+}
+
+/// One question of a manual step.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Input {
+    pub prompt: String,
+    #[serde(default, rename = "type")]
+    pub kind: ParamType,
+    pub default: Option<Value>,
+    #[serde(default)]
+    pub choices: Vec<String>,
+    #[serde(default)]
+    pub secret: bool,
+}
+
+/// Where the run goes after a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Flow {
+    /// Stop the run (the `finally` steps still run).
+    Abort,
+    /// Go on with the next step.
+    Continue,
+    /// Go to a step id, then go on in order from there.
+    #[serde(untagged)]
+    Goto(String),
+}
+
+impl Flow {
+    fn parse(text: &str) -> Flow {
+        match text {
+            "abort" => Flow::Abort,
+            "continue" => Flow::Continue,
+            other => Flow::Goto(other.to_owned()),
+        }
+    }
+
+    pub fn target(&self) -> Option<&str> {
+        match self {
+            Flow::Goto(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// What happens when a step fails: `abort`, `continue`, a step id, or
+/// `{escalate: CHANNEL, then: ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum OnFailure {
+    Flow(Flow),
+    Escalate {
+        /// A channel notified at once.
+        escalate: String,
+        /// Where the run goes after notifying (default `abort`).
+        #[serde(default = "default_then")]
+        then: Flow,
+    },
+}
+
+fn default_then() -> Flow {
+    Flow::Abort
+}
+
+impl OnFailure {
+    pub fn flow(&self) -> &Flow {
+        match self {
+            OnFailure::Flow(flow) => flow,
+            OnFailure::Escalate { then, .. } => then,
+        }
+    }
+
+    pub fn escalate(&self) -> Option<&str> {
+        match self {
+            OnFailure::Flow(_) => None,
+            OnFailure::Escalate { escalate, .. } => Some(escalate),
+        }
+    }
+}
+
+// Hand-written rather than `untagged`: serde's untagged enums buffer their input, which loses
+// the YAML locations and replaces precise errors with "did not match any variant".
+impl<'de> Deserialize<'de> for OnFailure {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = OnFailure;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`abort`, `continue`, a step id, or {escalate: CHANNEL, then: ...}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OnFailure, E> {
+                Ok(OnFailure::Flow(Flow::parse(v)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<OnFailure, A::Error> {
+                let mut escalate = None;
+                let mut then = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "escalate" => escalate = Some(map.next_value::<String>()?),
+                        "then" => then = Some(Flow::parse(&map.next_value::<String>()?)),
+                        other => {
+                            return Err(serde::de::Error::unknown_field(
+                                other,
+                                &["escalate", "then"],
+                            ));
+                        }
+                    }
+                }
+                let escalate =
+                    escalate.ok_or_else(|| serde::de::Error::missing_field("escalate"))?;
+                Ok(OnFailure::Escalate {
+                    escalate,
+                    then: then.unwrap_or(Flow::Abort),
+                })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// The action a step performs, borrowed from the step.
+#[derive(Debug, Clone, Copy)]
+pub enum Action<'a> {
+    Run(&'a Spanned<String>),
+    Manual(&'a Spanned<String>),
+    Wait(&'a Spanned<DurationText>),
+    Parallel(&'a [Spanned<Step>]),
+    Playbook(&'a Spanned<String>),
+    Report(&'a Spanned<String>),
+}
+
+impl Action<'_> {
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Action::Run(_) => "run",
+            Action::Manual(_) => "manual",
+            Action::Wait(_) => "wait",
+            Action::Parallel(_) => "parallel",
+            Action::Playbook(_) => "playbook",
+            Action::Report(_) => "report",
+        }
+    }
+}
+
+impl Step {
+    /// Every action field that is set, in declaration order (valid steps have exactly one).
+    pub fn actions(&self) -> Vec<Action<'_>> {
+        let mut out = Vec::with_capacity(1);
+        if let Some(v) = &self.run {
+            out.push(Action::Run(v));
+        }
+        if let Some(v) = &self.manual {
+            out.push(Action::Manual(v));
+        }
+        if let Some(v) = &self.wait {
+            out.push(Action::Wait(v));
+        }
+        if let Some(v) = &self.parallel {
+            out.push(Action::Parallel(v));
+        }
+        if let Some(v) = &self.playbook {
+            out.push(Action::Playbook(v));
+        }
+        if let Some(v) = &self.report {
+            out.push(Action::Report(v));
+        }
+        out
+    }
+
+    /// The single action of a validated step.
+    pub fn action(&self) -> Option<Action<'_>> {
+        self.actions().into_iter().next()
+    }
+
+    /// A display name: `name`, else the id.
+    pub fn title(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The on-failure policy, `abort` when unset.
+    pub fn failure_flow(&self) -> Flow {
+        self.on_failure
+            .as_ref()
+            .map_or(Flow::Abort, |f| f.flow().clone())
+    }
+
+    /// The bound on visits of this step in one run.
+    pub fn visit_limit(&self) -> u32 {
+        self.max_visits.unwrap_or(DEFAULT_MAX_VISITS)
+    }
+
+    /// The phrase a destructive step's operator must type: `confirm_phrase`, else the id.
+    pub fn confirm_phrase_template(&self) -> &str {
+        self.confirm_phrase
+            .as_deref()
+            .map_or(&self.id, |p| p.as_str())
+    }
+}
+
+/// How often a step may run in one run unless it says otherwise.
+pub const DEFAULT_MAX_VISITS: u32 = 3;
+
+impl Playbook {
+    /// Every step, nested ones and `finally` included, depth first in file order.
+    pub fn all_steps(&self) -> Vec<&Spanned<Step>> {
+        fn walk<'a>(steps: &'a [Spanned<Step>], out: &mut Vec<&'a Spanned<Step>>) {
+            for step in steps {
+                out.push(step);
+                if let Some(children) = &step.parallel {
+                    walk(children, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.steps, &mut out);
+        walk(&self.finally, &mut out);
+        out
+    }
+
+    /// The playbook's display title: `metadata.title`, else its name.
+    pub fn title(&self) -> &str {
+        self.metadata
+            .title
+            .as_deref()
+            .unwrap_or(&self.metadata.name)
+    }
+}

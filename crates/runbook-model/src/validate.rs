@@ -1,0 +1,887 @@
+//! Validation: every rule of FORMAT.md checked on a parsed playbook or inventory, collecting
+//! every problem with its place instead of stopping at the first.
+//!
+//! **Invariant:** validation never fails; it returns the list of problems (possibly empty).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::Path;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use runbook_template as template;
+use serde_json::Value;
+
+use crate::diagnostic::Diagnostic;
+use crate::duration::DurationText;
+use crate::inventory::Inventory;
+use crate::playbook::{Capture, Flow, Matcher, Param, ParamType, Playbook, Step};
+use crate::source::Source;
+use crate::spanned::{Loc, Spanned};
+
+/// Names every template may read without declaring them.
+pub const BUILTINS: &[&str] = &[
+    "metadata", "params", "steps", "host", "env", "run", "incident",
+];
+
+static DESTRUCTIVE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?ix)
+        \bdrop\s+(database|table|schema|index|user|role)\b
+        | \bdropdb\b
+        | \btruncate\b
+        | \brm\s+(-[a-z]*r[a-z]*f|-[a-z]*f[a-z]*r|-r\s+-f|-f\s+-r|--recursive\s+--force|--force\s+--recursive)
+        | \bflushdb\b | \bflushall\b
+        | \bprune\b.*--volumes
+        | \bmkfs(\.[a-z0-9]+)?\b
+        | \bdd\b.*\bof=
+        | \bdelete\s+from\b
+        ",
+    )
+    .expect("static regex")
+});
+
+static KEBAB: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9]+(-[a-z0-9]+)*$").expect("static regex"));
+static SEMVER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
+        .expect("static regex")
+});
+
+/// How a template is rendered, which decides the rules that apply to it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TemplateKind {
+    /// A shell command: placeholders are quoted, so quotes around them and `raw` are checked.
+    Shell,
+    /// Text shown to people or sent to a channel.
+    Text,
+}
+
+/// Checks a playbook. `dir` is the playbook's folder, for sub-playbook paths.
+pub fn validate_playbook(
+    source: &Source,
+    playbook: &Playbook,
+    dir: Option<&Path>,
+) -> Vec<Diagnostic> {
+    let mut v = Validator {
+        src: source,
+        out: Vec::new(),
+        declared: HashSet::new(),
+        step_ids: HashSet::new(),
+    };
+    v.run(playbook, dir);
+    v.out
+}
+
+struct Validator<'a> {
+    src: &'a Source,
+    out: Vec<Diagnostic>,
+    /// Names a template may read at the current point of the walk.
+    declared: HashSet<&'a str>,
+    /// Every step id in the playbook, for `steps.<id>` references.
+    step_ids: HashSet<&'a str>,
+}
+
+impl<'a> Validator<'a> {
+    fn run(&mut self, pb: &'a Playbook, dir: Option<&Path>) {
+        self.metadata(pb);
+        self.declared.extend(BUILTINS.iter().copied());
+        for (name, param) in &pb.params {
+            self.reserved(name, param.loc, "param");
+            self.param(name, param);
+            self.declared.insert(name);
+        }
+        for (name, value) in &pb.vars {
+            self.reserved(name, value.loc, "var");
+            self.declared.insert(name);
+        }
+        for value in pb.vars.values() {
+            self.value_templates(value);
+        }
+        self.ids(pb);
+        for rung in &pb.escalation {
+            self.duration(&rung.after);
+            if let Some(message) = &rung.message {
+                self.template(message, TemplateKind::Text, &[]);
+            }
+        }
+        if pb.steps.is_empty() {
+            self.out.push(Diagnostic::warning(
+                "no-steps",
+                self.src,
+                pb.kind.loc,
+                "the playbook has no steps",
+            ));
+        }
+        for step in &pb.steps {
+            self.step(step, dir);
+        }
+        for step in &pb.finally {
+            self.step(step, dir);
+        }
+        self.targets(&pb.steps, "steps");
+        self.targets(&pb.finally, "finally");
+        self.flow_graph(&pb.steps);
+    }
+
+    fn metadata(&mut self, pb: &Playbook) {
+        let name = &pb.metadata.name;
+        if !KEBAB.is_match(name) {
+            self.out.push(
+                Diagnostic::error(
+                    "bad-name",
+                    self.src,
+                    name.loc,
+                    format!("metadata.name `{}` is not kebab-case", name.value),
+                )
+                .with_width(name.chars().count())
+                .with_hint("use lowercase words joined by `-`, like `apeg-p0-service-down`"),
+            );
+        }
+        if let Some(version) = &pb.metadata.version
+            && !SEMVER.is_match(version)
+        {
+            self.out.push(
+                Diagnostic::error(
+                    "bad-version",
+                    self.src,
+                    version.loc,
+                    format!(
+                        "metadata.version `{}` is not a semantic version",
+                        version.value
+                    ),
+                )
+                .with_hint("write MAJOR.MINOR.PATCH, like 1.2.0"),
+            );
+        }
+    }
+
+    fn reserved(&mut self, name: &str, loc: Loc, what: &str) {
+        if BUILTINS.contains(&name) {
+            self.out.push(
+                Diagnostic::error(
+                    "reserved-name",
+                    self.src,
+                    loc,
+                    format!("{what} `{name}` shadows the built-in `{name}`"),
+                )
+                .with_hint(format!("built-ins are: {}", BUILTINS.join(", "))),
+            );
+        }
+    }
+
+    fn param(&mut self, name: &str, param: &Spanned<Param>) {
+        if param.kind == ParamType::Choice && param.choices.is_empty() {
+            self.out.push(Diagnostic::error(
+                "bad-param",
+                self.src,
+                param.loc,
+                format!("param `{name}` is a choice but lists no `choices`"),
+            ));
+        }
+        if let Some(default) = &param.default
+            && let Err(why) = check_value_type(param.kind, &param.choices, &default.value)
+        {
+            self.out.push(Diagnostic::error(
+                "bad-param",
+                self.src,
+                default.loc,
+                format!("default of param `{name}`: {why}"),
+            ));
+        }
+    }
+
+    /// Duplicate step ids anywhere, nested and `finally` included.
+    fn ids(&mut self, pb: &'a Playbook) {
+        let mut seen: HashMap<&str, Loc> = HashMap::new();
+        for step in pb.all_steps() {
+            let id = &step.id;
+            if let Some(first) = seen.get(id.as_str()) {
+                self.out.push(
+                    Diagnostic::error(
+                        "duplicate-id",
+                        self.src,
+                        id.loc,
+                        format!("duplicate step id `{}`", id.value),
+                    )
+                    .with_width(id.chars().count())
+                    .with_hint(format!("first defined at line {}", first.line)),
+                );
+            } else {
+                seen.insert(id, id.loc);
+            }
+            if id.is_empty() {
+                self.out.push(Diagnostic::error(
+                    "bad-id",
+                    self.src,
+                    id.loc,
+                    "a step id cannot be empty",
+                ));
+            }
+            self.step_ids.insert(id);
+        }
+    }
+
+    fn step(&mut self, spanned: &'a Spanned<Step>, dir: Option<&Path>) {
+        let step = &spanned.value;
+        let actions = step.actions();
+        match actions.len() {
+            0 => self.out.push(
+                Diagnostic::error(
+                    "no-action",
+                    self.src,
+                    step.id.loc,
+                    format!("step `{}` has no action", step.id.value),
+                )
+                .with_hint("give it one of: run, manual, wait, parallel, playbook, report"),
+            ),
+            1 => {}
+            _ => {
+                let names: Vec<_> = actions.iter().map(|a| a.keyword()).collect();
+                self.out.push(
+                    Diagnostic::error(
+                        "many-actions",
+                        self.src,
+                        step.id.loc,
+                        format!(
+                            "step `{}` has {} actions ({}); a step has exactly one",
+                            step.id.value,
+                            names.len(),
+                            names.join(", ")
+                        ),
+                    )
+                    .with_hint("split it into one step per action"),
+                );
+            }
+        }
+        let own: Vec<&str> = step.capture.keys().map(String::as_str).collect();
+
+        if let Some(when) = &step.when {
+            self.expression(when, &[]);
+        }
+        if let Some(run) = &step.run {
+            self.template(run, TemplateKind::Shell, &[]);
+            if step.danger.is_none()
+                && let Some(found) = DESTRUCTIVE.find(run)
+            {
+                let loc = self.src.locate_in_value(run.loc, run, found.start());
+                self.out.push(
+                    Diagnostic::warning("destructive-unmarked", self.src, loc, format!("`{}` looks destructive, but the step is not marked", found.as_str()))
+                        .with_width(found.as_str().chars().count())
+                        .with_hint("add `danger: destructive` (and a `confirm_phrase`) so the operator must confirm it"),
+                );
+            }
+        }
+        for text in [
+            &step.manual,
+            &step.report,
+            &step.confirm,
+            &step.confirm_phrase,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            self.template(text, TemplateKind::Text, &[]);
+        }
+        for value in step.env.values() {
+            self.template(value, TemplateKind::Text, &[]);
+        }
+        for value in step.with.values() {
+            self.value_templates(value);
+        }
+        for duration in [&step.wait, &step.timeout].into_iter().flatten() {
+            self.duration(duration);
+        }
+        if let Some(retry) = &step.retry {
+            if retry.attempts == 0 {
+                self.out.push(Diagnostic::error(
+                    "bad-retry",
+                    self.src,
+                    retry.loc,
+                    "retry.attempts must be at least 1",
+                ));
+            }
+            if let Some(delay) = &retry.delay {
+                self.duration(delay);
+            }
+            if retry.backoff.is_some_and(|b| !(1.0..=10.0).contains(&b)) {
+                self.out.push(Diagnostic::error(
+                    "bad-retry",
+                    self.src,
+                    retry.loc,
+                    "retry.backoff must be between 1.0 and 10.0",
+                ));
+            }
+        }
+        if let Some(watch) = &step.watch {
+            self.duration(&watch.every);
+            self.duration(&watch.duration);
+        }
+        if let Some(expect) = &step.expect {
+            for matcher in [&expect.stdout, &expect.stderr].into_iter().flatten() {
+                self.matcher(matcher);
+            }
+        }
+        for (name, capture) in &step.capture {
+            self.reserved(name, capture.loc, "capture");
+            self.capture(name, capture);
+        }
+        for check in &step.checks {
+            self.expression(&check.condition, &own);
+            if let Some(message) = &check.message {
+                self.template(message, TemplateKind::Text, &own);
+            }
+        }
+        self.misplaced(spanned);
+        if let (Some(path), Some(dir)) = (&step.playbook, dir) {
+            let target = dir.join(path.as_str());
+            if !target.is_file() {
+                self.out.push(
+                    Diagnostic::error(
+                        "missing-playbook",
+                        self.src,
+                        path.loc,
+                        format!("sub-playbook `{}` not found", path.value),
+                    )
+                    .with_width(path.chars().count())
+                    .with_hint(format!(
+                        "the path is relative to this file's folder: {}",
+                        target.display()
+                    )),
+                );
+            }
+        }
+        if let Some(children) = &step.parallel {
+            for child in children {
+                self.step(child, dir);
+            }
+        }
+        // What this step captures or asks is visible to the steps after it.
+        self.declared.extend(own);
+        self.declared.extend(step.inputs.keys().map(String::as_str));
+    }
+
+    /// Modifiers that only make sense with certain actions.
+    fn misplaced(&mut self, spanned: &Spanned<Step>) {
+        let step = &spanned.value;
+        let is_run = step.run.is_some();
+        let mut wrong = |field: &str, needs: &str| {
+            self.out.push(
+                Diagnostic::error(
+                    "misplaced-field",
+                    self.src,
+                    step.id.loc,
+                    format!("step `{}`: `{field}` needs {needs}", step.id.value),
+                )
+                .with_hint(format!("remove `{field}` or give the step {needs}")),
+            );
+        };
+        if !step.with.is_empty() && step.playbook.is_none() {
+            wrong("with", "a `playbook`");
+        }
+        if (!step.inputs.is_empty() || !step.checklist.is_empty()) && step.manual.is_none() {
+            wrong("inputs/checklist", "a `manual` action");
+        }
+        for (field, set) in [
+            ("expect", step.expect.is_some()),
+            ("capture", !step.capture.is_empty()),
+            ("retry", step.retry.is_some()),
+            ("watch", step.watch.is_some()),
+            ("on", step.on.is_some()),
+            ("env", !step.env.is_empty()),
+        ] {
+            if set && !is_run {
+                wrong(field, "a `run` action");
+            }
+        }
+        if (step.serial.is_some() || step.max_fail.is_some()) && step.on.is_none() {
+            wrong("serial/max_fail", "`on:` hosts");
+        }
+        if step.confirm_phrase.is_some() && step.danger.is_none() {
+            wrong("confirm_phrase", "`danger: destructive`");
+        }
+        if !step.checks.is_empty() && step.capture.is_empty() && !is_run {
+            wrong("checks", "a `run` action");
+        }
+    }
+
+    fn matcher(&mut self, matcher: &Spanned<Matcher>) {
+        let m = &matcher.value;
+        if m.contains.is_none()
+            && m.not_contains.is_none()
+            && m.equals.is_none()
+            && m.matches.is_none()
+        {
+            self.out.push(
+                Diagnostic::error("bad-matcher", self.src, matcher.loc, "empty matcher")
+                    .with_hint("use one of: contains, not_contains, equals, matches"),
+            );
+        }
+        if let Some(pattern) = &m.matches {
+            self.regex(pattern);
+        }
+    }
+
+    fn capture(&mut self, name: &str, capture: &Spanned<Capture>) {
+        let c = &capture.value;
+        let sources = [
+            c.json.is_some(),
+            c.regex.is_some(),
+            c.stdout,
+            c.stderr,
+            c.exit,
+        ];
+        if sources.iter().filter(|s| **s).count() != 1 {
+            self.out.push(
+                Diagnostic::error(
+                    "bad-capture",
+                    self.src,
+                    capture.loc,
+                    format!("capture `{name}` must name exactly one source"),
+                )
+                .with_hint(
+                    "one of: json: PATH, regex: PATTERN, stdout: true, stderr: true, exit: true",
+                ),
+            );
+        }
+        if let Some(pattern) = &c.regex {
+            self.regex(pattern);
+        }
+    }
+
+    fn regex(&mut self, pattern: &Spanned<String>) {
+        if let Err(err) = regex::Regex::new(pattern) {
+            let why = err.to_string();
+            let why = why
+                .lines()
+                .last()
+                .unwrap_or("invalid regular expression")
+                .trim();
+            self.out.push(
+                Diagnostic::error(
+                    "bad-regex",
+                    self.src,
+                    pattern.loc,
+                    format!("invalid regular expression: {why}"),
+                )
+                .with_width(pattern.chars().count()),
+            );
+        }
+    }
+
+    fn duration(&mut self, duration: &Spanned<DurationText>) {
+        if let Err(why) = duration.parse() {
+            self.out.push(
+                Diagnostic::error("bad-duration", self.src, duration.loc, why)
+                    .with_width(duration.0.chars().count().max(1)),
+            );
+        }
+    }
+
+    /// Strings inside a free-form value (a var, a `with` param) are text templates.
+    fn value_templates(&mut self, value: &Spanned<Value>) {
+        let mut strings = Vec::new();
+        collect_strings(&value.value, &mut strings);
+        for text in strings {
+            if text.contains("{{") || text.contains("{%") {
+                let spanned = Spanned::new(text.to_owned(), value.loc);
+                self.template(&spanned, TemplateKind::Text, &[]);
+            }
+        }
+    }
+
+    fn template(&mut self, text: &Spanned<String>, kind: TemplateKind, own: &[&str]) {
+        if !text.contains("{{") && !text.contains("{%") {
+            return;
+        }
+        match template::analyze(text) {
+            Ok(names) => self.names(text, &names, own),
+            Err(err) => {
+                let offset = err
+                    .range
+                    .as_ref()
+                    .map(|r| r.start)
+                    .unwrap_or_else(|| line_offset(text, err.line));
+                let loc = self.src.locate_in_value(text.loc, text, offset);
+                self.out.push(
+                    Diagnostic::error("template-syntax", self.src, loc, format!("template error: {}", err.message))
+                        .with_hint("a literal `{{` in a command can be written as {{ '{{' }}, or wrap the text in {% raw %}...{% endraw %}"),
+                );
+                return;
+            }
+        }
+        if text.contains("steps.") {
+            self.step_references(text);
+        }
+        if kind == TemplateKind::Shell {
+            for quoted in template::placeholders_in_quotes(text) {
+                let loc = self.src.locate_in_value(text.loc, text, quoted.offset);
+                let q = quoted.quote;
+                self.out.push(
+                    Diagnostic::error("quoted-placeholder", self.src, loc, format!("placeholder inside {q}...{q} quotes defeats the automatic shell quoting"))
+                        .with_width(text[quoted.offset..].find("}}").map_or(2, |e| e + 2))
+                        .with_hint("remove the quotes ({{ x }} is already one quoted word), build the string in the template ({{ 'DROP DATABASE ' ~ name }}), or pass the value through `env:`"),
+                );
+            }
+            for offset in template::raw_uses(text) {
+                let loc = self.src.locate_in_value(text.loc, text, offset);
+                self.out.push(
+                    Diagnostic::warning("raw", self.src, loc, "`raw` inserts the value unquoted: it can become shell code")
+                        .with_width(3)
+                        .with_hint("make sure the value can only come from the playbook or a trusted inventory"),
+                );
+            }
+        }
+    }
+
+    fn expression(&mut self, expr: &Spanned<String>, own: &[&str]) {
+        match template::analyze_expression(expr) {
+            Ok(names) => self.names(expr, &names, own),
+            Err(err) => self.out.push(Diagnostic::error(
+                "template-syntax",
+                self.src,
+                expr.loc,
+                format!("expression error: {}", err.message),
+            )),
+        }
+    }
+
+    fn names(
+        &mut self,
+        text: &Spanned<String>,
+        names: &std::collections::BTreeSet<String>,
+        own: &[&str],
+    ) {
+        for name in names {
+            if self.declared.contains(name.as_str()) || own.contains(&name.as_str()) {
+                continue;
+            }
+            let loc = self.src.find_after(text.loc, name).unwrap_or(text.loc);
+            self.out.push(
+                Diagnostic::error(
+                    "undefined-name",
+                    self.src,
+                    loc,
+                    format!("`{name}` is not declared"),
+                )
+                .with_width(name.chars().count())
+                .with_hint(
+                    "declare it under `params:` or `vars:`, or capture it in an earlier step",
+                ),
+            );
+        }
+    }
+
+    /// `steps.<id>` must name a step of this playbook.
+    fn step_references(&mut self, text: &Spanned<String>) {
+        let Ok(nested) = template::analyze_nested(text) else {
+            return;
+        };
+        for path in nested {
+            let mut parts = path.split('.');
+            if parts.next() != Some("steps") {
+                continue;
+            }
+            if let Some(id) = parts.next()
+                && !self.step_ids.contains(id)
+            {
+                let loc = self
+                    .src
+                    .find_after(text.loc, &format!("steps.{id}"))
+                    .unwrap_or(text.loc);
+                self.out.push(
+                    Diagnostic::error(
+                        "unknown-step",
+                        self.src,
+                        loc,
+                        format!("`steps.{id}`: no step has the id `{id}`"),
+                    )
+                    .with_width(id.len() + 6),
+                );
+            }
+        }
+    }
+
+    /// Goto targets (`on_failure`, `then`, `on_success`) must be steps of the same list.
+    fn targets(&mut self, steps: &[Spanned<Step>], section: &str) {
+        let ids: HashSet<&str> = steps.iter().map(|s| s.id.as_str()).collect();
+        for step in steps {
+            let mut targets = Vec::new();
+            if let Some(on_failure) = &step.on_failure
+                && let Some(target) = on_failure.flow().target()
+            {
+                targets.push((target, on_failure.loc));
+            }
+            if let Some(on_success) = &step.on_success {
+                targets.push((on_success.as_str(), on_success.loc));
+            }
+            for (target, loc) in targets {
+                if ids.contains(target) {
+                    continue;
+                }
+                let loc = self.src.find_after(loc, target).unwrap_or(loc);
+                let hint = if self.step_ids.contains(target) {
+                    format!(
+                        "`{target}` is nested or in another section; a goto can only reach a step listed directly under `{section}:`"
+                    )
+                } else {
+                    format!(
+                        "the steps under `{section}:` are: {}",
+                        steps
+                            .iter()
+                            .map(|s| s.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                self.out.push(
+                    Diagnostic::error(
+                        "unknown-target",
+                        self.src,
+                        loc,
+                        format!("goto target `{target}` is not a step"),
+                    )
+                    .with_width(target.chars().count())
+                    .with_hint(hint),
+                );
+            }
+        }
+    }
+
+    /// Steps that no path reaches, and goto loops that nothing bounds explicitly.
+    fn flow_graph(&mut self, steps: &[Spanned<Step>]) {
+        let index: HashMap<&str, usize> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
+        let n = steps.len();
+        // Successors of each step; `n` stands for the end of the run.
+        let mut gotos: Vec<(usize, usize)> = Vec::new();
+        let succ: Vec<Vec<usize>> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                let mut next = Vec::with_capacity(3);
+                if step.when.is_some() {
+                    next.push(i + 1);
+                }
+                match step.on_success.as_ref().and_then(|t| index.get(t.as_str())) {
+                    Some(&t) => {
+                        next.push(t);
+                        gotos.push((i, t));
+                    }
+                    None => next.push(i + 1),
+                }
+                match step.failure_flow() {
+                    Flow::Abort => {}
+                    Flow::Continue => next.push(i + 1),
+                    Flow::Goto(target) => {
+                        if let Some(&t) = index.get(target.as_str()) {
+                            next.push(t);
+                            gotos.push((i, t));
+                        }
+                    }
+                }
+                next
+            })
+            .collect();
+        let reach = |from: usize| -> Vec<bool> {
+            let mut seen = vec![false; n + 1];
+            let mut queue = VecDeque::from([from]);
+            seen[from] = true;
+            while let Some(i) = queue.pop_front() {
+                if i >= n {
+                    continue;
+                }
+                for &j in &succ[i] {
+                    let j = j.min(n);
+                    if !seen[j] {
+                        seen[j] = true;
+                        queue.push_back(j);
+                    }
+                }
+            }
+            seen
+        };
+        if n == 0 {
+            return;
+        }
+        let from_start = reach(0);
+        for (i, step) in steps.iter().enumerate() {
+            if !from_start[i] {
+                self.out.push(
+                    Diagnostic::warning("unreachable", self.src, step.id.loc, format!("no path reaches step `{}`", step.id.value))
+                        .with_width(step.id.chars().count())
+                        .with_hint("the steps before it always jump past it or stop the run; remove it or make it a goto target"),
+                );
+            }
+        }
+        let mut reported = HashSet::new();
+        for (from, to) in gotos {
+            if to > from || !reported.insert((to, from)) {
+                continue;
+            }
+            let loops = to == from || reach(to)[from];
+            let bounded = steps[to..=from].iter().any(|s| s.max_visits.is_some());
+            if loops && !bounded {
+                let target = &steps[to].id;
+                self.out.push(
+                    Diagnostic::warning(
+                        "goto-loop",
+                        self.src,
+                        steps[from].id.loc,
+                        format!("`{}` can go back to `{}`: a loop bounded only by the default max_visits ({})", steps[from].id.value, target.value, crate::playbook::DEFAULT_MAX_VISITS),
+                    )
+                    .with_width(steps[from].id.chars().count())
+                    .with_hint(format!("set `max_visits` on a step of the loop (e.g. `{}`) to state the bound", steps[from].id.value)),
+                );
+            }
+        }
+    }
+}
+
+fn line_offset(text: &str, line: Option<usize>) -> usize {
+    match line {
+        Some(l) if l > 1 => text
+            .match_indices('\n')
+            .nth(l - 2)
+            .map_or(0, |(i, _)| i + 1),
+        _ => 0,
+    }
+}
+
+fn collect_strings<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
+    match value {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
+/// Checks that a value fits a param or input type; the message says what was expected.
+pub fn check_value_type(kind: ParamType, choices: &[String], value: &Value) -> Result<(), String> {
+    match (kind, value) {
+        (ParamType::String, Value::String(_) | Value::Number(_)) => Ok(()),
+        (ParamType::Int, Value::Number(n)) if n.is_i64() => Ok(()),
+        (ParamType::Int, Value::String(s)) if s.parse::<i64>().is_ok() => Ok(()),
+        (ParamType::Bool, Value::Bool(_)) => Ok(()),
+        (ParamType::Bool, Value::String(s)) if matches!(s.as_str(), "true" | "false") => Ok(()),
+        (ParamType::Duration, Value::String(s)) => crate::duration::parse_duration(s).map(|_| ()),
+        (ParamType::Choice, Value::String(s)) if choices.iter().any(|c| c == s) => Ok(()),
+        (ParamType::Choice, other) => Err(format!(
+            "{} is not one of: {}",
+            display(other),
+            choices.join(", ")
+        )),
+        (kind, other) => Err(format!(
+            "expected {}, got {}",
+            type_name(kind),
+            display(other)
+        )),
+    }
+}
+
+fn type_name(kind: ParamType) -> &'static str {
+    match kind {
+        ParamType::String => "a string",
+        ParamType::Int => "an integer",
+        ParamType::Bool => "true or false",
+        ParamType::Duration => "a duration like 30s",
+        ParamType::Choice => "one of the choices",
+    }
+}
+
+fn display(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("`{s}`"),
+        other => other.to_string(),
+    }
+}
+
+/// Checks an inventory: group members, channels, secrets.
+pub fn validate_inventory(source: &Source, inventory: &Inventory) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (name, group) in &inventory.groups {
+        for host in group.hosts() {
+            if !inventory.hosts.contains_key(host) {
+                let loc = source.find_after(group.loc, host).unwrap_or(group.loc);
+                out.push(
+                    Diagnostic::error(
+                        "unknown-host",
+                        source,
+                        loc,
+                        format!("group `{name}` lists `{host}`, which is not under `hosts:`"),
+                    )
+                    .with_width(host.chars().count()),
+                );
+            }
+        }
+        if inventory.hosts.contains_key(name) {
+            out.push(Diagnostic::error(
+                "name-clash",
+                source,
+                group.loc,
+                format!("`{name}` is both a host and a group"),
+            ));
+        }
+    }
+    for (name, channel) in &inventory.channels {
+        match (&channel.webhook, &channel.command) {
+            (Some(_), Some(_)) | (None, None) => out.push(Diagnostic::error(
+                "bad-channel",
+                source,
+                channel.loc,
+                format!("channel `{name}` needs exactly one of `webhook` and `command`"),
+            )),
+            (Some(url), None) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                out.push(Diagnostic::error(
+                    "bad-channel",
+                    source,
+                    channel.loc,
+                    format!("channel `{name}`: webhook `{url}` is not an http(s) URL"),
+                ))
+            }
+            (None, Some(command)) => {
+                if let Err(err) = template::analyze(command) {
+                    out.push(Diagnostic::error(
+                        "template-syntax",
+                        source,
+                        channel.loc,
+                        format!("channel `{name}`: template error: {}", err.message),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut known: HashSet<&str> = inventory.vars.keys().map(String::as_str).collect();
+    for host in inventory.hosts.values() {
+        known.extend(host.vars.keys().map(String::as_str));
+    }
+    for group in inventory.groups.values() {
+        known.extend(
+            group
+                .vars()
+                .into_iter()
+                .flat_map(|v| v.keys().map(String::as_str)),
+        );
+    }
+    for secret in &inventory.secrets {
+        if !known.contains(secret.as_str()) {
+            out.push(
+                Diagnostic::warning(
+                    "unknown-secret",
+                    source,
+                    secret.loc,
+                    format!(
+                        "`{}` is listed as secret but no vars define it",
+                        secret.value
+                    ),
+                )
+                .with_width(secret.chars().count()),
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,142 @@
+//! Static scans of a `run` template's text: placeholders written inside shell quotes (they would
+//! defeat the automatic quoting) and uses of the `raw` opt-out.
+
+/// A `{{ }}` placeholder found inside shell quotes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotedPlaceholder {
+    /// Byte offset of the opening `{{` in the template.
+    pub offset: usize,
+    /// The quote character the placeholder sits in: `'` or `"`.
+    pub quote: char,
+}
+
+/// Finds placeholders that sit inside single or double shell quotes.
+///
+/// A placeholder that opts out with `| raw` is the author's explicit choice and is not listed
+/// (it is reported by [`raw_uses`] instead).
+pub fn placeholders_in_quotes(template: &str) -> Vec<QuotedPlaceholder> {
+    let bytes = template.as_bytes();
+    let mut found = Vec::new();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        if rest.starts_with(b"{{") {
+            let end = find(bytes, i + 2, b"}}").unwrap_or(bytes.len());
+            let inner = &template[i + 2..end.min(template.len())];
+            if let Some(q) = quote
+                && !uses_raw(inner)
+            {
+                found.push(QuotedPlaceholder {
+                    offset: i,
+                    quote: q as char,
+                });
+            }
+            i = end + 2;
+            continue;
+        }
+        if rest.starts_with(b"{%") || rest.starts_with(b"{#") {
+            let close: &[u8] = if rest[1] == b'%' { b"%}" } else { b"#}" };
+            i = find(bytes, i + 2, close).map_or(bytes.len(), |e| e + 2);
+            continue;
+        }
+        let c = bytes[i];
+        match quote {
+            None => match c {
+                b'\\' => i += 1,
+                b'\'' | b'"' => quote = Some(c),
+                _ => {}
+            },
+            Some(b'\'') => {
+                if c == b'\'' {
+                    quote = None;
+                }
+            }
+            Some(_) => match c {
+                b'\\' => i += 1,
+                b'"' => quote = None,
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    found
+}
+
+/// Byte offsets of every `raw` (or `safe`) filter applied inside a `{{ }}` placeholder.
+pub fn raw_uses(template: &str) -> Vec<usize> {
+    let bytes = template.as_bytes();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while let Some(start) = find(bytes, i, b"{{") {
+        let end = find(bytes, start + 2, b"}}").unwrap_or(bytes.len());
+        let inner = &template[start + 2..end];
+        if uses_raw(inner) {
+            let at = inner
+                .find("raw")
+                .or_else(|| inner.find("safe"))
+                .unwrap_or_default();
+            found.push(start + 2 + at);
+        }
+        i = end;
+    }
+    found
+}
+
+fn uses_raw(inner: &str) -> bool {
+    inner.split('|').skip(1).any(|filter| {
+        let name = filter.trim_start();
+        let name = name
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or("");
+        name == "raw" || name == "safe"
+    })
+}
+
+fn find(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    if from >= haystack.len() {
+        return None;
+    }
+    haystack[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_placeholders_in_double_and_single_quotes() {
+        let t = r#"psql -c "DROP DATABASE {{ db }}" && echo '{{ x }}' {{ ok }}"#;
+        let found = placeholders_in_quotes(t);
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].quote, '"');
+        assert_eq!(&t[found[0].offset..found[0].offset + 8], "{{ db }}");
+        assert_eq!(found[1].quote, '\'');
+    }
+
+    #[test]
+    fn escaped_quotes_and_jinja_blocks_do_not_open_quotes() {
+        let t = r#"echo \"{{ a }} {% if x == "y" %}{{ b }}{% endif %} {# it's #} {{ c }}"#;
+        assert!(placeholders_in_quotes(t).is_empty());
+    }
+
+    #[test]
+    fn raw_inside_quotes_is_the_authors_choice() {
+        let t = r#"echo "{{ a | raw }}""#;
+        assert!(placeholders_in_quotes(t).is_empty());
+        assert_eq!(raw_uses(t).len(), 1);
+    }
+
+    #[test]
+    fn raw_uses_point_at_the_filter() {
+        let t = "a {{ x }} {{ y|raw }} {{ z | safe }}";
+        let uses = raw_uses(t);
+        assert_eq!(uses.len(), 2);
+        assert_eq!(&t[uses[0]..uses[0] + 3], "raw");
+        assert_eq!(&t[uses[1]..uses[1] + 4], "safe");
+    }
+}
