@@ -8,7 +8,9 @@ mod error;
 mod list;
 mod load;
 mod plan;
+mod printer;
 mod render_plan;
+mod run;
 mod style;
 mod walk;
 
@@ -35,6 +37,7 @@ pub fn main() -> ExitCode {
         }
     };
     style::init(cli.color);
+    init_tracing(cli.verbose);
     match run(cli) {
         Ok(exit) => ExitCode::from(exit as u8),
         Err(err) => {
@@ -50,10 +53,7 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Check(args) => check::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::List(args) => list::run(&args),
-        Command::Run(_) => Err(CliError::new(
-            Exit::Invalid,
-            "`run` is not available in this build yet",
-        )),
+        Command::Run(args) => run::run(&args, cli.verbose),
         Command::Schema(args) => {
             let text = match args.kind {
                 SchemaKind::Playbook => runbook_model::schema::playbook_schema(),
@@ -68,6 +68,24 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
             Ok(Exit::Success)
         }
     }
+}
+
+/// Diagnostics on stderr: warnings by default, more with -v / -vv, or RUST_LOG.
+fn init_tracing(verbose: u8) {
+    use std::io::IsTerminal;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .without_time()
+        .try_init();
 }
 
 /// Writes data to stdout; a closed pipe (`| head`) is not an error.

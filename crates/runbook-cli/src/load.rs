@@ -10,7 +10,6 @@ use crate::args::EnvArgs;
 use crate::{CliError, Exit, style};
 
 /// A valid playbook with its environment, ready to plan or run.
-#[allow(dead_code)] // `run` reads source and overrides
 pub struct Loaded {
     pub path: PathBuf,
     pub source: Source,

@@ -7,8 +7,13 @@
 
 pub mod context;
 pub mod error;
+pub mod escalate;
+pub mod expect;
+pub mod operator;
 pub mod plan;
+pub mod process;
 pub mod redact;
+pub mod runner;
 pub mod vars;
 
 pub use error::Error;

@@ -419,6 +419,16 @@ impl<'a> Validator<'a> {
         if let Some(pattern) = &m.matches {
             self.regex(pattern);
         }
+        for text in [&m.contains, &m.not_contains, &m.equals]
+            .into_iter()
+            .flatten()
+        {
+            self.template(
+                &Spanned::new(text.clone(), matcher.loc),
+                TemplateKind::Text,
+                &[],
+            );
+        }
     }
 
     fn capture(&mut self, name: &str, capture: &Spanned<Capture>) {

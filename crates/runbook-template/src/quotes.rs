@@ -37,7 +37,17 @@ pub fn placeholders_in_quotes(template: &str) -> Vec<QuotedPlaceholder> {
         }
         if rest.starts_with(b"{%") || rest.starts_with(b"{#") {
             let close: &[u8] = if rest[1] == b'%' { b"%}" } else { b"#}" };
-            i = find(bytes, i + 2, close).map_or(bytes.len(), |e| e + 2);
+            let end = find(bytes, i + 2, close).map_or(bytes.len(), |e| e + 2);
+            let tag = template[i + 2..end.saturating_sub(2).max(i + 2)]
+                .trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
+            i = end;
+            if tag == "raw" {
+                // Literal text (e.g. Go templates like '{{.Names}}'): its quotes still count,
+                // its braces are not placeholders.
+                let body_end = find_endraw(template, i);
+                quote = track_quotes(&bytes[i..body_end], quote);
+                i = body_end;
+            }
             continue;
         }
         let c = bytes[i];
@@ -83,6 +93,49 @@ pub fn raw_uses(template: &str) -> Vec<usize> {
     found
 }
 
+/// The offset of the `{% endraw %}` tag after `from` (or the end of the text).
+fn find_endraw(template: &str, from: usize) -> usize {
+    let bytes = template.as_bytes();
+    let mut i = from;
+    while let Some(start) = find(bytes, i, b"{%") {
+        let end = find(bytes, start + 2, b"%}").unwrap_or(bytes.len());
+        let tag = template[start + 2..end]
+            .trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
+        if tag == "endraw" {
+            return start;
+        }
+        i = start + 2;
+    }
+    bytes.len()
+}
+
+/// Runs the shell quote state machine over literal text.
+fn track_quotes(text: &[u8], mut quote: Option<u8>) -> Option<u8> {
+    let mut i = 0;
+    while i < text.len() {
+        let c = text[i];
+        match quote {
+            None => match c {
+                b'\\' => i += 1,
+                b'\'' | b'"' => quote = Some(c),
+                _ => {}
+            },
+            Some(b'\'') => {
+                if c == b'\'' {
+                    quote = None;
+                }
+            }
+            Some(_) => match c {
+                b'\\' => i += 1,
+                b'"' => quote = None,
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    quote
+}
+
 fn uses_raw(inner: &str) -> bool {
     inner.split('|').skip(1).any(|filter| {
         let name = filter.trim_start();
@@ -122,6 +175,14 @@ mod tests {
     fn escaped_quotes_and_jinja_blocks_do_not_open_quotes() {
         let t = r#"echo \"{{ a }} {% if x == "y" %}{{ b }}{% endif %} {# it's #} {{ c }}"#;
         assert!(placeholders_in_quotes(t).is_empty());
+    }
+
+    #[test]
+    fn raw_blocks_are_literal_but_keep_quote_state() {
+        let t = r#"docker ps --format {% raw %}'{{.Names}}'{% endraw %} {{ a }} {% raw %}"{% endraw %}{{ b }}""#;
+        let found = placeholders_in_quotes(t);
+        assert_eq!(found.len(), 1);
+        assert_eq!(&t[found[0].offset..found[0].offset + 7], "{{ b }}");
     }
 
     #[test]

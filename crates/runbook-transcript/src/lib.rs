@@ -1,1 +1,19 @@
-//! placeholder
+//! The runbook transcript (`runbook-transcript/v1`): one JSON object per line, appended and
+//! flushed as a run happens. It is the audit log, the input of reports, and what resume
+//! continues from.
+//!
+//! **Invariant:** every record is written with one `write` of a whole line, so a process killed
+//! at any moment leaves every line parseable except at most a torn last one, which the reader
+//! skips.
+
+pub mod reader;
+pub mod record;
+pub mod time;
+pub mod writer;
+
+pub use reader::{ReadError, Transcript, read_transcript};
+pub use record::*;
+pub use writer::TranscriptWriter;
+
+/// The format name written in every `run_started` record.
+pub const FORMAT: &str = "runbook-transcript/v1";

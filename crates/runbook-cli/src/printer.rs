@@ -1,0 +1,235 @@
+//! What a run shows on stderr: a line per step outcome, live output on a terminal (or with
+//! -v), a spinner while a step runs, escalations loudly. Piped, it prints plain lines.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use runbook_exec::runner::{Observer, RunSummary};
+use runbook_model::Playbook;
+use runbook_model::duration::format_duration;
+use runbook_transcript::{Event, Outcome, Record, RunOutcome, Stream};
+
+use crate::style::Style;
+
+/// Lines of a failed step's output repeated under its outcome when they were not shown live.
+const TAIL_LINES: usize = 15;
+
+pub struct Printer {
+    enabled: bool,
+    style: Style,
+    live_output: bool,
+    spinner: Mutex<Option<ProgressBar>>,
+    tails: Mutex<HashMap<String, VecDeque<String>>>,
+    terminal: bool,
+}
+
+impl Printer {
+    pub fn new(enabled: bool, style: Style, verbose: bool) -> Self {
+        let terminal = std::io::stderr().is_terminal();
+        Printer {
+            enabled,
+            style,
+            live_output: terminal || verbose,
+            spinner: Mutex::new(None),
+            tails: Mutex::default(),
+            terminal,
+        }
+    }
+
+    fn say(&self, line: &str) {
+        if !self.enabled {
+            return;
+        }
+        match self.spinner.lock().expect("spinner lock").as_ref() {
+            Some(bar) => bar.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    pub fn begin(&self, playbook: &Playbook, transcript: &Path) {
+        let s = self.style;
+        let version = playbook
+            .metadata
+            .version
+            .as_ref()
+            .map_or(String::new(), |v| format!(" {}", v.value));
+        self.say(&format!(
+            "{} {}{}",
+            s.bold("▶"),
+            s.bold(playbook.title()),
+            s.dim(&version)
+        ));
+        self.say(&format!("  transcript: {}", transcript.display()));
+    }
+
+    pub fn end(&self, summary: &RunSummary) {
+        let s = self.style;
+        let f = &summary.finished;
+        let word = match summary.outcome {
+            RunOutcome::Success => s.ok("succeeded"),
+            RunOutcome::Failed => s.error("FAILED"),
+            RunOutcome::Aborted => s.warning("aborted"),
+            RunOutcome::Interrupted => s.warning("interrupted"),
+        };
+        let mut line = format!(
+            "{} {word} in {}: {} ok, {} warning, {} failed, {} skipped",
+            s.bold("■"),
+            format_duration(Duration::from_millis(f.duration_ms)),
+            f.steps_ok,
+            f.steps_warning,
+            f.steps_failed,
+            f.steps_skipped
+        );
+        if let Some(step) = &f.failed_step {
+            line.push_str(&format!(" (failed at `{step}`)"));
+        }
+        self.say(&line);
+        if matches!(
+            summary.outcome,
+            RunOutcome::Interrupted | RunOutcome::Aborted
+        ) {
+            self.say(&format!(
+                "  resume with: runbook resume {}",
+                summary.transcript.display()
+            ));
+        }
+        self.say(&format!("  transcript: {}", summary.transcript.display()));
+    }
+
+    fn start_spinner(&self, text: String) {
+        if !self.enabled || !self.terminal {
+            return;
+        }
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("  {spinner} {msg} {elapsed}").expect("static template"),
+        );
+        bar.set_message(text);
+        bar.enable_steady_tick(Duration::from_millis(100));
+        *self.spinner.lock().expect("spinner lock") = Some(bar);
+    }
+
+    fn stop_spinner(&self) {
+        if let Some(bar) = self.spinner.lock().expect("spinner lock").take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Printer {
+    fn record(&self, record: &Record) {
+        let s = self.style;
+        match &record.event {
+            Event::StepStarted(started) => {
+                let what = started
+                    .command
+                    .as_deref()
+                    .map_or(started.action.clone(), |c| {
+                        c.lines().next().unwrap_or("").to_owned()
+                    });
+                let attempt = if started.attempt > 1 {
+                    format!(" (attempt {})", started.attempt)
+                } else {
+                    String::new()
+                };
+                if self.live_output && started.action == "run" {
+                    self.say(&format!(
+                        "  {} {}{attempt}  {}",
+                        s.dim("→"),
+                        started.step,
+                        s.command(&format!("$ {what}"))
+                    ));
+                }
+                self.start_spinner(format!("{} {}", started.step, started.name));
+            }
+            Event::StepFinished(done) => {
+                self.stop_spinner();
+                let (word, painted) = match done.outcome {
+                    Outcome::Ok => ("ok", s.ok("ok  ")),
+                    Outcome::Warning => ("warn", s.warning("warn")),
+                    Outcome::Failed => ("FAIL", s.error("FAIL")),
+                    Outcome::Skipped => ("skip", s.dim("skip")),
+                    Outcome::Aborted => ("stop", s.warning("stop")),
+                };
+                let _ = word;
+                let mut line = format!(
+                    "  {painted} {} {}",
+                    done.step,
+                    s.dim(&format!(
+                        "({})",
+                        format_duration(Duration::from_millis(done.duration_ms))
+                    ))
+                );
+                if let Some(message) = &done.message {
+                    line.push_str(&format!(": {message}"));
+                }
+                self.say(&line);
+                if let Some(report) = &done.report {
+                    for l in report.lines() {
+                        self.say(&format!("    │ {l}"));
+                    }
+                }
+                let tail = self.tails.lock().expect("tails lock").remove(&done.step);
+                if done.outcome == Outcome::Failed
+                    && !self.live_output
+                    && let Some(tail) = tail
+                {
+                    for l in tail {
+                        self.say(&format!("    │ {l}"));
+                    }
+                }
+            }
+            Event::Escalation(e) => {
+                let delivered: Vec<String> = e
+                    .deliveries
+                    .iter()
+                    .map(|d| {
+                        if d.ok {
+                            format!("{} ✓", d.channel)
+                        } else {
+                            format!("{} ✗ {}", d.channel, d.error.as_deref().unwrap_or(""))
+                        }
+                    })
+                    .collect();
+                self.say(&format!(
+                    "  {} level {} → {}: {}",
+                    s.error("ESCALATION"),
+                    e.level,
+                    delivered.join(", "),
+                    e.message
+                ));
+            }
+            Event::Prompt(p) if p.decision.as_deref() == Some("refused") => {
+                self.say(&format!(
+                    "  {} {}: {}",
+                    s.warning("refused"),
+                    p.step,
+                    p.answer
+                ));
+            }
+            _ => {}
+        }
+    }
+
+    fn output(&self, step: &str, stream: Stream, line: &str) {
+        if self.live_output {
+            let mark = if stream == Stream::Stderr {
+                "┆"
+            } else {
+                "│"
+            };
+            self.say(&format!("    {} {line}", self.style.dim(mark)));
+        } else {
+            let mut tails = self.tails.lock().expect("tails lock");
+            let tail = tails.entry(step.to_owned()).or_default();
+            if tail.len() == TAIL_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(line.to_owned());
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The questions a run asks, and the unattended answers to them. The interactive front end
+//! implements [`Operator`] with prompts; the engine never touches the terminal itself.
+
+use runbook_transcript::Verdict;
+
+/// What to do before a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BeforeStep {
+    Run,
+    /// Run this command instead, for this run only (recorded).
+    Edit(String),
+    Skip,
+    Abort,
+}
+
+/// What to do after a step failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Follow the playbook's `on_failure` (the default).
+    Branch,
+    Retry,
+    Skip,
+    Escalate,
+    Abort,
+}
+
+/// The operator's report on a manual step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ManualAnswer {
+    Done(Vec<(String, serde_json::Value)>),
+    Skip,
+    Fail,
+}
+
+/// A step as shown to the operator before it runs.
+#[derive(Debug, Clone)]
+pub struct StepPreview<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub doc: Option<&'a str>,
+    pub action: &'static str,
+    pub command: Option<&'a str>,
+    pub host: &'a str,
+    pub expect: &'a [String],
+}
+
+/// One question asked during a run: the prompt, the answer, what it decided.
+#[derive(Debug, Clone)]
+pub struct Answered<T> {
+    pub value: T,
+    pub question: String,
+    pub answer: String,
+}
+
+/// The source of every decision a run needs from a person.
+///
+/// Methods block; the runner calls them off its async threads.
+pub trait Operator: Send + Sync {
+    /// Whether this operator is a person (interactive) or a policy.
+    fn interactive(&self) -> bool;
+    fn name(&self) -> &str;
+    fn before_step(&self, step: &StepPreview<'_>) -> Answered<BeforeStep>;
+    /// A `confirm:` question; true runs the step.
+    fn confirm(&self, step: &str, question: &str) -> Answered<bool>;
+    /// A destructive step: true only when the phrase was typed exactly.
+    fn destructive(&self, step: &str, command: &str, phrase: &str) -> Answered<bool>;
+    fn manual(
+        &self,
+        step: &str,
+        instructions: &str,
+        checklist: &[String],
+        inputs: &[(String, runbook_model::playbook::Input)],
+    ) -> Answered<ManualAnswer>;
+    fn after_failure(
+        &self,
+        step: &str,
+        verdicts: &[Verdict],
+        message: Option<&str>,
+    ) -> Answered<AfterFailure>;
+    /// A wait: true when the operator skipped it (only asked of interactive operators).
+    fn skip_wait(&self) -> bool {
+        false
+    }
+}
+
+/// How an unattended run (`--yes`) answers.
+#[derive(Debug, Clone)]
+pub struct Unattended {
+    pub operator: String,
+    pub skip_manual: bool,
+    pub allow_destructive: bool,
+}
+
+impl Operator for Unattended {
+    fn interactive(&self) -> bool {
+        false
+    }
+
+    fn name(&self) -> &str {
+        &self.operator
+    }
+
+    fn before_step(&self, _: &StepPreview<'_>) -> Answered<BeforeStep> {
+        Answered {
+            value: BeforeStep::Run,
+            question: String::new(),
+            answer: "yes (--yes)".into(),
+        }
+    }
+
+    fn confirm(&self, _: &str, question: &str) -> Answered<bool> {
+        Answered {
+            value: true,
+            question: question.to_owned(),
+            answer: "yes (--yes)".into(),
+        }
+    }
+
+    fn destructive(&self, _: &str, _: &str, phrase: &str) -> Answered<bool> {
+        let question = format!("type `{phrase}` to run this destructive step");
+        if self.allow_destructive {
+            Answered {
+                value: true,
+                question,
+                answer: "allowed (--allow-destructive)".into(),
+            }
+        } else {
+            Answered {
+                value: false,
+                question,
+                answer: "refused (--yes without --allow-destructive)".into(),
+            }
+        }
+    }
+
+    fn manual(
+        &self,
+        _: &str,
+        instructions: &str,
+        _: &[String],
+        _: &[(String, runbook_model::playbook::Input)],
+    ) -> Answered<ManualAnswer> {
+        let question = instructions
+            .lines()
+            .next()
+            .unwrap_or("manual step")
+            .to_owned();
+        if self.skip_manual {
+            Answered {
+                value: ManualAnswer::Skip,
+                question,
+                answer: "skipped (--manual skip)".into(),
+            }
+        } else {
+            Answered {
+                value: ManualAnswer::Fail,
+                question,
+                answer: "nobody to do it (--yes; use --manual skip)".into(),
+            }
+        }
+    }
+
+    fn after_failure(&self, _: &str, _: &[Verdict], _: Option<&str>) -> Answered<AfterFailure> {
+        Answered {
+            value: AfterFailure::Branch,
+            question: String::new(),
+            answer: "follow the playbook (--yes)".into(),
+        }
+    }
+}

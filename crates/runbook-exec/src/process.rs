@@ -1,0 +1,348 @@
+//! Running one command: `bash -o pipefail -c` in its own process group, output read in
+//! bounded chunks and handed over line by line, a timeout or an interrupt that stops the whole
+//! group (SIGTERM, a grace period, SIGKILL), so no grandchild outlives its step.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use runbook_transcript::Stream;
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+use tokio::sync::{mpsc, watch};
+
+/// Lines longer than this are cut; the rest of the line is dropped (and counted).
+pub const MAX_LINE: usize = 64 * 1024;
+/// How much of each stream is kept in memory for expectations and captures.
+pub const KEEP_BYTES: usize = 1024 * 1024;
+/// How long the pipes may stay open after the command exited (a daemon it started may hold
+/// them); then reading stops so the step can finish.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(250);
+
+/// What to run and how.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    pub script: String,
+    pub env: Vec<(String, String)>,
+    pub timeout: Option<Duration>,
+    /// Time between SIGTERM (or SIGINT) and SIGKILL.
+    pub grace: Duration,
+}
+
+/// The head of one output stream, and how much there was in all.
+#[derive(Debug, Clone, Default)]
+pub struct Kept {
+    pub text: String,
+    pub total_bytes: u64,
+    pub truncated: bool,
+}
+
+impl Kept {
+    fn push_line(&mut self, line: &str) {
+        self.total_bytes += line.len() as u64 + 1;
+        if self.text.len() + line.len() < KEEP_BYTES {
+            self.text.push_str(line);
+            self.text.push('\n');
+        } else {
+            self.truncated = true;
+        }
+    }
+}
+
+/// How the command ended.
+#[derive(Debug, Clone)]
+pub struct ProcessResult {
+    /// The exit code, or 128 + signal when a signal ended it.
+    pub exit: i32,
+    pub timed_out: bool,
+    pub interrupted: bool,
+    pub stdout: Kept,
+    pub stderr: Kept,
+    pub duration: Duration,
+}
+
+/// Receives each line as it arrives (already cut to [`MAX_LINE`]).
+pub trait LineSink {
+    fn line(&mut self, stream: Stream, line: &str);
+}
+
+/// Runs the command to its end, its timeout, or an interrupt.
+pub async fn run(
+    spec: &ProcessSpec,
+    sink: &mut dyn LineSink,
+    interrupt: &mut watch::Receiver<bool>,
+) -> std::io::Result<ProcessResult> {
+    let started = Instant::now();
+    let mut command = Command::new("bash");
+    command
+        .args([
+            "--noprofile",
+            "--norc",
+            "-o",
+            "pipefail",
+            "-c",
+            &spec.script,
+        ])
+        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = command.spawn()?;
+    let pgid = child.id().map(|id| id as i32);
+    let (tx, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(16);
+    if let Some(out) = child.stdout.take() {
+        tokio::spawn(pump(out, Stream::Stdout, tx.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        tokio::spawn(pump(err, Stream::Stderr, tx.clone()));
+    }
+    drop(tx);
+
+    let mut lines = LineSplitter::default();
+    let mut stdout = Kept::default();
+    let mut stderr = Kept::default();
+    let mut deliver =
+        |stream: Stream, chunk: &[u8], lines: &mut LineSplitter, sink: &mut dyn LineSink| {
+            let kept = match stream {
+                Stream::Stdout => &mut stdout,
+                Stream::Stderr => &mut stderr,
+            };
+            lines.feed(stream, chunk, &mut |s, line| {
+                kept.push_line(line);
+                sink.line(s, line);
+            });
+        };
+
+    let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut timed_out = false;
+    let mut interrupted = *interrupt.borrow();
+    let mut status = None;
+    let mut pipes_open = true;
+    while status.is_none() {
+        tokio::select! {
+            chunk = rx.recv(), if pipes_open => match chunk {
+                Some((stream, bytes)) => deliver(stream, &bytes, &mut lines, sink),
+                None => pipes_open = false,
+            },
+            exit = child.wait() => status = Some(exit?),
+            () = sleep_until(deadline), if !timed_out && !interrupted => {
+                timed_out = true;
+                status = Some(stop(&mut child, pgid, libc::SIGTERM, spec.grace).await?);
+            }
+            changed = interrupt.changed(), if !interrupted && !timed_out => {
+                if changed.is_ok() && *interrupt.borrow() {
+                    interrupted = true;
+                    status = Some(stop(&mut child, pgid, libc::SIGINT, spec.grace).await?);
+                }
+            }
+        }
+    }
+    if interrupted || timed_out {
+        // Whatever the group started must not outlive the step.
+        if let Some(pgid) = pgid {
+            signal_group(pgid, libc::SIGKILL);
+        }
+    }
+    // Drain what is left; a daemon started by the step may keep the pipes open.
+    let drain_until = tokio::time::Instant::now() + DRAIN_AFTER_EXIT;
+    while pipes_open {
+        tokio::select! {
+            chunk = rx.recv() => match chunk {
+                Some((stream, bytes)) => deliver(stream, &bytes, &mut lines, sink),
+                None => pipes_open = false,
+            },
+            () = tokio::time::sleep_until(drain_until) => pipes_open = false,
+        }
+    }
+    lines.finish(&mut |s, line| {
+        match s {
+            Stream::Stdout => stdout.push_line(line),
+            Stream::Stderr => stderr.push_line(line),
+        }
+        sink.line(s, line);
+    });
+    let exit = exit_code(status.expect("loop ends with a status"));
+    Ok(ProcessResult {
+        exit,
+        timed_out,
+        interrupted,
+        stdout,
+        stderr,
+        duration: started.elapsed(),
+    })
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+fn signal_group(pgid: i32, signal: i32) {
+    // SAFETY: killpg has no memory-safety preconditions; a stale group id fails with ESRCH.
+    unsafe {
+        libc::killpg(pgid, signal);
+    }
+}
+
+/// Signals the whole group, waits up to `grace`, then kills it.
+async fn stop(
+    child: &mut tokio::process::Child,
+    pgid: Option<i32>,
+    first: i32,
+    grace: Duration,
+) -> std::io::Result<std::process::ExitStatus> {
+    if let Some(pgid) = pgid {
+        signal_group(pgid, first);
+        if first == libc::SIGINT {
+            // bash waits for a foreground child to die of SIGINT; SIGTERM follows for the rest.
+            signal_group(pgid, libc::SIGTERM);
+        }
+    }
+    match tokio::time::timeout(grace, child.wait()).await {
+        Ok(status) => status,
+        Err(_) => {
+            if let Some(pgid) = pgid {
+                signal_group(pgid, libc::SIGKILL);
+            }
+            child.wait().await
+        }
+    }
+}
+
+/// Reads a pipe in bounded chunks and forwards them.
+async fn pump<R: tokio::io::AsyncRead + Unpin>(
+    mut reader: R,
+    stream: Stream,
+    tx: mpsc::Sender<(Stream, Vec<u8>)>,
+) {
+    loop {
+        let mut buf = vec![0u8; 64 * 1024];
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                buf.truncate(n);
+                if tx.send((stream, buf)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Splits chunks into lines per stream, cutting lines at [`MAX_LINE`].
+#[derive(Default)]
+struct LineSplitter {
+    partial: [Vec<u8>; 2],
+    overflow: [bool; 2],
+}
+
+impl LineSplitter {
+    fn slot(stream: Stream) -> usize {
+        match stream {
+            Stream::Stdout => 0,
+            Stream::Stderr => 1,
+        }
+    }
+
+    fn feed(&mut self, stream: Stream, mut chunk: &[u8], emit: &mut dyn FnMut(Stream, &str)) {
+        let i = Self::slot(stream);
+        while let Some(nl) = chunk.iter().position(|b| *b == b'\n') {
+            self.append(i, &chunk[..nl]);
+            let line = String::from_utf8_lossy(&self.partial[i]);
+            emit(stream, line.trim_end_matches('\r'));
+            self.partial[i].clear();
+            self.overflow[i] = false;
+            chunk = &chunk[nl + 1..];
+        }
+        self.append(i, chunk);
+    }
+
+    fn append(&mut self, i: usize, bytes: &[u8]) {
+        let room = MAX_LINE.saturating_sub(self.partial[i].len());
+        if bytes.len() > room {
+            self.overflow[i] = true;
+        }
+        self.partial[i].extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    fn finish(&mut self, emit: &mut dyn FnMut(Stream, &str)) {
+        for (i, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
+            if !self.partial[i].is_empty() {
+                let line = String::from_utf8_lossy(&self.partial[i]).into_owned();
+                emit(stream, &line);
+                self.partial[i].clear();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Lines(Vec<(Stream, String)>);
+    impl LineSink for Lines {
+        fn line(&mut self, stream: Stream, line: &str) {
+            self.0.push((stream, line.to_owned()));
+        }
+    }
+
+    fn spec(script: &str) -> ProcessSpec {
+        ProcessSpec {
+            script: script.into(),
+            env: vec![],
+            timeout: None,
+            grace: Duration::from_secs(2),
+        }
+    }
+
+    #[tokio::test]
+    async fn streams_lines_of_both_streams_and_the_exit_code() {
+        let (_tx, mut rx) = watch::channel(false);
+        let mut lines = Lines::default();
+        let r = run(
+            &spec("echo one; echo two >&2; printf three; exit 7"),
+            &mut lines,
+            &mut rx,
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.exit, 7);
+        assert_eq!(r.stdout.text, "one\nthree\n");
+        assert_eq!(r.stderr.text, "two\n");
+        assert!(lines.0.contains(&(Stream::Stderr, "two".into())));
+    }
+
+    #[tokio::test]
+    async fn pipefail_makes_a_failing_pipeline_fail() {
+        let (_tx, mut rx) = watch::channel(false);
+        let r = run(&spec("false | cat"), &mut Lines::default(), &mut rx)
+            .await
+            .unwrap();
+        assert_eq!(r.exit, 1);
+    }
+
+    #[tokio::test]
+    async fn long_lines_are_cut() {
+        let (_tx, mut rx) = watch::channel(false);
+        let mut lines = Lines::default();
+        let script = format!(
+            "head -c {} /dev/zero | tr '\\0' x; echo; echo after",
+            MAX_LINE * 3
+        );
+        run(&spec(&script), &mut lines, &mut rx).await.unwrap();
+        assert_eq!(lines.0[0].1.len(), MAX_LINE);
+        assert_eq!(lines.0[1].1, "after");
+    }
+}

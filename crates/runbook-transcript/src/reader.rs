@@ -1,0 +1,114 @@
+//! Reading a transcript back: every whole line, skipping a torn last one.
+
+use std::path::{Path, PathBuf};
+
+use crate::record::Record;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: not a transcript record: {message}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{} is empty: no run was recorded", path.display())]
+    Empty { path: PathBuf },
+}
+
+/// A transcript read back.
+#[derive(Debug, Clone)]
+pub struct Transcript {
+    pub records: Vec<Record>,
+    /// The last line was cut short (the process died while writing it) and was skipped.
+    pub torn_tail: bool,
+}
+
+/// Reads every record. A line that does not parse is an error unless it is the last one.
+pub fn read_transcript(path: &Path) -> Result<Transcript, ReadError> {
+    let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    let mut records = Vec::with_capacity(lines.len());
+    let mut torn_tail = false;
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Record>(line) {
+            Ok(record) => records.push(record),
+            Err(_) if i + 1 == lines.len() => torn_tail = true,
+            Err(err) => {
+                return Err(ReadError::Corrupt {
+                    path: path.to_owned(),
+                    line: i + 1,
+                    message: err.to_string(),
+                });
+            }
+        }
+    }
+    if records.is_empty() {
+        return Err(ReadError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(Transcript { records, torn_tail })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Event, Output, Stream};
+    use crate::writer::TranscriptWriter;
+
+    fn output(text: &str) -> Event {
+        Event::Output(Output {
+            step: "s".into(),
+            stream: Stream::Stdout,
+            text: text.into(),
+        })
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped_and_append_cuts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let mut w = TranscriptWriter::create(&path).unwrap();
+        w.write(output("one")).unwrap();
+        w.write(output("two")).unwrap();
+        w.close().unwrap();
+        // Simulate a kill in the middle of a write.
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(br#"{"seq":2,"ts":"2026-"#);
+        std::fs::write(&path, &bytes).unwrap();
+        let t = read_transcript(&path).unwrap();
+        assert_eq!(t.records.len(), 2);
+        assert!(t.torn_tail);
+        let mut w = TranscriptWriter::append(&path, 2, 0).unwrap();
+        w.write(output("three")).unwrap();
+        w.close().unwrap();
+        let t = read_transcript(&path).unwrap();
+        assert!(!t.torn_tail);
+        assert_eq!(
+            t.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
+    }
+
+    #[test]
+    fn a_corrupt_middle_line_is_an_error_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        std::fs::write(&path, "garbage\n{}\n").unwrap();
+        let err = read_transcript(&path).unwrap_err();
+        assert!(matches!(err, ReadError::Corrupt { line: 1, .. }), "{err}");
+    }
+}

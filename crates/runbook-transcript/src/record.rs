@@ -1,0 +1,230 @@
+//! The records of a transcript. Each line is a [`Record`]: a sequence number, a timestamp and
+//! one [`Event`], tagged by `"event"`.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One line of the transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub seq: u64,
+    /// RFC 3339, UTC, milliseconds.
+    pub ts: String,
+    /// Milliseconds since the run started: the incident clock.
+    pub elapsed_ms: u64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted(RunStarted),
+    StepStarted(StepStarted),
+    Output(Output),
+    Prompt(Prompt),
+    StepFinished(StepFinished),
+    Escalation(Escalation),
+    RunFinished(RunFinished),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlaybookInfo {
+    pub name: String,
+    pub title: String,
+    pub version: Option<String>,
+    pub file: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunStarted {
+    pub format: String,
+    pub run_id: String,
+    pub playbook: PlaybookInfo,
+    pub inventory: Option<String>,
+    /// Every value of the run, secrets as `***`.
+    pub params: IndexMap<String, Value>,
+    /// Names of the secret values (their values are never written).
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// `--var` overrides as given (secrets as `***`), so resume can restore them.
+    #[serde(default)]
+    pub overrides: Vec<(String, String)>,
+    #[serde(default)]
+    pub var_files: Vec<String>,
+    pub operator: String,
+    pub hostname: String,
+    pub engine_version: String,
+    /// `unattended` or `interactive`.
+    pub mode: String,
+    /// Set when this run resumes an earlier transcript.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepStarted {
+    /// The step id; steps of a sub-playbook are `parent/child`.
+    pub step: String,
+    pub name: String,
+    pub action: String,
+    /// The rendered command, secrets as `***`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    pub host: String,
+    pub attempt: u32,
+    pub visit: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Lines of a step's output, up to the recorded limit (the rest goes to the spill file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Output {
+    pub step: String,
+    pub stream: Stream,
+    pub text: String,
+}
+
+/// A question asked of the operator and the answer (or the policy that answered it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prompt {
+    pub step: String,
+    pub question: String,
+    pub answer: String,
+    pub operator: String,
+    /// What the answer did, e.g. `run`, `skip`, `edited`, `abort`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+}
+
+/// The outcome of a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Ok,
+    Warning,
+    Failed,
+    Skipped,
+    Aborted,
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Warning => "warning",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+            Outcome::Aborted => "aborted",
+        }
+    }
+
+    /// Whether the run goes on as after a success.
+    pub fn passed(&self) -> bool {
+        matches!(self, Outcome::Ok | Outcome::Warning | Outcome::Skipped)
+    }
+}
+
+/// One expectation or check and how it went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub what: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub got: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepFinished {
+    pub step: String,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<i32>,
+    pub duration_ms: u64,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verdicts: Vec<Verdict>,
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub captures: IndexMap<String, Value>,
+    /// Why, in one line: the failed expectation, the check message, the skip reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The first kilobytes of stdout/stderr, for `steps.<id>.stdout` after a resume.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stdout: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stderr: String,
+    /// Where the full output went when it was longer than the transcript keeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spilled: Option<String>,
+    /// A rendered `report` step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
+    /// Answers of a manual step's inputs (secrets as `***`).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub inputs: IndexMap<String, Value>,
+}
+
+/// A delivery attempt to one channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub channel: String,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Escalation {
+    /// 1-based position in the policy; on-failure escalations count as the next level.
+    pub level: u32,
+    /// `policy` (the clock) or `failure` (a step's on_failure) or `operator`.
+    pub reason: String,
+    pub channels: Vec<String>,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    pub deliveries: Vec<Delivery>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunOutcome {
+    Success,
+    Failed,
+    Aborted,
+    Interrupted,
+}
+
+impl RunOutcome {
+    /// The documented exit code.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunOutcome::Success => 0,
+            RunOutcome::Failed => 1,
+            RunOutcome::Aborted | RunOutcome::Interrupted => 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunFinished {
+    pub outcome: RunOutcome,
+    pub exit_code: u8,
+    pub duration_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<String>,
+    pub steps_ok: u32,
+    pub steps_warning: u32,
+    pub steps_failed: u32,
+    pub steps_skipped: u32,
+}

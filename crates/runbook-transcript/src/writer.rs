@@ -1,0 +1,135 @@
+//! Appending records: one `write` per line, so a kill leaves whole lines; `fdatasync` at step
+//! boundaries runs on a helper thread, off the path of the run.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Instant, SystemTime};
+
+use crate::record::{Event, Record};
+use crate::time;
+
+/// The open transcript of a run.
+pub struct TranscriptWriter {
+    file: File,
+    path: PathBuf,
+    seq: u64,
+    start: Instant,
+    offset_ms: u64,
+    syncer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for TranscriptWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TranscriptWriter")
+            .field("path", &self.path)
+            .field("seq", &self.seq)
+            .finish()
+    }
+}
+
+impl TranscriptWriter {
+    /// Creates a new transcript (and its folder); refuses to overwrite an existing file.
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new().write(true).create_new(true).open(path)?;
+        Ok(Self::with_file(file, path, 0, 0))
+    }
+
+    /// Opens an existing transcript to append to it (resume), continuing its numbering and its
+    /// incident clock. A torn last line is cut off first so the file stays line-aligned.
+    pub fn append(path: &Path, next_seq: u64, elapsed_ms: u64) -> std::io::Result<Self> {
+        let text = std::fs::read(path)?;
+        let keep = match text.last() {
+            Some(b'\n') | None => text.len(),
+            Some(_) => text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1),
+        };
+        let file = OpenOptions::new().write(true).open(path)?;
+        file.set_len(keep as u64)?;
+        let mut file = OpenOptions::new().append(true).open(path)?;
+        file.flush()?;
+        Ok(Self::with_file(file, path, next_seq, elapsed_ms))
+    }
+
+    fn with_file(file: File, path: &Path, seq: u64, offset_ms: u64) -> Self {
+        let syncer = file.try_clone().ok().map(|clone| {
+            let (tx, rx) = mpsc::channel::<()>();
+            let handle = std::thread::Builder::new()
+                .name("transcript-sync".into())
+                .spawn(move || {
+                    while rx.recv().is_ok() {
+                        // Coalesce requests that queued up while the last sync ran.
+                        while rx.try_recv().is_ok() {}
+                        let _ = clone.sync_data();
+                    }
+                    let _ = clone.sync_data();
+                })
+                .expect("spawn the transcript sync thread");
+            (tx, handle)
+        });
+        TranscriptWriter {
+            file,
+            path: path.to_owned(),
+            seq,
+            start: Instant::now(),
+            offset_ms,
+            syncer,
+            buf: Vec::with_capacity(512),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Milliseconds on the incident clock.
+    pub fn elapsed_ms(&self) -> u64 {
+        self.offset_ms + self.start.elapsed().as_millis() as u64
+    }
+
+    /// Appends one event as one line, written in one call.
+    pub fn write(&mut self, event: Event) -> std::io::Result<Record> {
+        let record = Record {
+            seq: self.seq,
+            ts: time::rfc3339(SystemTime::now()),
+            elapsed_ms: self.elapsed_ms(),
+            event,
+        };
+        self.seq += 1;
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, &record)?;
+        self.buf.push(b'\n');
+        self.file.write_all(&self.buf)?;
+        Ok(record)
+    }
+
+    /// Asks for the data to reach the disk (step boundaries); returns at once.
+    pub fn sync(&self) {
+        if let Some((tx, _)) = &self.syncer {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Syncs and waits for it: the end of a run.
+    pub fn close(mut self) -> std::io::Result<()> {
+        if let Some((tx, handle)) = self.syncer.take() {
+            drop(tx);
+            let _ = handle.join();
+        }
+        self.file.sync_data()
+    }
+}
+
+impl Drop for TranscriptWriter {
+    fn drop(&mut self) {
+        if let Some((tx, handle)) = self.syncer.take() {
+            drop(tx);
+            let _ = handle.join();
+        }
+    }
+}
