@@ -13,8 +13,10 @@ use crate::spanned::Spanned;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(title = "runbook inventory (runbook/v1)")]
 pub struct Inventory {
+    #[schemars(extend("const" = "runbook/v1"))]
     pub api_version: Spanned<String>,
     /// Always `Inventory`.
+    #[schemars(extend("const" = "Inventory"))]
     pub kind: Spanned<String>,
     #[serde(default)]
     pub vars: IndexMap<String, Spanned<Value>>,

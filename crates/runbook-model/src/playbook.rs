@@ -17,8 +17,10 @@ use crate::spanned::Spanned;
 #[schemars(title = "runbook playbook (runbook/v1)")]
 pub struct Playbook {
     /// Format version: `runbook/v1`.
+    #[schemars(extend("const" = "runbook/v1"))]
     pub api_version: Spanned<String>,
     /// Always `Playbook`.
+    #[schemars(extend("const" = "Playbook"))]
     pub kind: Spanned<String>,
     pub metadata: Metadata,
     /// Inputs, filled by defaults, the inventory, `--var` or the operator.

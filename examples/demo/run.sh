@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The README's main job: the APEG P0 playbook, end to end, on the demo environment.
+#
+# Builds runbook and demo-service, starts the demo APEG service and crashes it, then runs
+# playbooks/apeg/p0-service-down.yaml unattended against it: the playbook finds the service down,
+# restarts it through the demo supervisor and verifies /health. Writes the transcript (and the
+# report next to it), cleans up, and prints the transcript's path on its last line.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+
+echo "==> building runbook and demo-service" >&2
+cargo build --locked --quiet -p runbook -p runbook-demo
+runbook=$root/target/debug/runbook
+
+export DEMO_STATE; DEMO_STATE=$(mktemp -d "${TMPDIR:-/tmp}/runbook-demo.XXXXXX")
+export DEMO_PORT=${DEMO_PORT:-18080}
+export DEMO_UNIT=apeg.service
+export PATH="$root/examples/demo/bin:$PATH"
+cleanup() {
+  systemctl stop apeg.service >/dev/null 2>&1 || true
+  rm -rf "$DEMO_STATE"
+}
+trap cleanup EXIT
+
+if (exec 3<>"/dev/tcp/127.0.0.1/$DEMO_PORT") 2>/dev/null; then
+  echo "error: port $DEMO_PORT is in use; set DEMO_PORT to a free port" >&2
+  exit 2
+fi
+
+echo "==> starting the demo APEG service on port $DEMO_PORT, then crashing it" >&2
+systemctl start apeg.service
+kill -9 "$(cat "$DEMO_STATE/apeg.service.pid")"
+for _ in $(seq 50); do systemctl is-active apeg.service >/dev/null || break; sleep 0.1; done
+systemctl status apeg.service >&2 || true
+
+mkdir -p .runbook/runs
+transcript=$root/.runbook/runs/$(date -u +%Y%m%dT%H%M%SZ)-demo-apeg-p0.jsonl
+echo "==> runbook run --yes playbooks/apeg/p0-service-down.yaml" >&2
+status=0
+"$runbook" run --yes --manual skip \
+  playbooks/apeg/p0-service-down.yaml \
+  -i examples/demo/inventories/apeg-demo.yaml \
+  --var base_url="http://127.0.0.1:$DEMO_PORT" --var app_port="$DEMO_PORT" \
+  --transcript "$transcript" || status=$?
+
+echo "==> the service after the run" >&2
+systemctl is-active apeg.service >&2 || true
+curl -fsS "http://127.0.0.1:$DEMO_PORT/health" >&2 && echo >&2 || true
+
+if ((status != 0)); then
+  echo "error: the P0 playbook did not restore the service (exit $status); transcript: $transcript" >&2
+  exit "$status"
+fi
+echo "$transcript"
