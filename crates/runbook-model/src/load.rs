@@ -137,7 +137,46 @@ fn parse_header(source: &Source) -> Result<Header, Diagnostic> {
             "start the file with `apiVersion: {CURRENT_VERSION}` and `kind: Playbook`"
         )));
     }
-    parse_as::<Header>(source)
+    match quick_header(source) {
+        Some(header) => Ok(header),
+        None => parse_as::<Header>(source),
+    }
+}
+
+/// Reads top-level `apiVersion:` and `kind:` lines without parsing the document, which would
+/// otherwise be parsed twice. Anything unusual (flow style, anchors, multi-line values) falls
+/// back to a real parse.
+fn quick_header(source: &Source) -> Option<Header> {
+    let mut api_version = None;
+    let mut kind = None;
+    for (i, line) in source.text.lines().enumerate() {
+        let (slot, key) = if line.starts_with("apiVersion:") {
+            (&mut api_version, "apiVersion:")
+        } else if line.starts_with("kind:") {
+            (&mut kind, "kind:")
+        } else {
+            continue;
+        };
+        if slot.is_some() {
+            return None;
+        }
+        let rest = &line[key.len()..];
+        let value = rest.split(" #").next().unwrap_or("").trim();
+        let col = key.len() + 1 + (rest.len() - rest.trim_start().len());
+        let unquoted = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')));
+        let text = unquoted.unwrap_or(value);
+        if text.is_empty() || text.contains(['&', '*', '!', '{', '[', '|', '>', '"', '\'', '\\']) {
+            return None;
+        }
+        *slot = Some(Spanned::new(text.to_owned(), Loc::new(i + 1, col)));
+    }
+    Some(Header {
+        api_version: Some(api_version?),
+        kind: Some(kind?),
+    })
 }
 
 fn check_version(source: &Source, header: &Header) -> Result<&'static str, Diagnostic> {
