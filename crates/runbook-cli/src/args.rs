@@ -52,6 +52,11 @@ pub enum Command {
         after_help = "Examples:\n  runbook run playbook.yaml -i inventories/prod.yaml\n  runbook run --yes --format json playbook.yaml --var domain=example.com"
     )]
     Run(RunArgs),
+    /// Continue an interrupted or failed run from its transcript.
+    #[command(
+        after_help = "Examples:\n  runbook resume                       the newest run under .runbook/runs/\n  runbook resume .runbook/runs/20261122T213005Z-apeg-p0-service-down.jsonl --yes"
+    )]
+    Resume(ResumeArgs),
     /// List the playbooks under a folder.
     List(ListArgs),
     /// Print the JSON Schema of playbooks or inventories (for editors).
@@ -131,27 +136,48 @@ pub struct RunArgs {
     pub playbook: PathBuf,
     #[command(flatten)]
     pub env: EnvArgs,
+    /// Where to write the transcript (default: .runbook/runs/<time>-<name>.jsonl).
+    #[arg(long, value_name = "PATH")]
+    pub transcript: Option<PathBuf>,
+    #[command(flatten)]
+    pub flags: RunFlags,
+}
+
+/// How a run is driven: shared by `run` and `resume`.
+#[derive(Debug, Args)]
+pub struct RunFlags {
     /// Unattended: no questions; manual and destructive steps follow --manual and
     /// --allow-destructive.
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "interactive")]
     pub yes: bool,
+    /// Ask before every step even when stdin is not a terminal.
+    #[arg(long)]
+    pub interactive: bool,
     /// What a manual step does under --yes.
     #[arg(long, value_enum, default_value_t = ManualPolicy::Fail)]
     pub manual: ManualPolicy,
     /// Let destructive steps run under --yes.
     #[arg(long)]
     pub allow_destructive: bool,
-    /// Where to write the transcript (default: .runbook/runs/<time>-<name>.jsonl).
-    #[arg(long, value_name = "PATH")]
-    pub transcript: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = RunFormat::Human)]
     pub format: RunFormat,
     /// Who runs it, recorded in the transcript (default: $USER).
     #[arg(long)]
     pub operator: Option<String>,
-    /// Remote hosts worked on at once.
-    #[arg(long, default_value_t = 10)]
-    pub forks: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The transcript to continue (default: the newest under .runbook/runs/).
+    pub transcript: Option<PathBuf>,
+    /// Values as for `run`; the transcript's own --var and --var-file come first.
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// Resume even though the playbook's steps changed since the run started.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub flags: RunFlags,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -9,6 +9,7 @@ mod list;
 mod load;
 mod plan;
 mod printer;
+mod prompt;
 mod render_plan;
 mod run;
 mod style;
@@ -54,6 +55,7 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Plan(args) => plan::run(&args),
         Command::List(args) => list::run(&args),
         Command::Run(args) => run::run(&args, cli.verbose),
+        Command::Resume(args) => run::resume(&args, cli.verbose),
         Command::Schema(args) => {
             let text = match args.kind {
                 SchemaKind::Playbook => runbook_model::schema::playbook_schema(),

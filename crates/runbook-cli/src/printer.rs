@@ -144,7 +144,10 @@ impl Observer for Printer {
                         s.command(&format!("$ {what}"))
                     ));
                 }
-                self.start_spinner(format!("{} {}", started.step, started.name));
+                // Manual steps and waits draw their own prompt or countdown.
+                if !matches!(started.action.as_str(), "manual" | "wait") {
+                    self.start_spinner(format!("{} {}", started.step, started.name));
+                }
             }
             Event::StepFinished(done) => {
                 self.stop_spinner();

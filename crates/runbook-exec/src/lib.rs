@@ -13,6 +13,7 @@ pub mod operator;
 pub mod plan;
 pub mod process;
 pub mod redact;
+pub mod resume;
 pub mod runner;
 pub mod vars;
 

@@ -32,16 +32,24 @@ pub enum ManualAnswer {
     Fail,
 }
 
-/// A step as shown to the operator before it runs.
-#[derive(Debug, Clone)]
-pub struct StepPreview<'a> {
-    pub id: &'a str,
-    pub name: &'a str,
-    pub doc: Option<&'a str>,
+/// What to do after Ctrl-C stopped a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterInterrupt {
+    Retry,
+    Skip,
+    Abort,
+}
+
+/// A step as shown to the operator before it runs (secrets already masked).
+#[derive(Debug, Clone, Default)]
+pub struct StepPreview {
+    pub id: String,
+    pub name: String,
+    pub doc: Option<String>,
     pub action: &'static str,
-    pub command: Option<&'a str>,
-    pub host: &'a str,
-    pub expect: &'a [String],
+    pub command: Option<String>,
+    pub host: String,
+    pub expect: Vec<String>,
 }
 
 /// One question asked during a run: the prompt, the answer, what it decided.
@@ -59,7 +67,7 @@ pub trait Operator: Send + Sync {
     /// Whether this operator is a person (interactive) or a policy.
     fn interactive(&self) -> bool;
     fn name(&self) -> &str;
-    fn before_step(&self, step: &StepPreview<'_>) -> Answered<BeforeStep>;
+    fn before_step(&self, step: &StepPreview) -> Answered<BeforeStep>;
     /// A `confirm:` question; true runs the step.
     fn confirm(&self, step: &str, question: &str) -> Answered<bool>;
     /// A destructive step: true only when the phrase was typed exactly.
@@ -77,9 +85,23 @@ pub trait Operator: Send + Sync {
         verdicts: &[Verdict],
         message: Option<&str>,
     ) -> Answered<AfterFailure>;
-    /// A wait: true when the operator skipped it (only asked of interactive operators).
-    fn skip_wait(&self) -> bool {
-        false
+    /// After Ctrl-C stopped a step: retry it, skip it or abort the run.
+    fn after_interrupt(&self, step: &str) -> Answered<AfterInterrupt> {
+        Answered {
+            value: AfterInterrupt::Abort,
+            question: format!("`{step}` was interrupted"),
+            answer: "abort".into(),
+        }
+    }
+    /// Shows a wait's countdown; true when the operator skipped the rest of it. Only called
+    /// for interactive operators (unattended waits just sleep).
+    fn wait(&self, _step: &str, duration: std::time::Duration) -> Answered<bool> {
+        std::thread::sleep(duration);
+        Answered {
+            value: false,
+            question: String::new(),
+            answer: String::new(),
+        }
     }
 }
 
@@ -100,7 +122,7 @@ impl Operator for Unattended {
         &self.operator
     }
 
-    fn before_step(&self, _: &StepPreview<'_>) -> Answered<BeforeStep> {
+    fn before_step(&self, _: &StepPreview) -> Answered<BeforeStep> {
         Answered {
             value: BeforeStep::Run,
             question: String::new(),

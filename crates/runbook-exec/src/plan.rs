@@ -368,7 +368,7 @@ impl Planner<'_> {
     }
 }
 
-fn describe_expect(expect: &Expect, text: &dyn Fn(&str) -> String) -> Vec<String> {
+pub(crate) fn describe_expect(expect: &Expect, text: &dyn Fn(&str) -> String) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(exit) = &expect.exit {
         out.push(match &exit.value {

@@ -18,6 +18,20 @@ pub const KEEP_BYTES: usize = 1024 * 1024;
 /// them); then reading stops so the step can finish.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(250);
 
+/// Signals from the operator's terminal: each Ctrl-C counts; SIGTERM ends the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Signals {
+    pub interrupts: u32,
+    pub terminated: bool,
+}
+
+impl Signals {
+    /// Whether something arrived since `base` was taken.
+    pub fn since(&self, base: Signals) -> bool {
+        self.interrupts > base.interrupts || (self.terminated && !base.terminated)
+    }
+}
+
 /// What to run and how.
 #[derive(Debug, Clone)]
 pub struct ProcessSpec {
@@ -69,9 +83,10 @@ pub trait LineSink {
 pub async fn run(
     spec: &ProcessSpec,
     sink: &mut dyn LineSink,
-    interrupt: &mut watch::Receiver<bool>,
+    interrupt: &mut watch::Receiver<Signals>,
 ) -> std::io::Result<ProcessResult> {
     let started = Instant::now();
+    let base = *interrupt.borrow();
     let mut command = Command::new("bash");
     command
         .args([
@@ -116,7 +131,7 @@ pub async fn run(
 
     let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
     let mut timed_out = false;
-    let mut interrupted = *interrupt.borrow();
+    let mut interrupted = false;
     let mut status = None;
     let mut pipes_open = true;
     while status.is_none() {
@@ -131,7 +146,7 @@ pub async fn run(
                 status = Some(stop(&mut child, pgid, libc::SIGTERM, spec.grace).await?);
             }
             changed = interrupt.changed(), if !interrupted && !timed_out => {
-                if changed.is_ok() && *interrupt.borrow() {
+                if changed.is_ok() && interrupt.borrow().since(base) {
                     interrupted = true;
                     status = Some(stop(&mut child, pgid, libc::SIGINT, spec.grace).await?);
                 }
@@ -309,7 +324,7 @@ mod tests {
 
     #[tokio::test]
     async fn streams_lines_of_both_streams_and_the_exit_code() {
-        let (_tx, mut rx) = watch::channel(false);
+        let (_tx, mut rx) = watch::channel(Signals::default());
         let mut lines = Lines::default();
         let r = run(
             &spec("echo one; echo two >&2; printf three; exit 7"),
@@ -326,7 +341,7 @@ mod tests {
 
     #[tokio::test]
     async fn pipefail_makes_a_failing_pipeline_fail() {
-        let (_tx, mut rx) = watch::channel(false);
+        let (_tx, mut rx) = watch::channel(Signals::default());
         let r = run(&spec("false | cat"), &mut Lines::default(), &mut rx)
             .await
             .unwrap();
@@ -335,7 +350,7 @@ mod tests {
 
     #[tokio::test]
     async fn long_lines_are_cut() {
-        let (_tx, mut rx) = watch::channel(false);
+        let (_tx, mut rx) = watch::channel(Signals::default());
         let mut lines = Lines::default();
         let script = format!(
             "head -c {} /dev/zero | tr '\\0' x; echo; echo after",

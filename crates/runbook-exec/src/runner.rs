@@ -15,8 +15,8 @@ use runbook_model::playbook::{CheckStatus, WatchUntil};
 use runbook_model::{Document, Flow, Inventory, Playbook, Spanned, Step};
 use runbook_template::{Engine, Mode, TemplateValue};
 use runbook_transcript::{
-    Event, Outcome, Output, PlaybookInfo, Prompt, Record, RunFinished, RunOutcome, RunStarted,
-    StepFinished, StepStarted, Stream, TranscriptWriter, Verdict,
+    Event, Outcome, Output, PlaybookInfo, Prompt, Record, RunFinished, RunOutcome, RunResumed,
+    RunStarted, StepFinished, StepStarted, Stream, TranscriptWriter, Verdict,
 };
 use serde_json::Value;
 use tokio::sync::watch;
@@ -25,9 +25,12 @@ use crate::context::ContextParts;
 use crate::error::Error;
 use crate::escalate::{self, Notice};
 use crate::expect;
-use crate::operator::{AfterFailure, BeforeStep, ManualAnswer, Operator, StepPreview};
-use crate::process::{self, LineSink, ProcessSpec};
+use crate::operator::{
+    AfterFailure, AfterInterrupt, Answered, BeforeStep, ManualAnswer, Operator, StepPreview,
+};
+use crate::process::{self, LineSink, ProcessSpec, Signals};
 use crate::redact::Redactor;
+use crate::resume::{Position, ResumePoint};
 use crate::vars::{Overrides, Vars, value_text};
 
 /// Output lines (per step and stream) written into the transcript; the rest is spilled.
@@ -56,8 +59,10 @@ pub struct RunRequest {
     pub operator: Arc<dyn Operator>,
     pub observer: Arc<dyn Observer>,
     pub kill_grace: Duration,
-    /// Set to true to interrupt the running step (Ctrl-C).
-    pub interrupt: watch::Receiver<bool>,
+    /// Ctrl-C and SIGTERM, counted by the front end.
+    pub signals: watch::Receiver<Signals>,
+    /// Continue a transcript instead of starting one.
+    pub resume: Option<ResumePoint>,
 }
 
 /// How a run ended.
@@ -79,9 +84,11 @@ struct Shared {
     engine: Arc<Engine>,
     inventory: Option<Arc<Inventory>>,
     overrides: Overrides,
-    interrupt: watch::Receiver<bool>,
+    signals: watch::Receiver<Signals>,
     run_id: String,
     started: Instant,
+    /// The incident clock's time before this process (a resumed run).
+    elapsed_before: Duration,
     escalation_level: AtomicU32,
     spill_dir: PathBuf,
     kill_grace: Duration,
@@ -98,7 +105,10 @@ impl Shared {
         let mut writer = self.writer.lock().expect("transcript lock");
         let sync = matches!(
             event,
-            Event::StepFinished(_) | Event::RunStarted(_) | Event::Escalation(_)
+            Event::StepFinished(_)
+                | Event::RunStarted(_)
+                | Event::RunResumed(_)
+                | Event::Escalation(_)
         );
         let record = match writer.write(event.clone()) {
             Ok(record) => record,
@@ -124,12 +134,18 @@ impl Shared {
         self.redactor.lock().expect("redactor lock").redact(text)
     }
 
-    fn interrupted(&self) -> bool {
-        *self.interrupt.borrow()
+    fn signals(&self) -> Signals {
+        *self.signals.borrow()
+    }
+
+    /// SIGTERM stops any run; Ctrl-C stops an unattended one (an operator is asked instead).
+    fn should_stop(&self) -> bool {
+        let s = self.signals();
+        s.terminated || (!self.operator.interactive() && s.interrupts > 0)
     }
 
     fn elapsed(&self) -> Duration {
-        self.started.elapsed()
+        self.elapsed_before + self.started.elapsed()
     }
 }
 
@@ -157,9 +173,14 @@ pub async fn run(request: RunRequest) -> Result<RunSummary, Error> {
         operator,
         observer,
         kill_grace,
-        interrupt,
+        signals,
+        resume,
     } = request;
-    let writer = TranscriptWriter::create(&transcript).map_err(|source| Error::Transcript {
+    let writer = match &resume {
+        Some(point) => TranscriptWriter::append(&transcript, point.next_seq, point.elapsed_ms),
+        None => TranscriptWriter::create(&transcript),
+    }
+    .map_err(|source| Error::Transcript {
         path: transcript.clone(),
         source,
     })?;
@@ -183,49 +204,90 @@ pub async fn run(request: RunRequest) -> Result<RunSummary, Error> {
         engine: engine.clone(),
         inventory: inventory.as_ref().map(|(i, _)| i.clone()),
         overrides: overrides.clone(),
-        interrupt,
+        signals,
         run_id: run_id.clone(),
         started: Instant::now(),
-        escalation_level: AtomicU32::new(0),
+        elapsed_before: Duration::from_millis(resume.as_ref().map_or(0, |r| r.elapsed_ms)),
+        escalation_level: AtomicU32::new(resume.as_ref().map_or(0, |r| r.escalations)),
         spill_dir,
         kill_grace,
         playbook_info: serde_json::to_value(&playbook_info).unwrap_or(Value::Null),
-        failed_step: Mutex::new(None),
+        failed_step: Mutex::new(resume.as_ref().and_then(|r| r.failed_step.clone())),
         outcomes: Mutex::new(Vec::new()),
     });
+    let mode = if operator.interactive() {
+        "interactive"
+    } else {
+        "unattended"
+    }
+    .to_owned();
     let params = vars
         .values
         .keys()
         .map(|name| (name.clone(), redacted_value(&vars, name)))
         .collect();
-    shared.emit(Event::RunStarted(RunStarted {
-        format: runbook_transcript::FORMAT.to_owned(),
-        run_id: run_id.clone(),
-        playbook: playbook_info,
-        inventory: inventory.as_ref().map(|(_, p)| p.clone()),
-        params,
-        secrets: vars.secret_names.iter().cloned().collect(),
-        overrides: overrides
-            .vars
-            .iter()
-            .map(|(k, v)| (k.clone(), redactor.redact(v)))
-            .collect(),
-        var_files: overrides
-            .var_files
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect(),
-        operator: operator.name().to_owned(),
-        hostname: hostname(),
-        engine_version: env!("CARGO_PKG_VERSION").to_owned(),
-        mode: if operator.interactive() {
-            "interactive"
-        } else {
-            "unattended"
+    let mut state = State::default();
+    let mut position = Position::Main(0);
+    let mut policy_fired = 0;
+    if let Some(point) = &resume {
+        shared.emit(Event::RunResumed(RunResumed {
+            operator: operator.name().to_owned(),
+            hostname: hostname(),
+            next_step: point.next_step(&playbook),
+            playbook_changed: point.started.playbook.sha256 != playbook_info.sha256,
+            sha256: playbook_info.sha256.clone(),
+            mode: mode.clone(),
+        }));
+        state.captures = point.captures.clone();
+        for (id, step) in &point.steps {
+            state.views.insert(
+                id.clone(),
+                StepView {
+                    status: step.outcome.as_str(),
+                    exit: step.exit,
+                    stdout: step.stdout.clone(),
+                    stderr: step.stderr.clone(),
+                    duration: step.duration_ms as f64 / 1000.0,
+                },
+            );
+            shared.outcomes.lock().expect("lock").push((
+                id.clone(),
+                step.outcome,
+                step.duration_ms,
+            ));
         }
-        .to_owned(),
-        resumed_from: None,
-    }));
+        state.visits = point.visits.clone();
+        position = point.position;
+        policy_fired = point.policy_fired as usize;
+    } else {
+        shared.emit(Event::RunStarted(RunStarted {
+            format: runbook_transcript::FORMAT.to_owned(),
+            run_id: run_id.clone(),
+            playbook: playbook_info,
+            inventory: inventory.as_ref().map(|(_, p)| p.clone()),
+            params,
+            secrets: vars.secret_names.iter().cloned().collect(),
+            overrides: overrides
+                .vars
+                .iter()
+                .map(|(k, v)| (k.clone(), redactor.redact(v)))
+                .collect(),
+            var_files: overrides
+                .var_files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            operator: operator.name().to_owned(),
+            hostname: hostname(),
+            engine_version: env!("CARGO_PKG_VERSION").to_owned(),
+            mode,
+            step_ids: playbook
+                .all_steps()
+                .iter()
+                .map(|s| s.id.value.clone())
+                .collect(),
+        }));
+    }
 
     let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let runner = Runner {
@@ -235,10 +297,10 @@ pub async fn run(request: RunRequest) -> Result<RunSummary, Error> {
         dir,
         prefix: String::new(),
         depth: 0,
-        state: Mutex::default(),
+        state: Mutex::new(state),
     };
-    let timer = runner.start_escalation_timer();
-    let outcome = runner.run_playbook().await;
+    let timer = runner.start_escalation_timer(policy_fired);
+    let outcome = runner.run_playbook(position).await;
     timer.abort();
 
     let outcomes = shared.outcomes.lock().expect("outcomes lock").clone();
@@ -334,6 +396,13 @@ impl StepReport {
         }
     }
 
+    /// A Ctrl-C or SIGTERM stopped the run while this step ran or asked.
+    fn stopped() -> Self {
+        let mut report = StepReport::new(Outcome::Aborted).with_message("interrupted");
+        report.interrupted = true;
+        report
+    }
+
     fn with_message(mut self, message: impl Into<String>) -> Self {
         self.message = Some(message.into());
         self
@@ -353,19 +422,21 @@ struct Runner<'p> {
 
 impl Runner<'_> {
     /// Runs the steps, then `finally`; returns the run's outcome.
-    async fn run_playbook(&self) -> RunOutcome {
-        let mut outcome = self.run_main().await;
+    async fn run_playbook(&self, position: Position) -> RunOutcome {
+        let (main_start, finally_start) = match position {
+            Position::Main(i) => (Some(i), 0),
+            Position::Finally(i) => (None, i),
+        };
+        let mut outcome = match main_start {
+            Some(i) => self.run_main(i).await,
+            None if self.shared.failed_step.lock().expect("lock").is_some() => RunOutcome::Failed,
+            None => RunOutcome::Success,
+        };
+        // An interrupted run leaves `finally` to the resumed run: the operator wants control back.
         if outcome == RunOutcome::Interrupted {
-            for step in &self.playbook.finally {
-                self.finish(
-                    &step.id,
-                    StepReport::new(Outcome::Skipped).with_message("the run was interrupted"),
-                    0,
-                );
-            }
             return outcome;
         }
-        for step in &self.playbook.finally {
+        for step in self.playbook.finally.iter().skip(finally_start) {
             let report = self.step(step).await;
             if report.interrupted {
                 return RunOutcome::Interrupted;
@@ -378,14 +449,14 @@ impl Runner<'_> {
         outcome
     }
 
-    async fn run_main(&self) -> RunOutcome {
+    async fn run_main(&self, start: usize) -> RunOutcome {
         let steps = &self.playbook.steps;
         let index: HashMap<&str, usize> = steps
             .iter()
             .enumerate()
             .map(|(i, s)| (s.id.as_str(), i))
             .collect();
-        let mut i = 0;
+        let mut i = start;
         while i < steps.len() {
             let step = &steps[i];
             let visit = {
@@ -612,15 +683,13 @@ impl Runner<'_> {
                 }
             }
         }
-        if self.shared.interrupted() {
-            let mut r = StepReport::new(Outcome::Aborted).with_message("interrupted");
-            r.interrupted = true;
-            return r;
+        if self.shared.should_stop() {
+            return StepReport::stopped();
         }
         if step.run.is_some() {
             self.run_step(step, visit).await
         } else if let Some(manual) = &step.manual {
-            self.manual_step(step, manual, visit)
+            self.manual_step(step, manual, visit).await
         } else if let Some(wait) = &step.wait {
             self.wait_step(step, wait.parse().unwrap_or_default(), visit)
                 .await
@@ -672,17 +741,26 @@ impl Runner<'_> {
         }
         let shown = self.shared.redact(&command);
         let operator = self.shared.operator.clone();
-        let expect_text: Vec<String> = Vec::new();
         let preview = StepPreview {
-            id: &step.id,
-            name: step.title(),
-            doc: step.doc.as_deref(),
+            id: step.id.value.clone(),
+            name: step.title().to_owned(),
+            doc: step.doc.clone(),
             action: "run",
-            command: Some(&shown),
-            host: "local",
-            expect: &expect_text,
+            command: Some(shown.clone()),
+            host: "local".to_owned(),
+            expect: step
+                .expect
+                .as_ref()
+                .map(|e| {
+                    crate::plan::describe_expect(e, &|t| {
+                        self.render(t, Mode::Text, None).unwrap_or_else(|e| e)
+                    })
+                })
+                .unwrap_or_default(),
         };
-        let before = blocking(|| operator.before_step(&preview));
+        let Some(before) = self.ask(move |op| op.before_step(&preview)).await else {
+            return StepReport::stopped();
+        };
         match before.value {
             BeforeStep::Run => self.prompt(&step.id, before.question, before.answer, "run"),
             BeforeStep::Edit(edited) => {
@@ -708,7 +786,10 @@ impl Runner<'_> {
                     return StepReport::new(Outcome::Failed).with_message(format!("confirm: {e}"));
                 }
             };
-            let answer = blocking(|| operator.confirm(&step.id, &question));
+            let id = step.id.value.clone();
+            let Some(answer) = self.ask(move |op| op.confirm(&id, &question)).await else {
+                return StepReport::stopped();
+            };
             let decision = if answer.value { "run" } else { "declined" };
             self.prompt(&step.id, answer.question, answer.answer, decision);
             if !answer.value {
@@ -723,7 +804,13 @@ impl Runner<'_> {
                         .with_message(format!("confirm_phrase: {e}"));
                 }
             };
-            let answer = blocking(|| operator.destructive(&step.id, &shown, &phrase));
+            let (id, shown) = (step.id.value.clone(), shown.clone());
+            let Some(answer) = self
+                .ask(move |op| op.destructive(&id, &shown, &phrase))
+                .await
+            else {
+                return StepReport::stopped();
+            };
             let decision = if answer.value { "run" } else { "refused" };
             self.prompt(&step.id, answer.question, answer.answer.clone(), decision);
             if !answer.value {
@@ -779,63 +866,112 @@ impl Runner<'_> {
         loop {
             let mut report = self.attempt(step, &spec, &command, attempt, visit).await;
             report.attempts = attempt;
-            if report.outcome.passed() || report.interrupted {
-                return report;
-            }
-            if attempt >= attempts {
-                if operator.interactive() {
-                    let decision = blocking(|| {
-                        operator.after_failure(
-                            &step.id,
-                            &report.verdicts,
-                            report.message.as_deref(),
-                        )
-                    });
-                    let label = match decision.value {
-                        AfterFailure::Branch => "branch",
-                        AfterFailure::Retry => "retry",
-                        AfterFailure::Skip => "skip",
-                        AfterFailure::Escalate => "escalate",
-                        AfterFailure::Abort => "abort",
-                    };
-                    self.prompt(&step.id, decision.question, decision.answer, label);
-                    match decision.value {
-                        AfterFailure::Retry => {
-                            attempt += 1;
-                            continue;
-                        }
-                        AfterFailure::Skip => {
-                            report.outcome = Outcome::Skipped;
-                            return report;
-                        }
-                        AfterFailure::Escalate => {
-                            let channels = self
-                                .playbook
-                                .escalation
-                                .first()
-                                .map(|r| r.notify.iter().map(|c| c.value.clone()).collect())
-                                .unwrap_or_default();
-                            self.escalate(
-                                channels,
-                                "operator",
-                                Some(&step.id),
-                                report.message.as_deref(),
-                            )
-                            .await;
-                        }
-                        AfterFailure::Abort => report.abort = true,
-                        AfterFailure::Branch => {}
+            if report.interrupted {
+                // An operator decides what an interrupted step becomes; a policy stops the run.
+                if !operator.interactive() || self.shared.signals().terminated {
+                    return report;
+                }
+                let id = step.id.value.clone();
+                let Some(decision) = self.ask(move |op| op.after_interrupt(&id)).await else {
+                    return StepReport::stopped();
+                };
+                let label = match decision.value {
+                    AfterInterrupt::Retry => "retry",
+                    AfterInterrupt::Skip => "skip",
+                    AfterInterrupt::Abort => "abort",
+                };
+                self.prompt(&step.id, decision.question, decision.answer, label);
+                report.interrupted = false;
+                match decision.value {
+                    AfterInterrupt::Retry => {
+                        attempt += 1;
+                        continue;
                     }
+                    AfterInterrupt::Skip => {
+                        report.outcome = Outcome::Skipped;
+                        report.message = Some("interrupted, then skipped by the operator".into());
+                    }
+                    AfterInterrupt::Abort => report.abort = true,
                 }
                 return report;
             }
-            if !delay.is_zero() && self.sleep(delay).await {
-                report.interrupted = true;
+            if report.outcome.passed() {
                 return report;
             }
-            delay = delay.mul_f64(backoff);
+            if attempt < attempts {
+                if !delay.is_zero() && self.sleep(delay).await {
+                    return StepReport::stopped();
+                }
+                delay = delay.mul_f64(backoff);
+                attempt += 1;
+                continue;
+            }
+            if !operator.interactive() {
+                return report;
+            }
+            // The operator decides, as often as it takes (an escalation asks again).
+            loop {
+                let (id, verdicts, message) = (
+                    step.id.value.clone(),
+                    report.verdicts.clone(),
+                    report.message.clone(),
+                );
+                let Some(decision) = self
+                    .ask(move |op| op.after_failure(&id, &verdicts, message.as_deref()))
+                    .await
+                else {
+                    return StepReport::stopped();
+                };
+                let label = match decision.value {
+                    AfterFailure::Branch => "branch",
+                    AfterFailure::Retry => "retry",
+                    AfterFailure::Skip => "skip",
+                    AfterFailure::Escalate => "escalate",
+                    AfterFailure::Abort => "abort",
+                };
+                self.prompt(&step.id, decision.question, decision.answer, label);
+                match decision.value {
+                    AfterFailure::Retry => break,
+                    AfterFailure::Skip => {
+                        report.outcome = Outcome::Skipped;
+                        report.message = Some(format!(
+                            "failed, then skipped by the operator: {}",
+                            report.message.unwrap_or_default()
+                        ));
+                        return report;
+                    }
+                    AfterFailure::Escalate => {
+                        let channels = self.escalation_channels();
+                        self.escalate(
+                            channels,
+                            "operator",
+                            Some(&step.id),
+                            report.message.as_deref(),
+                        )
+                        .await;
+                    }
+                    AfterFailure::Abort => {
+                        report.abort = true;
+                        return report;
+                    }
+                    AfterFailure::Branch => return report,
+                }
+            }
             attempt += 1;
         }
+    }
+
+    /// Where an operator's "escalate now" goes: the next rung of the policy not yet reached,
+    /// else the last one.
+    fn escalation_channels(&self) -> Vec<String> {
+        let elapsed = self.shared.elapsed();
+        let rungs = &self.playbook.escalation;
+        rungs
+            .iter()
+            .find(|r| r.after.parse().is_ok_and(|a| a > elapsed))
+            .or(rungs.last())
+            .map(|r| r.notify.iter().map(|c| c.value.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// Repeats the command every `every` for `duration`.
@@ -890,13 +1026,29 @@ impl Runner<'_> {
 
     /// Sleeps; true when interrupted.
     async fn sleep(&self, duration: Duration) -> bool {
-        let mut interrupt = self.shared.interrupt.clone();
-        if *interrupt.borrow() {
-            return true;
-        }
+        let base = self.shared.signals();
+        let mut signals = self.shared.signals.clone();
         tokio::select! {
             () = tokio::time::sleep(duration) => false,
-            _ = interrupt.wait_for(|v| *v) => true,
+            _ = signals.wait_for(move |s| s.since(base)) => true,
+        }
+    }
+
+    /// Asks the operator; `None` when a Ctrl-C (or SIGTERM) came while the question was open.
+    async fn ask<T: Send + 'static>(
+        &self,
+        question: impl FnOnce(&dyn Operator) -> T + Send + 'static,
+    ) -> Option<T> {
+        let operator = self.shared.operator.clone();
+        if !operator.interactive() {
+            return Some(question(&*operator));
+        }
+        let base = self.shared.signals();
+        let mut signals = self.shared.signals.clone();
+        let task = tokio::task::spawn_blocking(move || question(&*operator));
+        tokio::select! {
+            answer = task => answer.ok(),
+            _ = signals.wait_for(move |s| s.since(base)) => None,
         }
     }
 
@@ -913,8 +1065,8 @@ impl Runner<'_> {
         let id = format!("{}{}", self.prefix, step.id.value);
         let redactor = self.shared.redactor.lock().expect("redactor lock").clone();
         let mut sink = StepOutput::new(&self.shared, &id, redactor, visit, attempt);
-        let mut interrupt = self.shared.interrupt.clone();
-        let result = match process::run(spec, &mut sink, &mut interrupt).await {
+        let mut signals = self.shared.signals.clone();
+        let result = match process::run(spec, &mut sink, &mut signals).await {
             Ok(result) => result,
             Err(err) => {
                 return StepReport::new(Outcome::Failed)
@@ -1012,7 +1164,12 @@ impl Runner<'_> {
         report
     }
 
-    fn manual_step(&self, step: &Step, instructions: &Spanned<String>, visit: u32) -> StepReport {
+    async fn manual_step(
+        &self,
+        step: &Step,
+        instructions: &Spanned<String>,
+        visit: u32,
+    ) -> StepReport {
         let text = match self.render(instructions, Mode::Text, None) {
             Ok(t) => t,
             Err(e) => return StepReport::new(Outcome::Failed).with_message(format!("manual: {e}")),
@@ -1023,8 +1180,13 @@ impl Runner<'_> {
             .iter()
             .map(|(k, v)| (k.clone(), v.value.clone()))
             .collect();
-        let operator = self.shared.operator.clone();
-        let answer = blocking(|| operator.manual(&step.id, &text, &step.checklist, &inputs));
+        let (id, checklist) = (step.id.value.clone(), step.checklist.clone());
+        let Some(answer) = self
+            .ask(move |op| op.manual(&id, &text, &checklist, &inputs))
+            .await
+        else {
+            return StepReport::stopped();
+        };
         match answer.value {
             ManualAnswer::Done(values) => {
                 self.prompt(&step.id, answer.question, answer.answer, "done");
@@ -1068,10 +1230,40 @@ impl Runner<'_> {
 
     async fn wait_step(&self, step: &Step, duration: Duration, visit: u32) -> StepReport {
         self.started(step, "wait", None, 1, visit);
+        if self.shared.operator.interactive() {
+            // A countdown the operator can cut short; Ctrl-C asks what to do.
+            let id = step.id.value.clone();
+            return match self.ask(move |op| op.wait(&id, duration)).await {
+                Some(Answered {
+                    value: true,
+                    question,
+                    answer,
+                }) => {
+                    self.prompt(&step.id, question, answer, "skip");
+                    StepReport::new(Outcome::Ok).with_message("wait cut short by the operator")
+                }
+                Some(_) => StepReport::new(Outcome::Ok),
+                None => {
+                    let id = step.id.value.clone();
+                    match self.ask(move |op| op.after_interrupt(&id)).await {
+                        Some(Answered {
+                            value: AfterInterrupt::Abort,
+                            ..
+                        }) => {
+                            let mut r = StepReport::new(Outcome::Aborted)
+                                .with_message("aborted by the operator");
+                            r.abort = true;
+                            r
+                        }
+                        Some(_) => StepReport::new(Outcome::Ok)
+                            .with_message("wait cut short by the operator"),
+                        None => StepReport::stopped(),
+                    }
+                }
+            };
+        }
         if self.sleep(duration).await {
-            let mut r = StepReport::new(Outcome::Aborted).with_message("interrupted");
-            r.interrupted = true;
-            return r;
+            return StepReport::stopped();
         }
         StepReport::new(Outcome::Ok)
     }
@@ -1165,7 +1357,7 @@ impl Runner<'_> {
             depth: self.depth + 1,
             state: Mutex::default(),
         };
-        let outcome = Box::pin(child.run_playbook()).await;
+        let outcome = Box::pin(child.run_playbook(Position::Main(0))).await;
         let mut report = match outcome {
             RunOutcome::Success => StepReport::new(Outcome::Ok),
             RunOutcome::Failed => StepReport::new(Outcome::Failed).with_message(format!(
@@ -1226,10 +1418,10 @@ impl Runner<'_> {
     }
 
     /// The time-based policy: a task that fires each rung when its time comes.
-    fn start_escalation_timer(&self) -> tokio::task::JoinHandle<()> {
+    fn start_escalation_timer(&self, already_fired: usize) -> tokio::task::JoinHandle<()> {
         let shared = self.shared.clone();
         let mut rungs: Vec<(Duration, Vec<String>, String)> = Vec::new();
-        for rung in &self.playbook.escalation {
+        for rung in self.playbook.escalation.iter().skip(already_fired) {
             let after = rung.after.parse().unwrap_or_default();
             let message = match &rung.message {
                 Some(m) => self.render(m, Mode::Text, None).unwrap_or_else(|e| {
@@ -1392,16 +1584,6 @@ impl LineSink for StepOutput<'_> {
             }
         }
         self.shared.observer.output(self.step, stream, line);
-    }
-}
-
-/// Runs a blocking operator call without stalling the runtime's other tasks.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
     }
 }
 

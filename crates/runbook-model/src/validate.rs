@@ -351,9 +351,16 @@ impl<'a> Validator<'a> {
             }
         }
         if let Some(children) = &step.parallel {
+            // Children run at once: each sees only what was declared before the group, and
+            // what they capture or ask becomes visible after it.
+            let before = self.declared.clone();
+            let mut after = before.clone();
             for child in children {
+                self.declared.clone_from(&before);
                 self.step(child, dir);
+                after.extend(self.declared.iter().copied());
             }
+            self.declared = after;
         }
         // What this step captures or asks is visible to the steps after it.
         self.declared.extend(own);

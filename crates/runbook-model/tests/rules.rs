@@ -868,9 +868,9 @@ fn captures_and_inputs_are_visible_after_their_step_only() {
 }
 
 #[test]
-#[ignore = "bug: parallel children run concurrently, yet a child may read what an earlier \
-            sibling captures; `check` accepts it and the run races on an undefined name"]
 fn parallel_child_cannot_read_a_sibling_capture() {
+    // Children run concurrently: `b` may start before `a` has captured anything. After the
+    // group, every child's captures are visible.
     expect_one(
         r#"
         apiVersion: runbook/v1

@@ -22,6 +22,7 @@ pub struct Record {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     RunStarted(RunStarted),
+    RunResumed(RunResumed),
     StepStarted(StepStarted),
     Output(Output),
     Prompt(Prompt),
@@ -60,9 +61,24 @@ pub struct RunStarted {
     pub engine_version: String,
     /// `unattended` or `interactive`.
     pub mode: String,
-    /// Set when this run resumes an earlier transcript.
+    /// Every step id in file order (nested and `finally` included), so resume can tell
+    /// whether the playbook's steps changed.
+    #[serde(default)]
+    pub step_ids: Vec<String>,
+}
+
+/// `runbook resume` continued this transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResumed {
+    pub operator: String,
+    pub hostname: String,
+    /// The step the run continues with (`finally:ID` for a `finally` step), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resumed_from: Option<String>,
+    pub next_step: Option<String>,
+    /// The playbook file changed since the run started.
+    pub playbook_changed: bool,
+    pub sha256: String,
+    pub mode: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

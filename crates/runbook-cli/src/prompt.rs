@@ -1,0 +1,494 @@
+//! The operator at the terminal: every question of a run, asked on stderr and answered with a
+//! word or its first letter and Enter. Enter alone never runs a step.
+
+use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use runbook_exec::operator::{
+    AfterFailure, AfterInterrupt, Answered, BeforeStep, ManualAnswer, Operator, StepPreview,
+};
+use runbook_model::ParamType;
+use runbook_model::duration::format_duration;
+use runbook_model::playbook::Input;
+use runbook_transcript::Verdict;
+use serde_json::Value;
+
+use crate::style::Style;
+
+/// The incident clock: when the run started (on the clock) and the escalation deadlines.
+#[derive(Debug, Clone)]
+pub struct Clock {
+    pub started: Instant,
+    pub before: Duration,
+    pub deadlines: Vec<(Duration, String)>,
+}
+
+impl Clock {
+    fn line(&self, s: Style) -> String {
+        let elapsed = self.before + self.started.elapsed();
+        let mut text = format!("⏱ {}", clock(elapsed));
+        if let Some((at, who)) = self.deadlines.iter().find(|(at, _)| *at > elapsed) {
+            text.push_str(&format!(
+                " · next escalation: {who} in {}",
+                clock(*at - elapsed)
+            ));
+        }
+        s.dim(&text)
+    }
+}
+
+fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{:02}:{:02}:{:02}", s / 3600, (s % 3600) / 60, s % 60)
+}
+
+/// Answers questions from the person at the terminal.
+pub struct Interactive {
+    name: String,
+    style: Style,
+    clock: Clock,
+    /// "continue": stop asking before ordinary steps for the rest of the run.
+    continue_all: AtomicBool,
+}
+
+impl Interactive {
+    pub fn new(name: String, style: Style, clock: Clock) -> Self {
+        Interactive {
+            name,
+            style,
+            clock,
+            continue_all: AtomicBool::new(false),
+        }
+    }
+
+    fn say(&self, text: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{text}");
+    }
+
+    /// Reads one answer; EOF counts as `abort` (nobody is there to answer).
+    fn ask(&self, question: &str) -> String {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{} {} ", question, self.style.bold("›"));
+        let _ = err.flush();
+        drop(err);
+        let mut line = String::new();
+        match std::io::stdin().lock().read_line(&mut line) {
+            Ok(0) | Err(_) => "abort".to_owned(),
+            Ok(_) => line.trim().to_owned(),
+        }
+    }
+
+    /// Asks until the answer is one of `choices` (by word or first letter).
+    fn choose(
+        &self,
+        question: &str,
+        choices: &[&'static str],
+        default: Option<&'static str>,
+        help: &str,
+    ) -> (&'static str, String) {
+        loop {
+            let answer = self.ask(question);
+            if answer.is_empty() {
+                if let Some(d) = default {
+                    return (d, "(Enter)".to_owned());
+                }
+                self.say("  Enter alone does nothing here: type a word or its first letter (? for help).");
+                continue;
+            }
+            if answer == "?" || answer == "help" || answer == "h" {
+                self.say(help);
+                continue;
+            }
+            let lower = answer.to_lowercase();
+            if let Some(choice) = choices
+                .iter()
+                .find(|c| **c == lower || (lower.len() == 1 && c.starts_with(&lower)))
+            {
+                return (choice, answer);
+            }
+            self.say(&format!("  `{answer}` is not an answer here (? for help)."));
+        }
+    }
+
+    fn header(&self, id: &str, name: &str) {
+        let s = self.style;
+        let title = if name == id {
+            id.to_owned()
+        } else {
+            format!("{id} · {name}")
+        };
+        self.say(&format!(
+            "\n{} {}   {}",
+            s.bold("──"),
+            s.bold(&title),
+            self.clock.line(s)
+        ));
+    }
+
+    fn shell(&self) {
+        let shell = std::env::var("SHELL").unwrap_or_else(|_| "bash".into());
+        self.say(&format!(
+            "  starting {shell}; exit it to come back to the run"
+        ));
+        let status = std::process::Command::new(&shell).status();
+        if let Err(err) = status {
+            self.say(&format!("  cannot start {shell}: {err}"));
+        }
+    }
+}
+
+/// Markdown for a terminal: headings and **bold** in bold, `code` in colour, the rest as is.
+pub fn render_markdown(text: &str, s: Style) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let rendered = if let Some(h) = trimmed.strip_prefix('#') {
+            s.bold(h.trim_start_matches('#').trim())
+        } else {
+            let mut buf = String::new();
+            let mut rest = line;
+            while let Some(start) = rest.find(['`', '*']) {
+                buf.push_str(&rest[..start]);
+                let tail = &rest[start..];
+                let (marker, paint): (&str, fn(&Style, &str) -> String) = if tail.starts_with("**")
+                {
+                    ("**", Style::bold)
+                } else if tail.starts_with('`') {
+                    ("`", Style::command)
+                } else {
+                    ("*", Style::bold)
+                };
+                let body = &tail[marker.len()..];
+                match body.find(marker) {
+                    Some(end) if end > 0 => {
+                        buf.push_str(&paint(&s, &body[..end]));
+                        rest = &body[end + marker.len()..];
+                    }
+                    _ => {
+                        buf.push_str(marker);
+                        rest = body;
+                    }
+                }
+            }
+            buf.push_str(rest);
+            buf
+        };
+        out.push_str("  ");
+        out.push_str(&rendered);
+        out.push('\n');
+    }
+    out
+}
+
+const STEP_HELP: &str = "  yes       run the step
+  skip      do not run it (recorded as skipped)
+  edit      change the command for this run (recorded)
+  continue  run this and the following steps without asking (confirmations still ask)
+  abort     stop the run here (resume it later with `runbook resume`)";
+
+const FAILURE_HELP: &str = "  branch    follow the playbook (its on_failure) — the default, Enter
+  retry     run the step again
+  skip      mark it skipped and go on with the next step
+  escalate  notify the next escalation level now, then ask again
+  shell     open $SHELL to look around; exit it to come back here
+  abort     stop the run here (resume it later with `runbook resume`)";
+
+impl Operator for Interactive {
+    fn interactive(&self) -> bool {
+        true
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn before_step(&self, step: &StepPreview) -> Answered<BeforeStep> {
+        let question = "Run it? [y]es [s]kip [e]dit [c]ontinue [a]bort [?]";
+        if self.continue_all.load(Ordering::Relaxed) {
+            return Answered {
+                value: BeforeStep::Run,
+                question: question.into(),
+                answer: "yes (continue)".into(),
+            };
+        }
+        let s = self.style;
+        self.header(&step.id, &step.name);
+        if let Some(doc) = &step.doc {
+            self.say(render_markdown(doc, s).trim_end());
+        }
+        self.say(&format!("  {} {}", s.dim("runs on"), step.host));
+        if let Some(command) = &step.command {
+            for (i, line) in command.lines().enumerate() {
+                self.say(&format!(
+                    "  {}",
+                    s.command(&format!("{}{line}", if i == 0 { "$ " } else { "  " }))
+                ));
+            }
+        }
+        if !step.expect.is_empty() {
+            self.say(&format!(
+                "  {} {}",
+                s.dim("expect "),
+                step.expect.join("; ")
+            ));
+        }
+        let (choice, answer) = self.choose(
+            question,
+            &["yes", "skip", "edit", "continue", "abort"],
+            None,
+            STEP_HELP,
+        );
+        let value = match choice {
+            "yes" => BeforeStep::Run,
+            "skip" => BeforeStep::Skip,
+            "abort" => BeforeStep::Abort,
+            "continue" => {
+                self.continue_all.store(true, Ordering::Relaxed);
+                BeforeStep::Run
+            }
+            _ => {
+                let edited = self.ask("  New command (Enter keeps the current one)");
+                if edited.is_empty() {
+                    BeforeStep::Run
+                } else {
+                    return Answered {
+                        value: BeforeStep::Edit(edited.clone()),
+                        question: question.into(),
+                        answer: format!("edit: {edited}"),
+                    };
+                }
+            }
+        };
+        Answered {
+            value,
+            question: question.into(),
+            answer,
+        }
+    }
+
+    fn confirm(&self, step: &str, question: &str) -> Answered<bool> {
+        self.say(&format!("  {} {step}", self.style.warning("confirm")));
+        let q = format!("{question} [y]es [n]o");
+        let (choice, answer) =
+            self.choose(&q, &["yes", "no"], None, "  yes runs the step; no skips it");
+        Answered {
+            value: choice == "yes",
+            question: question.to_owned(),
+            answer,
+        }
+    }
+
+    fn destructive(&self, step: &str, command: &str, phrase: &str) -> Answered<bool> {
+        let s = self.style;
+        self.say(&format!("  {} `{step}` is destructive:", s.error("DANGER")));
+        for line in command.lines() {
+            self.say(&format!("    {}", s.error(line)));
+        }
+        let question = format!("Type `{phrase}` to run it (anything else skips it)");
+        let answer = self.ask(&question);
+        let ok = answer == phrase;
+        if !ok {
+            self.say("  The phrase does not match: the step does not run.");
+        }
+        Answered {
+            value: ok,
+            question,
+            answer,
+        }
+    }
+
+    fn manual(
+        &self,
+        step: &str,
+        instructions: &str,
+        checklist: &[String],
+        inputs: &[(String, Input)],
+    ) -> Answered<ManualAnswer> {
+        let s = self.style;
+        self.header(step, "manual step");
+        self.say(render_markdown(instructions, s).trim_end());
+        for item in checklist {
+            self.say(&format!("  [ ] {item}"));
+        }
+        let question = "Done? [d]one [s]kip [f]ailed [?]";
+        let (choice, answer) = self.choose(
+            question,
+            &["done", "skip", "failed"],
+            None,
+            "  done: you did it; skip: not needed; failed: it could not be done",
+        );
+        let value = match choice {
+            "done" => {
+                let mut values = Vec::new();
+                for (name, input) in inputs {
+                    values.push((name.clone(), self.input(input)));
+                }
+                ManualAnswer::Done(values)
+            }
+            "skip" => ManualAnswer::Skip,
+            _ => ManualAnswer::Fail,
+        };
+        Answered {
+            value,
+            question: format!("{}: {question}", instructions.lines().next().unwrap_or("")),
+            answer,
+        }
+    }
+
+    fn after_failure(
+        &self,
+        step: &str,
+        verdicts: &[Verdict],
+        message: Option<&str>,
+    ) -> Answered<AfterFailure> {
+        let s = self.style;
+        self.say(&format!(
+            "  {} {step}: {}",
+            s.error("FAILED"),
+            message.unwrap_or("")
+        ));
+        for v in verdicts.iter().filter(|v| !v.ok) {
+            self.say(&format!("    expected {}", v.what));
+            if let Some(got) = &v.got {
+                self.say(&format!(
+                    "    got      {}",
+                    got.lines().next().unwrap_or("")
+                ));
+            }
+        }
+        let question = "[b]ranch (Enter) [r]etry [s]kip [e]scalate [!]shell [a]bort [?]";
+        loop {
+            let (choice, answer) = self.choose(
+                question,
+                &["branch", "retry", "skip", "escalate", "shell", "!", "abort"],
+                Some("branch"),
+                FAILURE_HELP,
+            );
+            let value = match choice {
+                "branch" => AfterFailure::Branch,
+                "retry" => AfterFailure::Retry,
+                "skip" => AfterFailure::Skip,
+                "escalate" => AfterFailure::Escalate,
+                "abort" => AfterFailure::Abort,
+                _ => {
+                    self.shell();
+                    continue;
+                }
+            };
+            return Answered {
+                value,
+                question: question.into(),
+                answer,
+            };
+        }
+    }
+
+    fn after_interrupt(&self, step: &str) -> Answered<AfterInterrupt> {
+        self.say(&format!(
+            "\n  {} `{step}` was stopped (Ctrl-C). Ctrl-C again aborts the run.",
+            self.style.warning("interrupted")
+        ));
+        let question = "[r]etry [s]kip [a]bort";
+        let (choice, answer) = self.choose(
+            question,
+            &["retry", "skip", "abort"],
+            None,
+            "  retry: run it again; skip: go on without it; abort: stop the run",
+        );
+        let value = match choice {
+            "retry" => AfterInterrupt::Retry,
+            "skip" => AfterInterrupt::Skip,
+            _ => AfterInterrupt::Abort,
+        };
+        Answered {
+            value,
+            question: question.into(),
+            answer,
+        }
+    }
+
+    fn wait(&self, step: &str, duration: Duration) -> Answered<bool> {
+        let bar = ProgressBar::new(duration.as_millis() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("  wait {bar:30} {msg}").expect("static template"),
+        );
+        let started = Instant::now();
+        let question = format!("wait {} ({step})", format_duration(duration));
+        while started.elapsed() < duration {
+            let left = duration.saturating_sub(started.elapsed());
+            bar.set_position(started.elapsed().as_millis() as u64);
+            bar.set_message(format!("{} left · Enter skips", format_duration(left)));
+            if stdin_ready(left.min(Duration::from_millis(200))) {
+                let mut line = String::new();
+                let _ = std::io::stdin().lock().read_line(&mut line);
+                bar.finish_and_clear();
+                return Answered {
+                    value: true,
+                    question,
+                    answer: "(Enter) skip the rest".into(),
+                };
+            }
+        }
+        bar.finish_and_clear();
+        Answered {
+            value: false,
+            question,
+            answer: String::new(),
+        }
+    }
+}
+
+impl Interactive {
+    /// Asks one input until it has the right type.
+    fn input(&self, input: &Input) -> Value {
+        let default = input.default.as_ref().map(runbook_exec::vars::value_text);
+        let mut question = format!("  {}", input.prompt);
+        if !input.choices.is_empty() {
+            question.push_str(&format!(" ({})", input.choices.join("/")));
+        }
+        if let Some(d) = &default {
+            question.push_str(&format!(" [{d}]"));
+        }
+        loop {
+            let mut answer = self.ask(&question);
+            if answer.is_empty()
+                && let Some(d) = &default
+            {
+                answer = d.clone();
+            }
+            if answer.is_empty() {
+                self.say("  an answer is needed");
+                continue;
+            }
+            match runbook_exec::vars::coerce_value(
+                input.kind,
+                &input.choices,
+                &Value::String(answer),
+            ) {
+                Ok(value)
+                    if !(input.kind == ParamType::String
+                        && value.as_str().is_some_and(str::is_empty)) =>
+                {
+                    return value;
+                }
+                Ok(_) => self.say("  an answer is needed"),
+                Err(why) => self.say(&format!("  {why}")),
+            }
+        }
+    }
+}
+
+/// Whether a line can be read from stdin within `timeout`.
+fn stdin_ready(timeout: Duration) -> bool {
+    let mut fds = libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd on the stack, for the duration of the call.
+    let n = unsafe { libc::poll(&mut fds, 1, timeout.as_millis() as libc::c_int) };
+    n > 0 && fds.revents & libc::POLLIN != 0
+}
