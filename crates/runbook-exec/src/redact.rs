@@ -9,6 +9,35 @@ pub struct Redactor {
 
 pub const MASK: &str = "***";
 
+/// Secrets shorter than this are masked only where they stand as a whole word: masking every
+/// `x` of a one-letter test value would garble all output and protect nothing.
+const WHOLE_WORD_BELOW: usize = 4;
+
+/// Replaces `word` where it is not part of a longer alphanumeric word.
+fn replace_words(text: &str, word: &str) -> String {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut prev: Option<char> = None;
+    while let Some(i) = rest.find(word) {
+        let before = rest[..i]
+            .chars()
+            .next_back()
+            .or(if i == 0 { prev } else { None });
+        let after = rest[i + word.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if before.is_some_and(is_word) || after.is_some_and(is_word) {
+            out.push_str(word);
+        } else {
+            out.push_str(MASK);
+        }
+        prev = word.chars().next_back();
+        rest = &rest[i + word.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl Redactor {
     pub fn add(&mut self, secret: &str) {
         if secret.is_empty() || self.secrets.iter().any(|s| s == secret) {
@@ -25,9 +54,14 @@ impl Redactor {
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for secret in &self.secrets {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), MASK);
+            if !out.contains(secret.as_str()) {
+                continue;
             }
+            out = if secret.chars().count() >= WHOLE_WORD_BELOW {
+                out.replace(secret.as_str(), MASK)
+            } else {
+                replace_words(&out, secret)
+            };
         }
         out
     }
@@ -56,6 +90,15 @@ mod tests {
         r.add("abc");
         r.add("abcdef");
         assert_eq!(r.redact("x abcdef y abc"), "x *** y ***");
+    }
+
+    #[test]
+    fn short_secrets_are_masked_as_whole_words_only() {
+        let mut r = Redactor::default();
+        r.add("x");
+        assert_eq!(r.redact("--max-time x ax x"), "--max-time *** ax ***");
+        r.add("pw1");
+        assert_eq!(r.redact("pw1 pw12 =pw1;"), "*** pw12 =***;");
     }
 
     #[test]

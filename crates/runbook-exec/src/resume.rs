@@ -33,6 +33,8 @@ pub struct RestoredStep {
 #[derive(Debug, Clone)]
 pub struct ResumePoint {
     pub started: RunStarted,
+    /// The timestamp of the run_started record.
+    pub started_ts: String,
     pub next_seq: u64,
     pub elapsed_ms: u64,
     pub position: Position,
@@ -77,10 +79,10 @@ pub fn resume_point(
     playbook: &Playbook,
     force: bool,
 ) -> Result<ResumePoint, ResumeError> {
-    let started = records
+    let (started, started_ts) = records
         .iter()
         .find_map(|r| match &r.event {
-            Event::RunStarted(s) => Some(s.clone()),
+            Event::RunStarted(s) => Some((s.clone(), r.ts.clone())),
             _ => None,
         })
         .ok_or(ResumeError::NoStart)?;
@@ -230,6 +232,7 @@ pub fn resume_point(
     let last_record = records.last();
     Ok(ResumePoint {
         started,
+        started_ts,
         next_seq: last_record.map_or(0, |r| r.seq + 1),
         elapsed_ms: last_record.map_or(0, |r| r.elapsed_ms),
         position,

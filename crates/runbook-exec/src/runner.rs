@@ -89,6 +89,8 @@ struct Shared {
     started: Instant,
     /// The incident clock's time before this process (a resumed run).
     elapsed_before: Duration,
+    /// When the run started, RFC 3339 (the first start, for a resumed run).
+    started_at: String,
     escalation_level: AtomicU32,
     spill_dir: PathBuf,
     kill_grace: Duration,
@@ -208,6 +210,9 @@ pub async fn run(request: RunRequest) -> Result<RunSummary, Error> {
         run_id: run_id.clone(),
         started: Instant::now(),
         elapsed_before: Duration::from_millis(resume.as_ref().map_or(0, |r| r.elapsed_ms)),
+        started_at: resume
+            .as_ref()
+            .map_or_else(runbook_transcript::time::now, |r| r.started_ts.clone()),
         escalation_level: AtomicU32::new(resume.as_ref().map_or(0, |r| r.escalations)),
         spill_dir,
         kill_grace,
@@ -626,6 +631,7 @@ impl Runner<'_> {
         let incident = runbook_template::context(&serde_json::json!({
             "elapsed": runbook_model::duration::format_duration(elapsed),
             "elapsed_minutes": elapsed.as_secs() / 60,
+            "started": self.shared.started_at,
         }));
         ContextParts {
             playbook: self.playbook,
@@ -1216,14 +1222,24 @@ impl Runner<'_> {
                 }
                 report
             }
-            ManualAnswer::Skip => {
-                self.prompt(&step.id, answer.question, answer.answer.clone(), "skip");
-                StepReport::new(Outcome::Skipped).with_message(answer.answer)
-            }
-            ManualAnswer::Fail => {
-                self.prompt(&step.id, answer.question, answer.answer.clone(), "fail");
-                StepReport::new(Outcome::Failed)
-                    .with_message(format!("manual step not done: {}", answer.answer))
+            ManualAnswer::Skip | ManualAnswer::Fail => {
+                // Later steps may read the answers: a question not asked keeps its default
+                // (recorded, so a resumed run has it too).
+                let defaults: IndexMap<String, Value> = step
+                    .inputs
+                    .iter()
+                    .filter_map(|(name, input)| input.default.clone().map(|d| (name.clone(), d)))
+                    .collect();
+                let mut report = if answer.value == ManualAnswer::Fail {
+                    self.prompt(&step.id, answer.question, answer.answer.clone(), "fail");
+                    StepReport::new(Outcome::Failed)
+                        .with_message(format!("manual step not done: {}", answer.answer))
+                } else {
+                    self.prompt(&step.id, answer.question, answer.answer.clone(), "skip");
+                    StepReport::new(Outcome::Skipped).with_message(answer.answer)
+                };
+                report.inputs = defaults;
+                report
             }
         }
     }

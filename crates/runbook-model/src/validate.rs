@@ -334,7 +334,9 @@ impl<'a> Validator<'a> {
         self.misplaced(spanned);
         if let (Some(path), Some(dir)) = (&step.playbook, dir) {
             let target = dir.join(path.as_str());
-            if !target.is_file() {
+            if target.is_file() {
+                self.sub_playbook_params(step, path, &target);
+            } else {
                 self.out.push(
                     Diagnostic::error(
                         "missing-playbook",
@@ -365,6 +367,46 @@ impl<'a> Validator<'a> {
         // What this step captures or asks is visible to the steps after it.
         self.declared.extend(own);
         self.declared.extend(step.inputs.keys().map(String::as_str));
+    }
+
+    /// `with:` must name params of the sub-playbook; its required params should be given.
+    fn sub_playbook_params(&mut self, step: &Step, path: &Spanned<String>, target: &Path) {
+        let Ok((_, crate::Document::Playbook(sub))) = crate::load::load_path(target) else {
+            // An invalid sub-playbook is reported when that file is checked.
+            return;
+        };
+        for (name, value) in &step.with {
+            if !sub.params.contains_key(name) {
+                let loc = self.src.find_after(step.id.loc, name).unwrap_or(value.loc);
+                self.out.push(
+                    Diagnostic::error(
+                        "unknown-param",
+                        self.src,
+                        loc,
+                        format!("`{name}` is not a param of sub-playbook `{}`", path.value),
+                    )
+                    .with_width(name.chars().count())
+                    .with_hint(format!(
+                        "its params are: {}",
+                        sub.params
+                            .keys()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                );
+            }
+        }
+        for (name, param) in &sub.params {
+            if param.default.is_none() && param.from_env.is_none() && !step.with.contains_key(name)
+            {
+                self.out.push(
+                    Diagnostic::warning("unset-param", self.src, path.loc, format!("sub-playbook `{}` needs `{name}`, which `with:` does not set", path.value))
+                        .with_width(path.chars().count())
+                        .with_hint(format!("add `{name}: ...` under `with:` (otherwise it must come from the inventory or --var)")),
+                );
+            }
+        }
     }
 
     /// Modifiers that only make sense with certain actions.

@@ -152,8 +152,17 @@ impl Engine {
     ) -> TemplateError {
         let mut out = TemplateError::from_minijinja(err);
         if err.kind() == minijinja::ErrorKind::UndefinedError {
-            let missing = analyze(source)
-                .or_else(|_| analyze_expression(source))
+            // Look in the failing expression first: the template may use other names that are
+            // undefined but guarded (`| default`).
+            let failing = err.range().and_then(|r| source.get(r)).map(str::to_owned);
+            let missing = failing
+                .as_deref()
+                .and_then(|expr| analyze_expression(expr).ok())
+                .filter(|names| !names.is_empty())
+                .map_or_else(
+                    || analyze(source).or_else(|_| analyze_expression(source)),
+                    Ok,
+                )
                 .map(|names| {
                     names
                         .into_iter()
@@ -294,6 +303,15 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.undefined.as_deref(), Some("nope"));
         assert!(err.message.contains("nope"));
+    }
+
+    #[test]
+    fn the_undefined_name_is_the_one_that_failed() {
+        let engine = Engine::new();
+        let err = engine
+            .render("{{ a | default('x') }} {{ b }}", &ctx(&[]), Mode::Text)
+            .unwrap_err();
+        assert_eq!(err.undefined.as_deref(), Some("b"));
     }
 
     #[test]
