@@ -9,9 +9,13 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 
-echo "==> building runbook and demo-service" >&2
-cargo build --locked --quiet -p runbook -p runbook-demo
-runbook=$root/target/debug/runbook
+# RUNBOOK_BIN and DEMO_SERVICE_BIN point at prebuilt binaries (the tests set them).
+if [[ -z ${RUNBOOK_BIN:-} || -z ${DEMO_SERVICE_BIN:-} ]]; then
+  echo "==> building runbook and demo-service" >&2
+  cargo build --locked --quiet --bin runbook --example demo-service
+fi
+runbook=${RUNBOOK_BIN:-$root/target/debug/runbook}
+export DEMO_SERVICE_BIN=${DEMO_SERVICE_BIN:-$root/target/debug/examples/demo-service}
 
 export DEMO_STATE; DEMO_STATE=$(mktemp -d "${TMPDIR:-/tmp}/runbook-demo.XXXXXX")
 export DEMO_PORT=${DEMO_PORT:-18080}
@@ -34,8 +38,9 @@ kill -9 "$(cat "$DEMO_STATE/apeg.service.pid")"
 for _ in $(seq 50); do systemctl is-active apeg.service >/dev/null || break; sleep 0.1; done
 systemctl status apeg.service >&2 || true
 
-mkdir -p .runbook/runs
-transcript=$root/.runbook/runs/$(date -u +%Y%m%dT%H%M%SZ)-demo-apeg-p0.jsonl
+runs=${DEMO_RUNS:-$root/.runbook/runs}
+mkdir -p "$runs"
+transcript=$runs/$(date -u +%Y%m%dT%H%M%SZ)-demo-apeg-p0.jsonl
 echo "==> runbook run --yes playbooks/apeg/p0-service-down.yaml" >&2
 status=0
 "$runbook" run --yes --manual skip \

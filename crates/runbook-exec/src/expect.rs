@@ -93,7 +93,8 @@ fn matcher_verdicts(
         });
     }
     if let Some(pattern) = &m.matches {
-        let ok = Regex::new(pattern).is_ok_and(|re| re.is_match(text));
+        // Without the final line break, so `$` anchors at the end of the output as people expect.
+        let ok = Regex::new(pattern).is_ok_and(|re| re.is_match(text.trim_end_matches(['\n', '\r'])));
         out.push(Verdict {
             ok,
             what: format!("{stream} matches /{}/", pattern.value),

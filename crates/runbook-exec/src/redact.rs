@@ -44,6 +44,13 @@ impl Redactor {
             return;
         }
         self.secrets.push(secret.to_owned());
+        // A rendered command holds the secret shell-quoted: mask that spelling too.
+        if let Ok(quoted) = shlex::try_quote(secret)
+            && quoted != secret
+            && !self.secrets.iter().any(|s| *s == quoted)
+        {
+            self.secrets.push(quoted.into_owned());
+        }
         self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 
@@ -99,6 +106,15 @@ mod tests {
         assert_eq!(r.redact("--max-time x ax x"), "--max-time *** ax ***");
         r.add("pw1");
         assert_eq!(r.redact("pw1 pw12 =pw1;"), "*** pw12 =***;");
+    }
+
+    #[test]
+    fn the_shell_quoted_spelling_is_masked_too() {
+        let mut r = Redactor::default();
+        let secret = "it's \"q\" $ecret";
+        r.add(secret);
+        let quoted = shlex::try_quote(secret).unwrap();
+        assert_eq!(r.redact(&format!("login --password {quoted} now")), "login --password *** now");
     }
 
     #[test]

@@ -17,7 +17,12 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--port" => port = args.next().and_then(|p| p.parse().ok()).unwrap_or_else(|| usage()),
+            "--port" => {
+                port = args
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
             "--state" => state = args.next().map(PathBuf::from).unwrap_or_else(|| usage()),
             _ => usage(),
         }
@@ -56,13 +61,31 @@ fn serve(mut stream: TcpStream, state: &Path, started: Instant) -> std::io::Resu
     let path = request_line.split_whitespace().nth(1).unwrap_or("/");
     let broken = state.join("broken").exists();
     let (status, body) = match path {
-        "/health" if broken => ("503 Service Unavailable", r#"{"status":"down","error":"database connection refused"}"#.to_owned()),
-        "/health" => ("200 OK", format!(r#"{{"status":"healthy","version":"{VERSION}","uptime_seconds":{}}}"#, started.elapsed().as_secs())),
+        "/health" if broken => (
+            "503 Service Unavailable",
+            r#"{"status":"down","error":"database connection refused"}"#.to_owned(),
+        ),
+        "/health" => (
+            "200 OK",
+            format!(
+                r#"{{"status":"healthy","version":"{VERSION}","uptime_seconds":{}}}"#,
+                started.elapsed().as_secs()
+            ),
+        ),
         "/version" => ("200 OK", format!(r#"{{"version":"{VERSION}"}}"#)),
         "/" => ("200 OK", r#"{"service":"demo"}"#.to_owned()),
         _ => ("404 Not Found", r#"{"error":"not found"}"#.to_owned()),
     };
-    println!("{} {} -> {}", request_line.trim(), if broken { "(broken)" } else { "" }, status);
-    write!(stream, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
+    println!(
+        "{} {} -> {}",
+        request_line.trim(),
+        if broken { "(broken)" } else { "" },
+        status
+    );
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
     stream.flush()
 }

@@ -1,0 +1,72 @@
+//! The README's main job, end to end: examples/demo/run.sh crashes the demo APEG service, runs
+//! the P0 playbook unattended against it, and the transcript shows the failing check, the
+//! restart and the passing verification. Real processes and a real HTTP service throughout.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn the_demo_p0_restores_the_crashed_service() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let runbook = PathBuf::from(env!("CARGO_BIN_EXE_runbook"));
+    // `cargo test` builds examples only when no target is filtered; build it to be sure.
+    let built = Command::new(env!("CARGO")).args(["build", "--quiet", "--example", "demo-service"]).current_dir(&root).status().unwrap();
+    assert!(built.success());
+    let service = runbook.parent().unwrap().join("examples/demo-service");
+    assert!(service.is_file(), "demo-service example not built at {}", service.display());
+    let runs = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let out = Command::new(root.join("examples/demo/run.sh"))
+        .env("RUNBOOK_BIN", &runbook)
+        .env("DEMO_SERVICE_BIN", &service)
+        .env("DEMO_PORT", port.to_string())
+        .env("DEMO_RUNS", runs.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "run.sh failed:\n{stdout}\n{stderr}");
+
+    // The last line of stdout is the transcript's path.
+    let transcript = PathBuf::from(stdout.lines().last().expect("a last line").trim());
+    assert!(transcript.starts_with(runs.path()), "{}", transcript.display());
+    let records: Vec<Value> = std::fs::read_to_string(&transcript)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    let finished = |step: &str| -> Value {
+        records
+            .iter()
+            .rev()
+            .find(|r| r["event"] == "step_finished" && r["step"] == step)
+            .unwrap_or_else(|| panic!("no step_finished for {step}"))
+            .clone()
+    };
+    // Found down: the unit is inactive (a warning) and /health does not answer.
+    let status = finished("service-status");
+    assert_eq!(status["outcome"], "warning", "{status}");
+    assert!(status["message"].as_str().unwrap().contains("inactive"), "{status}");
+    assert_eq!(finished("health-before")["outcome"], "failed");
+    // Restarted through the supervisor, then verified healthy.
+    assert_eq!(finished("restart-service")["outcome"], "ok");
+    let verify = finished("verify-health");
+    assert_eq!(verify["outcome"], "ok", "{verify}");
+    assert!(verify["captures"]["health_body"].as_str().unwrap().contains("healthy"));
+    let last = records.last().unwrap();
+    assert_eq!(last["event"], "run_finished");
+    assert_eq!(last["outcome"], "success");
+    // The order is the procedure's: the failing check comes before the restart.
+    let position = |step: &str| records.iter().position(|r| r["event"] == "step_finished" && r["step"] == step).unwrap();
+    assert!(position("health-before") < position("restart-service"));
+    assert!(position("restart-service") < position("verify-health"));
+    // run.sh cleaned up: the service is stopped again.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "the demo service is still running");
+}
