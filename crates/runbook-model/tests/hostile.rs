@@ -401,9 +401,9 @@ fn very_long_template_chain_is_refused_not_a_crash() {
 }
 
 #[test]
-#[ignore = "bug (regression in the uncommitted validate.rs change to regex_syntax::Parser): \
-            only the syntax is checked, so a pattern over the regex size limit passes `check` \
-            and then never matches at run time (expect.rs treats a failed compile as no match)"]
+#[ignore = "bug (regression from 3c43540, which validates with regex_syntax::Parser): only \
+            the syntax is checked, so a pattern over the regex size limit passes `check` and \
+            then never matches at run time (expect.rs treats a failed compile as no match)"]
 fn regex_bomb() {
     let text = format!(
         "{HEADER}steps:\n  - id: a\n    run: echo\n    expect: {{ stdout: {{ matches: \"((a{{1000}}){{1000}}){{1000}}\" }} }}\n"

@@ -1429,6 +1429,76 @@ fn missing_playbook() {
     assert_eq!(d.width, "../nowhere/verify.yaml".len());
 }
 
+#[test]
+fn unknown_param_of_a_sub_playbook() {
+    let scratch = Scratch::new("unknown-param");
+    scratch.write("common/verify.yaml", SUB);
+    let path = scratch.write(
+        "ops/p.yaml",
+        &yaml(
+            r#"
+            apiVersion: runbook/v1
+            kind: Playbook
+            metadata:
+              name: t
+            steps:
+              - id: verify
+                playbook: ../common/verify.yaml
+                with: { url: "https://example.com", timeout: 5s }
+            "#,
+        ),
+    );
+    let diagnostics = check_file(&path).diagnostics;
+    let found: Vec<_> = diagnostics
+        .iter()
+        .map(|d| (d.code, d.severity, d.line, d.column, d.message.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![(
+            "unknown-param",
+            Error,
+            8,
+            41,
+            "`timeout` is not a param of sub-playbook `../common/verify.yaml`"
+        )],
+        "{}",
+        show(&diagnostics)
+    );
+    assert_eq!(diagnostics[0].hint.as_deref(), Some("its params are: url"));
+}
+
+#[test]
+fn unset_param_of_a_sub_playbook_warns() {
+    let scratch = Scratch::new("unset-param");
+    scratch.write("common/verify.yaml", SUB);
+    let path = scratch.write(
+        "ops/p.yaml",
+        &yaml(
+            r#"
+            apiVersion: runbook/v1
+            kind: Playbook
+            metadata:
+              name: t
+            steps:
+              - id: verify
+                playbook: ../common/verify.yaml
+            "#,
+        ),
+    );
+    let diagnostics = check_file(&path).diagnostics;
+    let found: Vec<_> = diagnostics
+        .iter()
+        .map(|d| (d.code, d.severity, d.line, d.column))
+        .collect();
+    assert_eq!(
+        found,
+        vec![("unset-param", Warning, 7, 15)],
+        "{}",
+        show(&diagnostics)
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Loading: version, kind, encoding, YAML
 

@@ -1,0 +1,283 @@
+//! `runbook plan`: the dry run, in its three formats, with an inventory, secrets, and the
+//! errors that stop it before anything would run.
+
+mod common;
+
+use common::{Output, runbook, settings};
+
+const FULL: &str = "tests/fixtures/valid/full.yaml";
+const SECRETS: &str = "tests/fixtures/valid/secrets.yaml";
+const INVENTORY: &str = "tests/fixtures/valid/inventory-prod.yaml";
+
+/// Secret values the fixtures receive; none may ever be printed.
+const DB_PASSWORD: &str = "pw-Hunter2-secret";
+const API_TOKEN: &str = "tok-9f8e7d6c";
+
+fn plan(playbook: &str, format: &str) -> Output {
+    runbook(["plan", playbook, "-i", INVENTORY, "--format", format])
+        .env("NO_COLOR", "1")
+        .env("APEG_DB_PASSWORD", DB_PASSWORD)
+        .run()
+}
+
+#[test]
+fn human() {
+    let out = plan(FULL, "human");
+    out.expect_code(0);
+    assert!(!out.stdout.contains('\x1b'), "NO_COLOR is respected");
+    assert!(out.stdout.contains("$ systemctl is-active apeg.service"));
+    assert!(
+        out.stdout
+            .contains("$ curl -fsS https://apeg.example.com/health")
+    );
+    assert!(out.stdout.contains("[run · web (web-1, web-2)]"));
+    assert!(out.stdout.contains("$ psql -c 'DROP DATABASE apeg'"));
+    assert!(out.stdout.contains("DESTRUCTIVE  type `apeg` to run it"));
+    let _guard = settings().bind_to_scope();
+    insta::assert_snapshot!(out.transcript());
+}
+
+#[test]
+fn markdown() {
+    let out = plan(FULL, "markdown");
+    out.expect_code(0);
+    let md = &out.stdout;
+    assert!(md.starts_with("## Plan: P0: APEG service down\n"), "{md}");
+    assert!(md.contains("\n```mermaid\nflowchart TD\n"), "{md}");
+    assert!(md.trim_end().ends_with("```"), "{md}");
+    assert!(
+        md.contains(
+            "| # | step | runs on | action | expect | on failure |\n|---|---|---|---|---|---|\n"
+        ),
+        "{md}"
+    );
+    // One table row per step, nested and `finally` included.
+    let rows = md
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| # ") && !l.starts_with("| name"))
+        .filter(|l| l.split(" | ").count() >= 6)
+        .count();
+    assert_eq!(rows, 15, "{md}");
+    // The failure branches are drawn: the goto back to restart-service.
+    assert!(md.contains("s6 -. fail .-> s4"), "{md}");
+    assert!(md.contains("s4 -. fail, escalate .-> abort"), "{md}");
+    let _guard = settings().bind_to_scope();
+    insta::assert_snapshot!(out.transcript());
+}
+
+#[test]
+fn json() {
+    let out = plan(FULL, "json");
+    out.expect_code(0);
+    let plan = out.json();
+    assert_eq!(plan["name"], "apeg-p0-service-down");
+    assert_eq!(plan["inventory"], INVENTORY);
+    assert_eq!(plan["steps"].as_array().unwrap().len(), 12);
+    assert_eq!(plan["finally"].as_array().unwrap().len(), 1);
+    let verify = &plan["steps"][5];
+    assert_eq!(verify["id"], "verify");
+    assert_eq!(verify["on_failure"], "→ restart-service");
+    assert_eq!(verify["max_visits"], 3);
+    let deps = &plan["steps"][8];
+    assert_eq!(deps["children"][1]["detail"], "redis-cli -h 127.0.0.1 ping");
+    let password = plan["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "db_password")
+        .unwrap();
+    assert_eq!(password["value"], "***");
+    assert_eq!(password["secret"], true);
+    assert_eq!(password["origin"], "environment");
+    let _guard = settings().bind_to_scope();
+    insta::assert_snapshot!(out.stdout);
+}
+
+#[test]
+fn secrets_are_never_shown() {
+    for format in ["human", "markdown", "json"] {
+        let out = plan(SECRETS, format);
+        out.expect_code(0);
+        for secret in [DB_PASSWORD, API_TOKEN] {
+            assert!(
+                !out.stdout.contains(secret) && !out.stderr.contains(secret),
+                "{format}: `{secret}` leaked\n{}",
+                out.transcript()
+            );
+        }
+        assert!(out.stdout.contains("***"), "{format}\n{}", out.stdout);
+    }
+    let out = plan(SECRETS, "human");
+    assert!(out.stdout.contains("--password ***"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("'Authorization: Bearer ***'"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("retire the old password ***."),
+        "{}",
+        out.stdout
+    );
+    let _guard = settings().bind_to_scope();
+    insta::assert_snapshot!(out.transcript());
+}
+
+#[test]
+fn secret_from_the_command_line_is_hidden_too() {
+    let out = runbook([
+        "plan",
+        SECRETS,
+        "--var",
+        "domain=db.example.com",
+        "--var",
+        "api_token=cli-token-123",
+        "--var",
+        &format!("db_password={DB_PASSWORD}"),
+        "--format",
+        "json",
+    ])
+    .run();
+    out.expect_code(0);
+    assert!(!out.stdout.contains(DB_PASSWORD), "{}", out.stdout);
+    // api_token is secret only through the inventory's `secrets:`; without it, it shows.
+    assert!(out.stdout.contains("cli-token-123"), "{}", out.stdout);
+}
+
+#[test]
+fn missing_required_param_is_named() {
+    let out = runbook(["plan", "tests/fixtures/valid/required-param.yaml"]).run();
+    out.expect_code(2);
+    assert_eq!(out.stdout, "", "nothing is planned");
+    assert_eq!(
+        out.stderr,
+        "error: required param not set: domain\nhint: set it with --var domain=VALUE, an inventory (-i) or a --var-file\n"
+    );
+}
+
+#[test]
+fn missing_required_param_is_filled_by_var() {
+    let out = runbook([
+        "plan",
+        "tests/fixtures/valid/required-param.yaml",
+        "--var",
+        "domain=example.org",
+        "--var",
+        "port=8443",
+    ])
+    .run();
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains("$ curl -fsS https://example.org:8443/health"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("domain  example.org  (--var)"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+#[ignore = "bug: a required param read by a playbook var (`health_url: https://{{ domain }}`) \
+            is reported as `variable `health_url`: undefined variable `domain`` instead of \
+            `required param not set: domain` with its hint (vars are rendered before missing \
+            params are collected, crates/runbook-exec/src/vars.rs)"]
+fn missing_required_param_used_by_a_var_is_named() {
+    let out = runbook(["plan", FULL])
+        .env("APEG_DB_PASSWORD", DB_PASSWORD)
+        .run();
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("required param not set: domain"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn bad_value_for_a_typed_param() {
+    let out = runbook([
+        "plan",
+        "tests/fixtures/valid/required-param.yaml",
+        "--var",
+        "domain=example.org",
+        "--var",
+        "port=https",
+    ])
+    .run();
+    out.expect_code(2);
+    assert_eq!(
+        out.stderr,
+        "error: value of `port`: `https` is not an integer\n"
+    );
+}
+
+#[test]
+fn an_invalid_playbook_is_not_planned() {
+    let out = runbook(["plan", "tests/fixtures/invalid/unknown-target.yaml"])
+        .env("NO_COLOR", "1")
+        .run();
+    out.expect_code(2);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.starts_with("error[unknown-target]: goto target `restart-servce` is not a step\n --> tests/fixtures/invalid/unknown-target.yaml:9:17\n"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn an_inventory_is_not_a_playbook() {
+    let out = runbook(["plan", INVENTORY]).run();
+    out.expect_code(2);
+    assert_eq!(
+        out.stderr,
+        format!("error: {INVENTORY} is not a playbook\nhint: its `kind` is not `Playbook`\n")
+    );
+}
+
+#[test]
+fn a_playbook_is_not_an_inventory() {
+    let out = runbook(["plan", FULL, "-i", FULL]).run();
+    out.expect_code(2);
+    assert!(
+        out.stderr
+            .contains(&format!("error: {FULL} is not an inventory")),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn an_unknown_on_target_is_an_error() {
+    // `on: web` needs the inventory's group: without one, the step cannot be resolved.
+    let out = runbook(["plan", FULL, "--var", "domain=example.org"])
+        .env("APEG_DB_PASSWORD", DB_PASSWORD)
+        .run();
+    out.expect_code(2);
+    assert!(
+        out.stdout
+            .contains("error  `on: web` is not a host or group of the inventory"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr
+            .contains("1 step(s) cannot be resolved with these values"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn plan_warns_about_warnings() {
+    let out = runbook(["plan", "tests/fixtures/warnings/goto-loop.yaml"]).run();
+    out.expect_code(0);
+    assert_eq!(
+        out.stderr,
+        "note: 1 warning(s); see `runbook check tests/fixtures/warnings/goto-loop.yaml`\n"
+    );
+}
