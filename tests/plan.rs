@@ -181,10 +181,6 @@ fn missing_required_param_is_filled_by_var() {
 }
 
 #[test]
-#[ignore = "bug: a required param read by a playbook var (`health_url: https://{{ domain }}`) \
-            is reported as `variable `health_url`: undefined variable `domain`` instead of \
-            `required param not set: domain` with its hint (vars are rendered before missing \
-            params are collected, crates/runbook-exec/src/vars.rs)"]
 fn missing_required_param_used_by_a_var_is_named() {
     let out = runbook(["plan", FULL])
         .env("APEG_DB_PASSWORD", DB_PASSWORD)

@@ -32,8 +32,13 @@ pub fn run(args: &ListArgs) -> Result<Exit, CliError> {
         if !walk::looks_like_ours(&bytes) {
             continue;
         }
-        match runbook_model::load::load_bytes(&path.display().to_string(), bytes) {
-            Ok((_, Document::Playbook(pb))) => rows.push(Row {
+        let checked = runbook_model::check_bytes(&path, bytes);
+        if checked.has_errors() {
+            broken += 1;
+            continue;
+        }
+        if let Some(Document::Playbook(pb)) = checked.document {
+            rows.push(Row {
                 name: pb.metadata.name.value.clone(),
                 title: pb.title().to_owned(),
                 version: pb
@@ -47,9 +52,7 @@ pub fn run(args: &ListArgs) -> Result<Exit, CliError> {
                     .map_or("-".into(), |s| format!("{s:?}")),
                 steps: pb.all_steps().len(),
                 file: path.display().to_string(),
-            }),
-            Ok(_) => {}
-            Err(_) => broken += 1,
+            });
         }
     }
     match args.format {

@@ -94,12 +94,19 @@ fn matcher_verdicts(
     }
     if let Some(pattern) = &m.matches {
         // Without the final line break, so `$` anchors at the end of the output as people expect.
-        let ok = Regex::new(pattern).is_ok_and(|re| re.is_match(text.trim_end_matches(['\n', '\r'])));
-        out.push(Verdict {
-            ok,
-            what: format!("{stream} matches /{}/", pattern.value),
-            got: got(),
-        });
+        let what = format!("{stream} matches /{}/", pattern.value);
+        match Regex::new(pattern) {
+            Ok(re) => out.push(Verdict {
+                ok: re.is_match(text.trim_end_matches(['\n', '\r'])),
+                what,
+                got: got(),
+            }),
+            Err(err) => out.push(Verdict {
+                ok: false,
+                what,
+                got: Some(format!("the regex does not compile: {err}")),
+            }),
+        }
     }
 }
 

@@ -114,7 +114,10 @@ mod tests {
         let secret = "it's \"q\" $ecret";
         r.add(secret);
         let quoted = shlex::try_quote(secret).unwrap();
-        assert_eq!(r.redact(&format!("login --password {quoted} now")), "login --password *** now");
+        assert_eq!(
+            r.redact(&format!("login --password {quoted} now")),
+            "login --password *** now"
+        );
     }
 
     #[test]

@@ -114,14 +114,16 @@ impl Vars {
         for (name, value) in &overrides.vars {
             vars.set(name, Value::String(value.clone()), Origin::CommandLine);
         }
-        vars.render_templates(engine, playbook)?;
-        vars.coerce(playbook)?;
+        // Missing params first: a var that reads one is left unrendered, and the error names
+        // the param rather than the var.
         vars.missing = playbook
             .params
             .keys()
             .filter(|name| !vars.values.contains_key(*name))
             .cloned()
             .collect();
+        vars.render_templates(engine, playbook)?;
+        vars.coerce(playbook)?;
         Ok(vars)
     }
 
@@ -142,13 +144,23 @@ impl Vars {
                 continue;
             }
             let ctx = self.context_with_metadata(playbook);
-            let rendered =
-                engine
-                    .render(text, &ctx, Mode::Text)
-                    .map_err(|err| Error::Template {
+            let rendered = match engine.render(text, &ctx, Mode::Text) {
+                Ok(rendered) => rendered,
+                Err(err)
+                    if err
+                        .undefined
+                        .as_ref()
+                        .is_some_and(|u| self.missing.contains(u)) =>
+                {
+                    continue;
+                }
+                Err(err) => {
+                    return Err(Error::Template {
                         what: format!("variable `{name}`"),
                         message: err.message,
-                    })?;
+                    });
+                }
+            };
             self.values.insert(name, Value::String(rendered));
         }
         Ok(())

@@ -44,7 +44,7 @@ pub struct Host {
 }
 
 /// A group: a list of host names, or hosts with group vars.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Group {
     Hosts(Vec<String>),
@@ -53,6 +53,41 @@ pub enum Group {
         #[serde(default)]
         vars: IndexMap<String, Value>,
     },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupWithVars {
+    hosts: Vec<String>,
+    #[serde(default)]
+    vars: IndexMap<String, Value>,
+}
+
+// Hand-written: an untagged enum cannot refuse unknown fields (a typo like `varz:` would drop
+// the group's vars without a word).
+impl<'de> Deserialize<'de> for Group {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Group;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of host names, or {hosts: [...], vars: {...}}")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Group, A::Error> {
+                Vec::<String>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(Group::Hosts)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Group, A::Error> {
+                let g =
+                    GroupWithVars::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Group::WithVars {
+                    hosts: g.hosts,
+                    vars: g.vars,
+                })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl Group {

@@ -64,6 +64,40 @@ pub fn check_file(path: &Path) -> Checked {
 /// Parses and validates a file's bytes; `path` names it in diagnostics and locates
 /// sub-playbooks.
 pub fn check_bytes(path: &Path, bytes: Vec<u8>) -> Checked {
+    // Parsing and template compilation recurse with the input's nesting: run them on a thread
+    // whose stack does not depend on the caller's (test threads and tokio workers get 2 MiB).
+    // The stack is reserved, not committed: only what is touched costs memory.
+    let owned = path.to_owned();
+    let worker = std::thread::Builder::new()
+        .name("check".into())
+        .stack_size(CHECK_STACK)
+        .spawn(move || check_bytes_here(&owned, bytes));
+    match worker {
+        Ok(handle) => handle.join().unwrap_or_else(|_| Checked {
+            source: None,
+            document: None,
+            diagnostics: vec![Diagnostic::file_error(
+                "internal",
+                &path.display().to_string(),
+                "internal error while checking this file",
+            )],
+        }),
+        Err(_) => Checked {
+            source: None,
+            document: None,
+            diagnostics: vec![Diagnostic::file_error(
+                "internal",
+                &path.display().to_string(),
+                "cannot start a thread to check this file",
+            )],
+        },
+    }
+}
+
+/// Stack for checking one file.
+const CHECK_STACK: usize = 256 * 1024 * 1024;
+
+fn check_bytes_here(path: &Path, bytes: Vec<u8>) -> Checked {
     let display = path.display().to_string();
     let source = match load::decode(&display, bytes) {
         Ok(source) => source,

@@ -83,7 +83,7 @@ pub enum ParamType {
 pub struct Param {
     #[serde(default, rename = "type")]
     pub kind: ParamType,
-    /// Without a default (and without `from_env`) the param is required.
+    /// Without a default the param is required, unless its `from_env` variable is set.
     pub default: Option<Spanned<Value>>,
     pub description: Option<String>,
     /// Never printed, never written to a transcript or report.
@@ -194,11 +194,46 @@ pub struct Expect {
 }
 
 /// One exit code or a list of them.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ExitCodes {
     One(i32),
     Any(Vec<i32>),
+}
+
+// Hand-written for the same reason as `OnFailure`: an untagged enum would hide both type and
+// syntax errors behind "did not match any variant".
+impl<'de> Deserialize<'de> for ExitCodes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ExitCodes;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an exit code (0-255) or a list of them")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ExitCodes, E> {
+                i32::try_from(v)
+                    .map(ExitCodes::One)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ExitCodes, E> {
+                i32::try_from(v)
+                    .map(ExitCodes::One)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ExitCodes, A::Error> {
+                let mut codes = Vec::new();
+                while let Some(code) = seq.next_element::<i32>()? {
+                    codes.push(code);
+                }
+                Ok(ExitCodes::Any(codes))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl ExitCodes {

@@ -111,7 +111,7 @@ impl Source {
             } else {
                 0
             };
-            if let Some(found) = text.get(start..).and_then(|t| t.find(needle)) {
+            if let Some(found) = text.get(start..).and_then(|t| find_word(t, needle)) {
                 let col = text[..start + found].chars().count() + 1;
                 return Some(Loc {
                     line,
@@ -122,6 +122,27 @@ impl Source {
         }
         None
     }
+}
+
+/// Finds `needle` where it is not part of a longer name (`e` is not found in `escalate`).
+pub fn find_word(haystack: &str, needle: &str) -> Option<usize> {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    let mut from = 0;
+    while let Some(i) = haystack[from..].find(needle).map(|i| i + from) {
+        let before = haystack[..i].chars().next_back();
+        let after = haystack[i + needle.len()..].chars().next();
+        let edge_ok = |c: Option<char>, inner: Option<char>| {
+            c.is_none_or(|c| !is_word(c) || !inner.is_some_and(is_word))
+        };
+        if edge_ok(before, needle.chars().next()) && edge_ok(after, needle.chars().next_back()) {
+            return Some(i);
+        }
+        from = i + needle.len().max(1);
+        if from > haystack.len() {
+            break;
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -509,7 +509,21 @@ impl<'a> Validator<'a> {
 
     fn regex(&mut self, pattern: &Spanned<String>) {
         // Parsing validates the syntax without building the automaton, which costs ~50x more.
-        if let Err(err) = regex_syntax::Parser::new().parse(pattern) {
+        // Counted repetitions can make a short pattern too big to compile: build those.
+        let result = regex_syntax::Parser::new()
+            .parse(pattern)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                if pattern.contains('{') {
+                    regex::Regex::new(pattern)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                } else {
+                    Ok(())
+                }
+            });
+        if let Err(err) = result {
             let why = err.to_string();
             let why = why
                 .lines()
@@ -615,7 +629,9 @@ impl<'a> Validator<'a> {
             if self.declared.contains(name.as_str()) || own.contains(&name.as_str()) {
                 continue;
             }
-            let loc = self.src.find_after(text.loc, name).unwrap_or(text.loc);
+            let loc = name_offset(text, name).map_or(text.loc, |offset| {
+                self.src.locate_in_value(text.loc, text, offset)
+            });
             self.out.push(
                 Diagnostic::error(
                     "undefined-name",
@@ -798,6 +814,30 @@ impl<'a> Validator<'a> {
             }
         }
     }
+}
+
+/// Where a name is read in a template: the first whole-word use inside a tag.
+fn name_offset(template: &str, name: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(open) = template[from..].find(['{']).map(|i| i + from) {
+        let kind = template[open + 1..].chars().next();
+        let close = match kind {
+            Some('{') => "}}",
+            Some('%') => "%}",
+            _ => {
+                from = open + 1;
+                continue;
+            }
+        };
+        let end = template[open + 2..]
+            .find(close)
+            .map_or(template.len(), |i| open + 2 + i);
+        if let Some(i) = crate::source::find_word(&template[open + 2..end], name) {
+            return Some(open + 2 + i);
+        }
+        from = end;
+    }
+    None
 }
 
 fn line_offset(text: &str, line: Option<usize>) -> usize {

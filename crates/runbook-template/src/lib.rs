@@ -122,6 +122,7 @@ impl Engine {
 
     /// Renders `source` with `ctx`; in [`Mode::Shell`] every value is one shell word.
     pub fn render(&self, source: &str, ctx: &Value, mode: Mode) -> Result<String, TemplateError> {
+        guard(source, false)?;
         let name = match mode {
             Mode::Shell => SHELL_TEMPLATE,
             Mode::Text => TEXT_TEMPLATE,
@@ -133,6 +134,7 @@ impl Engine {
 
     /// Evaluates a `when` / `checks[].if` expression to a boolean (jinja truthiness).
     pub fn is_true(&self, expression: &str, ctx: &Value) -> Result<bool, TemplateError> {
+        guard(expression, true)?;
         let compiled = self
             .env
             .compile_expression(expression)
@@ -190,8 +192,50 @@ fn value_to_word(value: &Value) -> String {
     }
 }
 
+/// Operators one template may hold. minijinja's compiler recurses once per operator of a
+/// chain, so an absurd template (`1 + 1 + ...` 100,000 times) would overflow the stack.
+pub const MAX_OPERATORS: usize = 2000;
+
+/// Refuses templates too complex to compile safely.
+fn guard(source: &str, whole_is_expression: bool) -> Result<(), TemplateError> {
+    let is_op = |c: char| {
+        matches!(
+            c,
+            '+' | '-' | '*' | '/' | '%' | '~' | '(' | '[' | '|' | '.' | ','
+        )
+    };
+    let count = if whole_is_expression {
+        source.chars().filter(|c| is_op(*c)).count()
+    } else {
+        let mut count = 0;
+        let mut rest = source;
+        while let Some(open) = rest.find("{{").or_else(|| rest.find("{%")) {
+            let after = &rest[open + 2..];
+            let end = after
+                .find("}}")
+                .or_else(|| after.find("%}"))
+                .unwrap_or(after.len());
+            count += after[..end].chars().filter(|c| is_op(*c)).count();
+            rest = &after[end..];
+        }
+        count
+    };
+    if count > MAX_OPERATORS {
+        return Err(TemplateError {
+            message: format!(
+                "template too complex: {count} operators (the limit is {MAX_OPERATORS})"
+            ),
+            line: None,
+            range: None,
+            undefined: None,
+        });
+    }
+    Ok(())
+}
+
 /// Compiles a template and returns the root names it reads from its context.
 pub fn analyze(source: &str) -> Result<BTreeSet<String>, TemplateError> {
+    guard(source, false)?;
     let env = lint_env();
     let template = env
         .template_from_str(source)
@@ -201,6 +245,7 @@ pub fn analyze(source: &str) -> Result<BTreeSet<String>, TemplateError> {
 
 /// Like [`analyze`], with nested names (`steps.verify.status`) for finer checks.
 pub fn analyze_nested(source: &str) -> Result<BTreeSet<String>, TemplateError> {
+    guard(source, false)?;
     let env = lint_env();
     let template = env
         .template_from_str(source)
@@ -210,6 +255,7 @@ pub fn analyze_nested(source: &str) -> Result<BTreeSet<String>, TemplateError> {
 
 /// Compiles an expression (`when`, `checks[].if`) and returns the root names it reads.
 pub fn analyze_expression(expression: &str) -> Result<BTreeSet<String>, TemplateError> {
+    guard(expression, true)?;
     let env = lint_env();
     let compiled = env
         .compile_expression(expression)
