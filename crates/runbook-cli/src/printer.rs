@@ -25,10 +25,12 @@ pub struct Printer {
     spinner: Mutex<Option<ProgressBar>>,
     tails: Mutex<HashMap<String, VecDeque<String>>>,
     terminal: bool,
+    /// An operator is at the terminal: waits are drawn by the prompt.
+    interactive: bool,
 }
 
 impl Printer {
-    pub fn new(enabled: bool, style: Style, verbose: bool) -> Self {
+    pub fn new(enabled: bool, style: Style, verbose: bool, interactive: bool) -> Self {
         let terminal = std::io::stderr().is_terminal();
         Printer {
             enabled,
@@ -37,6 +39,7 @@ impl Printer {
             spinner: Mutex::new(None),
             tails: Mutex::default(),
             terminal,
+            interactive,
         }
     }
 
@@ -113,6 +116,34 @@ impl Printer {
         *self.spinner.lock().expect("spinner lock") = Some(bar);
     }
 
+    /// A bar that fills over the planned time (waits, watches), on a terminal only.
+    fn start_countdown(&self, text: String, planned: Duration) {
+        if !self.enabled || !self.terminal {
+            return;
+        }
+        let bar = ProgressBar::new(planned.as_millis() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("  {msg} {bar:30} {elapsed} of {len_text}")
+                .expect("static template")
+                .with_key(
+                    "len_text",
+                    move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = w.write_str(&format_duration(planned));
+                    },
+                ),
+        );
+        bar.set_message(text);
+        let ticker = bar.clone();
+        let started = std::time::Instant::now();
+        std::thread::spawn(move || {
+            while !ticker.is_finished() {
+                ticker.set_position(started.elapsed().as_millis() as u64);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        *self.spinner.lock().expect("spinner lock") = Some(bar);
+    }
+
     fn stop_spinner(&self) {
         if let Some(bar) = self.spinner.lock().expect("spinner lock").take() {
             bar.finish_and_clear();
@@ -144,9 +175,23 @@ impl Observer for Printer {
                         s.command(&format!("$ {what}"))
                     ));
                 }
-                // Manual steps and waits draw their own prompt or countdown.
-                if !matches!(started.action.as_str(), "manual" | "wait") {
-                    self.start_spinner(format!("{} {}", started.step, started.name));
+                match (started.action.as_str(), started.planned_ms) {
+                    // An operator's prompt draws manual steps and waits itself.
+                    ("manual", _) => {}
+                    ("wait", _) if self.interactive => {}
+                    (_, Some(_)) if started.attempt > 1 => {
+                        if let Some(bar) = self.spinner.lock().expect("spinner lock").as_ref() {
+                            bar.set_message(format!(
+                                "{} repetition {}",
+                                started.step, started.attempt
+                            ));
+                        }
+                    }
+                    (action, Some(planned)) => self.start_countdown(
+                        format!("{action} {}", started.step),
+                        Duration::from_millis(planned),
+                    ),
+                    _ => self.start_spinner(format!("{} {}", started.step, started.name)),
                 }
             }
             Event::StepFinished(done) => {

@@ -283,6 +283,7 @@ fn execute(
         flags.format == RunFormat::Human,
         s,
         verbose > 0,
+        interactive,
     ));
     printer.begin(&loaded.playbook, &transcript);
 

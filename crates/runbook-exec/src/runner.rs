@@ -727,6 +727,12 @@ impl Runner<'_> {
             host: "local".to_owned(),
             attempt,
             visit,
+            planned_ms: step
+                .wait
+                .as_ref()
+                .or(step.watch.as_ref().map(|w| &w.duration))
+                .and_then(|d| d.parse().ok())
+                .map(|d: Duration| d.as_millis() as u64),
         }));
     }
 

@@ -93,6 +93,9 @@ pub struct StepStarted {
     pub host: String,
     pub attempt: u32,
     pub visit: u32,
+    /// How long a `wait`, or the whole of a `watch`, is planned to take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
