@@ -50,25 +50,7 @@ pub fn placeholders_in_quotes(template: &str) -> Vec<QuotedPlaceholder> {
             }
             continue;
         }
-        let c = bytes[i];
-        match quote {
-            None => match c {
-                b'\\' => i += 1,
-                b'\'' | b'"' => quote = Some(c),
-                _ => {}
-            },
-            Some(b'\'') => {
-                if c == b'\'' {
-                    quote = None;
-                }
-            }
-            Some(_) => match c {
-                b'\\' => i += 1,
-                b'"' => quote = None,
-                _ => {}
-            },
-        }
-        i += 1;
+        i += shell_quote_step(bytes, i, &mut quote);
     }
     found
 }
@@ -113,27 +95,33 @@ fn find_endraw(template: &str, from: usize) -> usize {
 fn track_quotes(text: &[u8], mut quote: Option<u8>) -> Option<u8> {
     let mut i = 0;
     while i < text.len() {
-        let c = text[i];
-        match quote {
-            None => match c {
-                b'\\' => i += 1,
-                b'\'' | b'"' => quote = Some(c),
-                _ => {}
-            },
-            Some(b'\'') => {
-                if c == b'\'' {
-                    quote = None;
-                }
-            }
-            Some(_) => match c {
-                b'\\' => i += 1,
-                b'"' => quote = None,
-                _ => {}
-            },
-        }
-        i += 1;
+        i += shell_quote_step(text, i, &mut quote);
     }
     quote
+}
+
+/// Reads one character of shell text at `i`, updating the open quote; returns how many bytes
+/// it consumed (a backslash escape takes two, outside single quotes).
+fn shell_quote_step(text: &[u8], i: usize, quote: &mut Option<u8>) -> usize {
+    let c = text[i];
+    match *quote {
+        None => match c {
+            b'\\' => return 2,
+            b'\'' | b'"' => *quote = Some(c),
+            _ => {}
+        },
+        Some(b'\'') => {
+            if c == b'\'' {
+                *quote = None;
+            }
+        }
+        Some(_) => match c {
+            b'\\' => return 2,
+            b'"' => *quote = None,
+            _ => {}
+        },
+    }
+    1
 }
 
 fn uses_raw(inner: &str) -> bool {
