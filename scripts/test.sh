@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v curl >/dev/null || need_apt+=(curl)
 command -v python3 >/dev/null || need_apt+=(python3)
+# tests/report.rs renders the HTML report in headless Chromium (and skips without it).
+command -v chromium >/dev/null || need_apt+=(chromium)
 if ((${#need_apt[@]})) && command -v apt-get >/dev/null; then
   echo "==> installing ${need_apt[*]}"
   SUDO=; [[ $(id -u) == 0 ]] || SUDO=sudo

@@ -8,7 +8,11 @@ use std::process::Command;
 use serde_json::Value;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
@@ -16,10 +20,18 @@ fn the_demo_p0_restores_the_crashed_service() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let runbook = PathBuf::from(env!("CARGO_BIN_EXE_runbook"));
     // `cargo test` builds examples only when no target is filtered; build it to be sure.
-    let built = Command::new(env!("CARGO")).args(["build", "--quiet", "--example", "demo-service"]).current_dir(&root).status().unwrap();
+    let built = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--example", "demo-service"])
+        .current_dir(&root)
+        .status()
+        .unwrap();
     assert!(built.success());
     let service = runbook.parent().unwrap().join("examples/demo-service");
-    assert!(service.is_file(), "demo-service example not built at {}", service.display());
+    assert!(
+        service.is_file(),
+        "demo-service example not built at {}",
+        service.display()
+    );
     let runs = tempfile::tempdir().unwrap();
     let port = free_port();
     let out = Command::new(root.join("examples/demo/run.sh"))
@@ -36,7 +48,11 @@ fn the_demo_p0_restores_the_crashed_service() {
 
     // The last line of stdout is the transcript's path.
     let transcript = PathBuf::from(stdout.lines().last().expect("a last line").trim());
-    assert!(transcript.starts_with(runs.path()), "{}", transcript.display());
+    assert!(
+        transcript.starts_with(runs.path()),
+        "{}",
+        transcript.display()
+    );
     let records: Vec<Value> = std::fs::read_to_string(&transcript)
         .unwrap()
         .lines()
@@ -53,20 +69,36 @@ fn the_demo_p0_restores_the_crashed_service() {
     // Found down: the unit is inactive (a warning) and /health does not answer.
     let status = finished("service-status");
     assert_eq!(status["outcome"], "warning", "{status}");
-    assert!(status["message"].as_str().unwrap().contains("inactive"), "{status}");
+    assert!(
+        status["message"].as_str().unwrap().contains("inactive"),
+        "{status}"
+    );
     assert_eq!(finished("health-before")["outcome"], "failed");
     // Restarted through the supervisor, then verified healthy.
     assert_eq!(finished("restart-service")["outcome"], "ok");
     let verify = finished("verify-health");
     assert_eq!(verify["outcome"], "ok", "{verify}");
-    assert!(verify["captures"]["health_body"].as_str().unwrap().contains("healthy"));
+    assert!(
+        verify["captures"]["health_body"]
+            .as_str()
+            .unwrap()
+            .contains("healthy")
+    );
     let last = records.last().unwrap();
     assert_eq!(last["event"], "run_finished");
     assert_eq!(last["outcome"], "success");
     // The order is the procedure's: the failing check comes before the restart.
-    let position = |step: &str| records.iter().position(|r| r["event"] == "step_finished" && r["step"] == step).unwrap();
+    let position = |step: &str| {
+        records
+            .iter()
+            .position(|r| r["event"] == "step_finished" && r["step"] == step)
+            .unwrap()
+    };
     assert!(position("health-before") < position("restart-service"));
     assert!(position("restart-service") < position("verify-health"));
     // run.sh cleaned up: the service is stopped again.
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "the demo service is still running");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the demo service is still running"
+    );
 }

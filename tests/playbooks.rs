@@ -12,7 +12,10 @@ fn root() -> PathBuf {
 
 fn runbook() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_runbook"));
-    cmd.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("NO_COLOR", "1").current_dir(root());
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .current_dir(root());
     cmd
 }
 
@@ -32,7 +35,13 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 fn from_env_names(path: &Path) -> BTreeSet<String> {
     let text = std::fs::read_to_string(path).unwrap();
     text.lines()
-        .filter_map(|l| l.split_once("from_env:").map(|(_, v)| v.trim().trim_matches(|c| c == '"' || c == '\'' || c == '}' || c == ' ').to_owned()))
+        .filter_map(|l| {
+            l.split_once("from_env:").map(|(_, v)| {
+                v.trim()
+                    .trim_matches(|c| c == '"' || c == '\'' || c == '}' || c == ' ')
+                    .to_owned()
+            })
+        })
         .map(|v| v.split([',', ' ', '}']).next().unwrap_or("").to_owned())
         .filter(|v| !v.is_empty())
         .collect()
@@ -40,7 +49,16 @@ fn from_env_names(path: &Path) -> BTreeSet<String> {
 
 #[test]
 fn every_playbook_and_inventory_passes_check_with_warnings_denied() {
-    let out = runbook().args(["check", "--deny-warnings", "playbooks", "inventories", "examples"]).output().unwrap();
+    let out = runbook()
+        .args([
+            "check",
+            "--deny-warnings",
+            "playbooks",
+            "inventories",
+            "examples",
+        ])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "check failed:\n{stdout}\n{stderr}");
@@ -49,10 +67,24 @@ fn every_playbook_and_inventory_passes_check_with_warnings_denied() {
 
 #[test]
 fn every_system_has_playbooks_and_a_prod_inventory() {
-    for system in ["apeg", "agentic-platform", "ai-estimator", "gpt-agent", "apex"] {
+    for system in [
+        "apeg",
+        "agentic-platform",
+        "ai-estimator",
+        "gpt-agent",
+        "apex",
+    ] {
         let dir = root().join("playbooks").join(system);
-        assert!(yaml_files(&dir).len() >= 3, "playbooks/{system}/ should hold the seed's procedures");
-        assert!(root().join(format!("inventories/{system}-prod.yaml")).is_file(), "inventories/{system}-prod.yaml is missing");
+        assert!(
+            yaml_files(&dir).len() >= 3,
+            "playbooks/{system}/ should hold the seed's procedures"
+        );
+        assert!(
+            root()
+                .join(format!("inventories/{system}-prod.yaml"))
+                .is_file(),
+            "inventories/{system}-prod.yaml is missing"
+        );
     }
 }
 
@@ -60,14 +92,21 @@ fn every_system_has_playbooks_and_a_prod_inventory() {
 fn every_playbook_plans_with_its_prod_inventory() {
     let mut failures = Vec::new();
     let mut planned = 0;
-    for system_dir in std::fs::read_dir(root().join("playbooks")).unwrap().flatten() {
+    for system_dir in std::fs::read_dir(root().join("playbooks"))
+        .unwrap()
+        .flatten()
+    {
         let system = system_dir.file_name().to_string_lossy().into_owned();
         let inventory = format!("inventories/{system}-prod.yaml");
         if !root().join(&inventory).is_file() {
             continue; // playbooks/common: sub-playbooks planned through their callers
         }
         for path in yaml_files(&system_dir.path()) {
-            let rel = path.strip_prefix(root()).unwrap().to_string_lossy().into_owned();
+            let rel = path
+                .strip_prefix(root())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             let mut cmd = runbook();
             for name in from_env_names(&path) {
                 cmd.env(name, "dummy-secret-value");
@@ -75,10 +114,17 @@ fn every_playbook_plans_with_its_prod_inventory() {
             let out = cmd.args(["plan", &rel, "-i", &inventory]).output().unwrap();
             let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
             if !out.status.success() {
-                failures.push(format!("{rel}: exit {:?}\n{}", out.status.code(), String::from_utf8_lossy(&out.stderr)));
+                failures.push(format!(
+                    "{rel}: exit {:?}\n{}",
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
                 continue;
             }
-            assert!(!stdout.contains("dummy-secret-value"), "{rel}: a secret reached the plan");
+            assert!(
+                !stdout.contains("dummy-secret-value"),
+                "{rel}: a secret reached the plan"
+            );
             let name = rel.trim_end_matches(".yaml").replace('/', "__");
             insta::with_settings!({ snapshot_path => "snapshots/playbooks", prepend_module_to_snapshot => false }, {
                 insta::assert_snapshot!(name, stdout);
@@ -86,16 +132,37 @@ fn every_playbook_plans_with_its_prod_inventory() {
             planned += 1;
         }
     }
-    assert!(failures.is_empty(), "plans failed:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "plans failed:\n{}",
+        failures.join("\n")
+    );
     assert!(planned >= 50, "only {planned} playbooks planned");
 }
 
 #[test]
 fn the_p0_plan_shows_the_seed_commands_with_prod_values() {
-    let out = runbook().args(["plan", "playbooks/apeg/p0-service-down.yaml", "-i", "inventories/apeg-prod.yaml"]).output().unwrap();
+    let out = runbook()
+        .args([
+            "plan",
+            "playbooks/apeg/p0-service-down.yaml",
+            "-i",
+            "inventories/apeg-prod.yaml",
+        ])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    assert!(stdout.contains("$ sudo systemctl status apeg.service --no-pager"), "{stdout}");
-    assert!(stdout.contains("https://apeg.yourdomain.com/health"), "{stdout}");
-    assert!(stdout.contains("after 15m"), "the escalation timeline is shown:\n{stdout}");
+    assert!(
+        stdout.contains("$ sudo systemctl status apeg.service --no-pager"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("https://apeg.yourdomain.com/health"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("after 15m"),
+        "the escalation timeline is shown:\n{stdout}"
+    );
 }

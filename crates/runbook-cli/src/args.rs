@@ -16,7 +16,7 @@ Exit codes: 0 success (warnings allowed), 1 a step failed, 2 invalid input, 3 ab
 
 /// Executable runbooks: YAML playbooks checked, planned and run with a recorded transcript.
 #[derive(Debug, Parser)]
-#[command(name = "runbook", version, about, after_help = EXAMPLES, propagate_version = true)]
+#[command(name = "runbook", version, after_help = EXAMPLES, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -57,6 +57,12 @@ pub enum Command {
         after_help = "Examples:\n  runbook resume                       the newest run under .runbook/runs/\n  runbook resume .runbook/runs/20261122T213005Z-apeg-p0-service-down.jsonl --yes"
     )]
     Resume(ResumeArgs),
+    /// Render a run's transcript as an incident report: timeline, decisions, escalations,
+    /// totals and an empty post-mortem.
+    #[command(
+        after_help = "Examples:\n  runbook report .runbook/runs/<run>.jsonl                       Markdown on stdout\n  runbook report .runbook/runs/<run>.jsonl --format html -o timeline.html\n  runbook report .runbook/runs/<run>.jsonl --format json | jq .totals"
+    )]
+    Report(ReportArgs),
     /// List the playbooks under a folder.
     List(ListArgs),
     /// Print the JSON Schema of playbooks or inventories (for editors).
@@ -178,6 +184,26 @@ pub struct ResumeArgs {
     pub force: bool,
     #[command(flatten)]
     pub flags: RunFlags,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Markdown,
+    /// One self-contained page with a visual timeline.
+    Html,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The transcript of a run (JSONL, as `run` writes under .runbook/runs/).
+    pub transcript: PathBuf,
+    /// Default: from the extension of -o (.html, .json, .md), else markdown.
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormat>,
+    /// Write the report to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -11,6 +11,7 @@ mod plan;
 mod printer;
 mod prompt;
 mod render_plan;
+mod report;
 mod run;
 mod style;
 mod walk;
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::List(args) => list::run(&args),
         Command::Run(args) => run::run(&args, cli.verbose),
         Command::Resume(args) => run::resume(&args, cli.verbose),
+        Command::Report(args) => report::run(&args),
         Command::Schema(args) => {
             let text = match args.kind {
                 SchemaKind::Playbook => runbook_model::schema::playbook_schema(),

@@ -358,7 +358,7 @@ struct Builder {
     /// Indexes of started steps not finished yet, in start order.
     open: Vec<usize>,
     /// Prompts asked before their step's `step_started` (confirm, destructive, edit).
-    pending: Vec<(String, Decision)>,
+    pending: Vec<(String, u64, Decision)>,
     finished: Option<(RunFinished, String)>,
     last_elapsed: u64,
 }
@@ -409,7 +409,7 @@ impl Builder {
                     }
                     return;
                 }
-                let mut entry = self.new_entry(record, &s.step, record.elapsed_ms);
+                let mut entry = self.new_entry(record.seq, &record.ts, &s.step, record.elapsed_ms);
                 entry.name = s.name.clone();
                 entry.action = s.action.clone();
                 entry.host = s.host.clone();
@@ -441,7 +441,7 @@ impl Builder {
                 };
                 match self.find_open(&p.step) {
                     Some(i) => attach(&mut self.steps[i], decision),
-                    None => self.pending.push((p.step.clone(), decision)),
+                    None => self.pending.push((p.step.clone(), record.seq, decision)),
                 }
             }
             Event::StepFinished(f) => {
@@ -453,7 +453,7 @@ impl Builder {
                     None => {
                         // Skipped before it started (`when`, a declined confirm): no start record.
                         let start = record.elapsed_ms.saturating_sub(f.duration_ms);
-                        let mut entry = self.new_entry(record, &f.step, start);
+                        let mut entry = self.new_entry(record.seq, &record.ts, &f.step, start);
                         entry.name = f.step.clone();
                         self.steps.push(entry);
                         self.live.push(Live::default());
@@ -512,14 +512,14 @@ impl Builder {
     }
 
     /// A new execution of `step`, with the prompts that were waiting for it.
-    fn new_entry(&mut self, record: &Record, step: &str, start_ms: u64) -> StepEntry {
+    fn new_entry(&mut self, seq: u64, ts: &str, step: &str, start_ms: u64) -> StepEntry {
         let depth = self
             .open
             .iter()
             .filter(|&&i| matches!(self.steps[i].action.as_str(), "parallel" | "playbook"))
             .count() as u32;
         let mut entry = StepEntry {
-            seq: record.seq,
+            seq,
             step: step.to_owned(),
             name: String::new(),
             action: String::new(),
@@ -529,7 +529,7 @@ impl Builder {
             attempts: 0,
             command: None,
             edited: false,
-            started_at: record.ts.clone(),
+            started_at: ts.to_owned(),
             start_ms,
             duration_ms: 0,
             outcome: Status::Unfinished,
@@ -545,9 +545,9 @@ impl Builder {
         };
         let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
             .into_iter()
-            .partition(|(id, _)| id == step);
+            .partition(|(id, _, _)| id == step);
         self.pending = rest;
-        for (_, decision) in mine {
+        for (_, _, decision) in mine {
             attach(&mut entry, decision);
         }
         entry
@@ -566,14 +566,9 @@ impl Builder {
     fn finish(mut self) -> Timeline {
         self.close_open();
         // A question whose step never started: the transcript ends right after it.
-        for (step, decision) in std::mem::take(&mut self.pending) {
-            let at = Record {
-                seq: u64::MAX,
-                ts: decision.at.clone(),
-                elapsed_ms: decision.elapsed_ms,
-                event: Event::RunFinished(empty_finish()),
-            };
-            let mut entry = self.new_entry(&at, &step, decision.elapsed_ms);
+        for (step, seq, decision) in std::mem::take(&mut self.pending) {
+            let (at, elapsed) = (decision.at.clone(), decision.elapsed_ms);
+            let mut entry = self.new_entry(seq, &at, &step, elapsed);
             entry.name = step.clone();
             attach(&mut entry, decision);
             self.steps.push(entry);
@@ -629,19 +624,6 @@ impl Builder {
             escalations: self.escalations,
             totals,
         }
-    }
-}
-
-fn empty_finish() -> RunFinished {
-    RunFinished {
-        outcome: RunOutcome::Interrupted,
-        exit_code: 0,
-        duration_ms: 0,
-        failed_step: None,
-        steps_ok: 0,
-        steps_warning: 0,
-        steps_failed: 0,
-        steps_skipped: 0,
     }
 }
 
@@ -711,6 +693,16 @@ pub fn clock(ts: &str) -> &str {
     }
 }
 
+/// `success`, `failed`, `aborted`, `interrupted`.
+pub fn run_outcome_name(outcome: RunOutcome) -> &'static str {
+    match outcome {
+        RunOutcome::Success => "success",
+        RunOutcome::Failed => "failed",
+        RunOutcome::Aborted => "aborted",
+        RunOutcome::Interrupted => "interrupted",
+    }
+}
+
 /// The stream's name as a label.
 pub fn stream_name(stream: Stream) -> &'static str {
     match stream {
@@ -724,5 +716,398 @@ pub fn value_text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{
+        Escalation, Output, Prompt, RunResumed, RunStarted, StepFinished, StepStarted,
+    };
+
+    /// Records with consecutive sequence numbers and a clock that starts at 03:12:00.
+    struct Script(Vec<Record>);
+
+    impl Script {
+        fn new() -> Self {
+            let mut s = Script(Vec::new());
+            s.push(0, Event::RunStarted(started()));
+            s
+        }
+
+        fn push(&mut self, ms: u64, event: Event) -> &mut Self {
+            let secs = 12 * 60 + ms / 1000;
+            self.0.push(Record {
+                seq: self.0.len() as u64,
+                ts: format!(
+                    "2026-01-15T03:{:02}:{:02}.{:03}Z",
+                    secs / 60,
+                    secs % 60,
+                    ms % 1000
+                ),
+                elapsed_ms: ms,
+                event,
+            });
+            self
+        }
+
+        fn start(&mut self, ms: u64, step: &str, action: &str, attempt: u32) -> &mut Self {
+            self.push(
+                ms,
+                Event::StepStarted(StepStarted {
+                    step: step.into(),
+                    name: format!("Step {step}"),
+                    action: action.into(),
+                    command: (action == "run").then(|| format!("check {step}")),
+                    host: "local".into(),
+                    attempt,
+                    visit: 1,
+                    planned_ms: None,
+                }),
+            )
+        }
+
+        fn output(&mut self, ms: u64, step: &str, text: &str) -> &mut Self {
+            self.push(
+                ms,
+                Event::Output(Output {
+                    step: step.into(),
+                    stream: Stream::Stdout,
+                    text: text.into(),
+                }),
+            )
+        }
+
+        fn prompt(&mut self, ms: u64, step: &str, answer: &str, decision: &str) -> &mut Self {
+            self.push(
+                ms,
+                Event::Prompt(Prompt {
+                    step: step.into(),
+                    question: format!("Run {step}?"),
+                    answer: answer.into(),
+                    operator: "alice".into(),
+                    decision: Some(decision.into()),
+                }),
+            )
+        }
+
+        fn finish(&mut self, ms: u64, step: &str, outcome: Outcome, took: u64) -> &mut Self {
+            self.push(ms, Event::StepFinished(finished(step, outcome, took)))
+        }
+
+        fn end(&mut self, ms: u64, outcome: RunOutcome, failed: Option<&str>) -> &mut Self {
+            self.push(
+                ms,
+                Event::RunFinished(RunFinished {
+                    outcome,
+                    exit_code: outcome.exit_code(),
+                    duration_ms: ms,
+                    failed_step: failed.map(Into::into),
+                    steps_ok: 1,
+                    steps_warning: 0,
+                    steps_failed: 1,
+                    steps_skipped: 0,
+                }),
+            )
+        }
+
+        fn timeline(&self) -> Timeline {
+            Timeline::build(&self.0)
+        }
+    }
+
+    fn started() -> RunStarted {
+        RunStarted {
+            format: crate::FORMAT.into(),
+            run_id: "r1".into(),
+            playbook: PlaybookInfo {
+                name: "web-down".into(),
+                title: "Web <down> & out".into(),
+                version: Some("1.0.0".into()),
+                file: "web.yaml".into(),
+                sha256: "0".repeat(64),
+            },
+            inventory: None,
+            params: IndexMap::from([("token".to_owned(), Value::from("***"))]),
+            secrets: vec!["token".into()],
+            overrides: Vec::new(),
+            var_files: Vec::new(),
+            operator: "alice".into(),
+            hostname: "ops-1".into(),
+            engine_version: "0.1.0".into(),
+            mode: "interactive".into(),
+            step_ids: Vec::new(),
+        }
+    }
+
+    fn finished(step: &str, outcome: Outcome, took: u64) -> StepFinished {
+        StepFinished {
+            step: step.into(),
+            outcome,
+            exit: Some(i32::from(outcome == Outcome::Failed)),
+            duration_ms: took,
+            attempts: 1,
+            verdicts: Vec::new(),
+            captures: IndexMap::new(),
+            message: (outcome == Outcome::Failed).then(|| "expected exit 0, got 1".into()),
+            stdout: String::new(),
+            stderr: String::new(),
+            spilled: None,
+            report: None,
+            inputs: IndexMap::new(),
+        }
+    }
+
+    #[test]
+    fn output_and_names_are_escaped_in_html_and_markdown() {
+        let mut s = Script::new();
+        s.start(0, "logs", "run", 1)
+            .output(5, "logs", "<script>alert('x')</script>")
+            .output(5, "logs", "a & b \"c\"")
+            .finish(6, "logs", Outcome::Ok, 6)
+            .end(7, RunOutcome::Success, None);
+        let t = s.timeline();
+        assert_eq!(
+            t.steps[0].output[0].text,
+            "<script>alert('x')</script>\na & b \"c\""
+        );
+
+        let html = t.html();
+        assert!(!html.contains("<script"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
+        assert!(html.contains("a &amp; b &quot;c&quot;"));
+        assert!(html.contains("<title>Incident report: Web &lt;down&gt; &amp; out</title>"));
+        // Self-contained: nothing to fetch.
+        for needle in ["<link", "src=", "@import", "url(", "http://", "https://"] {
+            assert!(!html.contains(needle), "{needle} in the page");
+        }
+
+        let md = t.markdown();
+        assert!(
+            md.starts_with("# Incident report: Web &lt;down&gt; & out\n"),
+            "{md}"
+        );
+        // Output stays verbatim, inside a fence.
+        assert!(md.contains("```text\n<script>alert('x')</script>\na & b \"c\"\n```"));
+    }
+
+    #[test]
+    fn a_torn_transcript_reports_the_run_as_unfinished_and_resumable() {
+        let mut s = Script::new();
+        s.start(0, "status", "run", 1)
+            .finish(20, "status", Outcome::Ok, 20)
+            .start(21, "restart", "run", 1)
+            .output(40, "restart", "stopping");
+        let t = s.timeline();
+        assert!(!t.totals.finished);
+        assert!(t.totals.resumable);
+        assert_eq!(t.totals.outcome, None);
+        assert_eq!(t.totals.duration_ms, 40);
+        assert_eq!(t.totals.running, vec!["restart".to_owned()]);
+        assert_eq!((t.totals.ok, t.totals.unfinished), (1, 1));
+        let restart = &t.steps[1];
+        assert_eq!(restart.outcome, Status::Unfinished);
+        assert_eq!(restart.duration_ms, 19);
+        assert_eq!(restart.output[0].text, "stopping");
+
+        let md = t.markdown();
+        assert!(
+            md.contains("**Run did not finish (40ms recorded)**"),
+            "{md}"
+        );
+        assert!(md.contains("> **The run did not finish.** The transcript ends at T+40ms, while `restart` was running"));
+        assert!(md.contains("resumable"));
+        assert!(md.contains("| `restart` Step restart | **did not finish** | 19ms |"));
+        let html = t.html();
+        assert!(html.contains("DID NOT FINISH"));
+        assert!(html.contains("class=\"g-row o-unfinished\""));
+        let json: Value = serde_json::from_str(&t.json()).unwrap();
+        assert_eq!(json["totals"]["finished"], false);
+        assert_eq!(json["steps"][1]["outcome"], "unfinished");
+    }
+
+    #[test]
+    fn decisions_edits_and_escalations_are_shown() {
+        let mut s = Script::new();
+        // The edit is asked before the step starts; the start carries the edited command.
+        s.prompt(10, "restart", "systemctl restart web && sleep 1", "edited")
+            .start(11, "restart", "run", 1)
+            .prompt(31, "restart", "escalate", "escalate")
+            .push(
+                32,
+                Event::Escalation(Escalation {
+                    level: 1,
+                    reason: "operator".into(),
+                    channels: vec!["slack".into(), "pager".into()],
+                    message: "web is down".into(),
+                    step: Some("restart".into()),
+                    deliveries: vec![
+                        Delivery {
+                            channel: "slack".into(),
+                            ok: true,
+                            error: None,
+                        },
+                        Delivery {
+                            channel: "pager".into(),
+                            ok: false,
+                            error: Some("HTTP 500 <boom>".into()),
+                        },
+                    ],
+                }),
+            )
+            .finish(33, "restart", Outcome::Failed, 22)
+            .end(40, RunOutcome::Failed, Some("restart"));
+        let t = s.timeline();
+        assert_eq!(t.steps.len(), 1);
+        let restart = &t.steps[0];
+        assert!(restart.edited);
+        assert_eq!(restart.command.as_deref(), Some("check restart"));
+        let decisions: Vec<_> = restart
+            .decisions
+            .iter()
+            .map(|d| d.decision.as_deref())
+            .collect();
+        assert_eq!(decisions, [Some("edited"), Some("escalate")]);
+        assert_eq!(t.escalations[0].delivered, 1);
+        assert_eq!(t.escalations[0].failed, 1);
+
+        let md = t.markdown();
+        assert!(
+            md.contains("- **Command (edited by the operator):** `check restart`"),
+            "{md}"
+        );
+        assert!(
+            md.contains("decided edited: `systemctl restart web && sleep 1`"),
+            "{md}"
+        );
+        assert!(md.contains("| 03:12:00 | 32ms | escalation, level 1 (operator) | 1 delivered, 1 failed | | slack ok, pager FAILED: HTTP 500 &lt;boom&gt; |"), "{md}");
+        assert!(md.contains("| Failed step | `restart` |"));
+        assert!(md.contains("### Root cause"));
+        assert!(md.contains("### Action items"));
+
+        let html = t.html();
+        assert!(
+            html.contains("<span class=\"decision\">edited</span>"),
+            "{html}"
+        );
+        assert!(html.contains("✗ pager failed: HTTP 500 &lt;boom&gt;"));
+        assert!(html.contains("✓ slack delivered"));
+        assert!(html.contains("escalation, level 1"));
+
+        let json: Value = serde_json::from_str(&t.json()).unwrap();
+        assert_eq!(json["format"], REPORT_FORMAT);
+        assert_eq!(json["steps"][0]["edited"], true);
+        assert_eq!(json["steps"][0]["decisions"][0]["decision"], "edited");
+        assert_eq!(
+            json["escalations"][0]["deliveries"][1]["error"],
+            "HTTP 500 <boom>"
+        );
+        assert_eq!(json["totals"]["outcome"], "failed");
+        assert_eq!(json["totals"]["failed_step"], "restart");
+    }
+
+    #[test]
+    fn retries_merge_and_parallel_children_nest() {
+        let mut s = Script::new();
+        s.start(0, "health", "run", 1)
+            .output(5, "health", "503")
+            .start(2005, "health", "run", 2)
+            .output(2010, "health", "200")
+            .finish(2010, "health", Outcome::Ok, 2010)
+            .start(2011, "checks", "parallel", 1)
+            .start(2011, "disk", "run", 1)
+            .start(2011, "top", "run", 1)
+            .finish(2015, "disk", Outcome::Ok, 4)
+            .finish(2200, "top", Outcome::Ok, 189)
+            .finish(2200, "checks", Outcome::Ok, 189)
+            // Skipped by `when`: no start record.
+            .finish(2201, "notify", Outcome::Skipped, 0)
+            .end(2201, RunOutcome::Success, None);
+        let t = s.timeline();
+        let ids: Vec<(&str, u32)> = t.steps.iter().map(|s| (s.step.as_str(), s.depth)).collect();
+        assert_eq!(
+            ids,
+            [
+                ("health", 0),
+                ("checks", 0),
+                ("disk", 1),
+                ("top", 1),
+                ("notify", 0)
+            ]
+        );
+        assert_eq!(t.steps[0].attempts, 2);
+        assert_eq!(t.steps[0].output[0].text, "503\n200");
+        assert_eq!(t.steps[4].outcome, Status::Skipped);
+        assert_eq!(t.steps[4].start_ms, 2201);
+        assert!(t.markdown().contains("| ↳ `disk` Step disk | ok | 4ms |"));
+    }
+
+    #[test]
+    fn a_resume_closes_what_was_running() {
+        let mut s = Script::new();
+        s.start(0, "restart", "run", 1).push(
+            5000,
+            Event::RunResumed(RunResumed {
+                operator: "bob".into(),
+                hostname: "ops-2".into(),
+                next_step: Some("restart".into()),
+                playbook_changed: false,
+                sha256: String::new(),
+                mode: "interactive".into(),
+            }),
+        );
+        s.start(5001, "restart", "run", 1)
+            .finish(5100, "restart", Outcome::Ok, 99)
+            .end(5100, RunOutcome::Success, None);
+        let t = s.timeline();
+        let outcomes: Vec<Status> = t.steps.iter().map(|s| s.outcome).collect();
+        assert_eq!(outcomes, [Status::Unfinished, Status::Ok]);
+        assert!(t.totals.finished);
+        assert!(!t.totals.resumable);
+        let kinds: Vec<&str> = t
+            .rows()
+            .iter()
+            .map(|r| match r {
+                Row::Step(_) => "step",
+                Row::Escalation(_) => "escalation",
+                Row::Resumed(_) => "resumed",
+            })
+            .collect();
+        assert_eq!(kinds, ["step", "resumed", "step"]);
+        assert!(
+            t.markdown()
+                .contains("| run resumed | | | by bob from `restart` |")
+        );
+    }
+
+    #[test]
+    fn a_question_whose_step_never_started_is_still_shown() {
+        let mut s = Script::new();
+        s.prompt(10, "wipe", "yes", "run");
+        let t = s.timeline();
+        assert_eq!(t.steps.len(), 1);
+        assert_eq!(t.steps[0].step, "wipe");
+        assert_eq!(t.steps[0].outcome, Status::Unfinished);
+        assert_eq!(t.steps[0].decisions[0].answer, "yes");
+        assert_eq!(t.totals.duration_ms, 10);
+    }
+
+    #[test]
+    fn long_output_keeps_its_head() {
+        let text: Vec<String> = (1..=45).map(|i| format!("line {i}")).collect();
+        let h = head(Stream::Stdout, &text.join("\n"));
+        assert_eq!((h.lines, h.omitted_lines), (OUTPUT_HEAD_LINES, 15));
+        assert!(h.text.ends_with("line 30"));
+    }
+
+    #[test]
+    fn durations_and_clocks() {
+        assert_eq!(format_duration(31), "31ms");
+        assert_eq!(format_duration(8083), "8.1s");
+        assert_eq!(format_duration(125_000), "2m05s");
+        assert_eq!(format_duration(3_720_000), "1h02m");
+        assert_eq!(clock("2026-01-15T03:12:00.123Z"), "03:12:00");
+        assert_eq!(clock("yesterday"), "yesterday");
     }
 }
