@@ -96,6 +96,12 @@ fn the_demo_p0_restores_the_crashed_service() {
     };
     assert!(position("health-before") < position("restart-service"));
     assert!(position("restart-service") < position("verify-health"));
+    // The report sits next to the transcript and tells the same story.
+    let html = std::fs::read_to_string(transcript.with_extension("html")).expect("an HTML report");
+    assert!(html.contains("verify-health") && html.contains("restart-service"));
+    let markdown =
+        std::fs::read_to_string(transcript.with_extension("md")).expect("a Markdown report");
+    assert!(markdown.contains("restart-service"), "{markdown}");
     // run.sh cleaned up: the service is stopped again.
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),

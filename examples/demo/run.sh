@@ -3,8 +3,8 @@
 #
 # Builds runbook and demo-service, starts the demo APEG service and crashes it, then runs
 # playbooks/apeg/p0-service-down.yaml unattended against it: the playbook finds the service down,
-# restarts it through the demo supervisor and verifies /health. Writes the transcript (and the
-# report next to it), cleans up, and prints the transcript's path on its last line.
+# restarts it through the demo supervisor and verifies /health. Writes the transcript and its
+# report (HTML and Markdown, next to it), cleans up, and prints the transcript's path last.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -52,6 +52,11 @@ status=0
 echo "==> the service after the run" >&2
 systemctl is-active apeg.service >&2 || true
 curl -fsS "http://127.0.0.1:$DEMO_PORT/health" >&2 && echo >&2 || true
+
+# The report that starts the post-mortem, next to the transcript.
+"$runbook" report "$transcript" --format html -o "${transcript%.jsonl}.html"
+"$runbook" report "$transcript" --format markdown -o "${transcript%.jsonl}.md"
+echo "==> report: ${transcript%.jsonl}.html (and .md)" >&2
 
 if ((status != 0)); then
   echo "error: the P0 playbook did not restore the service (exit $status); transcript: $transcript" >&2
