@@ -100,7 +100,9 @@ def main():
     args = ap.parse_args()
     reps = 3 if args.quick else 5
     work = Path(tempfile.mkdtemp(prefix="runbook-bench."))
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_LOCALHOST_WARNING="false")
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_LOCALHOST_WARNING="false",
+               # The modules run with the venv's own python, not whatever interpreter discovery finds.
+               ANSIBLE_PYTHON_INTERPRETER=str(VENV / "bin" / "python"))
     ansible = None if args.no_ansible else ensure_ansible()
     rows, check_rows, output_rows = [], [], []
 
