@@ -3,7 +3,7 @@
 //! that the transcript records and the CLI displays.
 //!
 //! **Invariant:** nothing here touches the terminal; the front end consumes events and answers
-//! questions through [`Operator`](runner::Operator)-style callbacks.
+//! questions through the [`Operator`](operator::Operator) trait.
 
 pub mod context;
 pub mod error;
