@@ -102,6 +102,25 @@ fn the_demo_p0_restores_the_crashed_service() {
     let markdown =
         std::fs::read_to_string(transcript.with_extension("md")).expect("a Markdown report");
     assert!(markdown.contains("restart-service"), "{markdown}");
+    // The GPT Agent Platform's P0 ran against the same environment and restored it too.
+    let gpt = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("==> GPT Agent P0 transcript: "))
+        .expect("run.sh names the second transcript");
+    let gpt: Vec<Value> = std::fs::read_to_string(gpt.trim())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let outcome = |step: &str| {
+        gpt.iter()
+            .rev()
+            .find(|r| r["event"] == "step_finished" && r["step"] == step)
+            .map(|r| r["outcome"].clone())
+    };
+    assert_eq!(outcome("health"), Some("failed".into()));
+    assert_eq!(outcome("verify-restart"), Some("ok".into()));
+    assert_eq!(gpt.last().unwrap()["outcome"], "success");
     // run.sh cleaned up: the service is stopped again.
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),

@@ -62,4 +62,24 @@ if ((status != 0)); then
   echo "error: the P0 playbook did not restore the service (exit $status); transcript: $transcript" >&2
   exit "$status"
 fi
+
+# Another system's P0 runs against the same environment: the GPT Agent Platform outage.
+echo "==> crashing the service again for playbooks/gpt-agent/p0-service-outage.yaml" >&2
+kill -9 "$(cat "$DEMO_STATE/apeg.service.pid")"
+for _ in $(seq 50); do systemctl is-active apeg.service >/dev/null || break; sleep 0.1; done
+gpt_transcript=$runs/$(date -u +%Y%m%dT%H%M%SZ)-demo-gpt-agent-p0.jsonl
+gpt_status=0
+DATABASE_URL="postgresql://demo@127.0.0.1:9/demo" "$runbook" run --yes --manual skip \
+  playbooks/gpt-agent/p0-service-outage.yaml \
+  -i examples/demo/inventories/gpt-agent-demo.yaml \
+  --var base_url="http://127.0.0.1:$DEMO_PORT" \
+  --var openai_models_url="http://127.0.0.1:$DEMO_PORT/version" \
+  --var app_dir="$DEMO_STATE" --var app_log="$DEMO_STATE/apeg.service.log" \
+  --transcript "$gpt_transcript" || gpt_status=$?
+"$runbook" report "$gpt_transcript" --format html -o "${gpt_transcript%.jsonl}.html"
+if ((gpt_status != 0)) || ! curl -fsS "http://127.0.0.1:$DEMO_PORT/api/health" >/dev/null; then
+  echo "error: the GPT Agent P0 playbook did not restore the service (exit $gpt_status); transcript: $gpt_transcript" >&2
+  exit 1
+fi
+echo "==> GPT Agent P0 transcript: $gpt_transcript" >&2
 echo "$transcript"

@@ -1,6 +1,6 @@
 //! `demo-service`: the small real HTTP service the demo playbooks diagnose and repair.
 //!
-//! `demo-service --port PORT --state DIR` serves `GET /health` (200 `{"status":"healthy",...}`,
+//! `demo-service --port PORT --state DIR` serves `GET /health` (also `/api/health`, `/health/ready`; 200 `{"status":"healthy",...}`,
 //! or 503 `{"status":"down"}` while `DIR/broken` exists), `GET /` and `GET /version`. It logs one
 //! line per request to stdout. The supervisor (`bin/systemctl`) starts, stops and breaks it.
 
@@ -61,11 +61,12 @@ fn serve(mut stream: TcpStream, state: &Path, started: Instant) -> std::io::Resu
     let path = request_line.split_whitespace().nth(1).unwrap_or("/");
     let broken = state.join("broken").exists();
     let (status, body) = match path {
-        "/health" if broken => (
+        // Each seed system names its health endpoint differently.
+        "/health" | "/api/health" | "/health/ready" if broken => (
             "503 Service Unavailable",
             r#"{"status":"down","error":"database connection refused"}"#.to_owned(),
         ),
-        "/health" => (
+        "/health" | "/api/health" | "/health/ready" => (
             "200 OK",
             format!(
                 r#"{{"status":"healthy","version":"{VERSION}","uptime_seconds":{}}}"#,
