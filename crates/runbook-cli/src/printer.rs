@@ -149,6 +149,12 @@ impl Printer {
             bar.finish_and_clear();
         }
     }
+
+    /// Clears the spinner or countdown before the operator is asked something: a bar that
+    /// went on drawing would write over the question.
+    pub fn pause(&self) {
+        self.stop_spinner();
+    }
 }
 
 impl Observer for Printer {

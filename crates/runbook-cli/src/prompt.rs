@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use runbook_exec::operator::{
     AfterFailure, AfterInterrupt, Answered, BeforeStep, ManualAnswer, Operator, StepPreview,
 };
+use runbook_exec::process::Signals;
 use runbook_model::ParamType;
 use runbook_model::duration::format_duration;
 use runbook_model::playbook::Input;
@@ -51,25 +52,47 @@ pub struct Interactive {
     clock: Clock,
     /// "continue": stop asking before ordinary steps for the rest of the run.
     continue_all: AtomicBool,
+    /// Ctrl-C and SIGTERM as the run counts them: a countdown stops at one, so it does not
+    /// go on reading stdin behind the question the runner asks next.
+    signals: tokio::sync::watch::Receiver<Signals>,
+    /// Called before anything is shown: clears the printer's spinner.
+    pause: Box<dyn Fn() + Send + Sync>,
 }
 
 impl Interactive {
-    pub fn new(name: String, style: Style, clock: Clock) -> Self {
+    pub fn new(
+        name: String,
+        style: Style,
+        clock: Clock,
+        signals: tokio::sync::watch::Receiver<Signals>,
+    ) -> Self {
         Interactive {
             name,
             style,
             clock,
             continue_all: AtomicBool::new(false),
+            signals,
+            pause: Box::new(|| {}),
         }
     }
 
+    /// `pause` runs before every line the operator is shown (see [`Printer::pause`]).
+    ///
+    /// [`Printer::pause`]: crate::printer::Printer::pause
+    pub fn pausing(mut self, pause: impl Fn() + Send + Sync + 'static) -> Self {
+        self.pause = Box::new(pause);
+        self
+    }
+
     fn say(&self, text: &str) {
+        (self.pause)();
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{text}");
     }
 
     /// Reads one answer; EOF counts as `abort` (nobody is there to answer).
     fn ask(&self, question: &str) -> String {
+        (self.pause)();
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "{} {} ", question, self.style.bold("›"));
         let _ = err.flush();
@@ -417,11 +440,18 @@ impl Operator for Interactive {
         );
         let started = Instant::now();
         let question = format!("wait {} ({step})", format_duration(duration));
-        while started.elapsed() < duration {
+        if bar.is_hidden() {
+            // No countdown on this terminal (TERM=dumb): say once what is going on.
+            self.say(&format!("  {question} · Enter skips the rest"));
+        }
+        let base = *self.signals.borrow();
+        let signalled = || self.signals.borrow().since(base);
+        while started.elapsed() < duration && !signalled() {
             let left = duration.saturating_sub(started.elapsed());
             bar.set_position(started.elapsed().as_millis() as u64);
             bar.set_message(format!("{} left · Enter skips", format_duration(left)));
-            if stdin_ready(left.min(Duration::from_millis(200))) {
+            // After a Ctrl-C the next line answers the runner's next question, not this one.
+            if stdin_ready(left.min(Duration::from_millis(200))) && !signalled() {
                 let mut line = String::new();
                 let _ = std::io::stdin().lock().read_line(&mut line);
                 bar.finish_and_clear();

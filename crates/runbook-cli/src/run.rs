@@ -248,6 +248,14 @@ fn execute(
     verbose: u8,
 ) -> Result<Exit, CliError> {
     let s = style::stderr();
+    // Ctrl-C and SIGTERM, counted for the runner and for the prompts (a countdown stops).
+    let (signal_tx, signal_rx) = tokio::sync::watch::channel(Signals::default());
+    let printer = Arc::new(Printer::new(
+        flags.format == RunFormat::Human,
+        s,
+        verbose > 0,
+        interactive,
+    ));
     let operator: Arc<dyn Operator> = if interactive {
         let deadlines = loaded
             .playbook
@@ -271,7 +279,11 @@ fn execute(
             before: Duration::from_millis(resume.as_ref().map_or(0, |r| r.elapsed_ms)),
             deadlines,
         };
-        Arc::new(Interactive::new(operator_name, s, clock))
+        let printer = printer.clone();
+        Arc::new(
+            Interactive::new(operator_name, s, clock, signal_rx.clone())
+                .pausing(move || printer.pause()),
+        )
     } else {
         Arc::new(Unattended {
             operator: operator_name,
@@ -279,12 +291,6 @@ fn execute(
             allow_destructive: flags.allow_destructive,
         })
     };
-    let printer = Arc::new(Printer::new(
-        flags.format == RunFormat::Human,
-        s,
-        verbose > 0,
-        interactive,
-    ));
     printer.begin(&loaded.playbook, &transcript);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -297,8 +303,7 @@ fn execute(
             )
         })?;
     let summary: RunSummary = runtime.block_on(async {
-        let (tx, rx) = tokio::sync::watch::channel(Signals::default());
-        tokio::spawn(forward_signals(tx));
+        tokio::spawn(forward_signals(signal_tx));
         runner::run(RunRequest {
             engine: engine.clone(),
             playbook: loaded.playbook.clone(),
@@ -311,7 +316,7 @@ fn execute(
             operator,
             observer: printer.clone(),
             kill_grace: Duration::from_secs(2),
-            signals: rx,
+            signals: signal_rx,
             resume,
         })
         .await

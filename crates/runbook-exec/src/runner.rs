@@ -1253,36 +1253,48 @@ impl Runner<'_> {
     async fn wait_step(&self, step: &Step, duration: Duration, visit: u32) -> StepReport {
         self.started(step, "wait", None, 1, visit);
         if self.shared.operator.interactive() {
-            // A countdown the operator can cut short; Ctrl-C asks what to do.
-            let id = step.id.value.clone();
-            return match self.ask(move |op| op.wait(&id, duration)).await {
-                Some(Answered {
-                    value: true,
-                    question,
-                    answer,
-                }) => {
-                    self.prompt(&step.id, question, answer, "skip");
-                    StepReport::new(Outcome::Ok).with_message("wait cut short by the operator")
-                }
-                Some(_) => StepReport::new(Outcome::Ok),
-                None => {
-                    let id = step.id.value.clone();
-                    match self.ask(move |op| op.after_interrupt(&id)).await {
-                        Some(Answered {
-                            value: AfterInterrupt::Abort,
-                            ..
-                        }) => {
-                            let mut r = StepReport::new(Outcome::Aborted)
-                                .with_message("aborted by the operator");
-                            r.abort = true;
-                            r
-                        }
-                        Some(_) => StepReport::new(Outcome::Ok)
-                            .with_message("wait cut short by the operator"),
-                        None => StepReport::stopped(),
+            // A countdown the operator can cut short; Ctrl-C asks what to do (recorded, as for
+            // a command): retry waits again, skip ends the wait, abort stops the run.
+            loop {
+                let id = step.id.value.clone();
+                let Some(decision) = (match self.ask(move |op| op.wait(&id, duration)).await {
+                    Some(Answered {
+                        value: true,
+                        question,
+                        answer,
+                    }) => {
+                        self.prompt(&step.id, question, answer, "skip");
+                        return StepReport::new(Outcome::Ok)
+                            .with_message("wait cut short by the operator");
+                    }
+                    Some(_) => return StepReport::new(Outcome::Ok),
+                    None => {
+                        let id = step.id.value.clone();
+                        self.ask(move |op| op.after_interrupt(&id)).await
+                    }
+                }) else {
+                    return StepReport::stopped();
+                };
+                let label = match decision.value {
+                    AfterInterrupt::Retry => "retry",
+                    AfterInterrupt::Skip => "skip",
+                    AfterInterrupt::Abort => "abort",
+                };
+                self.prompt(&step.id, decision.question, decision.answer, label);
+                match decision.value {
+                    AfterInterrupt::Retry => continue,
+                    AfterInterrupt::Skip => {
+                        return StepReport::new(Outcome::Ok)
+                            .with_message("wait cut short by the operator");
+                    }
+                    AfterInterrupt::Abort => {
+                        let mut r = StepReport::new(Outcome::Aborted)
+                            .with_message("aborted by the operator");
+                        r.abort = true;
+                        return r;
                     }
                 }
-            };
+            }
         }
         if self.sleep(duration).await {
             return StepReport::stopped();
