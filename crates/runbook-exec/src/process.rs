@@ -79,14 +79,16 @@ pub trait LineSink {
     fn line(&mut self, stream: Stream, line: &str);
 }
 
-/// Runs the command to its end, its timeout, or an interrupt.
+/// Runs the command to its end, its timeout, or an interrupt: a signal counted after `base`
+/// (taken by the caller before anything of the step began, so a Ctrl-C that lands while the
+/// process is being spawned still counts).
 pub async fn run(
     spec: &ProcessSpec,
     sink: &mut dyn LineSink,
     interrupt: &mut watch::Receiver<Signals>,
+    base: Signals,
 ) -> std::io::Result<ProcessResult> {
     let started = Instant::now();
-    let base = *interrupt.borrow();
     let mut command = Command::new("bash");
     command
         .args([
@@ -132,6 +134,7 @@ pub async fn run(
     let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
     let mut timed_out = false;
     let mut interrupted = false;
+    let mut unsignalled = false;
     let mut status = None;
     let mut pipes_open = true;
     while status.is_none() {
@@ -145,14 +148,29 @@ pub async fn run(
                 timed_out = true;
                 status = Some(stop(&mut child, pgid, libc::SIGTERM, spec.grace).await?);
             }
-            changed = interrupt.changed(), if !interrupted && !timed_out => {
-                if changed.is_ok() && interrupt.borrow().since(base) {
+            signalled = interrupt.wait_for(|s| s.since(base)), if !interrupted && !timed_out && !unsignalled => {
+                if signalled.is_ok() {
                     interrupted = true;
                     status = Some(stop(&mut child, pgid, libc::SIGINT, spec.grace).await?);
+                } else {
+                    // Nobody can signal any more (the sender is gone): stop listening.
+                    unsignalled = true;
                 }
             }
         }
     }
+    let killed_by_sigint = status.is_some_and(|s| exit_code(s) == 128 + libc::SIGINT);
+    if !interrupted && !timed_out && killed_by_sigint {
+        // The terminal's SIGINT can reach a child spawned in that instant before the runtime
+        // has counted it for us: give the count a moment to arrive.
+        let mut waiting = interrupt.clone();
+        let _ = tokio::time::timeout(
+            Duration::from_millis(200),
+            waiting.wait_for(|s| s.since(base)),
+        )
+        .await;
+    }
+    interrupted |= !timed_out && interrupt.borrow().since(base);
     if interrupted || timed_out {
         // Whatever the group started must not outlive the step.
         if let Some(pgid) = pgid {
@@ -330,6 +348,7 @@ mod tests {
             &spec("echo one; echo two >&2; printf three; exit 7"),
             &mut lines,
             &mut rx,
+            Signals::default(),
         )
         .await
         .unwrap();
@@ -342,10 +361,32 @@ mod tests {
     #[tokio::test]
     async fn pipefail_makes_a_failing_pipeline_fail() {
         let (_tx, mut rx) = watch::channel(Signals::default());
-        let r = run(&spec("false | cat"), &mut Lines::default(), &mut rx)
-            .await
-            .unwrap();
+        let r = run(
+            &spec("false | cat"),
+            &mut Lines::default(),
+            &mut rx,
+            Signals::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(r.exit, 1);
+    }
+
+    #[tokio::test]
+    async fn a_signal_counted_after_the_base_interrupts() {
+        // The Ctrl-C arrived before the process started, but after the step began.
+        let (tx, mut rx) = watch::channel(Signals::default());
+        tx.send_modify(|s| s.interrupts += 1);
+        let r = run(
+            &spec("sleep 5"),
+            &mut Lines::default(),
+            &mut rx,
+            Signals::default(),
+        )
+        .await
+        .unwrap();
+        assert!(r.interrupted);
+        assert!(r.duration < Duration::from_secs(4));
     }
 
     #[tokio::test]
@@ -356,7 +397,9 @@ mod tests {
             "head -c {} /dev/zero | tr '\\0' x; echo; echo after",
             MAX_LINE * 3
         );
-        run(&spec(&script), &mut lines, &mut rx).await.unwrap();
+        run(&spec(&script), &mut lines, &mut rx, Signals::default())
+            .await
+            .unwrap();
         assert_eq!(lines.0[0].1.len(), MAX_LINE);
         assert_eq!(lines.0[1].1, "after");
     }

@@ -1073,12 +1073,13 @@ impl Runner<'_> {
         attempt: u32,
         visit: u32,
     ) -> StepReport {
+        let base = self.shared.signals();
         self.started(step, "run", Some(command), attempt, visit);
         let id = format!("{}{}", self.prefix, step.id.value);
         let redactor = self.shared.redactor.lock().expect("redactor lock").clone();
         let mut sink = StepOutput::new(&self.shared, &id, redactor, visit, attempt);
         let mut signals = self.shared.signals.clone();
-        let result = match process::run(spec, &mut sink, &mut signals).await {
+        let result = match process::run(spec, &mut sink, &mut signals, base).await {
             Ok(result) => result,
             Err(err) => {
                 return StepReport::new(Outcome::Failed)
