@@ -362,6 +362,9 @@ struct State {
     captures: IndexMap<String, Value>,
     views: IndexMap<String, StepView>,
     visits: HashMap<String, u32>,
+    /// When each running step's action began (after the operator's go-ahead), so a step's
+    /// duration does not count the time spent at its prompt.
+    began: HashMap<String, Instant>,
 }
 
 /// What a step ended as, and the data that goes with it.
@@ -539,7 +542,13 @@ impl Runner<'_> {
     async fn step_visit(&self, step: &Spanned<Step>, visit: u32) -> StepReport {
         let started = Instant::now();
         let report = Box::pin(self.execute(step, visit)).await;
-        let elapsed = started.elapsed();
+        let began = self
+            .state
+            .lock()
+            .expect("state lock")
+            .began
+            .remove(step.id.as_str());
+        let elapsed = began.unwrap_or(started).elapsed();
         let outcome = report.outcome;
         let interrupted = report.interrupted;
         let abort = report.abort;
@@ -719,6 +728,13 @@ impl Runner<'_> {
     }
 
     fn started(&self, step: &Step, action: &str, command: Option<&str>, attempt: u32, visit: u32) {
+        self.state
+            .lock()
+            .expect("state lock")
+            .began
+            .entry(step.id.value.clone())
+            .or_insert_with(Instant::now);
+
         self.shared.emit(Event::StepStarted(StepStarted {
             step: format!("{}{}", self.prefix, step.id.value),
             name: step.title().to_owned(),
