@@ -166,3 +166,23 @@ fn the_p0_plan_shows_the_seed_commands_with_prod_values() {
         "the escalation timeline is shown:\n{stdout}"
     );
 }
+
+#[test]
+fn the_readme_example_is_a_valid_playbook() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme.find("```yaml\n").expect("a YAML example") + "```yaml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tour.yaml");
+    std::fs::write(&path, &readme[start..end]).unwrap();
+    let out = runbook()
+        .args(["check", "--deny-warnings"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
