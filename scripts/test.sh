@@ -20,13 +20,14 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> docs"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 echo "==> cargo test"
 if command -v cargo-nextest >/dev/null; then
+  # nextest does not run doctests: run them first, so the suite's summary comes last.
+  cargo test --workspace --locked --doc --quiet
   cargo nextest run --workspace --locked --no-fail-fast
-  # nextest does not run doctests
-  cargo test --workspace --locked --doc
 else
   cargo test --workspace --locked --no-fail-fast
 fi
-echo "==> docs"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
