@@ -10,7 +10,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use runbook_exec::runner::{Observer, RunSummary};
 use runbook_model::Playbook;
-use runbook_model::duration::format_duration;
+use runbook_transcript::time::format_duration;
 use runbook_transcript::{Event, Outcome, Record, RunOutcome, Stream};
 
 use crate::style::Style;

@@ -11,9 +11,9 @@ use runbook_exec::operator::{
 };
 use runbook_exec::process::Signals;
 use runbook_model::ParamType;
-use runbook_model::duration::format_duration;
 use runbook_model::playbook::Input;
 use runbook_transcript::Verdict;
+use runbook_transcript::time::format_duration;
 use serde_json::Value;
 
 use crate::style::Style;

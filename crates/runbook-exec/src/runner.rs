@@ -632,13 +632,13 @@ impl Runner<'_> {
         let failed = self.shared.failed_step.lock().expect("lock").clone();
         let run = runbook_template::context(&serde_json::json!({
             "id": self.shared.run_id,
-            "elapsed": runbook_model::duration::format_duration(elapsed),
+            "elapsed": runbook_transcript::time::format_duration(elapsed),
             "elapsed_seconds": elapsed.as_secs(),
             "operator": self.shared.operator.name(),
             "failed_step": failed,
         }));
         let incident = runbook_template::context(&serde_json::json!({
-            "elapsed": runbook_model::duration::format_duration(elapsed),
+            "elapsed": runbook_transcript::time::format_duration(elapsed),
             "elapsed_minutes": elapsed.as_secs() / 60,
             "started": self.shared.started_at,
         }));
@@ -1038,7 +1038,7 @@ impl Runner<'_> {
                 if until.is_some() {
                     report.message = Some(format!(
                         "did not pass within {}",
-                        runbook_model::duration::format_duration(duration)
+                        runbook_transcript::time::format_duration(duration)
                     ));
                 }
                 return report;
@@ -1439,7 +1439,7 @@ impl Runner<'_> {
         why: Option<&str>,
     ) {
         let level = self.shared.escalation_level.fetch_add(1, Ordering::SeqCst) + 1;
-        let elapsed = runbook_model::duration::format_duration(self.shared.elapsed());
+        let elapsed = runbook_transcript::time::format_duration(self.shared.elapsed());
         let subject = format!(
             "[{}] {} — escalation level {level}",
             self.playbook
@@ -1531,7 +1531,7 @@ async fn fire(
         playbook: shared.playbook_info.clone(),
         run: serde_json::json!({
             "id": shared.run_id,
-            "elapsed": runbook_model::duration::format_duration(shared.elapsed()),
+            "elapsed": runbook_transcript::time::format_duration(shared.elapsed()),
             "elapsed_seconds": shared.elapsed().as_secs(),
             "failed_step": failed,
         }),

@@ -78,23 +78,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
-/// Formats a duration compactly for people: `1h05m`, `2m30s`, `450ms`.
-pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let secs = d.as_secs();
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    if h > 0 {
-        format!("{h}h{m:02}m")
-    } else if m > 0 {
-        format!("{m}m{s:02}s")
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,12 +104,5 @@ mod tests {
         ] {
             assert!(parse_duration(bad).is_err(), "{bad} should fail");
         }
-    }
-
-    #[test]
-    fn formats_compactly() {
-        assert_eq!(format_duration(Duration::from_millis(450)), "450ms");
-        assert_eq!(format_duration(Duration::from_secs(150)), "2m30s");
-        assert_eq!(format_duration(Duration::from_secs(3900)), "1h05m");
     }
 }

@@ -669,20 +669,9 @@ fn live_heads(live: &Live) -> Vec<OutputHead> {
         .collect()
 }
 
-/// `31ms`, `8.1s`, `2m05s`, `1h02m` — as `runbook_model::duration::format_duration` prints.
+/// `31ms`, `8.1s`, `2m05s`, `1h02m`, from milliseconds.
 pub fn format_duration(ms: u64) -> String {
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let secs = ms / 1000;
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    if h > 0 {
-        format!("{h}h{m:02}m")
-    } else if m > 0 {
-        format!("{m}m{s:02}s")
-    } else {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    }
+    crate::time::format_duration(std::time::Duration::from_millis(ms))
 }
 
 /// `21:43:52` from an RFC 3339 timestamp; anything else as it is.

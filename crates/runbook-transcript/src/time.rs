@@ -43,6 +43,23 @@ pub fn compact(t: SystemTime) -> String {
     format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
 }
 
+/// Formats a duration compactly for people: `450ms`, `8.1s`, `2m30s`, `1h05m`.
+pub fn format_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    if h > 0 {
+        format!("{h}h{m:02}m")
+    } else if m > 0 {
+        format!("{m}m{s:02}s")
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
 pub fn now() -> String {
     rfc3339(SystemTime::now())
 }
@@ -51,6 +68,14 @@ pub fn now() -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn formats_durations_compactly() {
+        assert_eq!(format_duration(Duration::from_millis(450)), "450ms");
+        assert_eq!(format_duration(Duration::from_millis(8_100)), "8.1s");
+        assert_eq!(format_duration(Duration::from_secs(150)), "2m30s");
+        assert_eq!(format_duration(Duration::from_secs(3900)), "1h05m");
+    }
 
     #[test]
     fn formats_known_instants() {
