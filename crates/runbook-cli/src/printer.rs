@@ -15,6 +15,51 @@ use runbook_transcript::{Event, Outcome, Record, RunOutcome, Stream};
 
 use crate::style::Style;
 
+/// The spinner or countdown on screen, if any: one at a time, shared with the log writer so
+/// that log lines print above it instead of through it.
+static ACTIVE_BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+fn active_bar() -> std::sync::MutexGuard<'static, Option<ProgressBar>> {
+    ACTIVE_BAR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A `tracing` writer for stderr that suspends the active bar while a log line is written.
+pub struct LogWriter;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = BufferedLogLine;
+    fn make_writer(&'a self) -> Self::Writer {
+        BufferedLogLine(Vec::new())
+    }
+}
+
+/// One formatted event, written whole when dropped.
+pub struct BufferedLogLine(Vec<u8>);
+
+impl std::io::Write for BufferedLogLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for BufferedLogLine {
+    fn drop(&mut self) {
+        let write = || {
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), &self.0);
+        };
+        match active_bar().as_ref() {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+}
+
 /// Lines of a failed step's output repeated under its outcome when they were not shown live.
 const TAIL_LINES: usize = 15;
 
@@ -22,7 +67,6 @@ pub struct Printer {
     enabled: bool,
     style: Style,
     live_output: bool,
-    spinner: Mutex<Option<ProgressBar>>,
     tails: Mutex<HashMap<String, VecDeque<String>>>,
     terminal: bool,
     /// An operator is at the terminal: waits are drawn by the prompt.
@@ -36,7 +80,6 @@ impl Printer {
             enabled,
             style,
             live_output: terminal || verbose,
-            spinner: Mutex::new(None),
             tails: Mutex::default(),
             terminal,
             interactive,
@@ -47,7 +90,7 @@ impl Printer {
         if !self.enabled {
             return;
         }
-        match self.spinner.lock().expect("spinner lock").as_ref() {
+        match active_bar().as_ref() {
             Some(bar) => bar.suspend(|| eprintln!("{line}")),
             None => eprintln!("{line}"),
         }
@@ -113,7 +156,7 @@ impl Printer {
         );
         bar.set_message(text);
         bar.enable_steady_tick(Duration::from_millis(100));
-        *self.spinner.lock().expect("spinner lock") = Some(bar);
+        *active_bar() = Some(bar);
     }
 
     /// A bar that fills over the planned time (waits, watches), on a terminal only.
@@ -141,11 +184,11 @@ impl Printer {
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        *self.spinner.lock().expect("spinner lock") = Some(bar);
+        *active_bar() = Some(bar);
     }
 
     fn stop_spinner(&self) {
-        if let Some(bar) = self.spinner.lock().expect("spinner lock").take() {
+        if let Some(bar) = active_bar().take() {
             bar.finish_and_clear();
         }
     }
@@ -186,7 +229,7 @@ impl Observer for Printer {
                     ("manual", _) => {}
                     ("wait", _) if self.interactive => {}
                     (_, Some(_)) if started.attempt > 1 => {
-                        if let Some(bar) = self.spinner.lock().expect("spinner lock").as_ref() {
+                        if let Some(bar) = active_bar().as_ref() {
                             bar.set_message(format!(
                                 "{} repetition {}",
                                 started.step, started.attempt

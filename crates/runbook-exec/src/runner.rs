@@ -1095,6 +1095,7 @@ impl Runner<'_> {
         let redactor = self.shared.redactor.lock().expect("redactor lock").clone();
         let mut sink = StepOutput::new(&self.shared, &id, redactor, visit, attempt);
         let mut signals = self.shared.signals.clone();
+        tracing::debug!(step = %id, attempt, timeout = ?spec.timeout, "starting bash");
         let result = match process::run(spec, &mut sink, &mut signals, base).await {
             Ok(result) => result,
             Err(err) => {
@@ -1536,6 +1537,7 @@ async fn fire(
             "failed_step": failed,
         }),
     };
+    tracing::info!(level, reason, ?channels, "escalating");
     let redactor = shared.redactor.lock().expect("lock").clone();
     let deliveries = escalate::deliver(
         &shared.engine,
