@@ -40,6 +40,30 @@ pub enum AfterInterrupt {
     Abort,
 }
 
+impl AfterInterrupt {
+    /// The decision as the transcript records it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            AfterInterrupt::Retry => "retry",
+            AfterInterrupt::Skip => "skip",
+            AfterInterrupt::Abort => "abort",
+        }
+    }
+}
+
+impl AfterFailure {
+    /// The decision as the transcript records it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            AfterFailure::Branch => "branch",
+            AfterFailure::Retry => "retry",
+            AfterFailure::Skip => "skip",
+            AfterFailure::Escalate => "escalate",
+            AfterFailure::Abort => "abort",
+        }
+    }
+}
+
 /// A step as shown to the operator before it runs (secrets already masked).
 #[derive(Debug, Clone, Default)]
 pub struct StepPreview {

@@ -903,11 +903,7 @@ impl Runner<'_> {
                 let Some(decision) = self.ask(move |op| op.after_interrupt(&id)).await else {
                     return StepReport::stopped();
                 };
-                let label = match decision.value {
-                    AfterInterrupt::Retry => "retry",
-                    AfterInterrupt::Skip => "skip",
-                    AfterInterrupt::Abort => "abort",
-                };
+                let label = decision.value.label();
                 self.prompt(&step.id, decision.question, decision.answer, label);
                 report.interrupted = false;
                 match decision.value {
@@ -950,13 +946,7 @@ impl Runner<'_> {
                 else {
                     return StepReport::stopped();
                 };
-                let label = match decision.value {
-                    AfterFailure::Branch => "branch",
-                    AfterFailure::Retry => "retry",
-                    AfterFailure::Skip => "skip",
-                    AfterFailure::Escalate => "escalate",
-                    AfterFailure::Abort => "abort",
-                };
+                let label = decision.value.label();
                 self.prompt(&step.id, decision.question, decision.answer, label);
                 match decision.value {
                     AfterFailure::Retry => break,
@@ -1293,11 +1283,7 @@ impl Runner<'_> {
                 }) else {
                     return StepReport::stopped();
                 };
-                let label = match decision.value {
-                    AfterInterrupt::Retry => "retry",
-                    AfterInterrupt::Skip => "skip",
-                    AfterInterrupt::Abort => "abort",
-                };
+                let label = decision.value.label();
                 self.prompt(&step.id, decision.question, decision.answer, label);
                 match decision.value {
                     AfterInterrupt::Retry => continue,
