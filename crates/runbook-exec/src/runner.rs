@@ -112,18 +112,11 @@ impl Shared {
                 | Event::RunResumed(_)
                 | Event::Escalation(_)
         );
-        let record = match writer.write(event.clone()) {
-            Ok(record) => record,
-            Err(err) => {
-                tracing::error!("cannot write the transcript: {err}");
-                Record {
-                    seq: 0,
-                    ts: runbook_transcript::time::now(),
-                    elapsed_ms: writer.elapsed_ms(),
-                    event,
-                }
-            }
-        };
+        // The observer sees the record even when the disk refused it (reported once here).
+        let record = writer.stamp(event);
+        if let Err(err) = writer.write_record(&record) {
+            tracing::error!("cannot write the transcript: {err}");
+        }
         if sync {
             writer.sync();
         }
@@ -482,7 +475,7 @@ impl Runner<'_> {
                 );
                 self.finish(
                     &step.id,
-                    StepReport::new(Outcome::Failed).with_message(message),
+                    &StepReport::new(Outcome::Failed).with_message(message),
                     0,
                 );
                 self.mark_failed(&step.id);
@@ -541,7 +534,7 @@ impl Runner<'_> {
 
     async fn step_visit(&self, step: &Spanned<Step>, visit: u32) -> StepReport {
         let started = Instant::now();
-        let report = Box::pin(self.execute(step, visit)).await;
+        let mut report = Box::pin(self.execute(step, visit)).await;
         let began = self
             .state
             .lock()
@@ -549,63 +542,45 @@ impl Runner<'_> {
             .began
             .remove(step.id.as_str());
         let elapsed = began.unwrap_or(started).elapsed();
-        let outcome = report.outcome;
-        let interrupted = report.interrupted;
-        let abort = report.abort;
-        let (stdout, stderr, exit, duration) = (
-            report.stdout.clone(),
-            report.stderr.clone(),
-            report.exit,
-            elapsed.as_secs_f64(),
+        self.finish(&step.id, &report, elapsed.as_millis() as u64);
+        // What later steps see: captures and answers, and `steps.<id>`.
+        let mut state = self.state.lock().expect("state lock");
+        let learned = std::mem::take(&mut report.captures)
+            .into_iter()
+            .chain(std::mem::take(&mut report.inputs));
+        state.captures.extend(learned);
+        state.views.insert(
+            step.id.value.clone(),
+            StepView {
+                status: report.outcome.as_str(),
+                exit: report.exit,
+                stdout: std::mem::take(&mut report.stdout),
+                stderr: std::mem::take(&mut report.stderr),
+                duration: elapsed.as_secs_f64(),
+            },
         );
-        let captures = report.captures.clone();
-        let inputs = report.inputs.clone();
-        let message = report.message.clone();
-        let verdicts = report.verdicts.clone();
-        self.finish(&step.id, report, elapsed.as_millis() as u64);
-        {
-            let mut state = self.state.lock().expect("state lock");
-            for (k, v) in captures.into_iter().chain(inputs) {
-                state.captures.insert(k, v);
-            }
-            state.views.insert(
-                step.id.value.clone(),
-                StepView {
-                    status: outcome.as_str(),
-                    exit,
-                    stdout,
-                    stderr,
-                    duration,
-                },
-            );
-        }
-        let mut result = StepReport::new(outcome);
-        result.interrupted = interrupted;
-        result.abort = abort;
-        result.message = message;
-        result.verdicts = verdicts;
-        result
+        drop(state);
+        report
     }
 
     /// Records the end of a step.
-    fn finish(&self, id: &str, report: StepReport, duration_ms: u64) {
+    fn finish(&self, id: &str, report: &StepReport, duration_ms: u64) {
         let step = format!("{}{id}", self.prefix);
-        let record = self.shared.emit(Event::StepFinished(StepFinished {
+        self.shared.emit(Event::StepFinished(StepFinished {
             step: step.clone(),
             outcome: report.outcome,
             exit: report.exit,
             duration_ms,
             attempts: report.attempts,
-            verdicts: report.verdicts,
-            captures: report.captures,
-            message: report.message,
-            stdout: report.stdout,
-            stderr: report.stderr,
-            spilled: report.spilled,
-            report: report.report,
-            inputs: report.inputs,
+            verdicts: report.verdicts.clone(),
+            captures: report.captures.clone(),
+            message: report.message.clone(),
+            stdout: report.stdout.clone(),
+            stderr: report.stderr.clone(),
+            spilled: report.spilled.clone(),
+            report: report.report.clone(),
+            inputs: report.inputs.clone(),
         }));
-        let _ = record;
         self.shared
             .outcomes
             .lock()

@@ -94,6 +94,13 @@ impl TranscriptWriter {
 
     /// Appends one event as one line, written in one call.
     pub fn write(&mut self, event: Event) -> std::io::Result<Record> {
+        let record = self.stamp(event);
+        self.write_record(&record)?;
+        Ok(record)
+    }
+
+    /// Numbers and timestamps an event: the record `write_record` writes.
+    pub fn stamp(&mut self, event: Event) -> Record {
         let record = Record {
             seq: self.seq,
             ts: time::rfc3339(SystemTime::now()),
@@ -101,11 +108,15 @@ impl TranscriptWriter {
             event,
         };
         self.seq += 1;
+        record
+    }
+
+    /// Writes a stamped record as one line, in one call.
+    pub fn write_record(&mut self, record: &Record) -> std::io::Result<()> {
         self.buf.clear();
-        serde_json::to_writer(&mut self.buf, &record)?;
+        serde_json::to_writer(&mut self.buf, record)?;
         self.buf.push(b'\n');
-        self.file.write_all(&self.buf)?;
-        Ok(record)
+        self.file.write_all(&self.buf)
     }
 
     /// Asks for the data to reach the disk (step boundaries); returns at once.
