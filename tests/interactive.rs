@@ -1221,3 +1221,67 @@ steps:
     assert_eq!(step_events(&records, "step_finished", "one").len(), 1);
     assert_eq!(run_finished(&records)["outcome"], "success");
 }
+
+#[test]
+fn after_a_failure_escalate_notifies_now_and_shell_comes_back_to_the_question() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "escalate-now",
+        r#"
+escalation:
+  - { after: 10m, notify: [oncall] }
+steps:
+  - id: check
+    run: echo broken; exit 1
+"#,
+    );
+    let inventory = sb.write(
+        "inv.yaml",
+        "apiVersion: runbook/v1\nkind: Inventory\nchannels:\n  oncall: { command: \"cat >> notified.log\" }\n",
+    );
+    let shell = sb.write("fake-shell.sh", "#!/bin/sh\ntouch shell-was-here\n");
+    std::fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let t = sb.path("t.jsonl");
+    let mut cmd = sb.command();
+    cmd.arg("run")
+        .arg(&pb)
+        .arg("-i")
+        .arg(&inventory)
+        .arg("--transcript")
+        .arg(&t);
+    cmd.args(["--operator", "alice"]).env("SHELL", &shell);
+    let mut term = Term::spawn(cmd);
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect("FAILED check");
+    term.expect_failure_prompt();
+    term.send_line("e");
+    // Escalating does not decide the step: the question comes back.
+    term.expect_failure_prompt();
+    term.send_line("!");
+    term.expect_failure_prompt();
+    term.send_line("s");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+
+    assert!(
+        sb.read("notified.log").contains("Step `check` failed"),
+        "the channel got the message now"
+    );
+    assert!(sb.exists("shell-was-here"), "the operator's shell ran");
+    let records = read_transcript(&t);
+    let escalations = events(&records, "escalation");
+    assert_eq!(escalations.len(), 1);
+    assert_eq!(escalations[0]["reason"], "operator");
+    assert_eq!(escalations[0]["channels"][0], "oncall");
+    assert_eq!(escalations[0]["deliveries"][0]["ok"], true);
+    let decisions: Vec<&str> = step_events(&records, "prompt", "check")
+        .iter()
+        .filter_map(|p| p["decision"].as_str())
+        .collect();
+    assert_eq!(decisions, ["run", "escalate", "skip"]);
+    assert_eq!(
+        step_events(&records, "step_finished", "check")[0]["outcome"],
+        "skipped"
+    );
+}
