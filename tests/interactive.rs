@@ -914,8 +914,9 @@ fn resume_after_kill_9_at_several_moments() {
         let ctx = format!("kill at {step} +{delay_ms}ms: {out:?}");
         assert_eq!(out.code, Some(0), "{ctx}");
         assert!(
-            out.stderr
-                .contains(&format!("resuming at `{step}`, which had not finished")),
+            out.stderr.contains(&format!(
+                "`{step}` had not finished when the run stopped: it runs again"
+            )),
             "{ctx}"
         );
 
@@ -1142,7 +1143,8 @@ steps:
     assert_eq!(run_finished(&read_transcript(&t))["outcome"], "aborted");
 
     let mut term = sb.pty(&["resume", t.to_str().unwrap(), "--operator", "carol"]);
-    term.expect("resuming at `two`, which had not finished");
+    term.expect("`two` had not finished when the run stopped: it runs again");
+    term.expect("resuming at `two`");
     let screen = term.expect_run_prompt();
     assert!(screen.contains("$ echo two >> log.txt"), "{screen}");
     assert!(!screen.contains("$ echo one"), "`one` is not offered again");

@@ -170,6 +170,18 @@ pub struct RunFlags {
     /// Who runs it, recorded in the transcript (default: $USER).
     #[arg(long)]
     pub operator: Option<String>,
+    /// How long `finally` may run after the run was stopped (SIGTERM, SIGHUP, Ctrl-C under
+    /// --yes); a second signal cuts it short at once.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub finally_grace: std::time::Duration,
+    /// Under --yes, a page that could not be delivered does not fail the run (exit 1 by
+    /// default).
+    #[arg(long)]
+    pub allow_undelivered: bool,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    runbook_model::duration::parse_duration(text)
 }
 
 #[derive(Debug, Args)]

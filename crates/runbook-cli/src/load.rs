@@ -97,6 +97,46 @@ pub fn load(engine: &Engine, path: &Path, env: &EnvArgs) -> Result<Loaded, CliEr
     })
 }
 
+/// Compiles the playbook for the engine: sub-playbooks loaded, include cycles refused.
+pub fn compile(
+    loaded: &Loaded,
+) -> Result<std::sync::Arc<runbook_exec::program::Program>, CliError> {
+    runbook_exec::program::Program::compile(loaded.playbook.clone(), &loaded.path)
+        .map(std::sync::Arc::new)
+        .map_err(|e| CliError::new(Exit::Invalid, e.to_string()))
+}
+
+/// Refuses a run whose playbook (or a sub-playbook) pages a channel the inventory does not
+/// define: a misspelled channel fails now, not when the page is due.
+pub fn require_channels(
+    program: &runbook_exec::program::Program,
+    inventory: Option<&Inventory>,
+) -> Result<(), CliError> {
+    let mut missing: Vec<String> = Vec::new();
+    for (channel, file, place) in program.channels() {
+        if inventory.is_some_and(|i| i.channels.contains_key(&channel)) {
+            continue;
+        }
+        let line = format!("`{channel}` ({}, {place})", file.display());
+        if !missing.contains(&line) {
+            missing.push(line);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let what = if inventory.is_some() {
+        "the inventory defines no channel"
+    } else {
+        "no inventory (-i) defines the channel"
+    };
+    Err(CliError::new(
+        Exit::Invalid,
+        format!("{what} {}", missing.join(", ")),
+    )
+    .hint("define it under `channels:` in the inventory (a webhook or a command), or fix its name in the playbook"))
+}
+
 /// Refuses to go on when a required param has no value.
 pub fn require_params(vars: &Vars) -> Result<(), CliError> {
     if vars.missing.is_empty() {

@@ -21,14 +21,14 @@ use crate::style::Style;
 /// The incident clock: when the run started (on the clock) and the escalation deadlines.
 #[derive(Debug, Clone)]
 pub struct Clock {
-    pub started: Instant,
-    pub before: Duration,
+    /// The incident clock: wall time since the run first started.
+    pub clock: runbook_transcript::time::Clock,
     pub deadlines: Vec<(Duration, String)>,
 }
 
 impl Clock {
     fn line(&self, s: Style) -> String {
-        let elapsed = self.before + self.started.elapsed();
+        let elapsed = self.clock.elapsed();
         let mut text = format!("⏱ {}", clock(elapsed));
         if let Some((at, who)) = self.deadlines.iter().find(|(at, _)| *at > elapsed) {
             text.push_str(&format!(

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use runbook_exec::operator::{Operator, Unattended};
 use runbook_exec::process::Signals;
@@ -53,6 +53,8 @@ pub fn run(args: &RunArgs, verbose: u8) -> Result<Exit, CliError> {
     if interactive {
         ask_missing_params(&mut loaded, &operator_name)?;
     }
+    let program = load::compile(&loaded)?;
+    load::require_channels(&program, loaded.inventory.as_ref().map(|(i, _)| i))?;
     let transcript = args
         .transcript
         .clone()
@@ -60,6 +62,7 @@ pub fn run(args: &RunArgs, verbose: u8) -> Result<Exit, CliError> {
     execute(
         engine,
         loaded,
+        program,
         &args.flags,
         interactive,
         operator_name,
@@ -122,7 +125,9 @@ pub fn resume(args: &ResumeArgs, verbose: u8) -> Result<Exit, CliError> {
     }
     env.vars.extend(args.env.vars.iter().cloned());
     let mut loaded = load::load(&engine, &playbook_path, &env)?;
-    let point = resume_point(&read.records, &loaded.playbook, args.force).map_err(|e| match e {
+    let program = load::compile(&loaded)?;
+    load::require_channels(&program, loaded.inventory.as_ref().map(|(i, _)| i))?;
+    let point = resume_point(&read.records, &program, args.force).map_err(|e| match e {
         ResumeError::StepsChanged(_) => CliError::new(Exit::Invalid, e.to_string())
             .hint("pass --force to resume anyway (steps are matched by id), or start a new run"),
         ResumeError::Finished => CliError::new(Exit::Invalid, e.to_string()),
@@ -163,14 +168,34 @@ pub fn resume(args: &ResumeArgs, verbose: u8) -> Result<Exit, CliError> {
     } else {
         load::require_params(&loaded.vars)?;
     }
-    match (&point.interrupted_step, point.next_step(&loaded.playbook)) {
-        (Some(step), _) => eprintln!("resuming at `{step}`, which had not finished"),
-        (None, Some(next)) => eprintln!("resuming at `{next}`"),
-        (None, None) => eprintln!("resuming: only the end of the run is left"),
+    for step in runbook_exec::resume::stop_leftovers(&point, Duration::from_secs(2)) {
+        eprintln!(
+            "{}: `{step}` was still running from the stopped run; its processes were stopped",
+            s.warning("note")
+        );
+    }
+    for (step, _) in &point.interrupted {
+        eprintln!("`{step}` had not finished when the run stopped: it runs again");
+    }
+    let gap = runbook_transcript::time::Clock::since(point.clock_start_ms)
+        .elapsed_ms()
+        .saturating_sub(point.last_elapsed_ms);
+    eprintln!(
+        "the run was stopped for {}; the incident clock counts that time",
+        runbook_transcript::time::format_duration(Duration::from_millis(gap))
+    );
+    match &point.next_step {
+        Some(next) => eprintln!(
+            "resuming at `{next}` ({} finished step visit{} replayed)",
+            point.replay.len(),
+            if point.replay.len() == 1 { "" } else { "s" }
+        ),
+        None => eprintln!("resuming: only the end of the run is left"),
     }
     execute(
         engine,
         loaded,
+        program,
         &args.flags,
         interactive,
         operator_name,
@@ -240,6 +265,7 @@ fn ask_missing_params(loaded: &mut Loaded, operator: &str) -> Result<(), CliErro
 fn execute(
     engine: Arc<Engine>,
     loaded: Loaded,
+    program: Arc<runbook_exec::program::Program>,
     flags: &RunFlags,
     interactive: bool,
     operator_name: String,
@@ -275,8 +301,10 @@ fn execute(
             })
             .collect();
         let clock = Clock {
-            started: Instant::now(),
-            before: Duration::from_millis(resume.as_ref().map_or(0, |r| r.elapsed_ms)),
+            clock: match &resume {
+                Some(point) => runbook_transcript::time::Clock::since(point.clock_start_ms),
+                None => runbook_transcript::time::Clock::start(),
+            },
             deadlines,
         };
         let printer = printer.clone();
@@ -303,11 +331,10 @@ fn execute(
             )
         })?;
     let summary: RunSummary = runtime.block_on(async {
-        tokio::spawn(forward_signals(signal_tx));
+        listen_for_signals(signal_tx);
         runner::run(RunRequest {
             engine: engine.clone(),
-            playbook: loaded.playbook.clone(),
-            file: loaded.path.clone(),
+            program,
             source_text: loaded.source.text.clone(),
             inventory: loaded.inventory.clone().map(|(i, p)| (Arc::new(i), p)),
             overrides: loaded.overrides.clone(),
@@ -316,6 +343,9 @@ fn execute(
             operator,
             observer: printer.clone(),
             kill_grace: Duration::from_secs(2),
+            finally_grace: flags.finally_grace,
+            delivery_grace: Duration::from_secs(5),
+            undelivered_fails: !interactive && !flags.allow_undelivered,
             signals: signal_rx,
             resume,
         })
@@ -329,7 +359,7 @@ fn execute(
             run_id: &summary.run_id,
             playbook: &loaded.playbook.metadata.name,
             outcome: summary.outcome,
-            exit_code: summary.outcome.exit_code(),
+            exit_code: summary.finished.exit_code,
             transcript: summary.transcript.display().to_string(),
             duration_ms: summary.finished.duration_ms,
             failed_step: summary.finished.failed_step.as_deref(),
@@ -345,28 +375,63 @@ fn execute(
         };
         write_stdout(&(serde_json::to_string_pretty(&json).unwrap_or_default() + "\n"))?;
     }
+    if let Some(error) = &summary.journal_error {
+        return Err(CliError::new(
+            Exit::Aborted,
+            format!(
+                "the run stopped: the transcript {} cannot be written ({error})",
+                summary.transcript.display()
+            ),
+        )
+        .hint(format!(
+            "every step it records as finished is done; free space, then `runbook resume {}`",
+            summary.transcript.display()
+        )));
+    }
+    let undelivered = summary.finished.undelivered;
+    if undelivered > 0 {
+        eprintln!(
+            "{}: {undelivered} page{} did not reach {} channel (see the transcript)",
+            s.warning("warning"),
+            if undelivered == 1 { "" } else { "s" },
+            if undelivered == 1 { "its" } else { "their" },
+        );
+    }
     Ok(match summary.outcome {
+        RunOutcome::Success if summary.finished.exit_code == 1 => {
+            eprintln!("hint: pass --allow-undelivered to let such a run succeed");
+            Exit::Failed
+        }
         RunOutcome::Success => Exit::Success,
         RunOutcome::Failed => Exit::Failed,
         RunOutcome::Aborted | RunOutcome::Interrupted => Exit::Aborted,
     })
 }
 
-/// Counts Ctrl-C (SIGINT) and notes SIGTERM for the runner.
-async fn forward_signals(tx: tokio::sync::watch::Sender<Signals>) {
+/// Counts Ctrl-C (SIGINT) and notes SIGTERM and SIGHUP for the runner. SIGXFSZ (a file size
+/// limit) is caught too, so a transcript write past the limit fails with an error the run
+/// handles instead of killing the process.
+/// The handlers are in place when this returns, before any step runs.
+fn listen_for_signals(tx: tokio::sync::watch::Sender<Signals>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
+    let (Ok(mut int), Ok(mut term), Ok(mut hup), Ok(mut xfsz)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+        signal(SignalKind::from_raw(libc::SIGXFSZ)),
     ) else {
         return;
     };
-    loop {
-        tokio::select! {
-            _ = int.recv() => tx.send_modify(|s| s.interrupts += 1),
-            _ = term.recv() => tx.send_modify(|s| s.terminated = true),
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = int.recv() => tx.send_modify(|s| s.interrupts += 1),
+                _ = term.recv() => tx.send_modify(|s| s.terminated = true),
+                _ = hup.recv() => tx.send_modify(|s| s.hangup = true),
+                _ = xfsz.recv() => tracing::warn!("a file size limit was reached (SIGXFSZ)"),
+            }
         }
-    }
+    });
 }
 
 /// `.runbook/runs/<UTC time>-<playbook>.jsonl` under the current folder.

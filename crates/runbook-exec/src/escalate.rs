@@ -9,8 +9,6 @@ use runbook_transcript::Delivery;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::redact::Redactor;
-
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -26,45 +24,42 @@ pub struct Notice {
     pub run: Value,
 }
 
-/// Delivers a notice to each channel, in order; one result per channel.
-pub async fn deliver(
+/// Delivers a notice to one channel of the inventory: the result, with how long it took.
+pub async fn deliver_one(
     engine: &Engine,
     inventory: Option<&Inventory>,
-    channels: &[String],
+    name: &str,
     notice: &Notice,
-    redactor: &Redactor,
-) -> Vec<Delivery> {
-    let mut out = Vec::with_capacity(channels.len());
-    for name in channels {
-        let result = match inventory.and_then(|i| i.channels.get(name)) {
-            None => Err(format!("no channel `{name}` in the inventory")),
-            Some(channel) => {
-                if let Some(url) = &channel.webhook {
-                    post(
-                        url.clone(),
-                        channel
-                            .headers
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect(),
-                        name,
-                        notice,
-                    )
-                    .await
-                } else if let Some(command) = &channel.command {
-                    run_command(engine, command, notice).await
-                } else {
-                    Err("the channel has neither webhook nor command".to_owned())
-                }
+) -> Delivery {
+    let started = std::time::Instant::now();
+    let result = match inventory.and_then(|i| i.channels.get(name)) {
+        None => Err(format!("no channel `{name}` in the inventory")),
+        Some(channel) => {
+            if let Some(url) = &channel.webhook {
+                post(
+                    url.clone(),
+                    channel
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    name,
+                    notice,
+                )
+                .await
+            } else if let Some(command) = &channel.command {
+                run_command(engine, command, notice).await
+            } else {
+                Err("the channel has neither webhook nor command".to_owned())
             }
-        };
-        out.push(Delivery {
-            channel: name.clone(),
-            ok: result.is_ok(),
-            error: result.err().map(|e| redactor.redact(&e)),
-        });
+        }
+    };
+    Delivery {
+        channel: name.to_owned(),
+        ok: result.is_ok(),
+        error: result.err(),
+        duration_ms: started.elapsed().as_millis() as u64,
     }
-    out
 }
 
 async fn post(
@@ -98,7 +93,8 @@ async fn post(
             .content_type("application/json")
             .send(body.as_str())
             .map(|_| ())
-            .map_err(|e| format!("POST {url}: {e}"))
+            // The URL is a credential for chat webhooks: the error names the channel only.
+            .map_err(|e| format!("POST to the channel's webhook: {e}"))
     })
     .await
     .map_err(|e| e.to_string())?

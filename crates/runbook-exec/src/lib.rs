@@ -12,6 +12,7 @@ pub mod expect;
 pub mod operator;
 pub mod plan;
 pub mod process;
+pub mod program;
 pub mod redact;
 pub mod resume;
 pub mod runner;

@@ -18,17 +18,21 @@ pub const KEEP_BYTES: usize = 1024 * 1024;
 /// them); then reading stops so the step can finish.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(250);
 
-/// Signals from the operator's terminal: each Ctrl-C counts; SIGTERM ends the run.
+/// Signals from the operator's terminal: each Ctrl-C counts; SIGTERM and SIGHUP (the
+/// terminal closed) stop the run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Signals {
     pub interrupts: u32,
     pub terminated: bool,
+    pub hangup: bool,
 }
 
 impl Signals {
     /// Whether something arrived since `base` was taken.
     pub fn since(&self, base: Signals) -> bool {
-        self.interrupts > base.interrupts || (self.terminated && !base.terminated)
+        self.interrupts > base.interrupts
+            || (self.terminated && !base.terminated)
+            || (self.hangup && !base.hangup)
     }
 }
 
@@ -82,11 +86,15 @@ pub trait LineSink {
 /// Runs the command to its end, its timeout, or an interrupt: a signal counted after `base`
 /// (taken by the caller before anything of the step began, so a Ctrl-C that lands while the
 /// process is being spawned still counts).
+///
+/// `spawned` is called once the process exists, with its process group, before any of its
+/// output is read (the runner records the start of the step there).
 pub async fn run(
     spec: &ProcessSpec,
     sink: &mut dyn LineSink,
     interrupt: &mut watch::Receiver<Signals>,
     base: Signals,
+    spawned: &mut dyn FnMut(Option<i32>),
 ) -> std::io::Result<ProcessResult> {
     let started = Instant::now();
     let mut command = Command::new("bash");
@@ -105,8 +113,25 @@ pub async fn run(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = command.spawn()?;
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl, which
+    // is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            // If runbook dies (kill -9), the step's shell dies with it instead of running on
+            // unsupervised; a resume stops whatever else the group left.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(err) => {
+            spawned(None);
+            return Err(err);
+        }
+    };
     let pgid = child.id().map(|id| id as i32);
+    spawned(pgid);
     let (tx, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(16);
     if let Some(out) = child.stdout.take() {
         tokio::spawn(pump(out, Stream::Stdout, tx.clone()));
@@ -218,6 +243,29 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
     status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+/// Whether a process group still has a member.
+pub fn group_alive(pgid: i32) -> bool {
+    // SAFETY: killpg with signal 0 only checks for existence and permission.
+    pgid > 1 && unsafe { libc::killpg(pgid, 0) } == 0
+}
+
+/// Stops a process group left by an earlier run (SIGTERM, `grace`, SIGKILL); true when it
+/// was still there.
+pub fn stop_group(pgid: i32, grace: Duration) -> bool {
+    if !group_alive(pgid) {
+        return false;
+    }
+    signal_group(pgid, libc::SIGTERM);
+    let until = Instant::now() + grace;
+    while group_alive(pgid) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if group_alive(pgid) {
+        signal_group(pgid, libc::SIGKILL);
+    }
+    true
 }
 
 fn signal_group(pgid: i32, signal: i32) {
@@ -349,6 +397,7 @@ mod tests {
             &mut lines,
             &mut rx,
             Signals::default(),
+            &mut |_| {},
         )
         .await
         .unwrap();
@@ -366,6 +415,7 @@ mod tests {
             &mut Lines::default(),
             &mut rx,
             Signals::default(),
+            &mut |_| {},
         )
         .await
         .unwrap();
@@ -382,6 +432,7 @@ mod tests {
             &mut Lines::default(),
             &mut rx,
             Signals::default(),
+            &mut |_| {},
         )
         .await
         .unwrap();
@@ -397,9 +448,15 @@ mod tests {
             "head -c {} /dev/zero | tr '\\0' x; echo; echo after",
             MAX_LINE * 3
         );
-        run(&spec(&script), &mut lines, &mut rx, Signals::default())
-            .await
-            .unwrap();
+        run(
+            &spec(&script),
+            &mut lines,
+            &mut rx,
+            Signals::default(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
         assert_eq!(lines.0[0].1.len(), MAX_LINE);
         assert_eq!(lines.0[1].1, "after");
     }

@@ -1,32 +1,45 @@
-//! Resuming a run from its transcript: what finished, what the run knew, where to go on.
+//! Resuming a run from its transcript.
+//!
+//! A resumed run walks its program from the start again, but every step the transcript shows
+//! finished is *replayed*: its recorded outcome, captures and answers are restored and the
+//! flow goes on from it, so nothing finished runs twice, at any depth (parallel children,
+//! sub-playbooks, goto loops). What is not done runs: a step that was running, an aborted
+//! one, and the failure that stopped the run.
 //!
 //! **Invariant:** a step is counted as done only when its `step_finished` record is in the
-//! transcript; a step that was running when the process died is run again.
+//! transcript; a step that was running when the process died is run again (and resume says
+//! so first).
+//! **Invariant:** `finally` steps of a run that reached its end (a `run_finished` record)
+//! run again at the end of the resumed run; those of a run that died during `finally` are
+//! done.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 
-use indexmap::IndexMap;
-use runbook_model::{Flow, Playbook};
-use runbook_transcript::{Event, Outcome, Record, RunOutcome, RunStarted};
-use serde_json::Value;
+use runbook_transcript::{Event, Outcome, Record, RunOutcome, RunStarted, Rung, StepFinished};
 
-/// Where a resumed run goes on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Position {
-    /// The main steps, from this index.
-    Main(usize),
-    /// The `finally` steps, from this index.
-    Finally(usize),
+use crate::program::{Next, Place, Program};
+
+/// The finished steps of a transcript, in the order each path finished: the n-th time a
+/// resumed run reaches a path, it takes the n-th record.
+#[derive(Debug, Clone, Default)]
+pub struct Replay {
+    done: HashMap<String, VecDeque<StepFinished>>,
 }
 
-/// A step result restored from the transcript (`steps.<id>` for later templates).
-#[derive(Debug, Clone)]
-pub struct RestoredStep {
-    pub outcome: Outcome,
-    pub exit: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-    pub duration_ms: u64,
+impl Replay {
+    /// The record of the next visit of `path`, if the run already finished it.
+    pub fn take(&mut self, path: &str) -> Option<StepFinished> {
+        self.done.get_mut(path)?.pop_front()
+    }
+
+    /// How many finished visits are left to replay.
+    pub fn len(&self) -> usize {
+        self.done.values().map(VecDeque::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Everything a resumed run starts from.
@@ -35,19 +48,21 @@ pub struct ResumePoint {
     pub started: RunStarted,
     /// The timestamp of the run_started record.
     pub started_ts: String,
+    /// When the incident clock started (Unix ms): it keeps running across the gap.
+    pub clock_start_ms: u64,
     pub next_seq: u64,
-    pub elapsed_ms: u64,
-    pub position: Position,
-    pub captures: IndexMap<String, Value>,
-    pub steps: IndexMap<String, RestoredStep>,
-    pub visits: HashMap<String, u32>,
+    /// The incident clock at the last record: the run was not running since.
+    pub last_elapsed_ms: u64,
+    pub replay: Replay,
+    /// Rungs of the time-based policy that already fired.
+    pub fired: HashSet<Rung>,
     /// Escalation records so far (levels continue from here).
     pub escalations: u32,
-    /// Time-based rungs already fired (they are not fired again).
-    pub policy_fired: u32,
-    pub failed_step: Option<String>,
-    /// The step that was running when the process stopped, if any.
-    pub interrupted_step: Option<String>,
+    /// Steps that were running (or were cut short) when the run stopped, with the process
+    /// group their command ran in.
+    pub interrupted: Vec<(String, Option<i32>)>,
+    /// The first step of the main flow (or `finally:ID`) the resumed run will execute.
+    pub next_step: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,23 +75,11 @@ pub enum ResumeError {
     StepsChanged(String),
 }
 
-impl ResumePoint {
-    /// The step the resumed run starts with, for display.
-    pub fn next_step(&self, playbook: &Playbook) -> Option<String> {
-        match self.position {
-            Position::Main(i) => playbook.steps.get(i).map(|s| s.id.value.clone()),
-            Position::Finally(i) => playbook
-                .finally
-                .get(i)
-                .map(|s| format!("finally:{}", s.id.value)),
-        }
-    }
-}
-
-/// Works out where to go on. `force` accepts a playbook whose steps changed.
+/// Works out what a resumed run replays and where it goes on. `force` accepts a playbook
+/// whose steps changed (steps are matched by id).
 pub fn resume_point(
     records: &[Record],
-    playbook: &Playbook,
+    program: &Program,
     force: bool,
 ) -> Result<ResumePoint, ResumeError> {
     let (started, started_ts) = records
@@ -86,28 +89,12 @@ pub fn resume_point(
             _ => None,
         })
         .ok_or(ResumeError::NoStart)?;
-    let ids: Vec<String> = playbook
-        .all_steps()
-        .iter()
-        .map(|s| s.id.value.clone())
-        .collect();
+    let ids = program.step_ids();
     if !force && !started.step_ids.is_empty() && started.step_ids != ids {
-        let added: Vec<&str> = ids
-            .iter()
-            .filter(|i| !started.step_ids.contains(i))
-            .map(String::as_str)
-            .collect();
-        let removed: Vec<&str> = started
-            .step_ids
-            .iter()
-            .filter(|i| !ids.contains(i))
-            .map(String::as_str)
-            .collect();
-        let what = match (added.is_empty(), removed.is_empty()) {
-            (true, true) => "reordered".to_owned(),
-            _ => format!("added: {}; removed: {}", list(&added), list(&removed)),
-        };
-        return Err(ResumeError::StepsChanged(what));
+        return Err(ResumeError::StepsChanged(describe_change(
+            &started.step_ids,
+            &ids,
+        )));
     }
     if let Some(Record {
         event: Event::RunFinished(f),
@@ -117,139 +104,184 @@ pub fn resume_point(
     {
         return Err(ResumeError::Finished);
     }
+    let last_end = records
+        .iter()
+        .rposition(|r| matches!(r.event, Event::RunFinished(_)));
 
-    let mut captures = IndexMap::new();
-    let mut steps = IndexMap::new();
-    let mut visits: HashMap<String, u32> = HashMap::new();
+    let mut replay = Replay::default();
+    let mut fired = HashSet::new();
     let mut escalations = 0;
-    let mut policy_fired = 0;
-    let mut failed_step = None;
-    // The last top-level step event: (id, finished outcome or None while running).
-    let mut last: Option<(String, Option<Outcome>)> = None;
-    for record in records {
+    let mut untagged_policy = 0;
+    // The last thing each path did: started (with its process group) or finished.
+    let mut last: Vec<(String, Option<Outcome>, Option<i32>)> = Vec::new();
+    let mut last_at: HashMap<String, usize> = HashMap::new();
+    let mut note = |path: &str, outcome: Option<Outcome>, pgid: Option<i32>| match last_at.get(path)
+    {
+        Some(&i) => last[i] = (path.to_owned(), outcome, pgid.or(last[i].2)),
+        None => {
+            last_at.insert(path.to_owned(), last.len());
+            last.push((path.to_owned(), outcome, pgid));
+        }
+    };
+    for (at, record) in records.iter().enumerate() {
         match &record.event {
-            Event::StepStarted(s) if !s.step.contains('/') => {
-                last = Some((s.step.clone(), None));
-            }
+            Event::StepStarted(s) => note(&s.step, None, s.pgid),
             Event::StepFinished(f) => {
-                for (k, v) in f.captures.iter().chain(&f.inputs) {
-                    captures.insert(k.clone(), v.clone());
+                note(&f.step, Some(f.outcome), None);
+                if is_done(program, f, last_end.is_some_and(|end| end > at)) {
+                    replay
+                        .done
+                        .entry(f.step.clone())
+                        .or_default()
+                        .push_back(f.clone());
                 }
-                if f.step.contains('/') {
-                    continue;
-                }
-                steps.insert(
-                    f.step.clone(),
-                    RestoredStep {
-                        outcome: f.outcome,
-                        exit: f.exit,
-                        stdout: f.stdout.clone(),
-                        stderr: f.stderr.clone(),
-                        duration_ms: f.duration_ms,
-                    },
-                );
-                *visits.entry(f.step.clone()).or_default() += 1;
-                last = Some((f.step.clone(), Some(f.outcome)));
             }
             Event::Escalation(e) => {
                 escalations += 1;
                 if e.reason == "policy" {
-                    policy_fired += 1;
+                    let rung = e.rung.clone().unwrap_or_else(|| {
+                        untagged_policy += 1;
+                        Rung {
+                            scope: String::new(),
+                            index: untagged_policy - 1,
+                        }
+                    });
+                    fired.insert(rung);
                 }
             }
-            Event::RunFinished(f) => failed_step = f.failed_step.clone(),
             _ => {}
         }
     }
-    let main: HashMap<&str, usize> = playbook
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.as_str(), i))
+    let interrupted = last
+        .into_iter()
+        .filter(|(_, outcome, _)| matches!(outcome, None | Some(Outcome::Aborted)))
+        .map(|(path, _, pgid)| (path, pgid))
         .collect();
-    let fin: HashMap<&str, usize> = playbook
-        .finally
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id.as_str(), i))
-        .collect();
-    let mut interrupted_step = None;
-    let position = match &last {
-        None => Position::Main(0),
-        Some((id, outcome)) => {
-            let id = id.as_str();
-            let running_or_stopped = matches!(outcome, None | Some(Outcome::Aborted));
-            if running_or_stopped {
-                interrupted_step = Some(id.to_owned());
-                // A step cut short counts as not run: its visit is given back.
-                if outcome.is_some()
-                    && let Some(v) = visits.get_mut(id)
-                {
-                    *v = v.saturating_sub(1);
-                }
-                match (main.get(id), fin.get(id)) {
-                    (Some(&i), _) => Position::Main(i),
-                    (None, Some(&i)) => Position::Finally(i),
-                    _ => Position::Main(0),
-                }
-            } else if let Some(&i) = fin.get(id).filter(|_| !main.contains_key(id)) {
-                Position::Finally(i + 1)
-            } else if let Some(&i) = main.get(id) {
-                let step = &playbook.steps[i];
-                let outcome = outcome.expect("finished");
-                if outcome.passed() {
-                    Position::Main(
-                        step.on_success
-                            .as_ref()
-                            .and_then(|t| main.get(t.as_str()).copied())
-                            .unwrap_or(i + 1),
-                    )
-                } else {
-                    match step.failure_flow() {
-                        // The run stopped at this failure: resuming tries the step again.
-                        Flow::Abort => {
-                            if let Some(v) = visits.get_mut(id) {
-                                *v = v.saturating_sub(1);
-                            }
-                            failed_step = None;
-                            Position::Main(i)
-                        }
-                        Flow::Continue => Position::Main(i + 1),
-                        Flow::Goto(t) => {
-                            Position::Main(main.get(t.as_str()).copied().unwrap_or(i + 1))
-                        }
-                    }
-                }
-            } else {
-                Position::Main(0)
-            }
-        }
-    };
-    let position = match position {
-        Position::Main(i) if i >= playbook.steps.len() => Position::Finally(0),
-        p => p,
-    };
+    let next_step = next_step(program, &replay);
     let last_record = records.last();
     Ok(ResumePoint {
+        clock_start_ms: started
+            .clock_start_ms
+            .or_else(|| runbook_transcript::time::parse_rfc3339_ms(&started_ts))
+            .unwrap_or(0),
         started,
         started_ts,
         next_seq: last_record.map_or(0, |r| r.seq + 1),
-        elapsed_ms: last_record.map_or(0, |r| r.elapsed_ms),
-        position,
-        captures,
-        steps,
-        visits,
+        last_elapsed_ms: last_record.map_or(0, |r| r.elapsed_ms),
+        replay,
+        fired,
         escalations,
-        policy_fired,
-        failed_step,
-        interrupted_step,
+        interrupted,
+        next_step,
     })
 }
 
-fn list(items: &[&str]) -> String {
-    if items.is_empty() {
-        "none".into()
-    } else {
-        items.join(", ")
+/// Whether a finished record counts as done. Not done: a step cut short (aborted), the
+/// failure that stopped its playbook or group, and a `finally` step of a run that reached its
+/// end since (the resumed run's end runs `finally` again).
+fn is_done(program: &Program, f: &StepFinished, run_ended_since: bool) -> bool {
+    let Some((owner, idx)) = program.resolve(&f.step) else {
+        return false;
+    };
+    match f.outcome {
+        Outcome::Aborted => false,
+        Outcome::Failed if owner.next(idx, false) == Next::Stop => false,
+        _ => !(run_ended_since && matches!(owner.node(idx).place, Place::Finally(_))),
     }
+}
+
+/// Where the resumed run will first execute something, following the main flow over what
+/// it replays.
+fn next_step(program: &Program, replay: &Replay) -> Option<String> {
+    let mut replay = replay.clone();
+    let mut next = program
+        .main
+        .first()
+        .map_or(Next::Finally, |&s| Next::Step(s));
+    // Each replayed visit consumes a record, so the walk ends.
+    loop {
+        match next {
+            Next::Step(idx) => {
+                let id = &program.node(idx).step.id.value;
+                match replay.take(id) {
+                    Some(done) => next = program.next(idx, done.outcome.passed()),
+                    None => return Some(id.clone()),
+                }
+            }
+            Next::Stop => return None,
+            Next::Finally => {
+                return program.finally.iter().find_map(|&idx| {
+                    let id = &program.node(idx).step.id.value;
+                    replay.take(id).is_none().then(|| format!("finally:{id}"))
+                });
+            }
+        }
+    }
+}
+
+fn describe_change(before: &[String], now: &[String]) -> String {
+    let added: Vec<&str> = now
+        .iter()
+        .filter(|i| !before.contains(i))
+        .map(String::as_str)
+        .collect();
+    let removed: Vec<&str> = before
+        .iter()
+        .filter(|i| !now.contains(i))
+        .map(String::as_str)
+        .collect();
+    if added.is_empty() && removed.is_empty() {
+        return "reordered".to_owned();
+    }
+    let list = |items: &[&str]| {
+        if items.is_empty() {
+            "none".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    format!("added: {}; removed: {}", list(&added), list(&removed))
+}
+
+/// Stops the process groups of steps that were running when the run stopped and are still
+/// alive (a step that outlived its runbook); returns the steps whose group was stopped.
+/// A group counts as the step's only when one of its processes carries this run's
+/// `RUNBOOK_RUN_ID`, so a process id reused since is never touched.
+pub fn stop_leftovers(point: &ResumePoint, grace: std::time::Duration) -> Vec<String> {
+    point
+        .interrupted
+        .iter()
+        .filter_map(|(step, pgid)| {
+            let pgid = (*pgid)?;
+            let ours = group_belongs_to_run(pgid, &point.started.run_id);
+            (ours && crate::process::stop_group(pgid, grace)).then(|| step.clone())
+        })
+        .collect()
+}
+
+fn group_belongs_to_run(pgid: i32, run_id: &str) -> bool {
+    let marker = format!("RUNBOOK_RUN_ID={run_id}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // Fields after the command name (which may hold spaces): state, ppid, pgrp, ...
+        let pgrp = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+            .and_then(|p| p.parse::<i32>().ok());
+        pgrp == Some(pgid)
+            && std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == marker.as_bytes()))
+    })
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
-pub use minijinja::value::{Object, Value as TemplateValue};
+pub use minijinja::value::{DynObject, Enumerator, Object, ObjectRepr, Value as TemplateValue};
 pub use quotes::{placeholders_in_quotes, raw_uses};
 
 /// The template name that turns shell quoting on (the auto-escape callback keys on it).

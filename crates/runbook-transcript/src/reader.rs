@@ -81,7 +81,7 @@ mod tests {
     fn a_torn_last_line_is_skipped_and_append_cuts_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.jsonl");
-        let mut w = TranscriptWriter::create(&path).unwrap();
+        let mut w = TranscriptWriter::create(&path, crate::time::Clock::start()).unwrap();
         w.write(output("one")).unwrap();
         w.write(output("two")).unwrap();
         w.close().unwrap();
@@ -92,7 +92,7 @@ mod tests {
         let t = read_transcript(&path).unwrap();
         assert_eq!(t.records.len(), 2);
         assert!(t.torn_tail);
-        let mut w = TranscriptWriter::append(&path, 2, 0).unwrap();
+        let mut w = TranscriptWriter::append(&path, 2, crate::time::Clock::start()).unwrap();
         w.write(output("three")).unwrap();
         w.close().unwrap();
         let t = read_transcript(&path).unwrap();

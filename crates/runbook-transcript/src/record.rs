@@ -65,6 +65,10 @@ pub struct RunStarted {
     /// whether the playbook's steps changed.
     #[serde(default)]
     pub step_ids: Vec<String>,
+    /// When the incident clock started, in milliseconds since the Unix epoch: the clock is
+    /// wall time from here, across every resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_start_ms: Option<u64>,
 }
 
 /// `runbook resume` continued this transcript.
@@ -79,6 +83,12 @@ pub struct RunResumed {
     pub playbook_changed: bool,
     pub sha256: String,
     pub mode: String,
+    /// How long no process ran the run: from its last record before this resume to now.
+    #[serde(default)]
+    pub gap_ms: u64,
+    /// Steps that were running when the process stopped; they run again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rerun: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,6 +103,9 @@ pub struct StepStarted {
     pub host: String,
     pub attempt: u32,
     pub visit: u32,
+    /// The process group of the step's command, so a resume can stop one that outlived its run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pgid: Option<i32>,
     /// How long a `wait`, or the whole of a `watch`, is planned to take.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planned_ms: Option<u64>,
@@ -166,6 +179,9 @@ pub struct Verdict {
 pub struct StepFinished {
     pub step: String,
     pub outcome: Outcome,
+    /// Which visit of the step this was (goto loops visit a step again).
+    #[serde(default = "first_visit")]
+    pub visit: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<i32>,
     pub duration_ms: u64,
@@ -193,6 +209,10 @@ pub struct StepFinished {
     pub inputs: IndexMap<String, Value>,
 }
 
+fn first_visit() -> u32 {
+    1
+}
+
 /// A delivery attempt to one channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
@@ -200,6 +220,9 @@ pub struct Delivery {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// How long the delivery took.
+    #[serde(default)]
+    pub duration_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -213,6 +236,27 @@ pub struct Escalation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
     pub deliveries: Vec<Delivery>,
+    /// The rung of the time-based policy (`policy` only): its playbook (`""` for the run's
+    /// own, else the sub-playbook step's path) and its index in that ladder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rung: Option<Rung>,
+    /// When the rung was due on the incident clock (`policy` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_ms: Option<u64>,
+    /// How late it fired: it became due while no process was running the run.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub late_ms: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Which rung of which ladder fired.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Rung {
+    pub scope: String,
+    pub index: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,4 +290,11 @@ pub struct RunFinished {
     pub steps_warning: u32,
     pub steps_failed: u32,
     pub steps_skipped: u32,
+    /// Pages that did not reach their channel (failed or abandoned deliveries).
+    #[serde(default)]
+    pub undelivered: u32,
+    /// Why the run stopped when it was not a step (a transcript that cannot be written, a
+    /// signal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

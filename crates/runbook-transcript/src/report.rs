@@ -752,6 +752,7 @@ mod tests {
                     host: "local".into(),
                     attempt,
                     visit: 1,
+                    pgid: None,
                     planned_ms: None,
                 }),
             )
@@ -797,6 +798,8 @@ mod tests {
                     steps_warning: 0,
                     steps_failed: 1,
                     steps_skipped: 0,
+                    undelivered: 0,
+                    reason: None,
                 }),
             )
         }
@@ -827,6 +830,7 @@ mod tests {
             engine_version: "0.1.0".into(),
             mode: "interactive".into(),
             step_ids: Vec::new(),
+            clock_start_ms: None,
         }
     }
 
@@ -834,6 +838,7 @@ mod tests {
         StepFinished {
             step: step.into(),
             outcome,
+            visit: 1,
             exit: Some(i32::from(outcome == Outcome::Failed)),
             duration_ms: took,
             attempts: 1,
@@ -936,13 +941,18 @@ mod tests {
                             channel: "slack".into(),
                             ok: true,
                             error: None,
+                            duration_ms: 40,
                         },
                         Delivery {
                             channel: "pager".into(),
                             ok: false,
                             error: Some("HTTP 500 <boom>".into()),
+                            duration_ms: 90,
                         },
                     ],
+                    rung: None,
+                    due_ms: None,
+                    late_ms: 0,
                 }),
             )
             .finish(33, "restart", Outcome::Failed, 22)
@@ -1044,6 +1054,8 @@ mod tests {
                 playbook_changed: false,
                 sha256: String::new(),
                 mode: "interactive".into(),
+                gap_ms: 4000,
+                rerun: vec!["restart".into()],
             }),
         );
         s.start(5001, "restart", "run", 1)

@@ -60,6 +60,94 @@ pub fn format_duration(d: std::time::Duration) -> String {
     }
 }
 
+/// The incident clock: wall time since the run first started, across every resume. Within a
+/// process it ticks on the monotonic clock, so a wall-clock step does not move it backwards.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    origin: std::time::Instant,
+    /// The clock's reading when `origin` was taken.
+    offset: std::time::Duration,
+    /// When the clock started, in Unix milliseconds.
+    start_unix_ms: u64,
+}
+
+impl Clock {
+    /// A clock that starts now (a new run).
+    pub fn start() -> Clock {
+        Clock {
+            origin: std::time::Instant::now(),
+            offset: std::time::Duration::ZERO,
+            start_unix_ms: unix_ms(SystemTime::now()),
+        }
+    }
+
+    /// The clock of a run that started at `start_unix_ms`: it reads the wall time since, so
+    /// time while no process ran the run counts.
+    pub fn since(start_unix_ms: u64) -> Clock {
+        let now = unix_ms(SystemTime::now());
+        Clock {
+            origin: std::time::Instant::now(),
+            offset: std::time::Duration::from_millis(now.saturating_sub(start_unix_ms)),
+            start_unix_ms,
+        }
+    }
+
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.offset + self.origin.elapsed()
+    }
+
+    pub fn elapsed_ms(&self) -> u64 {
+        self.elapsed().as_millis() as u64
+    }
+
+    pub fn start_unix_ms(&self) -> u64 {
+        self.start_unix_ms
+    }
+
+    /// The instant (on this process's monotonic clock) at which the clock reads `at`.
+    pub fn instant_at(&self, at: std::time::Duration) -> std::time::Instant {
+        match at.checked_sub(self.offset) {
+            Some(after) => self.origin + after,
+            None => self.origin,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Days since 1970-01-01 of a civil date (the inverse of `civil_from_days`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parses the timestamps this crate writes (`2026-11-22T21:30:05.123Z`) back to Unix
+/// milliseconds; `None` for anything else.
+pub fn parse_rfc3339_ms(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    if b.len() != 24 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[23] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<u64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s, ms) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let days = days_from_civil(y as i64, mo as u32, d as u32);
+    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + mi * 60 + s;
+    Some(secs * 1000 + ms)
+}
+
 pub fn now() -> String {
     rfc3339(SystemTime::now())
 }
@@ -68,6 +156,16 @@ pub fn now() -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn parses_what_it_writes() {
+        for ms in [0u64, 1_764_606_605_123, 951_782_400_000, 4_102_444_799_999] {
+            let t = UNIX_EPOCH + Duration::from_millis(ms);
+            assert_eq!(parse_rfc3339_ms(&rfc3339(t)), Some(ms), "{}", rfc3339(t));
+        }
+        assert_eq!(parse_rfc3339_ms("2026-13-01T00:00:00.000Z"), None);
+        assert_eq!(parse_rfc3339_ms("yesterday"), None);
+    }
 
     #[test]
     fn formats_durations_compactly() {

@@ -6,20 +6,21 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use crate::record::{Event, Record};
-use crate::time;
+use crate::time::{self, Clock};
 
 /// The open transcript of a run.
 pub struct TranscriptWriter {
     file: File,
     path: PathBuf,
     seq: u64,
-    start: Instant,
-    offset_ms: u64,
+    clock: Clock,
     syncer: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
     buf: Vec<u8>,
+    /// Bytes of whole lines in the file: a failed write is cut back to here.
+    len: u64,
 }
 
 impl std::fmt::Debug for TranscriptWriter {
@@ -33,17 +34,17 @@ impl std::fmt::Debug for TranscriptWriter {
 
 impl TranscriptWriter {
     /// Creates a new transcript (and its folder); refuses to overwrite an existing file.
-    pub fn create(path: &Path) -> std::io::Result<Self> {
+    pub fn create(path: &Path, clock: Clock) -> std::io::Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
         let file = OpenOptions::new().write(true).create_new(true).open(path)?;
-        Ok(Self::with_file(file, path, 0, 0))
+        Ok(Self::with_file(file, path, 0, clock, 0))
     }
 
     /// Opens an existing transcript to append to it (resume), continuing its numbering and its
     /// incident clock. A torn last line is cut off first so the file stays line-aligned.
-    pub fn append(path: &Path, next_seq: u64, elapsed_ms: u64) -> std::io::Result<Self> {
+    pub fn append(path: &Path, next_seq: u64, clock: Clock) -> std::io::Result<Self> {
         let text = std::fs::read(path)?;
         let keep = match text.last() {
             Some(b'\n') | None => text.len(),
@@ -53,10 +54,10 @@ impl TranscriptWriter {
         file.set_len(keep as u64)?;
         let mut file = OpenOptions::new().append(true).open(path)?;
         file.flush()?;
-        Ok(Self::with_file(file, path, next_seq, elapsed_ms))
+        Ok(Self::with_file(file, path, next_seq, clock, keep as u64))
     }
 
-    fn with_file(file: File, path: &Path, seq: u64, offset_ms: u64) -> Self {
+    fn with_file(file: File, path: &Path, seq: u64, clock: Clock, len: u64) -> Self {
         let syncer = file.try_clone().ok().map(|clone| {
             let (tx, rx) = mpsc::channel::<()>();
             let handle = std::thread::Builder::new()
@@ -76,10 +77,10 @@ impl TranscriptWriter {
             file,
             path: path.to_owned(),
             seq,
-            start: Instant::now(),
-            offset_ms,
+            clock,
             syncer,
             buf: Vec::with_capacity(512),
+            len,
         }
     }
 
@@ -89,7 +90,7 @@ impl TranscriptWriter {
 
     /// Milliseconds on the incident clock.
     pub fn elapsed_ms(&self) -> u64 {
-        self.offset_ms + self.start.elapsed().as_millis() as u64
+        self.clock.elapsed_ms()
     }
 
     /// Appends one event as one line, written in one call.
@@ -111,12 +112,22 @@ impl TranscriptWriter {
         record
     }
 
-    /// Writes a stamped record as one line, in one call.
+    /// Writes a stamped record as one line, in one call. A write that fails part-way (a full
+    /// disk, a file size limit) is cut back off, so the file keeps only whole lines.
     pub fn write_record(&mut self, record: &Record) -> std::io::Result<()> {
         self.buf.clear();
         serde_json::to_writer(&mut self.buf, record)?;
         self.buf.push(b'\n');
-        self.file.write_all(&self.buf)
+        match self.file.write_all(&self.buf) {
+            Ok(()) => {
+                self.len += self.buf.len() as u64;
+                Ok(())
+            }
+            Err(err) => {
+                let _ = self.file.set_len(self.len);
+                Err(err)
+            }
+        }
     }
 
     /// Asks for the data to reach the disk (step boundaries); returns at once.

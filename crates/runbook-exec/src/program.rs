@@ -1,0 +1,575 @@
+//! The compiled step program: a checked playbook turned into what the engine executes.
+//!
+//! Durations are parsed, flow targets are indices, every sub-playbook is loaded and compiled
+//! up front (an include cycle is an error before anything runs), and the escalation ladder is
+//! typed. [`Program::next`] is the one place that decides where a run goes after a step: the
+//! runner, resume, `plan` and the Mermaid chart all ask it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use runbook_model::playbook::WatchUntil;
+use runbook_model::{Document, Flow, Playbook, Spanned, Step};
+
+/// How deep sub-playbooks may nest.
+pub const MAX_DEPTH: usize = 8;
+
+/// Index of a step in [`Program::steps`].
+pub type StepIdx = usize;
+
+/// A playbook ready to run.
+#[derive(Debug)]
+pub struct Program {
+    pub playbook: Arc<Playbook>,
+    /// The playbook file, as given.
+    pub file: PathBuf,
+    /// Every step: main steps, `finally` steps and the children of parallel groups.
+    pub steps: Vec<Node>,
+    /// The main steps in order.
+    pub main: Vec<StepIdx>,
+    /// The `finally` steps in order.
+    pub finally: Vec<StepIdx>,
+    /// The time-based escalation policy.
+    pub ladder: Vec<Rung>,
+    by_id: HashMap<String, StepIdx>,
+}
+
+/// One step with everything the engine needs already parsed.
+#[derive(Debug)]
+pub struct Node {
+    pub step: Spanned<Step>,
+    pub place: Place,
+    pub action: Action,
+    pub timeout: Option<Duration>,
+    pub retry: RetryPolicy,
+    pub watch: Option<WatchPolicy>,
+    /// Where a passing main step goes when it says so (`on_success`).
+    pub on_success: Option<StepIdx>,
+    pub on_failure: FailurePolicy,
+    pub max_visits: u32,
+}
+
+/// Where a step sits in its playbook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// The n-th main step.
+    Main(usize),
+    /// The n-th `finally` step.
+    Finally(usize),
+    /// A child of a parallel group.
+    Child { group: StepIdx },
+}
+
+/// What a step does.
+#[derive(Debug)]
+pub enum Action {
+    Run,
+    Manual,
+    Wait(Duration),
+    Parallel(Vec<StepIdx>),
+    Playbook(Arc<Program>),
+    Report,
+}
+
+impl Action {
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Action::Run => "run",
+            Action::Manual => "manual",
+            Action::Wait(_) => "wait",
+            Action::Parallel(_) => "parallel",
+            Action::Playbook(_) => "playbook",
+            Action::Report => "report",
+        }
+    }
+}
+
+/// `retry:` with its durations parsed; one attempt when the step has none.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub delay: Duration,
+    pub backoff: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 1,
+            delay: Duration::ZERO,
+            backoff: 1.0,
+        }
+    }
+}
+
+/// `watch:` with its durations parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchPolicy {
+    pub every: Duration,
+    pub duration: Duration,
+    pub until: Option<WatchUntil>,
+}
+
+/// `on_failure:`, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailurePolicy {
+    /// A channel notified at once.
+    pub escalate: Option<String>,
+    pub then: Then,
+}
+
+/// Where a failed step sends the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// Stop: the run (or, for a parallel child, the group) fails.
+    Abort,
+    /// Go on as if the step had passed.
+    Continue,
+    Goto(StepIdx),
+}
+
+/// One rung of the time-based policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rung {
+    pub after: Duration,
+    pub notify: Vec<String>,
+    /// A text template; `None` for the default message.
+    pub message: Option<String>,
+    /// The text the playbook wrote for `after` (`15m`), for messages.
+    pub after_text: String,
+}
+
+/// Where the run goes after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Run this step.
+    Step(StepIdx),
+    /// The main steps are done: go on with `finally`.
+    Finally,
+    /// The step's failure stops the run (`finally` still runs).
+    Stop,
+}
+
+/// Why a playbook cannot be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("{}: {what}", file.display())]
+    Invalid { file: PathBuf, what: String },
+    #[error("sub-playbook {} includes itself: {}", file.display(), chain.join(" → "))]
+    Cycle { file: PathBuf, chain: Vec<String> },
+    #[error("sub-playbook nesting is deeper than {MAX_DEPTH} levels at {}", file.display())]
+    TooDeep { file: PathBuf },
+}
+
+impl Program {
+    /// Compiles a checked playbook and, recursively, its sub-playbooks.
+    pub fn compile(playbook: Playbook, file: &Path) -> Result<Program, CompileError> {
+        let mut stack = vec![canonical(file)];
+        Compiler { stack: &mut stack }.program(playbook, file)
+    }
+
+    pub fn node(&self, idx: StepIdx) -> &Node {
+        &self.steps[idx]
+    }
+
+    /// The step with this id, nested and `finally` steps included.
+    pub fn find(&self, id: &str) -> Option<StepIdx> {
+        self.by_id.get(id).copied()
+    }
+
+    /// The one decision of where the run goes after a main step that `passed` or not.
+    /// `finally` steps and parallel children go on in their own order; for them this
+    /// answers whether a failure stops their group.
+    pub fn next(&self, at: StepIdx, passed: bool) -> Next {
+        let node = &self.steps[at];
+        let following = || match node.place {
+            Place::Main(i) => self
+                .main
+                .get(i + 1)
+                .map_or(Next::Finally, |&s| Next::Step(s)),
+            Place::Finally(i) => self
+                .finally
+                .get(i + 1)
+                .map_or(Next::Finally, |&s| Next::Step(s)),
+            Place::Child { .. } => Next::Finally,
+        };
+        if passed {
+            return match node.on_success {
+                Some(target) if matches!(node.place, Place::Main(_)) => Next::Step(target),
+                _ => following(),
+            };
+        }
+        match node.on_failure.then {
+            Then::Abort if !matches!(node.place, Place::Finally(_)) => Next::Stop,
+            Then::Goto(target) if matches!(node.place, Place::Main(_)) => Next::Step(target),
+            _ => following(),
+        }
+    }
+
+    /// The program and step a transcript path names (`step`, or `parent/child` inside a
+    /// sub-playbook).
+    pub fn resolve(&self, path: &str) -> Option<(&Program, StepIdx)> {
+        let (head, rest) = match path.split_once('/') {
+            Some((head, rest)) => (head, Some(rest)),
+            None => (path, None),
+        };
+        let idx = self.find(head)?;
+        match (rest, &self.steps[idx].action) {
+            (None, _) => Some((self, idx)),
+            (Some(rest), Action::Playbook(sub)) => sub.resolve(rest),
+            (Some(_), _) => None,
+        }
+    }
+
+    /// Every step id of this playbook, nested and `finally` included, in file order.
+    pub fn step_ids(&self) -> Vec<String> {
+        self.playbook
+            .all_steps()
+            .iter()
+            .map(|s| s.id.value.clone())
+            .collect()
+    }
+
+    /// Every escalation channel this program and its sub-playbooks name, with where:
+    /// (channel, playbook file, step id or `escalation`).
+    pub fn channels(&self) -> Vec<(String, PathBuf, String)> {
+        let mut out = Vec::new();
+        for rung in &self.ladder {
+            for c in &rung.notify {
+                out.push((c.clone(), self.file.clone(), "escalation".to_owned()));
+            }
+        }
+        for node in &self.steps {
+            if let Some(c) = &node.on_failure.escalate {
+                out.push((c.clone(), self.file.clone(), node.step.id.value.clone()));
+            }
+            if let Action::Playbook(sub) = &node.action {
+                out.extend(sub.channels());
+            }
+        }
+        out
+    }
+
+    /// The names a `--var` may set: params and vars of this playbook and its sub-playbooks.
+    pub fn known_names(&self, out: &mut std::collections::BTreeSet<String>) {
+        out.extend(self.playbook.params.keys().cloned());
+        out.extend(self.playbook.vars.keys().cloned());
+        for node in &self.steps {
+            if let Action::Playbook(sub) = &node.action {
+                sub.known_names(out);
+            }
+        }
+    }
+}
+
+struct Compiler<'s> {
+    /// Canonical paths of the playbooks being compiled, outermost first (cycle detection).
+    stack: &'s mut Vec<PathBuf>,
+}
+
+impl Compiler<'_> {
+    fn program(&mut self, playbook: Playbook, file: &Path) -> Result<Program, CompileError> {
+        let invalid = |what: String| CompileError::Invalid {
+            file: file.to_owned(),
+            what,
+        };
+        let mut program = Program {
+            playbook: Arc::new(Playbook {
+                steps: Vec::new(),
+                finally: Vec::new(),
+                ..playbook.clone()
+            }),
+            file: file.to_owned(),
+            steps: Vec::new(),
+            main: Vec::new(),
+            finally: Vec::new(),
+            ladder: Vec::new(),
+            by_id: HashMap::new(),
+        };
+        // Indices first, so gotos can be resolved whatever their direction.
+        let mut order: Vec<(&Spanned<Step>, Place)> = Vec::new();
+        fn collect<'a>(
+            steps: &'a [Spanned<Step>],
+            place: &dyn Fn(usize) -> Place,
+            order: &mut Vec<(&'a Spanned<Step>, Place)>,
+        ) {
+            for (i, step) in steps.iter().enumerate() {
+                let idx = order.len();
+                order.push((step, place(i)));
+                if let Some(children) = &step.parallel {
+                    collect(children, &|_| Place::Child { group: idx }, order);
+                }
+            }
+        }
+        collect(&playbook.steps, &Place::Main, &mut order);
+        collect(&playbook.finally, &Place::Finally, &mut order);
+        for (idx, (step, place)) in order.iter().enumerate() {
+            if program.by_id.insert(step.id.value.clone(), idx).is_some() {
+                return Err(invalid(format!(
+                    "step id `{}` is used twice",
+                    step.id.value
+                )));
+            }
+            match place {
+                Place::Main(_) => program.main.push(idx),
+                Place::Finally(_) => program.finally.push(idx),
+                Place::Child { .. } => {}
+            }
+        }
+        let target = |id: &str| {
+            program
+                .by_id
+                .get(id)
+                .copied()
+                .ok_or_else(|| invalid(format!("no step `{id}` to go to")))
+        };
+        let duration = |d: &Spanned<runbook_model::duration::DurationText>, what: &str| {
+            d.parse()
+                .map_err(|e| invalid(format!("{what} `{}`: {e}", d.0)))
+        };
+        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut nodes = Vec::with_capacity(order.len());
+        for (idx, (step, place)) in order.iter().enumerate() {
+            let action = if step.run.is_some() {
+                Action::Run
+            } else if step.manual.is_some() {
+                Action::Manual
+            } else if let Some(wait) = &step.wait {
+                Action::Wait(duration(wait, "wait")?)
+            } else if step.parallel.is_some() {
+                Action::Parallel(
+                    (idx + 1..order.len())
+                        .filter(|&c| order[c].1 == Place::Child { group: idx })
+                        .collect(),
+                )
+            } else if let Some(path) = &step.playbook {
+                Action::Playbook(Arc::new(self.sub(&dir.join(path.as_str()))?))
+            } else if step.report.is_some() {
+                Action::Report
+            } else {
+                return Err(invalid(format!("step `{}` has no action", step.id.value)));
+            };
+            let retry = match &step.retry {
+                Some(r) => RetryPolicy {
+                    attempts: r.attempts.max(1),
+                    delay: r
+                        .delay
+                        .as_ref()
+                        .map(|d| duration(d, "retry delay"))
+                        .transpose()?
+                        .unwrap_or_default(),
+                    backoff: r.backoff.unwrap_or(1.0),
+                },
+                None => RetryPolicy::default(),
+            };
+            let watch = match &step.watch {
+                Some(w) => Some(WatchPolicy {
+                    every: duration(&w.every, "watch every")?,
+                    duration: duration(&w.duration, "watch for")?,
+                    until: w.until,
+                }),
+                None => None,
+            };
+            let then = match step.failure_flow() {
+                Flow::Abort => Then::Abort,
+                Flow::Continue => Then::Continue,
+                Flow::Goto(id) => Then::Goto(target(&id)?),
+            };
+            nodes.push(Node {
+                step: (*step).clone(),
+                place: *place,
+                action,
+                timeout: step
+                    .timeout
+                    .as_ref()
+                    .map(|t| duration(t, "timeout"))
+                    .transpose()?,
+                retry,
+                watch,
+                on_success: step
+                    .on_success
+                    .as_ref()
+                    .map(|t| target(t.as_str()))
+                    .transpose()?,
+                on_failure: FailurePolicy {
+                    escalate: step
+                        .on_failure
+                        .as_ref()
+                        .and_then(|f| f.escalate())
+                        .map(str::to_owned),
+                    then,
+                },
+                max_visits: step.visit_limit(),
+            });
+        }
+        for rung in &playbook.escalation {
+            program.ladder.push(Rung {
+                after: duration(&rung.after, "escalation after")?,
+                notify: rung.notify.iter().map(|c| c.value.clone()).collect(),
+                message: rung.message.as_ref().map(|m| m.value.clone()),
+                after_text: rung.after.0.clone(),
+            });
+        }
+        program.steps = nodes;
+        program.playbook = Arc::new(playbook);
+        Ok(program)
+    }
+
+    fn sub(&mut self, file: &Path) -> Result<Program, CompileError> {
+        let key = canonical(file);
+        if let Some(at) = self.stack.iter().position(|p| *p == key) {
+            let mut chain: Vec<String> = self.stack[at..]
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            chain.push(key.display().to_string());
+            return Err(CompileError::Cycle {
+                file: file.to_owned(),
+                chain,
+            });
+        }
+        if self.stack.len() > MAX_DEPTH {
+            return Err(CompileError::TooDeep {
+                file: file.to_owned(),
+            });
+        }
+        let checked = runbook_model::check_file(file);
+        let playbook = match (checked.has_errors(), checked.document) {
+            (false, Some(Document::Playbook(pb))) => *pb,
+            _ => {
+                return Err(CompileError::Invalid {
+                    file: file.to_owned(),
+                    what: "not a valid playbook; run `runbook check` on it".into(),
+                });
+            }
+        };
+        self.stack.push(key);
+        let program = self.program(playbook, file);
+        self.stack.pop();
+        program
+    }
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(yaml: &str) -> Program {
+        let text =
+            format!("apiVersion: runbook/v1\nkind: Playbook\nmetadata: {{ name: t }}\n{yaml}");
+        let checked = runbook_model::check_bytes(Path::new("t.yaml"), text.into_bytes());
+        assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+        let Some(Document::Playbook(pb)) = checked.document else {
+            panic!("not a playbook")
+        };
+        Program::compile(*pb, Path::new("t.yaml")).expect("compiles")
+    }
+
+    fn id(p: &Program, next: Next) -> String {
+        match next {
+            Next::Step(i) => p.steps[i].step.id.value.clone(),
+            Next::Finally => "<finally>".into(),
+            Next::Stop => "<stop>".into(),
+        }
+    }
+
+    #[test]
+    fn next_follows_order_branches_and_stops() {
+        let p = compile(
+            "steps:
+  - { id: a, run: 'true', on_failure: c }
+  - { id: b, run: 'true', on_success: d }
+  - { id: c, run: 'true', on_failure: continue }
+  - { id: d, run: 'true' }
+  - id: g
+    parallel:
+      - { id: g1, run: 'true' }
+      - { id: g2, run: 'true', on_failure: continue }
+finally:
+  - { id: f1, report: x }
+  - { id: f2, report: y }
+",
+        );
+        let at = |s: &str| p.find(s).unwrap();
+        assert_eq!(id(&p, p.next(at("a"), true)), "b");
+        assert_eq!(id(&p, p.next(at("a"), false)), "c");
+        assert_eq!(id(&p, p.next(at("b"), true)), "d");
+        assert_eq!(id(&p, p.next(at("b"), false)), "<stop>");
+        assert_eq!(id(&p, p.next(at("c"), false)), "d");
+        assert_eq!(id(&p, p.next(at("g"), true)), "<finally>");
+        assert_eq!(id(&p, p.next(at("g1"), false)), "<stop>");
+        assert_eq!(id(&p, p.next(at("g2"), false)), "<finally>");
+        // A failing `finally` step never stops the others.
+        assert_eq!(id(&p, p.next(at("f1"), false)), "f2");
+        assert_eq!(id(&p, p.next(at("f2"), false)), "<finally>");
+        let Action::Parallel(children) = &p.node(at("g")).action else {
+            panic!("a group")
+        };
+        assert_eq!(children, &vec![at("g1"), at("g2")]);
+        assert_eq!(p.main.len(), 5);
+        assert_eq!(p.finally, vec![at("f1"), at("f2")]);
+    }
+
+    #[test]
+    fn durations_are_parsed_once() {
+        let p = compile(
+            "steps:
+  - id: a
+    run: 'true'
+    timeout: 90s
+    retry: { attempts: 3, delay: 2s, backoff: 2.0 }
+    watch: { every: 5s, for: 1m }
+  - { id: w, wait: 1m30s }
+escalation:
+  - { after: 15m, notify: [lead] }
+",
+        );
+        let a = p.node(p.find("a").unwrap());
+        assert_eq!(a.timeout, Some(Duration::from_secs(90)));
+        assert_eq!(
+            a.retry,
+            RetryPolicy {
+                attempts: 3,
+                delay: Duration::from_secs(2),
+                backoff: 2.0
+            }
+        );
+        assert_eq!(a.watch.unwrap().duration, Duration::from_secs(60));
+        assert!(matches!(
+            p.node(p.find("w").unwrap()).action,
+            Action::Wait(d) if d == Duration::from_secs(90)
+        ));
+        assert_eq!(p.ladder[0].after, Duration::from_secs(900));
+        assert_eq!(p.channels()[0].0, "lead");
+    }
+
+    #[test]
+    fn an_include_cycle_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, sub: &str| {
+            std::fs::write(
+                dir.path().join(name),
+                format!(
+                    "apiVersion: runbook/v1\nkind: Playbook\nmetadata: {{ name: {} }}\nsteps:\n  - {{ id: s, playbook: {sub} }}\n",
+                    name.trim_end_matches(".yaml")
+                ),
+            )
+            .unwrap();
+        };
+        write("a.yaml", "b.yaml");
+        write("b.yaml", "a.yaml");
+        let checked = runbook_model::check_file(&dir.path().join("a.yaml"));
+        let Some(Document::Playbook(pb)) = checked.document else {
+            panic!("a playbook")
+        };
+        let err = Program::compile(*pb, &dir.path().join("a.yaml")).unwrap_err();
+        assert!(matches!(err, CompileError::Cycle { .. }), "{err}");
+        assert!(err.to_string().contains("b.yaml"), "{err}");
+    }
+}

@@ -1,0 +1,262 @@
+//! The actions other than `run`: manual steps, waits, reports, parallel groups and
+//! sub-playbooks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use runbook_template::Mode;
+use runbook_transcript::{Outcome, RunOutcome};
+use serde_json::Value;
+
+use super::report::StepReport;
+use super::scope::Scope;
+use crate::operator::{AfterInterrupt, Answered, ManualAnswer};
+use crate::program::{Next, Program, StepIdx};
+use crate::vars::{Vars, value_text};
+
+impl Scope {
+    pub(super) async fn manual_step(&self, idx: StepIdx, visit: u32) -> StepReport {
+        let step = &self.program.node(idx).step;
+        let instructions = step.manual.as_ref().expect("a manual step");
+        let text = match self.render(instructions, Mode::Text, None) {
+            Ok(t) => self.shared.redact(&t),
+            Err(e) => return StepReport::failed(format!("manual: {e}")),
+        };
+        self.started(idx, "manual", None, 1, visit, None);
+        let inputs: Vec<_> = step
+            .inputs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .collect();
+        let (id, checklist) = (step.id.value.clone(), step.checklist.clone());
+        let Some(answer) = self
+            .ask(move |op| op.manual(&id, &text, &checklist, &inputs))
+            .await
+        else {
+            return StepReport::stopped();
+        };
+        match answer.value {
+            ManualAnswer::Done(values) => {
+                self.prompt(idx, answer.question, answer.answer, "done");
+                let mut report = StepReport::new(Outcome::Ok);
+                for (name, value) in values {
+                    if step.inputs.get(&name).is_some_and(|i| i.secret) {
+                        self.shared.journal.add_secret(&value_text(&value));
+                        report.secret_inputs.push(name.clone());
+                    }
+                    report.inputs.insert(name, value);
+                }
+                report
+            }
+            ManualAnswer::Skip | ManualAnswer::Fail => {
+                // Later steps may read the answers: a question not asked keeps its default
+                // (recorded, so a resumed run has it too).
+                let defaults: IndexMap<String, Value> = step
+                    .inputs
+                    .iter()
+                    .filter_map(|(name, input)| input.default.clone().map(|d| (name.clone(), d)))
+                    .collect();
+                let mut report = if answer.value == ManualAnswer::Fail {
+                    self.prompt(idx, answer.question, answer.answer.clone(), "fail");
+                    StepReport::failed(format!("manual step not done: {}", answer.answer))
+                } else {
+                    self.prompt(idx, answer.question, answer.answer.clone(), "skip");
+                    StepReport::new(Outcome::Skipped).with_message(answer.answer)
+                };
+                report.inputs = defaults;
+                report
+            }
+        }
+    }
+
+    pub(super) async fn wait_step(
+        &self,
+        idx: StepIdx,
+        duration: Duration,
+        visit: u32,
+    ) -> StepReport {
+        self.started(idx, "wait", None, 1, visit, None);
+        if !self.shared.interactive() {
+            if self.sleep(duration).await {
+                return StepReport::stopped();
+            }
+            return StepReport::new(Outcome::Ok);
+        }
+        // A countdown the operator can cut short; Ctrl-C asks what to do (recorded, as for a
+        // command): retry waits again, skip ends the wait, abort stops the run.
+        let id = self.program.node(idx).step.id.value.clone();
+        loop {
+            let question_id = id.clone();
+            let decision = match self.ask(move |op| op.wait(&question_id, duration)).await {
+                Some(Answered {
+                    value: true,
+                    question,
+                    answer,
+                }) => {
+                    self.prompt(idx, question, answer, "skip");
+                    return StepReport::new(Outcome::Ok)
+                        .with_message("wait cut short by the operator");
+                }
+                Some(_) => return StepReport::new(Outcome::Ok),
+                None => {
+                    let question_id = id.clone();
+                    self.ask(move |op| op.after_interrupt(&question_id)).await
+                }
+            };
+            let Some(decision) = decision else {
+                return StepReport::stopped();
+            };
+            let label = decision.value.label();
+            self.prompt(idx, decision.question, decision.answer, label);
+            match decision.value {
+                AfterInterrupt::Retry => continue,
+                AfterInterrupt::Skip => {
+                    return StepReport::new(Outcome::Ok)
+                        .with_message("wait cut short by the operator");
+                }
+                AfterInterrupt::Abort => return StepReport::aborted(),
+            }
+        }
+    }
+
+    pub(super) fn report_step(&self, idx: StepIdx, visit: u32) -> StepReport {
+        self.started(idx, "report", None, 1, visit, None);
+        let template = self
+            .program
+            .node(idx)
+            .step
+            .report
+            .as_ref()
+            .expect("a report");
+        match self.render(template, Mode::Text, None) {
+            Ok(text) => {
+                let mut report = StepReport::new(Outcome::Ok);
+                report.report = Some(text);
+                report
+            }
+            Err(e) => StepReport::failed(format!("report: {e}")),
+        }
+    }
+
+    pub(super) async fn parallel_step(
+        &self,
+        idx: StepIdx,
+        children: &[StepIdx],
+        visit: u32,
+    ) -> StepReport {
+        self.started(idx, "parallel", None, 1, visit, None);
+        let reports = join_all(children.iter().map(|&c| self.visit(c, 1))).await;
+        // A child fails its group unless its own `on_failure` lets the run go on.
+        let failed: Vec<&str> = children
+            .iter()
+            .zip(&reports)
+            .filter(|&(&c, r)| !r.outcome.passed() && self.program.next(c, false) == Next::Stop)
+            .map(|(&c, _)| self.program.node(c).step.id.as_str())
+            .collect();
+        let mut report = if failed.is_empty() {
+            let warned = reports.iter().any(|r| r.outcome == Outcome::Warning);
+            StepReport::new(if warned {
+                Outcome::Warning
+            } else {
+                Outcome::Ok
+            })
+        } else {
+            StepReport::failed(format!("failed: {}", failed.join(", ")))
+        };
+        report.interrupted = reports.iter().any(|r| r.interrupted);
+        report.abort = reports.iter().any(|r| r.abort);
+        if report.interrupted {
+            report.outcome = Outcome::Aborted;
+            report.message = Some("interrupted".into());
+        } else if report.abort {
+            report.outcome = Outcome::Aborted;
+            report.message = Some("aborted by the operator".into());
+        }
+        report
+    }
+
+    pub(super) async fn sub_playbook(
+        &self,
+        idx: StepIdx,
+        sub: Arc<Program>,
+        visit: u32,
+    ) -> StepReport {
+        let step = &self.program.node(idx).step;
+        let path = step.playbook.as_ref().expect("a playbook step");
+        self.started(idx, "playbook", Some(path), 1, visit, None);
+        let mut overrides = self.shared.overrides.clone();
+        // `with:` values are rendered in the parent's context and win over everything else.
+        for (name, value) in &step.with {
+            let text = value_text(&value.value);
+            match self.render(&text, Mode::Text, None) {
+                Ok(v) => overrides.vars.push((name.clone(), v)),
+                Err(e) => return StepReport::failed(format!("with {name}: {e}")),
+            }
+        }
+        let vars = match Vars::resolve(
+            &self.shared.engine,
+            &sub.playbook,
+            self.shared.inventory.as_deref(),
+            &overrides,
+            &|n| std::env::var(n).ok(),
+        ) {
+            Ok(v) => v,
+            Err(e) => return StepReport::failed(e.to_string()),
+        };
+        if !vars.missing.is_empty() {
+            return StepReport::failed(
+                crate::Error::MissingParams(vars.missing.clone()).to_string(),
+            );
+        }
+        for name in &vars.secret_names {
+            if let Some(v) = vars.values.get(name) {
+                self.shared.journal.add_secret(&value_text(v));
+            }
+        }
+        let prefix = format!("{}/", self.path(idx));
+        let child = Scope::new(self.shared.clone(), sub.clone(), vars, prefix.clone());
+        // The child's ladder joins the incident clock while it runs.
+        let ladder = child.rendered_ladder();
+        self.shared.escalator.enter(&self.shared, &prefix, ladder);
+        let outcome = Box::pin(child.run()).await;
+        self.shared.escalator.leave(&prefix);
+        let mut report = match outcome {
+            RunOutcome::Success => StepReport::new(Outcome::Ok),
+            RunOutcome::Failed => StepReport::failed(format!(
+                "sub-playbook {} failed",
+                sub.playbook.metadata.name.value
+            )),
+            RunOutcome::Aborted => StepReport::aborted(),
+            RunOutcome::Interrupted => StepReport::stopped(),
+        };
+        report.attempts = 1;
+        report
+    }
+}
+
+/// Joins futures concurrently on the current task (children of a `parallel` step).
+async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let futures: Vec<_> = futures.map(Box::pin).collect();
+    let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    let mut pending: Vec<_> = futures.into_iter().enumerate().collect();
+    std::future::poll_fn(|cx| {
+        pending.retain_mut(|(i, fut)| match fut.as_mut().poll(cx) {
+            std::task::Poll::Ready(out) => {
+                results[*i] = Some(out);
+                false
+            }
+            std::task::Poll::Pending => true,
+        });
+        if pending.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    results
+        .into_iter()
+        .map(|r| r.expect("every future completed"))
+        .collect()
+}

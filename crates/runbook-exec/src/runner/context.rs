@@ -1,0 +1,169 @@
+//! The template context of a running playbook, built incrementally: each value, capture and
+//! finished step is converted once, when it becomes known, and a render looks names up on
+//! demand. So rendering a step costs the same after 5 steps as after 5,000.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use indexmap::IndexMap;
+use runbook_model::Playbook;
+use runbook_template::{Enumerator, Object, ObjectRepr, TemplateValue};
+use serde_json::Value;
+
+/// What a playbook instance knows: its values, and what its steps learned.
+#[derive(Debug)]
+pub(super) struct Known {
+    /// Values, `params` and `metadata`, converted once.
+    base: BTreeMap<String, TemplateValue>,
+    /// Captures and operator answers of earlier steps.
+    captures: RwLock<IndexMap<String, TemplateValue>>,
+    /// `steps.<id>`.
+    steps: Arc<Steps>,
+}
+
+#[derive(Debug, Default)]
+struct Steps(RwLock<IndexMap<String, TemplateValue>>);
+
+impl Object for Steps {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &TemplateValue) -> Option<TemplateValue> {
+        self.0
+            .read()
+            .expect("steps lock")
+            .get(key.as_str()?)
+            .cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let keys = self.0.read().expect("steps lock");
+        Enumerator::Values(
+            keys.keys()
+                .map(|k| TemplateValue::from(k.as_str()))
+                .collect(),
+        )
+    }
+}
+
+/// `env.NAME`: reads the process environment on lookup; an unset name is undefined.
+#[derive(Debug)]
+struct EnvObject;
+
+impl Object for EnvObject {
+    fn get_value(self: &Arc<Self>, key: &TemplateValue) -> Option<TemplateValue> {
+        std::env::var(key.as_str()?).ok().map(TemplateValue::from)
+    }
+}
+
+/// The result of one step, as later templates see it (`steps.<id>`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub(super) struct StepView<'a> {
+    pub status: &'a str,
+    pub exit: Option<i32>,
+    pub stdout: &'a str,
+    pub stderr: &'a str,
+    pub duration: f64,
+}
+
+impl Known {
+    pub(super) fn new(playbook: &Playbook, values: &IndexMap<String, Value>) -> Known {
+        let mut base: BTreeMap<String, TemplateValue> = values
+            .iter()
+            .map(|(k, v)| (k.clone(), runbook_template::context(v)))
+            .collect();
+        let params: BTreeMap<&str, &Value> = playbook
+            .params
+            .keys()
+            .filter_map(|name| values.get(name).map(|v| (name.as_str(), v)))
+            .collect();
+        base.insert("params".into(), runbook_template::context(&params));
+        base.insert(
+            "metadata".into(),
+            runbook_template::context(&playbook.metadata),
+        );
+        Known {
+            base,
+            captures: RwLock::default(),
+            steps: Arc::default(),
+        }
+    }
+
+    pub(super) fn learn(&self, name: &str, value: &Value) {
+        self.captures
+            .write()
+            .expect("captures lock")
+            .insert(name.to_owned(), runbook_template::context(value));
+    }
+
+    pub(super) fn finished(&self, id: &str, view: &StepView) {
+        self.steps
+            .0
+            .write()
+            .expect("steps lock")
+            .insert(id.to_owned(), runbook_template::context(view));
+    }
+
+    /// The root context of one render.
+    pub(super) fn context(
+        self: &Arc<Self>,
+        host: &str,
+        run: TemplateValue,
+        incident: TemplateValue,
+        own: Option<&IndexMap<String, Value>>,
+    ) -> TemplateValue {
+        TemplateValue::from_object(Root {
+            known: self.clone(),
+            own: own.map(|own| {
+                own.iter()
+                    .map(|(k, v)| (k.clone(), runbook_template::context(v)))
+                    .collect()
+            }),
+            host: TemplateValue::from(host),
+            run,
+            incident,
+        })
+    }
+}
+
+/// The root of a render: built-ins, then this step's own captures, then earlier captures and
+/// answers, then values.
+#[derive(Debug)]
+struct Root {
+    known: Arc<Known>,
+    own: Option<IndexMap<String, TemplateValue>>,
+    host: TemplateValue,
+    run: TemplateValue,
+    incident: TemplateValue,
+}
+
+impl Object for Root {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &TemplateValue) -> Option<TemplateValue> {
+        let name = key.as_str()?;
+        match name {
+            "host" => return Some(self.host.clone()),
+            "run" => return Some(self.run.clone()),
+            "incident" => return Some(self.incident.clone()),
+            "env" => return Some(TemplateValue::from_object(EnvObject)),
+            "steps" => return Some(TemplateValue::from_dyn_object(self.known.steps.clone())),
+            "params" | "metadata" => return self.known.base.get(name).cloned(),
+            _ => {}
+        }
+        if let Some(v) = self.own.as_ref().and_then(|own| own.get(name)) {
+            return Some(v.clone());
+        }
+        if let Some(v) = self.known.captures.read().expect("captures lock").get(name) {
+            return Some(v.clone());
+        }
+        self.known.base.get(name).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::NonEnumerable
+    }
+}

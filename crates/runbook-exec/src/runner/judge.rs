@@ -1,0 +1,140 @@
+//! Judging a finished command: the timeout, the expectations, the captures, then the graded
+//! checks (the first whose condition holds decides). Values stay as they are here; the
+//! journal masks secrets when the result is recorded.
+
+use indexmap::IndexMap;
+use runbook_model::playbook::CheckStatus;
+use runbook_template::Mode;
+use runbook_transcript::{Outcome, Verdict};
+
+use super::report::StepReport;
+use super::scope::Scope;
+use crate::expect;
+use crate::process::ProcessResult;
+use crate::program::StepIdx;
+
+/// Bytes of stdout/stderr kept in `steps.<id>` and the step_finished record.
+const VIEW_BYTES: usize = 16 * 1024;
+
+impl Scope {
+    pub(super) fn judge(
+        &self,
+        idx: StepIdx,
+        result: &ProcessResult,
+        mut report: StepReport,
+    ) -> StepReport {
+        let node = self.program.node(idx);
+        let step = &node.step;
+        let stdout = &result.stdout.text;
+        let stderr = &result.stderr.text;
+        report.stdout = head(stdout);
+        report.stderr = head(stderr);
+        if result.timed_out {
+            report.outcome = Outcome::Failed;
+            report.message = Some(format!(
+                "timed out after {}",
+                step.timeout.as_ref().map_or("?", |t| t.0.as_str())
+            ));
+            return report;
+        }
+        let render = |t: &str| self.render(t, Mode::Text, None);
+        report.verdicts = expect::judge(step.expect.as_ref(), result.exit, stdout, stderr, &render);
+        let mut own = IndexMap::new();
+        for (name, spec) in &step.capture {
+            match expect::capture(spec, result.exit, stdout, stderr) {
+                Ok(value) => {
+                    own.insert(name.clone(), value);
+                }
+                Err(why) => report.verdicts.push(Verdict {
+                    what: format!("capture {name}"),
+                    ok: false,
+                    got: Some(why),
+                }),
+            }
+        }
+        if let Some(failed) = report.verdicts.iter().find(|v| !v.ok) {
+            report.outcome = Outcome::Failed;
+            report.message = Some(match &failed.got {
+                Some(got) => format!("expected {}, got {}", failed.what, one_line(got)),
+                None => format!("expected {}", failed.what),
+            });
+        } else {
+            self.grade(step, &own, &mut report);
+        }
+        report.captures = own;
+        report
+    }
+
+    /// The graded checks: the first that holds sets the outcome and the message.
+    fn grade(
+        &self,
+        step: &runbook_model::Step,
+        own: &IndexMap<String, serde_json::Value>,
+        report: &mut StepReport,
+    ) {
+        for check in &step.checks {
+            let ctx = self.context(Some(own));
+            match self.shared.engine.is_true(&check.condition, &ctx) {
+                Ok(false) => continue,
+                Ok(true) => {
+                    let message = check
+                        .message
+                        .as_ref()
+                        .map(|m| self.render(m, Mode::Text, Some(own)).unwrap_or_else(|e| e))
+                        .unwrap_or_else(|| {
+                            format!("{}: {}", status_word(check.status), check.condition.value)
+                        });
+                    report.verdicts.push(Verdict {
+                        what: format!("check {}", check.condition.value),
+                        ok: check.status != CheckStatus::Critical,
+                        got: Some(message.clone()),
+                    });
+                    report.outcome = match check.status {
+                        CheckStatus::Ok => Outcome::Ok,
+                        CheckStatus::Warning => Outcome::Warning,
+                        CheckStatus::Critical => Outcome::Failed,
+                    };
+                    report.message = Some(message);
+                    return;
+                }
+                Err(err) => {
+                    report.outcome = Outcome::Failed;
+                    report.message = Some(format!(
+                        "check `{}`: {}",
+                        check.condition.value, err.message
+                    ));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The first [`VIEW_BYTES`] of an output, cut at a character boundary.
+pub(super) fn head(text: &str) -> String {
+    if text.len() <= VIEW_BYTES {
+        return text.trim_end().to_owned();
+    }
+    let cut = (0..=VIEW_BYTES)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    text[..cut].to_owned()
+}
+
+fn one_line(text: &str) -> String {
+    let first = text.lines().next().unwrap_or("");
+    if text.lines().nth(1).is_some() {
+        format!("{first} …")
+    } else {
+        first.to_owned()
+    }
+}
+
+fn status_word(status: CheckStatus) -> &'static str {
+    match status {
+        CheckStatus::Ok => "ok",
+        CheckStatus::Warning => "warning",
+        CheckStatus::Critical => "critical",
+    }
+}

@@ -1,0 +1,73 @@
+//! What a step ended as, and the data that goes with it into `step_finished`.
+
+use indexmap::IndexMap;
+use runbook_transcript::{Outcome, Verdict};
+use serde_json::Value;
+
+pub(super) struct StepReport {
+    pub outcome: Outcome,
+    pub exit: Option<i32>,
+    pub attempts: u32,
+    pub verdicts: Vec<Verdict>,
+    pub captures: IndexMap<String, Value>,
+    pub message: Option<String>,
+    pub stdout: String,
+    pub stderr: String,
+    pub spilled: Option<String>,
+    pub report: Option<String>,
+    /// Answers of a manual step, as later steps see them.
+    pub inputs: IndexMap<String, Value>,
+    /// Names among `inputs` whose answers are secret (recorded as `***`).
+    pub secret_inputs: Vec<String>,
+    /// A signal stopped the run while this step ran or asked.
+    pub interrupted: bool,
+    /// The operator chose to abort the run.
+    pub abort: bool,
+    /// Restored from a resumed run's transcript, not run again.
+    pub replayed: bool,
+}
+
+impl StepReport {
+    pub fn new(outcome: Outcome) -> Self {
+        StepReport {
+            outcome,
+            exit: None,
+            attempts: 0,
+            verdicts: Vec::new(),
+            captures: IndexMap::new(),
+            message: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            spilled: None,
+            report: None,
+            inputs: IndexMap::new(),
+            secret_inputs: Vec::new(),
+            interrupted: false,
+            abort: false,
+            replayed: false,
+        }
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        StepReport::new(Outcome::Failed).with_message(message)
+    }
+
+    /// A Ctrl-C, SIGTERM or SIGHUP stopped the run while this step ran or asked.
+    pub fn stopped() -> Self {
+        let mut report = StepReport::new(Outcome::Aborted).with_message("interrupted");
+        report.interrupted = true;
+        report
+    }
+
+    /// The operator aborted the run here.
+    pub fn aborted() -> Self {
+        let mut report = StepReport::new(Outcome::Aborted).with_message("aborted by the operator");
+        report.abort = true;
+        report
+    }
+
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+}

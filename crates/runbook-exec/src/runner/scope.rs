@@ -1,0 +1,387 @@
+//! One playbook instance walking its steps: the main steps as [`Program::next`] directs,
+//! then `finally`. A step a resumed run already finished is replayed from the transcript
+//! (its outcome, captures and answers restored), never run again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use indexmap::IndexMap;
+use runbook_template::{Mode, TemplateValue};
+use runbook_transcript::{Event, Outcome, RunOutcome, StepFinished, StepStarted};
+use serde_json::Value;
+
+use super::Shared;
+use super::context::{Known, StepView};
+use super::report::StepReport;
+use crate::program::{Action, Next, Program, StepIdx};
+use crate::vars::Vars;
+
+pub(super) struct Scope {
+    pub shared: Arc<Shared>,
+    pub program: Arc<Program>,
+    pub known: Arc<Known>,
+    /// `parent/` for the steps of a sub-playbook.
+    pub prefix: String,
+    visits: Mutex<HashMap<StepIdx, u32>>,
+    /// When each running step's action began (after the operator's go-ahead), so a step's
+    /// duration does not count the time spent at its prompt.
+    began: Mutex<HashMap<StepIdx, Instant>>,
+}
+
+impl Scope {
+    pub fn new(shared: Arc<Shared>, program: Arc<Program>, vars: Vars, prefix: String) -> Scope {
+        let known = Arc::new(Known::new(&program.playbook, &vars.values));
+        Scope {
+            shared,
+            program,
+            known,
+            prefix,
+            visits: Mutex::default(),
+            began: Mutex::default(),
+        }
+    }
+
+    /// The step's id as the transcript names it (`parent/child` in a sub-playbook).
+    pub fn path(&self, idx: StepIdx) -> String {
+        format!("{}{}", self.prefix, self.program.node(idx).step.id.value)
+    }
+
+    /// Runs the main steps, then `finally`; returns how the playbook ended.
+    pub async fn run(&self) -> RunOutcome {
+        let mut outcome = self.run_main().await;
+        if self.shared.journal.broken() {
+            return RunOutcome::Interrupted;
+        }
+        if outcome == RunOutcome::Interrupted {
+            self.shared.begin_stopping();
+        }
+        for &idx in &self.program.finally {
+            if self.shared.should_stop() {
+                if self.shared.is_stopping() || self.shared.journal.broken() {
+                    break;
+                }
+                // A signal between steps: the rest of `finally` still runs, unattended.
+                self.shared.begin_stopping();
+                outcome = RunOutcome::Interrupted;
+            }
+            let report = self.visit(idx, 1).await;
+            if report.interrupted {
+                outcome = RunOutcome::Interrupted;
+                if self.shared.is_stopping() || self.shared.journal.broken() {
+                    break;
+                }
+                self.shared.begin_stopping();
+                continue;
+            }
+            if report.outcome == Outcome::Failed && outcome == RunOutcome::Success {
+                outcome = RunOutcome::Failed;
+                self.shared.mark_failed(self.path(idx));
+            }
+        }
+        outcome
+    }
+
+    async fn run_main(&self) -> RunOutcome {
+        let mut next = self
+            .program
+            .main
+            .first()
+            .map_or(Next::Finally, |&first| Next::Step(first));
+        loop {
+            let idx = match next {
+                Next::Step(idx) => idx,
+                Next::Finally => return RunOutcome::Success,
+                Next::Stop => return RunOutcome::Failed,
+            };
+            let node = self.program.node(idx);
+            let visit = {
+                let mut visits = self.visits.lock().expect("visits lock");
+                let v = visits.entry(idx).or_insert(0);
+                *v += 1;
+                *v
+            };
+            if visit > node.max_visits {
+                let message = format!(
+                    "step `{}` would run a {} time; max_visits is {}",
+                    node.step.id.value,
+                    ordinal(visit),
+                    node.max_visits
+                );
+                self.finish(idx, visit, &StepReport::failed(message), 0);
+                self.shared.mark_failed(self.path(idx));
+                return RunOutcome::Failed;
+            }
+            let report = self.visit(idx, visit).await;
+            if report.interrupted {
+                return RunOutcome::Interrupted;
+            }
+            if report.abort {
+                return RunOutcome::Aborted;
+            }
+            let passed = report.outcome.passed();
+            if !passed
+                && !report.replayed
+                && let Some(channel) = &node.on_failure.escalate
+            {
+                self.escalate(
+                    vec![channel.clone()],
+                    "failure",
+                    Some(self.path(idx)),
+                    report.message.as_deref(),
+                );
+            }
+            next = self.program.next(idx, passed);
+            if next == Next::Stop {
+                self.shared.mark_failed(self.path(idx));
+            }
+        }
+    }
+
+    /// One visit of a step: replayed when a resumed run already finished it, else executed,
+    /// recorded, and made known to later steps.
+    pub async fn visit(&self, idx: StepIdx, visit: u32) -> StepReport {
+        let path = self.path(idx);
+        let replayed = self.shared.replay.lock().expect("replay lock").take(&path);
+        if let Some(done) = replayed {
+            return self.restore(idx, done);
+        }
+        let started = Instant::now();
+        let mut report = Box::pin(self.execute(idx, visit)).await;
+        let began = self.began.lock().expect("lock").remove(&idx);
+        let elapsed = began.unwrap_or(started).elapsed();
+        self.finish(idx, visit, &report, elapsed.as_millis() as u64);
+        for (name, value) in report.captures.iter().chain(&report.inputs) {
+            self.known.learn(name, value);
+        }
+        self.known.finished(
+            &self.program.node(idx).step.id,
+            &StepView {
+                status: report.outcome.as_str(),
+                exit: report.exit,
+                stdout: &report.stdout,
+                stderr: &report.stderr,
+                duration: elapsed.as_secs_f64(),
+            },
+        );
+        report.stdout.clear();
+        report.stderr.clear();
+        report
+    }
+
+    /// A step the transcript shows finished: what it learned becomes known again.
+    fn restore(&self, idx: StepIdx, done: StepFinished) -> StepReport {
+        tracing::debug!(step = %done.step, outcome = done.outcome.as_str(), "replayed");
+        for (name, value) in done.captures.iter().chain(&done.inputs) {
+            self.known.learn(name, value);
+        }
+        self.known.finished(
+            &self.program.node(idx).step.id,
+            &StepView {
+                status: done.outcome.as_str(),
+                exit: done.exit,
+                stdout: &done.stdout,
+                stderr: &done.stderr,
+                duration: done.duration_ms as f64 / 1000.0,
+            },
+        );
+        self.shared.outcomes.lock().expect("lock").push((
+            done.step.clone(),
+            done.outcome,
+            done.duration_ms,
+        ));
+        let mut report = StepReport::new(done.outcome);
+        report.message = done.message;
+        report.replayed = true;
+        report
+    }
+
+    /// Records the end of a step.
+    pub fn finish(&self, idx: StepIdx, visit: u32, report: &StepReport, duration_ms: u64) {
+        let step = self.path(idx);
+        let mut inputs = report.inputs.clone();
+        for name in &report.secret_inputs {
+            inputs.insert(name.clone(), Value::String(crate::redact::MASK.into()));
+        }
+        self.shared.emit(Event::StepFinished(StepFinished {
+            step: step.clone(),
+            outcome: report.outcome,
+            visit,
+            exit: report.exit,
+            duration_ms,
+            attempts: report.attempts,
+            verdicts: report.verdicts.clone(),
+            captures: report.captures.clone(),
+            message: report.message.clone(),
+            stdout: report.stdout.clone(),
+            stderr: report.stderr.clone(),
+            spilled: report.spilled.clone(),
+            report: report.report.clone(),
+            inputs,
+        }));
+        self.shared
+            .outcomes
+            .lock()
+            .expect("lock")
+            .push((step, report.outcome, duration_ms));
+    }
+
+    /// Runs one step's action and judges it.
+    async fn execute(&self, idx: StepIdx, visit: u32) -> StepReport {
+        let node = self.program.node(idx);
+        if let Some(when) = &node.step.when {
+            let ctx = self.context(None);
+            match self.shared.engine.is_true(when, &ctx) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return StepReport::new(Outcome::Skipped)
+                        .with_message(format!("when: {} is false", when.value));
+                }
+                Err(err) => return StepReport::failed(format!("when: {}", err.message)),
+            }
+        }
+        if self.shared.should_stop() {
+            return StepReport::stopped();
+        }
+        match &node.action {
+            Action::Run => self.run_step(idx, visit).await,
+            Action::Manual => self.manual_step(idx, visit).await,
+            Action::Wait(duration) => self.wait_step(idx, *duration, visit).await,
+            Action::Parallel(children) => self.parallel_step(idx, children, visit).await,
+            Action::Playbook(sub) => self.sub_playbook(idx, sub.clone(), visit).await,
+            Action::Report => self.report_step(idx, visit),
+        }
+    }
+
+    /// Records that a step's action begins (an attempt of a command, a wait, a group).
+    pub fn started(
+        &self,
+        idx: StepIdx,
+        action: &str,
+        command: Option<&str>,
+        attempt: u32,
+        visit: u32,
+        pgid: Option<i32>,
+    ) {
+        let node = self.program.node(idx);
+        self.began
+            .lock()
+            .expect("lock")
+            .entry(idx)
+            .or_insert_with(Instant::now);
+        let planned = match &node.action {
+            Action::Wait(d) => Some(*d),
+            _ => node.watch.map(|w| w.duration),
+        };
+        self.shared.emit(Event::StepStarted(StepStarted {
+            step: self.path(idx),
+            name: node.step.title().to_owned(),
+            action: action.to_owned(),
+            command: command.map(str::to_owned),
+            host: "local".to_owned(),
+            attempt,
+            visit,
+            pgid,
+            planned_ms: planned.map(|d| d.as_millis() as u64),
+        }));
+    }
+
+    /// The template context now; `own` holds the step's own captures (for its checks).
+    pub fn context(&self, own: Option<&IndexMap<String, Value>>) -> TemplateValue {
+        let elapsed = self.shared.elapsed();
+        let format = runbook_transcript::time::format_duration;
+        let failed = self.shared.failed_step.lock().expect("lock").clone();
+        let run = runbook_template::context(&serde_json::json!({
+            "id": self.shared.run_id,
+            "elapsed": format(elapsed),
+            "elapsed_seconds": elapsed.as_secs(),
+            "operator": self.shared.operator.name(),
+            "failed_step": failed,
+        }));
+        let incident = runbook_template::context(&serde_json::json!({
+            "elapsed": format(elapsed),
+            "elapsed_minutes": elapsed.as_secs() / 60,
+            "started": self.shared.started_at,
+        }));
+        self.known.context("local", run, incident, own)
+    }
+
+    pub fn render(
+        &self,
+        text: &str,
+        mode: Mode,
+        own: Option<&IndexMap<String, Value>>,
+    ) -> Result<String, String> {
+        if !text.contains("{{") && !text.contains("{%") {
+            return Ok(text.to_owned());
+        }
+        self.shared
+            .engine
+            .render(text, &self.context(own), mode)
+            .map_err(|e| e.message)
+    }
+
+    /// Records a question and its answer.
+    pub fn prompt(&self, idx: StepIdx, question: String, answer: String, decision: &str) {
+        if question.is_empty() && !self.shared.interactive() {
+            return;
+        }
+        self.shared.emit(Event::Prompt(runbook_transcript::Prompt {
+            step: self.path(idx),
+            question,
+            answer,
+            operator: self.shared.operator.name().to_owned(),
+            decision: Some(decision.to_owned()),
+        }));
+    }
+
+    /// Pages now (a step's `on_failure: {escalate}`, or the operator's "escalate now"); the
+    /// delivery goes on while the run does.
+    pub fn escalate(
+        &self,
+        channels: Vec<String>,
+        reason: &str,
+        step: Option<String>,
+        why: Option<&str>,
+    ) {
+        let elapsed = runbook_transcript::time::format_duration(self.shared.elapsed());
+        let playbook = &self.program.playbook;
+        let message = match &step {
+            Some(step) => format!(
+                "Step `{step}` failed after {elapsed}: {}",
+                why.unwrap_or("see the transcript")
+            ),
+            None => format!("{} unresolved after {elapsed}", playbook.title()),
+        };
+        self.shared.escalator.fire(
+            &self.shared,
+            super::escalation::Page {
+                reason: reason.to_owned(),
+                channels,
+                title: playbook.title().to_owned(),
+                severity: severity(playbook),
+                message,
+                step,
+                rung: None,
+                due_ms: None,
+                late_ms: 0,
+            },
+        );
+    }
+}
+
+pub(super) fn severity(playbook: &runbook_model::Playbook) -> String {
+    playbook
+        .metadata
+        .severity
+        .map_or("runbook".into(), |s| format!("{s:?}"))
+}
+
+fn ordinal(n: u32) -> String {
+    match n % 10 {
+        1 if n % 100 != 11 => format!("{n}st"),
+        2 if n % 100 != 12 => format!("{n}nd"),
+        3 if n % 100 != 13 => format!("{n}rd"),
+        _ => format!("{n}th"),
+    }
+}
