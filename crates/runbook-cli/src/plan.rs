@@ -9,9 +9,10 @@ pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
     let engine = Engine::new();
     let loaded = load::load(&engine, &args.playbook, &args.env)?;
     load::require_params(&loaded.vars)?;
+    let program = load::compile(&loaded)?;
     let plan = runbook_exec::plan::build(
         &engine,
-        &loaded.playbook,
+        &program,
         &loaded.path.display().to_string(),
         loaded.inventory.as_ref().map(|(i, p)| (i, p.as_str())),
         &loaded.vars,

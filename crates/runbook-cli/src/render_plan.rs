@@ -283,23 +283,26 @@ pub fn mermaid(plan: &Plan) -> String {
         }
     }
     let _ = writeln!(out, "  done([done])");
-    let has_abort = plan.steps.iter().any(|s| s.on_failure == "abort");
-    if has_abort {
+    // Every edge comes from the engine's own decision (`next_ok`, `next_failed`).
+    let has_stop = plan.steps.iter().any(|s| s.next_failed == "stop");
+    if has_stop {
         let _ = writeln!(out, "  abort([abort])");
     }
-    let first = |prefix: &str, steps: &[PlanStep], end: &str| {
-        if steps.is_empty() {
-            end.to_owned()
-        } else {
-            node(prefix, 0)
-        }
-    };
     let end_main = if plan.finally.is_empty() {
         "done".to_owned()
     } else {
         "f1".to_owned()
     };
-    let _ = writeln!(out, "  start --> {}", first("s", &plan.steps, &end_main));
+    let target = |id: &str| match id {
+        "finally" => end_main.clone(),
+        "stop" => "abort".to_owned(),
+        id => index_of(&plan.steps, id).map_or_else(|| end_main.clone(), |t| node("s", t)),
+    };
+    let first = plan
+        .steps
+        .first()
+        .map_or(end_main.clone(), |_| node("s", 0));
+    let _ = writeln!(out, "  start --> {first}");
     for (i, step) in plan.steps.iter().enumerate() {
         let here = node("s", i);
         let next = if i + 1 < plan.steps.len() {
@@ -307,31 +310,19 @@ pub fn mermaid(plan: &Plan) -> String {
         } else {
             end_main.clone()
         };
-        let success = step
-            .on_success
-            .as_deref()
-            .and_then(|t| index_of(&plan.steps, t))
-            .map_or(next.clone(), |t| node("s", t));
+        let success = target(&step.next_ok);
         let _ = writeln!(out, "  {here} --> {success}");
         if step.when.is_some() && success != next {
             let _ = writeln!(out, "  {here} -. skipped .-> {next}");
         }
-        let failure = match step.on_failure.as_str() {
-            "abort" => "abort".to_owned(),
-            "continue" => next.clone(),
-            goto => {
-                let target = goto.trim_start_matches("→ ");
-                index_of(&plan.steps, target).map_or("abort".to_owned(), |t| node("s", t))
-            }
-        };
         let label = if step.escalate.is_some() {
             "fail, escalate"
         } else {
             "fail"
         };
-        let _ = writeln!(out, "  {here} -. {label} .-> {failure}");
+        let _ = writeln!(out, "  {here} -. {label} .-> {}", target(&step.next_failed));
     }
-    if has_abort && !plan.finally.is_empty() {
+    if has_stop && !plan.finally.is_empty() {
         let _ = writeln!(out, "  abort --> f1");
     }
     for i in 0..plan.finally.len() {

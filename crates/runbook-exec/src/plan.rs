@@ -8,6 +8,7 @@ use runbook_template::{Engine, Mode, TemplateValue, placeholder};
 use serde::Serialize;
 
 use crate::context::ContextParts;
+use crate::program::{Next, Program};
 use crate::vars::{Origin, Vars};
 
 /// A resolved playbook, ready to print.
@@ -74,6 +75,11 @@ pub struct PlanStep {
     pub checklist: Vec<String>,
     pub on_success: Option<String>,
     pub on_failure: String,
+    /// Where the run goes when the step passes: a step id, `finally` (the main steps are
+    /// done) — as the engine decides it ([`Program::next`]).
+    pub next_ok: String,
+    /// Where it goes when the step fails: a step id, `finally`, or `stop` (the run fails).
+    pub next_failed: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub escalate: Option<String>,
     pub max_visits: Option<u32>,
@@ -86,11 +92,12 @@ pub struct PlanStep {
 /// Builds the plan. Missing required params must have been reported before.
 pub fn build(
     engine: &Engine,
-    playbook: &Playbook,
+    program: &Program,
     file: &str,
     inventory: Option<(&Inventory, &str)>,
     vars: &Vars,
 ) -> Plan {
+    let playbook: &Playbook = &program.playbook;
     let redactor = vars.redactor();
     let mut captures: IndexMap<String, TemplateValue> = IndexMap::new();
     for step in playbook.all_steps() {
@@ -125,6 +132,7 @@ pub fn build(
     ]);
     let planner = Planner {
         engine,
+        program,
         playbook,
         inventory: inventory.map(|(i, _)| i),
         vars,
@@ -179,6 +187,7 @@ pub fn build(
 
 struct Planner<'a> {
     engine: &'a Engine,
+    program: &'a Program,
     playbook: &'a Playbook,
     inventory: Option<&'a Inventory>,
     vars: &'a Vars,
@@ -212,6 +221,14 @@ impl Planner<'_> {
 
     fn text(&self, text: &str, host: &str) -> Result<String, String> {
         self.render(text, host, Mode::Text)
+    }
+
+    fn flow_target(&self, next: Next) -> String {
+        match next {
+            Next::Step(idx) => self.program.node(idx).step.id.value.clone(),
+            Next::Finally => "finally".to_owned(),
+            Next::Stop => "stop".to_owned(),
+        }
     }
 
     fn steps(&self, steps: &[Spanned<Step>], prefix: &str) -> Vec<PlanStep> {
@@ -315,7 +332,16 @@ impl Planner<'_> {
             Flow::Continue => "continue".to_owned(),
             Flow::Goto(target) => format!("→ {target}"),
         };
+        let (next_ok, next_failed) = match self.program.find(&step.id) {
+            Some(idx) => (
+                self.flow_target(self.program.next(idx, true)),
+                self.flow_target(self.program.next(idx, false)),
+            ),
+            None => (String::new(), String::new()),
+        };
         PlanStep {
+            next_ok,
+            next_failed,
             number: number.to_owned(),
             id: step.id.value.clone(),
             name: step.title().to_owned(),
