@@ -98,6 +98,20 @@ impl Sandbox {
         cmd
     }
 
+    /// `bash -c SCRIPT` in the sandbox, with the same cleared environment as the binary.
+    pub fn shell(&self, script: &str) -> Command {
+        let mut cmd = Command::new("bash");
+        cmd.env_clear();
+        for key in ["PATH", "HOME"] {
+            if let Some(v) = std::env::var_os(key) {
+                cmd.env(key, v);
+            }
+        }
+        cmd.env("NO_COLOR", "1");
+        cmd.current_dir(self.root()).args(["-c", script]);
+        cmd
+    }
+
     /// `runbook run --yes --operator tester PLAYBOOK --transcript TRANSCRIPT ARGS...`
     pub fn run_command(&self, playbook: &Path, transcript: &Path, args: &[&str]) -> Command {
         let mut cmd = self.command();

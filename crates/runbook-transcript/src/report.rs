@@ -80,6 +80,8 @@ pub struct Resume {
     pub mode: String,
     pub next_step: Option<String>,
     pub playbook_changed: bool,
+    /// How long no process ran the run before this resume (on the incident clock).
+    pub gap_ms: u64,
 }
 
 /// How a step ended, or that it never did.
@@ -218,6 +220,37 @@ pub struct EscalationEntry {
     pub deliveries: Vec<Delivery>,
     pub delivered: usize,
     pub failed: usize,
+    /// How late a rung fired: it came due while no process ran the run.
+    pub late_ms: u64,
+}
+
+impl EscalationEntry {
+    /// The reason, with how late the page went out when it was.
+    pub fn reason_text(&self) -> String {
+        if self.late_ms == 0 {
+            self.reason.clone()
+        } else {
+            format!(
+                "{} (late by {})",
+                self.reason,
+                crate::time::format_duration(std::time::Duration::from_millis(self.late_ms))
+            )
+        }
+    }
+}
+
+impl Resume {
+    /// `stopped for 2m00s`, when there was a gap worth naming.
+    pub fn gap_text(&self) -> String {
+        if self.gap_ms < 1000 {
+            String::new()
+        } else {
+            format!(
+                " after the run was stopped for {}",
+                crate::time::format_duration(std::time::Duration::from_millis(self.gap_ms))
+            )
+        }
+    }
 }
 
 /// How the run ended, or that it has not.
@@ -394,6 +427,7 @@ impl Builder {
                     mode: r.mode.clone(),
                     next_step: r.next_step.clone(),
                     playbook_changed: r.playbook_changed,
+                    gap_ms: r.gap_ms,
                 });
             }
             Event::StepStarted(s) => {
@@ -495,6 +529,7 @@ impl Builder {
                     deliveries: e.deliveries.clone(),
                     delivered,
                     failed: e.deliveries.len() - delivered,
+                    late_ms: e.late_ms,
                 });
             }
             Event::RunFinished(f) => self.finished = Some((f.clone(), record.ts.clone())),

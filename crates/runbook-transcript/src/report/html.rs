@@ -136,10 +136,11 @@ fn header(out: &mut String, t: &Timeline) {
         item(
             "Resumed",
             format!(
-                "{} by {} on <code>{}</code>{changed}",
+                "{} by {} on <code>{}</code>{}{changed}",
                 esc(&r.at),
                 esc(&r.operator),
-                esc(&r.hostname)
+                esc(&r.hostname),
+                esc(&r.gap_text())
             ),
         );
     }
@@ -288,10 +289,11 @@ fn timeline(out: &mut String, t: &Timeline) {
                     out,
                     "<div class=\"g-row g-event\" role=\"row\"><span class=\"g-time\">{}<small>+{}</small></span>\
                      <span class=\"g-step\">run resumed</span><div class=\"g-track\"><span class=\"g-mark\" \
-                     style=\"left:{left:.3}%\">↻</span></div><span class=\"g-out\">by {}</span></div>",
+                     style=\"left:{left:.3}%\">↻</span></div><span class=\"g-out\">by {}{}</span></div>",
                     esc(clock(&r.at)),
                     format_duration(r.elapsed_ms),
-                    esc(&r.operator)
+                    esc(&r.operator),
+                    esc(&r.gap_text())
                 );
             }
         }
@@ -562,7 +564,7 @@ fn escalations(out: &mut String, t: &Timeline) {
             esc(clock(&e.at)),
             format_duration(e.elapsed_ms),
             e.level,
-            esc(&e.reason),
+            esc(&e.reason_text()),
             e.step
                 .as_deref()
                 .map_or(String::new(), |s| format!("<code>{}</code>", esc(s))),

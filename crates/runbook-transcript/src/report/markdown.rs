@@ -101,10 +101,11 @@ fn summary(out: &mut String, t: &Timeline) {
     for resume in &t.resumes {
         let _ = writeln!(
             out,
-            "| Resumed | {} by {} on {}{} |",
+            "| Resumed | {} by {} on {}{}{} |",
             cell(&resume.at),
             cell(&resume.operator),
             cell_code(&resume.hostname),
+            cell(&resume.gap_text()),
             if resume.playbook_changed {
                 " (the playbook had changed)"
             } else {
@@ -230,10 +231,11 @@ fn timeline(out: &mut String, t: &Timeline) {
                     .map_or(String::new(), |s| format!("from {}", cell_code(s)));
                 let _ = writeln!(
                     out,
-                    "| {} | {} | run resumed | | | by {} {next} |",
+                    "| {} | {} | run resumed | | | by {}{} {next} |",
                     cell(clock(&r.at)),
                     format_duration(r.elapsed_ms),
-                    cell(&r.operator)
+                    cell(&r.operator),
+                    cell(&r.gap_text())
                 );
             }
         }
@@ -415,7 +417,7 @@ fn escalations(out: &mut String, t: &Timeline) {
             cell(clock(&e.at)),
             format_duration(e.elapsed_ms),
             e.level,
-            cell(&e.reason),
+            cell(&e.reason_text()),
             e.step.as_deref().map_or(String::new(), cell_code),
             e.channels
                 .iter()
