@@ -11,6 +11,10 @@ matter more than absolute times):
           ansible-playbook --syntax-check of the 1,000-task playbook.
   output  one step printing 1 GB (10 M lines of 100 bytes): wall time and peak memory of
           runbook, against the same pipeline into /dev/null.
+  linear  N templated steps (N = 500, 5000), each printing 16 KB and reading the previous
+          step's result: runbook's time per step must not grow with N.
+
+Options: --only SECTION[,SECTION] runs some sections (steps, check, output, linear).
 """
 
 import argparse
@@ -46,6 +50,17 @@ def median_time(cmd, reps, **kw):
 def playbook(n, path):
     lines = ["apiVersion: runbook/v1", "kind: Playbook", "metadata: { name: bench-true }", "steps:"]
     lines += [f"  - {{ id: s{i}, run: 'true' }}" for i in range(n)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def templated_playbook(n, path):
+    """N steps, each a template over a param and the previous step, printing 16 KB."""
+    lines = ["apiVersion: runbook/v1", "kind: Playbook", "metadata: { name: bench-linear }",
+             "params:", "  label: { type: string, default: bench }", "steps:"]
+    for i in range(n):
+        prev = f" {{{{ steps.s{i - 1}.status }}}}" if i else ""
+        lines += [f"  - id: s{i}",
+                  f"    run: \"seq -f '%0100g' 160; echo {{{{ label }}}}{prev}\""]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -97,16 +112,18 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer repetitions, no 1 GB case")
     ap.add_argument("--no-ansible", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "docs" / "performance.md"))
+    ap.add_argument("--only", default="steps,check,output,linear")
     args = ap.parse_args()
+    only = set(args.only.split(","))
     reps = 3 if args.quick else 5
     work = Path(tempfile.mkdtemp(prefix="runbook-bench."))
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_LOCALHOST_WARNING="false",
                # The modules run with the venv's own python, not whatever interpreter discovery finds.
                ANSIBLE_PYTHON_INTERPRETER=str(VENV / "bin" / "python"))
     ansible = None if args.no_ansible else ensure_ansible()
-    rows, check_rows, output_rows = [], [], []
+    rows, check_rows, output_rows, linear_rows = [], [], [], []
 
-    for n in (10, 100, 1000):
+    for n in (10, 100, 1000) if "steps" in only else ():
         pb = work / f"true-{n}.yaml"
         playbook(n, pb)
         transcript = work / "t.jsonl"
@@ -127,17 +144,32 @@ def main():
         rows.append(row)
         print(row, file=sys.stderr)
 
+    for n in (500, 5000) if "linear" in only else ():
+        pb = work / f"linear-{n}.yaml"
+        templated_playbook(n, pb)
+        transcript = work / "l.jsonl"
+
+        def run_linear():
+            transcript.unlink(missing_ok=True)
+            shutil.rmtree(work / "l.out", ignore_errors=True)
+            return timed([str(RUNBOOK), "run", "--yes", str(pb), "--transcript", str(transcript)])[0]
+
+        lin_reps = 1 if n >= 5000 else reps
+        linear_rows.append((n, statistics.median(run_linear() for _ in range(lin_reps))))
+        print(linear_rows, file=sys.stderr)
+
     big = work / "check-1000.yaml"
     big_playbook(1000, big)
-    check_rows.append(("runbook check, 1,000-step playbook", median_time([str(RUNBOOK), "check", str(big)], reps * 2)))
-    check_rows.append(("runbook check playbooks/ (all seed playbooks)", median_time([str(RUNBOOK), "check", str(ROOT / "playbooks")], reps * 2)))
-    if ansible:
+    if "check" in only:
+        check_rows.append(("runbook check, 1,000-step playbook", median_time([str(RUNBOOK), "check", str(big)], reps * 2)))
+        check_rows.append(("runbook check playbooks/ (all seed playbooks)", median_time([str(RUNBOOK), "check", str(ROOT / "playbooks")], reps * 2)))
+    if ansible and "check" in only:
         apb = work / "check-1000.yml"
         ansible_playbook(1000, apb)
         check_rows.append(("ansible-playbook --syntax-check, 1,000 tasks", median_time([str(ansible), "--syntax-check", "-i", "localhost,", str(apb)], 3, env=env)))
     print(check_rows, file=sys.stderr)
 
-    if not args.quick:
+    if not args.quick and "output" in only:
         # 10 M lines of 100 bytes. A generator that ends by itself: `yes | head` would die of
         # SIGPIPE, which pipefail rightly reports as a failure.
         gen = "seq -f '%099g' 10000000"
@@ -161,11 +193,11 @@ def main():
         output_rows.append(("runbook run --yes (output recorded + spilled)", float(wall), int(rss)))
         print(output_rows, file=sys.stderr)
 
-    write_report(Path(args.out), rows, check_rows, output_rows, reps)
+    write_report(Path(args.out), rows, check_rows, output_rows, linear_rows, reps)
     shutil.rmtree(work, ignore_errors=True)
 
 
-def write_report(path, rows, check_rows, output_rows, reps):
+def write_report(path, rows, check_rows, output_rows, linear_rows, reps):
     cpu = subprocess.run(["bash", "-c", "nproc; grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.split("\n")
     out = [
         "# Performance",
@@ -192,6 +224,15 @@ def write_report(path, rows, check_rows, output_rows, reps):
     if output_rows:
         out += ["", "## 1 GB of step output", "", "| what | wall | peak memory |", "|---|---|---|"]
         out += [f"| {name} | {fmt_s(w)} | {f'{rss / 1024:.0f} MiB' if rss else '—'} |" for name, w, rss in output_rows]
+    if linear_rows:
+        out += ["", "## Linear cost: N templated steps printing 16 KB each", "",
+                "Each step renders a template over a param and the previous step's result.", "",
+                "| N | runbook run --yes | per step |", "|---|---|---|"]
+        out += [f"| {n} | {fmt_s(t)} | {t / n * 1000:.2f} ms |" for n, t in linear_rows]
+        if len(linear_rows) == 2:
+            (n0, t0), (n1, t1) = linear_rows
+            out += ["", f"Per-step cost at N = {n1} against N = {n0}: {(t1 / n1) / (t0 / n0):.2f}x "
+                    "(target: within 1.2x)."]
     out += [
         "",
         "Targets (issues 2 and 3): runbook within 1.3x of the bare loop; at least 100x less",

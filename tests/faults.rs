@@ -611,8 +611,8 @@ fn an_include_cycle_fails_the_run_before_any_step() {
 #[test]
 fn a_step_left_running_by_a_killed_run_is_stopped_before_resume_runs_it() {
     let sb = Sandbox::new();
-    // The step's own shell dies with runbook; a process it put in the background of its
-    // group does not, until the resume stops the group.
+    // A step's process group outlives a runbook killed with -9 (nothing can stop it then),
+    // until the resume stops the group before anything runs.
     let pb = sb.playbook(
         "pb.yaml",
         "leftover",
@@ -637,7 +637,7 @@ fn a_step_left_running_by_a_killed_run_is_stopped_before_resume_runs_it() {
     // Resume: the leftover group is stopped first; the step runs again (quickly now).
     sb.write("second", "");
     let out = resume(&sb, &transcript, &[]);
-    let left = processes_matching("sleep 40.23");
+    let left = processes_matching("sleep 40.2");
     kill_leftovers("sleep 40.2");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");

@@ -113,16 +113,9 @@ pub async fn run(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    // SAFETY: the closure runs in the forked child before exec and only calls prctl, which
-    // is async-signal-safe.
-    unsafe {
-        command.pre_exec(|| {
-            // If runbook dies (kill -9), the step's shell dies with it instead of running on
-            // unsupervised; a resume stops whatever else the group left.
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
+    // No `pre_exec` (e.g. a parent-death signal): it would force a full fork, whose cost grows
+    // with this process's memory; without one the spawn is a posix_spawn that stays flat.
+    // A step that outlives a killed runbook is stopped by `resume` (by its process group).
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(err) => {

@@ -70,8 +70,7 @@ impl Journal {
     pub(super) fn emit(&self, event: Event, failed: &dyn Fn(&str)) -> Record {
         let sync = matches!(
             event,
-            Event::StepStarted(_)
-                | Event::StepFinished(_)
+            Event::StepFinished(_)
                 | Event::RunStarted(_)
                 | Event::RunResumed(_)
                 | Event::Escalation(_)
