@@ -626,13 +626,8 @@ fn a_step_left_running_by_a_killed_run_is_stopped_before_resume_runs_it() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
-        wait_for(Duration::from_secs(2), || processes_matching("sleep 40.24")
-            .is_empty()),
-        "the step's shell should die with runbook"
-    );
-    assert!(
-        !processes_matching("sleep 40.23").is_empty(),
-        "the grandchild lives on"
+        !processes_matching("sleep 40.24").is_empty(),
+        "the step's group lives on"
     );
     // Resume: the leftover group is stopped first; the step runs again (quickly now).
     sb.write("second", "");
