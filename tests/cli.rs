@@ -51,6 +51,18 @@ fn list_an_empty_folder() {
 }
 
 #[test]
+fn schema_transcript_is_fresh() {
+    let out = runbook(["schema", "transcript"]).run();
+    out.expect_code(0);
+    let checked_in =
+        std::fs::read_to_string(root().join("schemas/transcript.v1.json")).unwrap_or_default();
+    assert!(
+        out.stdout == checked_in,
+        "schemas/transcript.v1.json is stale: run `cargo run -- schema transcript > schemas/transcript.v1.json`"
+    );
+}
+
+#[test]
 fn schema_playbook_is_fresh() {
     let out = runbook(["schema"]).run();
     out.expect_code(0);

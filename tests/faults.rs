@@ -14,6 +14,21 @@ use std::time::{Duration, Instant};
 use run_support::*;
 use serde_json::Value;
 
+/// Every line of a transcript validates against the published schema.
+fn assert_schema_valid(transcript: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("schemas/transcript.v1.json")).unwrap();
+    let schema: Value = serde_json::from_str(&text).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    for record in read_transcript(transcript) {
+        let errors: Vec<String> = validator
+            .iter_errors(&record)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{record}\n{errors:?}");
+    }
+}
+
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
 }
@@ -299,6 +314,7 @@ finally:
     assert_eq!(c.get("after"), Some(&1), "{c:?}");
     // The resumed run reaches its end: `finally` runs again there.
     assert_eq!(c.get("report"), Some(&2), "{c:?}");
+    assert_schema_valid(&transcript);
 }
 
 #[test]
@@ -641,4 +657,62 @@ fn a_step_left_running_by_a_killed_run_is_stopped_before_resume_runs_it() {
         err.contains("`bg` was still running from the stopped run; its processes were stopped"),
         "{err}"
     );
+}
+
+#[test]
+fn every_kind_of_record_validates_against_the_published_schema() {
+    let sb = Sandbox::new();
+    let inv = sb.inventory("inv.yaml", "channels:\n  log: { command: cat }\n");
+    sb.write("child.yaml", CHILD);
+    let pb = sb.playbook(
+        "pb.yaml",
+        "schema",
+        r#"
+params:
+  token: { type: string, default: s3cret-value, secret: true }
+steps:
+  - id: out
+    run: echo {{ token }}; echo err >&2
+    capture: { word: { stdout: true } }
+  - id: fails
+    run: exit 3
+    on_failure: { escalate: log, then: continue }
+  - id: drop
+    run: rm -rf nothing-here
+    danger: destructive
+    on_failure: continue
+  - id: ask
+    manual: Do the thing
+    inputs: { who: { prompt: Who?, default: me } }
+  - id: pause
+    wait: 10ms
+  - id: group
+    parallel:
+      - { id: a, run: 'true' }
+  - id: child
+    playbook: child.yaml
+finally:
+  - id: summary
+    report: "done by {{ who }}"
+"#,
+    );
+    let r = sb.run(&pb, &["-i", inv.to_str().unwrap(), "--manual", "skip"]);
+    r.assert_code(0);
+    for kind in [
+        "run_started",
+        "step_started",
+        "output",
+        "prompt",
+        "step_finished",
+        "escalation",
+        "run_finished",
+    ] {
+        assert!(
+            !r.events(kind).is_empty(),
+            "no {kind} record:\n{}",
+            r.dump()
+        );
+    }
+    assert!(!r.dump().contains("s3cret-value"));
+    assert_schema_valid(&r.transcript);
 }

@@ -236,6 +236,8 @@ pub struct ListArgs {
 pub enum SchemaKind {
     Playbook,
     Inventory,
+    /// One line of a run's transcript (`runbook-transcript/v1`).
+    Transcript,
 }
 
 #[derive(Debug, Args)]

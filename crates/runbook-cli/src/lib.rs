@@ -62,6 +62,7 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
             let text = match args.kind {
                 SchemaKind::Playbook => runbook_model::schema::playbook_schema(),
                 SchemaKind::Inventory => runbook_model::schema::inventory_schema(),
+                SchemaKind::Transcript => runbook_transcript::schema(),
             };
             write_stdout(&text)?;
             Ok(Exit::Success)

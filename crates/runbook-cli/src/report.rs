@@ -67,6 +67,7 @@ fn read_error(err: ReadError) -> CliError {
         ReadError::Empty { .. } => {
             "the run stopped before it recorded anything; there is nothing to report"
         }
+        ReadError::Version { .. } => "read it with the runbook version that wrote it",
     };
     CliError::new(Exit::Invalid, err.to_string()).hint(hint)
 }

@@ -18,3 +18,11 @@ pub use writer::TranscriptWriter;
 
 /// The format name written in every `run_started` record.
 pub const FORMAT: &str = "runbook-transcript/v1";
+
+/// The JSON Schema of one transcript line (what `schemas/transcript.v1.json` holds).
+pub fn schema() -> String {
+    let schema = schemars::schema_for!(Record);
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema always serializes");
+    text.push('\n');
+    text
+}

@@ -19,6 +19,8 @@ pub enum ReadError {
     },
     #[error("{} is empty: no run was recorded", path.display())]
     Empty { path: PathBuf },
+    #[error("{} is a `{found}` transcript; this runbook reads {}", path.display(), crate::FORMAT)]
+    Version { path: PathBuf, found: String },
 }
 
 /// A transcript read back.
@@ -27,6 +29,16 @@ pub struct Transcript {
     pub records: Vec<Record>,
     /// The last line was cut short (the process died while writing it) and was skipped.
     pub torn_tail: bool,
+}
+
+/// The `format` of a `run_started` line when it is not the one this crate reads.
+fn other_format(line: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    if value.get("event")?.as_str()? != "run_started" {
+        return None;
+    }
+    let format = value.get("format")?.as_str()?;
+    (format != crate::FORMAT).then(|| format.to_owned())
 }
 
 /// Reads every record. A line that does not parse is an error unless it is the last one.
@@ -42,6 +54,15 @@ pub fn read_transcript(path: &Path) -> Result<Transcript, ReadError> {
     for (i, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
             continue;
+        }
+        // A newer format is refused by name, before its records fail to parse one by one.
+        if records.is_empty()
+            && let Some(found) = other_format(line)
+        {
+            return Err(ReadError::Version {
+                path: path.to_owned(),
+                found,
+            });
         }
         match serde_json::from_str::<Record>(line) {
             Ok(record) => records.push(record),
@@ -75,6 +96,20 @@ mod tests {
             stream: Stream::Stdout,
             text: text.into(),
         })
+    }
+
+    #[test]
+    fn another_format_version_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        std::fs::write(
+            &path,
+            r#"{"seq":0,"ts":"2027-01-01T00:00:00.000Z","elapsed_ms":0,"event":"run_started","format":"runbook-transcript/v2"}"#,
+        )
+        .unwrap();
+        let err = read_transcript(&path).unwrap_err();
+        assert!(matches!(err, ReadError::Version { .. }), "{err}");
+        assert!(err.to_string().contains("runbook-transcript/v2"), "{err}");
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! one [`Event`], tagged by `"event"`.
 
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One line of the transcript.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Record {
     pub seq: u64,
     /// RFC 3339, UTC, milliseconds.
@@ -18,7 +19,7 @@ pub struct Record {
 }
 
 /// What happened.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     RunStarted(RunStarted),
@@ -31,7 +32,7 @@ pub enum Event {
     RunFinished(RunFinished),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlaybookInfo {
     pub name: String,
     pub title: String,
@@ -40,7 +41,7 @@ pub struct PlaybookInfo {
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunStarted {
     pub format: String,
     pub run_id: String,
@@ -72,7 +73,7 @@ pub struct RunStarted {
 }
 
 /// `runbook resume` continued this transcript.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunResumed {
     pub operator: String,
     pub hostname: String,
@@ -91,7 +92,7 @@ pub struct RunResumed {
     pub rerun: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StepStarted {
     /// The step id; steps of a sub-playbook are `parent/child`.
     pub step: String,
@@ -111,7 +112,7 @@ pub struct StepStarted {
     pub planned_ms: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Stream {
     Stdout,
@@ -119,7 +120,7 @@ pub enum Stream {
 }
 
 /// Lines of a step's output, up to the recorded limit (the rest goes to the spill file).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Output {
     pub step: String,
     pub stream: Stream,
@@ -127,7 +128,7 @@ pub struct Output {
 }
 
 /// A question asked of the operator and the answer (or the policy that answered it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Prompt {
     pub step: String,
     pub question: String,
@@ -139,7 +140,7 @@ pub struct Prompt {
 }
 
 /// The outcome of a step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Ok,
@@ -167,7 +168,7 @@ impl Outcome {
 }
 
 /// One expectation or check and how it went.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Verdict {
     pub what: String,
     pub ok: bool,
@@ -175,7 +176,7 @@ pub struct Verdict {
     pub got: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StepFinished {
     pub step: String,
     pub outcome: Outcome,
@@ -214,7 +215,7 @@ fn first_visit() -> u32 {
 }
 
 /// A delivery attempt to one channel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Delivery {
     pub channel: String,
     pub ok: bool,
@@ -225,7 +226,7 @@ pub struct Delivery {
     pub duration_ms: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Escalation {
     /// 1-based position in the policy; on-failure escalations count as the next level.
     pub level: u32,
@@ -253,13 +254,13 @@ fn is_zero(n: &u64) -> bool {
 }
 
 /// Which rung of which ladder fired.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct Rung {
     pub scope: String,
     pub index: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunOutcome {
     Success,
@@ -279,7 +280,7 @@ impl RunOutcome {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunFinished {
     pub outcome: RunOutcome,
     pub exit_code: u8,
