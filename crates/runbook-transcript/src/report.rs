@@ -1111,10 +1111,9 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, ["step", "resumed", "step"]);
-        assert!(
-            t.markdown()
-                .contains("| run resumed | | | by bob from `restart` |")
-        );
+        assert!(t.markdown().contains(
+            "| run resumed | | | by bob after the run was stopped for 4.0s from `restart` |"
+        ));
     }
 
     #[test]
