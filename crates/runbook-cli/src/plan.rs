@@ -11,7 +11,7 @@ pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
     load::require_params(&loaded.vars)?;
     let plan = runbook_exec::plan::build(
         &engine,
-        &loaded.playbook,
+        loaded.playbook(),
         &loaded.path.display().to_string(),
         loaded.inventory.as_ref().map(|(i, p)| (i, p.as_str())),
         &loaded.vars,
@@ -29,6 +29,8 @@ pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
             args.playbook.display()
         );
     }
+    // After the plan, where a reader looks last: pages that would go nowhere.
+    load::warn_missing_channels(&loaded);
     let errors = plan
         .steps
         .iter()

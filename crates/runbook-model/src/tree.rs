@@ -157,9 +157,12 @@ impl Walker {
         if self.stack.len() >= MAX_CHAIN {
             return Target::Unread;
         }
-        let Ok((source, Document::Playbook(playbook))) = load::load_path(path) else {
+        let Ok((mut source, Document::Playbook(playbook))) = load::load_path(path) else {
             return Target::Unread;
         };
+        // Diagnostics name the file as a person would write it: `common/x.yaml`, not
+        // `playbooks/apeg/../common/./x.yaml`.
+        source.path = normalize(path).display().to_string();
         let i = self.push(path, key, source, *playbook);
         Target::Node(i)
     }
