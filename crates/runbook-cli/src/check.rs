@@ -27,7 +27,11 @@ pub fn run(args: &CheckArgs) -> Result<Exit, CliError> {
     // The inventory is checked like any file, and first: its problems explain the rest.
     let inventory = match &args.inventory {
         Some(path) => {
-            files.retain(|(p, _)| p != path);
+            let same = |p: &std::path::Path| match (p.canonicalize(), path.canonicalize()) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => p == path,
+            };
+            files.retain(|(p, _)| !same(p));
             checked += 1;
             let result = runbook_model::check_file(path);
             let inventory = match (&result.document, result.has_errors()) {
@@ -72,6 +76,13 @@ pub fn run(args: &CheckArgs) -> Result<Exit, CliError> {
             diagnostics.extend(with_inventory(path, source, *playbook, inventory));
         }
     }
+    // A sub-playbook's channel is reported through each playbook that includes it, and when
+    // it is checked itself: once is enough.
+    let mut seen = std::collections::HashSet::new();
+    diagnostics.retain(|d| {
+        let file = tree::normalize(std::path::Path::new(&d.file));
+        seen.insert((file, d.line, d.column, d.code, d.message.clone()))
+    });
     if checked == 0 && diagnostics.is_empty() {
         return Err(
             CliError::new(Exit::Invalid, "no playbooks or inventories found")
