@@ -154,7 +154,10 @@ impl Walker {
         if let Some(&i) = self.index.get(&key) {
             return Target::Node(i);
         }
-        if self.stack.len() >= MAX_CHAIN {
+        // Too deep, or too large to be a playbook (checked before reading it into memory).
+        let too_large =
+            std::fs::metadata(path).is_ok_and(|m| m.len() > load::MAX_FILE_BYTES as u64);
+        if self.stack.len() >= MAX_CHAIN || too_large {
             return Target::Unread;
         }
         let Ok((mut source, Document::Playbook(playbook))) = load::load_path(path) else {
