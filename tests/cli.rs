@@ -40,6 +40,16 @@ fn list_as_json() {
     assert_eq!(full["severity"], "P0");
     assert_eq!(full["steps"], 15);
     assert_eq!(full["file"], "tests/fixtures/valid/full.yaml");
+    assert_eq!(full["tags"], serde_json::json!(["apeg", "incident"]));
+    // What a playbook does not set is null, not the table's `-`.
+    let minimal = &rows[4];
+    assert_eq!(minimal["version"], serde_json::Value::Null);
+    assert_eq!(minimal["severity"], serde_json::Value::Null);
+    assert_eq!(minimal["tags"], serde_json::json!([]));
+    assert_eq!(
+        minimal["title"], "minimal",
+        "the title falls back to the name"
+    );
 }
 
 #[test]
@@ -47,7 +57,63 @@ fn list_an_empty_folder() {
     let dir = tempfile::tempdir().unwrap();
     let out = runbook(["list"]).arg(dir.path()).run();
     out.expect_code(0);
-    assert_eq!(out.stdout, "NAME  TITLE  VERSION  SEV  STEPS  FILE\n");
+    assert_eq!(out.stdout, "NAME  TITLE  VERSION  SEV  STEPS  FILE  TAGS\n");
+}
+
+#[test]
+fn list_a_missing_path_is_an_error() {
+    let out = runbook(["list", "playbooks", "does-not-exist"]).run();
+    out.expect_code(2);
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "error: does-not-exist: no such file or folder\nhint: list takes folders of playbooks (searched recursively) or playbook files\n"
+    );
+}
+
+#[test]
+fn list_filters_by_severity_and_tags() {
+    let names = |args: &[&str]| -> Vec<String> {
+        let out = runbook(["list", "playbooks", "--format", "json"])
+            .args_from(args.iter().copied())
+            .run();
+        out.expect_code(0);
+        out.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let p0 = names(&["--severity", "P0"]);
+    assert!(p0.len() >= 5, "{p0:?}");
+    assert!(p0.contains(&"apeg-p0-service-down".to_owned()), "{p0:?}");
+    // Severities are alternatives, case does not matter; both ways of repeating work.
+    let p0_p1 = names(&["--severity", "p0,P1"]);
+    assert_eq!(p0_p1, names(&["--severity", "P0", "--severity", "p1"]));
+    assert!(p0_p1.len() > p0.len());
+    assert!(p0.iter().all(|n| p0_p1.contains(n)));
+    // Tags narrow: every tag given must be there.
+    let weekly = names(&["--tag", "weekly"]);
+    assert!(weekly.len() >= 3, "{weekly:?}");
+    let weekly_db = names(&["--tag", "weekly,database"]);
+    assert_eq!(weekly_db, ["gpt-agent-weekly-database-maintenance"]);
+    assert_eq!(names(&["--tag", "weekly", "--tag", "database"]), weekly_db);
+    assert_eq!(
+        names(&["--tag", "weekly", "--severity", "P0"]),
+        Vec::<String>::new()
+    );
+    let out = runbook(["list", "playbooks", "--severity", "P0", "--tag", "apeg"]).run();
+    out.expect_code(0);
+    let _guard = settings().bind_to_scope();
+    insta::assert_snapshot!(out.transcript());
+    let out = runbook(["list", "playbooks", "--severity", "P9"]).run();
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("[possible values: P0, P1, P2, P3, P4]"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -248,5 +314,58 @@ fn fixtures_are_where_the_tests_expect_them() {
         fixtures("invalid")
             .iter()
             .any(|p| p.ends_with("not-utf8.yaml"))
+    );
+}
+
+#[test]
+fn words_from_other_tools_lead_to_check() {
+    for word in ["validate", "lint", "verify"] {
+        let out = runbook([word, "playbooks/"]).run();
+        out.expect_code(2);
+        assert!(
+            out.stderr.starts_with(&format!(
+                "error: unrecognized subcommand '{word}'\n\n  tip: a similar subcommand exists: 'check'\n"
+            )),
+            "{}",
+            out.stderr
+        );
+    }
+    // A real typo still gets clap's own suggestion.
+    let out = runbook(["chek", "playbooks/"]).run();
+    out.expect_code(2);
+    assert!(out.stderr.contains("'check'"), "{}", out.stderr);
+    let _guard = settings().bind_to_scope();
+    insta::assert_snapshot!(runbook(["validate", "playbooks/"]).run().transcript());
+}
+
+#[test]
+fn dry_run_flags_of_other_tools_lead_to_plan() {
+    for flag in ["--dry-run", "--check", "-n", "--dry-run=true"] {
+        let out = runbook(["run", "tests/fixtures/valid/minimal.yaml", flag]).run();
+        out.expect_code(2);
+        assert!(
+            out.stderr.contains(
+                "\n  tip: `runbook plan PLAYBOOK` shows every step with its resolved command, without running anything\n"
+            ),
+            "{flag}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("to pass '"), "{}", out.stderr);
+    }
+    // Before the playbook too, and only for `run`.
+    let out = runbook(["run", "--dry-run", "tests/fixtures/valid/minimal.yaml"]).run();
+    assert!(
+        out.stderr.contains("runbook plan PLAYBOOK"),
+        "{}",
+        out.stderr
+    );
+    let out = runbook(["check", "--dry-run", "playbooks/"]).run();
+    out.expect_code(2);
+    assert!(!out.stderr.contains("runbook plan"), "{}", out.stderr);
+    let _guard = settings().bind_to_scope();
+    insta::assert_snapshot!(
+        runbook(["run", "--dry-run", "tests/fixtures/valid/minimal.yaml"])
+            .run()
+            .transcript()
     );
 }

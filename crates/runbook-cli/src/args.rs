@@ -39,7 +39,7 @@ pub enum ColorChoice {
 pub enum Command {
     /// Validate playbooks and inventories (files or folders, recursively).
     #[command(
-        after_help = "Examples:\n  runbook check playbooks/\n  runbook check --format github --deny-warnings playbooks/ inventories/"
+        after_help = "Examples:\n  runbook check playbooks/\n  runbook check --format github --deny-warnings playbooks/ inventories/\n  runbook check playbooks/apeg/ -i inventories/apeg-prod.yaml    each playbook with this environment"
     )]
     Check(CheckArgs),
     /// Show every step of a playbook with its resolved commands, without running anything.
@@ -63,7 +63,10 @@ pub enum Command {
         after_help = "Examples:\n  runbook report .runbook/runs/<run>.jsonl                       Markdown on stdout\n  runbook report .runbook/runs/<run>.jsonl --format html -o timeline.html\n  runbook report .runbook/runs/<run>.jsonl --format json | jq .totals"
     )]
     Report(ReportArgs),
-    /// List the playbooks under a folder.
+    /// List the playbooks under folders: name, title, version, severity, steps, tags.
+    #[command(
+        after_help = "Examples:\n  runbook list playbooks/\n  runbook list playbooks/ --severity P0,P1       what to open in an incident\n  runbook list playbooks/ --tag weekly           the weekly maintenance\n  runbook list playbooks/ --format json | jq -r '.[].file'"
+    )]
     List(ListArgs),
     /// Print the JSON Schema of playbooks or inventories (for editors).
     Schema(SchemaArgs),
@@ -91,6 +94,10 @@ pub struct CheckArgs {
     /// Treat warnings as errors.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// Also check each playbook against this inventory: escalation channels it does not
+    /// define, and required params that nothing but --var would set, are warnings.
+    #[arg(short, long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
 }
 
 /// Where values come from: shared by plan and run.
@@ -224,12 +231,36 @@ pub enum ListFormat {
     Json,
 }
 
+/// Incident severity, for `list --severity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "UPPER")]
+pub enum SeverityArg {
+    P0,
+    P1,
+    P2,
+    P3,
+    P4,
+}
+
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// Folders (searched recursively) or files.
     #[arg(default_value = ".")]
-    pub dir: PathBuf,
+    pub paths: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = ListFormat::Human)]
     pub format: ListFormat,
+    /// Only playbooks of these severities (repeatable, or comma-separated: P0,P1).
+    #[arg(
+        long,
+        value_enum,
+        ignore_case = true,
+        value_delimiter = ',',
+        value_name = "SEV"
+    )]
+    pub severity: Vec<SeverityArg>,
+    /// Only playbooks with every one of these tags (repeatable, or comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "TAG")]
+    pub tag: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

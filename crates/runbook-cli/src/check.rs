@@ -1,6 +1,7 @@
 //! `runbook check`: validate files and folders, print every problem.
 
-use runbook_model::{Diagnostic, Severity};
+use runbook_model::tree::{self, Tree};
+use runbook_model::{Diagnostic, Document, Inventory, Severity};
 use serde::Serialize;
 
 use crate::args::{CheckArgs, CheckFormat};
@@ -15,7 +16,7 @@ struct JsonReport<'a> {
 }
 
 pub fn run(args: &CheckArgs) -> Result<Exit, CliError> {
-    let files = walk::yaml_files(&args.paths).map_err(|(path, err)| {
+    let mut files = walk::yaml_files(&args.paths).map_err(|(path, err)| {
         CliError::new(
             Exit::Invalid,
             format!("cannot read {}: {err}", path.display()),
@@ -23,6 +24,32 @@ pub fn run(args: &CheckArgs) -> Result<Exit, CliError> {
     })?;
     let mut diagnostics = Vec::new();
     let mut checked = 0;
+    // The inventory is checked like any file, and first: its problems explain the rest.
+    let inventory = match &args.inventory {
+        Some(path) => {
+            let same = |p: &std::path::Path| match (p.canonicalize(), path.canonicalize()) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => p == path,
+            };
+            files.retain(|(p, _)| !same(p));
+            checked += 1;
+            let result = runbook_model::check_file(path);
+            let inventory = match (&result.document, result.has_errors()) {
+                (Some(Document::Inventory(inv)), false) => Some(inv.clone()),
+                (Some(Document::Playbook(_)), _) => {
+                    return Err(CliError::new(
+                        Exit::Invalid,
+                        format!("{} is a playbook, not an inventory", path.display()),
+                    )
+                    .hint("-i takes a file with `kind: Inventory`"));
+                }
+                _ => None,
+            };
+            diagnostics.extend(result.diagnostics);
+            inventory
+        }
+        None => None,
+    };
     for (path, explicit) in &files {
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
@@ -40,8 +67,22 @@ pub fn run(args: &CheckArgs) -> Result<Exit, CliError> {
             continue;
         }
         checked += 1;
-        diagnostics.extend(runbook_model::check_bytes(path, bytes).diagnostics);
+        let result = runbook_model::check_bytes(path, bytes);
+        let errors = result.has_errors();
+        diagnostics.extend(result.diagnostics);
+        if let (Some(inventory), Some(source), Some(Document::Playbook(playbook)), false) =
+            (&inventory, result.source, result.document, errors)
+        {
+            diagnostics.extend(with_inventory(path, source, *playbook, inventory));
+        }
     }
+    // A sub-playbook's channel is reported through each playbook that includes it, and when
+    // it is checked itself: once is enough.
+    let mut seen = std::collections::HashSet::new();
+    diagnostics.retain(|d| {
+        let file = tree::normalize(std::path::Path::new(&d.file));
+        seen.insert((file, d.line, d.column, d.code, d.message.clone()))
+    });
     if checked == 0 && diagnostics.is_empty() {
         return Err(
             CliError::new(Exit::Invalid, "no playbooks or inventories found")
@@ -102,6 +143,24 @@ pub fn run(args: &CheckArgs) -> Result<Exit, CliError> {
     } else {
         Exit::Success
     })
+}
+
+/// What a valid playbook lacks in this environment: channels it escalates to that the
+/// inventory does not define (in it and its sub-playbooks), required params nothing sets.
+fn with_inventory(
+    path: &std::path::Path,
+    source: runbook_model::Source,
+    playbook: runbook_model::Playbook,
+    inventory: &Inventory,
+) -> Vec<Diagnostic> {
+    let tree = Tree::new(path, source, playbook);
+    let mut out = tree::unset_param_diagnostics(&tree, Some(inventory));
+    out.extend(
+        tree::missing_channels(&tree, Some(inventory))
+            .iter()
+            .map(|m| m.diagnostic(&tree, Severity::Warning)),
+    );
+    out
 }
 
 pub fn plural(n: usize, word: &str) -> String {

@@ -14,6 +14,7 @@ mod render_plan;
 mod report;
 mod run;
 mod style;
+mod suggest;
 mod walk;
 
 use std::io::Write;
@@ -27,9 +28,11 @@ pub use error::{CliError, Exit};
 
 /// Parses the arguments, runs the command, prints any error once, returns the exit code.
 pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
+            let err = suggest::improve(err, &args);
             let _ = err.print();
             return ExitCode::from(if err.use_stderr() {
                 Exit::Invalid as u8

@@ -1,4 +1,5 @@
-//! `runbook list`: the playbooks under a folder, as a table.
+//! `runbook list`: the playbooks under folders, as a table or JSON, filtered by severity and
+//! tags.
 
 use runbook_model::Document;
 use serde::Serialize;
@@ -6,30 +7,50 @@ use serde::Serialize;
 use crate::args::{ListArgs, ListFormat};
 use crate::{CliError, Exit, style, walk, write_stdout};
 
+/// One playbook. In JSON a field the playbook does not set is `null`.
 #[derive(Serialize)]
 struct Row {
     name: String,
     title: String,
-    version: String,
-    severity: String,
+    version: Option<String>,
+    severity: Option<String>,
+    tags: Vec<String>,
     steps: usize,
     file: String,
 }
 
 pub fn run(args: &ListArgs) -> Result<Exit, CliError> {
-    let files = walk::yaml_files(std::slice::from_ref(&args.dir)).map_err(|(path, err)| {
+    // A path that is not there is a mistake, not an empty list.
+    for path in &args.paths {
+        if !path.exists() {
+            return Err(CliError::new(
+                Exit::Invalid,
+                format!("{}: no such file or folder", path.display()),
+            )
+            .hint("list takes folders of playbooks (searched recursively) or playbook files"));
+        }
+    }
+    let files = walk::yaml_files(&args.paths).map_err(|(path, err)| {
         CliError::new(
             Exit::Invalid,
             format!("cannot read {}: {err}", path.display()),
         )
     })?;
+    let severities: Vec<String> = args.severity.iter().map(|s| format!("{s:?}")).collect();
     let mut rows = Vec::new();
     let mut broken = 0;
-    for (path, _) in files {
-        let Ok(bytes) = std::fs::read(&path) else {
-            continue;
+    for (path, explicit) in files {
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) if explicit => {
+                return Err(CliError::new(
+                    Exit::Invalid,
+                    format!("cannot read {}: {err}", path.display()),
+                ));
+            }
+            Err(_) => continue,
         };
-        if !walk::looks_like_ours(&bytes) {
+        if !explicit && !walk::looks_like_ours(&bytes) {
             continue;
         }
         let checked = runbook_model::check_bytes(&path, bytes);
@@ -37,23 +58,25 @@ pub fn run(args: &ListArgs) -> Result<Exit, CliError> {
             broken += 1;
             continue;
         }
-        if let Some(Document::Playbook(pb)) = checked.document {
-            rows.push(Row {
-                name: pb.metadata.name.value.clone(),
-                title: pb.title().to_owned(),
-                version: pb
-                    .metadata
-                    .version
-                    .as_ref()
-                    .map_or("-".into(), |v| v.value.clone()),
-                severity: pb
-                    .metadata
-                    .severity
-                    .map_or("-".into(), |s| format!("{s:?}")),
-                steps: pb.all_steps().len(),
-                file: path.display().to_string(),
-            });
+        let Some(Document::Playbook(pb)) = checked.document else {
+            continue;
+        };
+        let severity = pb.metadata.severity.map(|s| format!("{s:?}"));
+        if !severities.is_empty() && !severity.as_ref().is_some_and(|s| severities.contains(s)) {
+            continue;
         }
+        if !args.tag.iter().all(|t| pb.metadata.tags.contains(t)) {
+            continue;
+        }
+        rows.push(Row {
+            name: pb.metadata.name.value.clone(),
+            title: pb.title().to_owned(),
+            version: pb.metadata.version.as_ref().map(|v| v.value.clone()),
+            severity,
+            tags: pb.metadata.tags.clone(),
+            steps: pb.all_steps().len(),
+            file: path.display().to_string(),
+        });
     }
     match args.format {
         ListFormat::Json => {
@@ -61,51 +84,64 @@ pub fn run(args: &ListArgs) -> Result<Exit, CliError> {
             text.push('\n');
             write_stdout(&text)?;
         }
-        ListFormat::Human => {
-            let header = ["NAME", "TITLE", "VERSION", "SEV", "STEPS", "FILE"];
-            let cells: Vec<[String; 6]> = rows
-                .iter()
-                .map(|r| {
-                    [
-                        r.name.clone(),
-                        r.title.clone(),
-                        r.version.clone(),
-                        r.severity.clone(),
-                        r.steps.to_string(),
-                        r.file.clone(),
-                    ]
-                })
-                .collect();
-            let mut widths = header.map(|h| h.chars().count());
-            for row in &cells {
-                for (w, cell) in widths.iter_mut().zip(row) {
-                    *w = (*w).max(cell.chars().count());
-                }
-            }
-            let s = style::stdout();
-            let line = |cols: &[String]| -> String {
-                let mut out = String::new();
-                for (i, (cell, w)) in cols.iter().zip(widths).enumerate() {
-                    if i + 1 == cols.len() {
-                        out.push_str(cell);
-                    } else {
-                        out.push_str(&format!("{cell:<w$}  "));
-                    }
-                }
-                out.trim_end().to_owned() + "\n"
-            };
-            let mut text = s.bold(line(&header.map(String::from)).trim_end()) + "\n";
-            for row in &cells {
-                text.push_str(&line(row));
-            }
-            write_stdout(&text)?;
-        }
+        ListFormat::Human => write_stdout(&table(&rows))?,
     }
     if broken > 0 {
+        let paths: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
         eprintln!(
             "{broken} invalid file(s) not listed; run `runbook check {}`",
-            args.dir.display()
+            paths.join(" ")
         );
     }
     Ok(Exit::Success)
+}
+
+/// The rows as aligned columns; `-` where a playbook sets nothing.
+fn table(rows: &[Row]) -> String {
+    // Tags last: they are the longest and the least often read.
+    let header = ["NAME", "TITLE", "VERSION", "SEV", "STEPS", "FILE", "TAGS"];
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.name.clone(),
+                r.title.clone(),
+                dash(&r.version),
+                dash(&r.severity),
+                r.steps.to_string(),
+                r.file.clone(),
+                if r.tags.is_empty() {
+                    "-".into()
+                } else {
+                    r.tags.join(",")
+                },
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &cells {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cols: &[String]| -> String {
+        let mut out = String::new();
+        for (i, (cell, w)) in cols.iter().zip(widths).enumerate() {
+            if i + 1 == cols.len() {
+                out.push_str(cell);
+            } else {
+                let pad = w - cell.chars().count();
+                out.push_str(cell);
+                out.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.trim_end().to_owned() + "\n"
+    };
+    let s = style::stdout();
+    let mut text = s.bold(line(&header.map(String::from)).trim_end()) + "\n";
+    for row in &cells {
+        text.push_str(&line(row));
+    }
+    text
 }

@@ -30,6 +30,8 @@ pub fn run(args: &PlanArgs) -> Result<Exit, CliError> {
             args.playbook.display()
         );
     }
+    // After the plan, where a reader looks last: pages that would go nowhere.
+    load::warn_missing_channels(&loaded);
     let errors = plan
         .steps
         .iter()

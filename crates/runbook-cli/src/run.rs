@@ -44,8 +44,13 @@ struct JsonStep<'a> {
 
 pub fn run(args: &RunArgs, verbose: u8) -> Result<Exit, CliError> {
     let engine = Arc::new(Engine::new());
-    let interactive = wants_operator(&args.flags)?;
+    // What is wrong with the files comes first: without a terminal, "no terminal" would hide
+    // that the playbook does not exist.
     let mut loaded = load::load(&engine, &args.playbook, &args.env)?;
+    let program = load::compile(&loaded)?;
+    load::require_channels(&program, loaded.inventory.as_ref().map(|(i, _)| i))?;
+    let transcript = transcript_path(args.transcript.as_deref(), &loaded.playbook().metadata.name)?;
+    let interactive = wants_operator(&args.flags)?;
     if !interactive {
         load::require_params(&loaded.vars)?;
     }
@@ -53,12 +58,6 @@ pub fn run(args: &RunArgs, verbose: u8) -> Result<Exit, CliError> {
     if interactive {
         ask_missing_params(&mut loaded, &operator_name)?;
     }
-    let program = load::compile(&loaded)?;
-    load::require_channels(&program, loaded.inventory.as_ref().map(|(i, _)| i))?;
-    let transcript = args
-        .transcript
-        .clone()
-        .unwrap_or_else(|| default_transcript(&loaded.playbook.metadata.name));
     execute(
         engine,
         loaded,
@@ -74,7 +73,6 @@ pub fn run(args: &RunArgs, verbose: u8) -> Result<Exit, CliError> {
 
 pub fn resume(args: &ResumeArgs, verbose: u8) -> Result<Exit, CliError> {
     let engine = Arc::new(Engine::new());
-    let interactive = wants_operator(&args.flags)?;
     let transcript = match &args.transcript {
         Some(path) => path.clone(),
         None => latest_transcript()?,
@@ -123,8 +121,9 @@ pub fn resume(args: &ResumeArgs, verbose: u8) -> Result<Exit, CliError> {
             env.vars.push(format!("{k}={v}"));
         }
     }
+    let recorded = env.vars.len();
     env.vars.extend(args.env.vars.iter().cloned());
-    let mut loaded = load::load(&engine, &playbook_path, &env)?;
+    let mut loaded = load::load_after(&engine, &playbook_path, &env, recorded)?;
     let program = load::compile(&loaded)?;
     load::require_channels(&program, loaded.inventory.as_ref().map(|(i, _)| i))?;
     let point = resume_point(&read.records, &program, args.force).map_err(|e| match e {
@@ -133,9 +132,10 @@ pub fn resume(args: &ResumeArgs, verbose: u8) -> Result<Exit, CliError> {
         ResumeError::Finished => CliError::new(Exit::Invalid, e.to_string()),
         ResumeError::NoStart => CliError::new(Exit::Invalid, e.to_string()),
     })?;
+    let interactive = wants_operator(&args.flags)?;
     let s = style::stderr();
     if point.started.playbook.sha256
-        != runbook_exec::runner::sha256_hex(loaded.source.text.as_bytes())
+        != runbook_exec::runner::sha256_hex(loaded.source().text.as_bytes())
     {
         eprintln!(
             "{}: {} changed since the run started (its sha256 differs)",
@@ -229,7 +229,7 @@ fn operator_name(flags: &RunFlags) -> String {
 fn ask_missing_params(loaded: &mut Loaded, operator: &str) -> Result<(), CliError> {
     use std::io::{BufRead, Write};
     for name in loaded.vars.missing.clone() {
-        let param = &loaded.playbook.params[&name];
+        let param = &loaded.tree.root().playbook.params[&name];
         loop {
             let mut err = std::io::stderr().lock();
             let what = param.description.as_deref().unwrap_or("required");
@@ -284,7 +284,7 @@ fn execute(
     ));
     let operator: Arc<dyn Operator> = if interactive {
         let deadlines = loaded
-            .playbook
+            .playbook()
             .escalation
             .iter()
             .filter_map(|r| {
@@ -319,7 +319,7 @@ fn execute(
             allow_destructive: flags.allow_destructive,
         })
     };
-    printer.begin(&loaded.playbook, &transcript);
+    printer.begin(loaded.playbook(), &transcript);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -335,7 +335,7 @@ fn execute(
         runner::run(RunRequest {
             engine: engine.clone(),
             program,
-            source_text: loaded.source.text.clone(),
+            source_text: loaded.source().text.clone(),
             inventory: loaded.inventory.clone().map(|(i, p)| (Arc::new(i), p)),
             overrides: loaded.overrides.clone(),
             vars: loaded.vars.clone(),
@@ -357,7 +357,7 @@ fn execute(
     if flags.format == RunFormat::Json {
         let json = JsonSummary {
             run_id: &summary.run_id,
-            playbook: &loaded.playbook.metadata.name,
+            playbook: &loaded.playbook().metadata.name,
             outcome: summary.outcome,
             exit_code: summary.finished.exit_code,
             transcript: summary.transcript.display().to_string(),
@@ -434,14 +434,38 @@ fn listen_for_signals(tx: tokio::sync::watch::Sender<Signals>) {
     });
 }
 
-/// `.runbook/runs/<UTC time>-<playbook>.jsonl` under the current folder.
-fn default_transcript(name: &str) -> PathBuf {
+/// Where this run's transcript goes. `--transcript DIR` (an existing folder, or a path that
+/// ends in `/`) gets a new file there named like the default; a file path must not exist,
+/// since a transcript is never overwritten or mixed with another run's.
+fn transcript_path(arg: Option<&Path>, name: &str) -> Result<PathBuf, CliError> {
+    let Some(arg) = arg else {
+        return Ok(new_transcript(Path::new(RUNS_DIR), name));
+    };
+    if arg.is_dir() || arg.as_os_str().as_encoded_bytes().ends_with(b"/") {
+        return Ok(new_transcript(arg, name));
+    }
+    if arg.exists() {
+        let folder = arg
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| "./".to_owned(), |p| format!("{}/", p.display()));
+        return Err(CliError::new(
+            Exit::Invalid,
+            format!("the transcript {} already exists", arg.display()),
+        )
+        .hint("a transcript is never overwritten: give a new file, or a folder to get a new file in it on every run")
+        .hint(format!("for scheduled runs: --transcript {folder}")));
+    }
+    Ok(arg.to_owned())
+}
+
+/// `<dir>/<UTC time>-<playbook>.jsonl`; runs in the same second get `-2`, `-3`, ...
+fn new_transcript(dir: &Path, name: &str) -> PathBuf {
     let stamp = runbook_transcript::time::compact(std::time::SystemTime::now());
-    let mut path = Path::new(RUNS_DIR).join(format!("{stamp}-{name}.jsonl"));
-    // Two runs in the same second get distinct files.
+    let mut path = dir.join(format!("{stamp}-{name}.jsonl"));
     let mut n = 2;
     while path.exists() {
-        path = Path::new(RUNS_DIR).join(format!("{stamp}-{name}-{n}.jsonl"));
+        path = dir.join(format!("{stamp}-{name}-{n}.jsonl"));
         n += 1;
     }
     path

@@ -38,6 +38,7 @@ pub struct Host {
     /// Hostname or IP address; defaults to the host's name.
     pub address: Option<String>,
     pub user: Option<String>,
+    #[serde(default, deserialize_with = "crate::strict::opt_u16")]
     pub port: Option<u16>,
     #[serde(default)]
     pub vars: IndexMap<String, Spanned<Value>>,
@@ -108,8 +109,13 @@ impl Group {
 /// Where a notification goes: exactly one of `webhook` and `command`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    { "required": ["webhook"], "properties": { "webhook": { "not": { "type": "null" } } } },
+    { "required": ["command"], "properties": { "command": { "not": { "type": "null" } } } },
+]))]
 pub struct Channel {
     /// An HTTP(S) URL that receives a JSON POST.
+    #[schemars(pattern("^https?://"))]
     pub webhook: Option<String>,
     /// A shell command (template over `subject`, `message`, `level`, `playbook`, `run`);
     /// the message arrives on its stdin.

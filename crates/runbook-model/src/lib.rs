@@ -16,6 +16,9 @@ pub mod playbook;
 pub mod schema;
 pub mod source;
 pub mod spanned;
+mod strict;
+pub mod suggest;
+pub mod tree;
 pub mod validate;
 
 use std::path::Path;
@@ -26,6 +29,7 @@ pub use load::{CURRENT_VERSION, Document, Kind, SUPPORTED_VERSIONS};
 pub use playbook::{Action, Flow, OnFailure, Param, ParamType, Playbook, Step};
 pub use source::Source;
 pub use spanned::{Loc, Spanned};
+pub use tree::Tree;
 
 /// A file read and checked: its source, what it holds (when it parsed), and its problems.
 #[derive(Debug)]
@@ -120,9 +124,7 @@ fn check_bytes_here(path: &Path, bytes: Vec<u8>) -> Checked {
         }
     };
     let mut diagnostics = match &document {
-        Document::Playbook(playbook) => {
-            validate::validate_playbook(&source, playbook, path.parent())
-        }
+        Document::Playbook(playbook) => validate::validate_playbook(&source, playbook, Some(path)),
         Document::Inventory(inventory) => validate::validate_inventory(&source, inventory),
     };
     diagnostic::sort(&mut diagnostics);

@@ -40,6 +40,9 @@ struct Header {
 fn options() -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
+    // `run: true` or `equals: 200` in a text field is refused, as the JSON Schema refuses it,
+    // rather than silently read as the text "true" or "200".
+    options.no_schema = true;
     options.with_snippet = false;
     options
 }
@@ -253,5 +256,22 @@ fn yaml_error(source: &Source, err: &serde_saphyr::Error) -> Diagnostic {
         .unwrap_or("invalid YAML")
         .trim()
         .to_owned();
-    Diagnostic::error("invalid-yaml", source, loc, message)
+    // Types as YAML 1.2 reads them, the same as the JSON Schema: say how to write the value.
+    if let Some(value) = message
+        .strip_prefix("The string value [")
+        .and_then(|m| m.strip_suffix("] must be quoted"))
+    {
+        return Diagnostic::error(
+            "invalid-yaml",
+            source,
+            loc,
+            format!("`{value}` is not text in YAML, and this field is text"),
+        )
+        .with_hint(format!("quote it: \"{value}\""));
+    }
+    let diagnostic = Diagnostic::error("invalid-yaml", source, loc, &message);
+    if message.starts_with("invalid type: string") && message.contains("unquoted") {
+        return diagnostic.with_hint("remove the quotes: a quoted value is text in YAML");
+    }
+    diagnostic
 }

@@ -11,6 +11,12 @@ use serde_json::Value;
 use crate::duration::DurationText;
 use crate::spanned::Spanned;
 
+/// What `metadata.name` must look like: kebab-case (shared by the validator and the schema).
+pub const NAME_PATTERN: &str = r"^[a-z0-9]+(-[a-z0-9]+)*$";
+/// What `metadata.version` must look like: a semantic version.
+pub const VERSION_PATTERN: &str =
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$";
+
 /// A playbook: metadata, inputs, steps and the policies around them.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -43,9 +49,11 @@ pub struct Playbook {
 #[serde(deny_unknown_fields)]
 pub struct Metadata {
     /// Unique id, kebab-case.
+    #[schemars(pattern(NAME_PATTERN))]
     pub name: Spanned<String>,
     pub title: Option<String>,
     /// The playbook's own semantic version, recorded in every transcript.
+    #[schemars(pattern(VERSION_PATTERN))]
     pub version: Option<Spanned<String>>,
     pub severity: Option<Severity>,
     #[serde(default)]
@@ -87,7 +95,7 @@ pub struct Param {
     pub default: Option<Spanned<Value>>,
     pub description: Option<String>,
     /// Never printed, never written to a transcript or report.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::strict::bool")]
     pub secret: bool,
     /// Read from this environment variable when set.
     pub from_env: Option<String>,
@@ -116,11 +124,20 @@ pub enum Danger {
 }
 
 /// One step. Exactly one action field (`run`, `manual`, `wait`, `parallel`, `playbook`,
-/// `report`) must be set; the validator enforces it so the error can point at the step.
+/// `report`) must be set: the schema says so, and the validator points at the step.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    { "required": ["run"], "properties": { "run": { "not": { "type": "null" } } } },
+    { "required": ["manual"], "properties": { "manual": { "not": { "type": "null" } } } },
+    { "required": ["wait"], "properties": { "wait": { "not": { "type": "null" } } } },
+    { "required": ["parallel"], "properties": { "parallel": { "not": { "type": "null" } } } },
+    { "required": ["playbook"], "properties": { "playbook": { "not": { "type": "null" } } } },
+    { "required": ["report"], "properties": { "report": { "not": { "type": "null" } } } },
+]))]
 pub struct Step {
     /// Unique within the playbook, nested steps included.
+    #[schemars(length(min = 1))]
     pub id: Spanned<String>,
     pub name: Option<String>,
     /// Markdown shown to the operator before the step.
@@ -166,6 +183,7 @@ pub struct Step {
     /// What the operator types to confirm a destructive step (defaults to the step id).
     pub confirm_phrase: Option<Spanned<String>>,
     /// Bound on goto loops: how often this step may run in one run (default 3).
+    #[serde(default, deserialize_with = "crate::strict::opt_u32")]
     pub max_visits: Option<u32>,
     /// Questions asked when a manual step runs; the answers become variables.
     #[serde(default)]
@@ -176,8 +194,10 @@ pub struct Step {
     /// An inventory group or host: the step runs over SSH on each host.
     pub on: Option<Spanned<String>>,
     /// Hosts per batch; default: all at once, up to `--forks`.
+    #[serde(default, deserialize_with = "crate::strict::opt_u32")]
     pub serial: Option<u32>,
     /// Hosts allowed to fail before the step fails.
+    #[serde(default, deserialize_with = "crate::strict::opt_u32")]
     pub max_fail: Option<u32>,
 }
 
@@ -226,13 +246,22 @@ impl<'de> Deserialize<'de> for ExitCodes {
                 mut seq: A,
             ) -> Result<ExitCodes, A::Error> {
                 let mut codes = Vec::new();
-                while let Some(code) = seq.next_element::<i32>()? {
-                    codes.push(code);
+                while let Some(code) = seq.next_element::<ExitCode>()? {
+                    codes.push(code.0);
                 }
                 Ok(ExitCodes::Any(codes))
             }
         }
         deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// One exit code in a list, read strictly (a quoted `"0"` is a string).
+struct ExitCode(i32);
+
+impl<'de> Deserialize<'de> for ExitCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::strict::i32(deserializer).map(ExitCode)
     }
 }
 
@@ -245,9 +274,15 @@ impl ExitCodes {
     }
 }
 
-/// A text expectation; every field that is set must hold.
+/// A text expectation; every field that is set must hold, and at least one is set.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [
+    { "required": ["contains"], "properties": { "contains": { "not": { "type": "null" } } } },
+    { "required": ["not_contains"], "properties": { "not_contains": { "not": { "type": "null" } } } },
+    { "required": ["equals"], "properties": { "equals": { "not": { "type": "null" } } } },
+    { "required": ["matches"], "properties": { "matches": { "not": { "type": "null" } } } },
+]))]
 pub struct Matcher {
     pub contains: Option<String>,
     pub not_contains: Option<String>,
@@ -266,13 +301,13 @@ pub struct Capture {
     /// A regular expression on stdout; the first group (or the whole match).
     pub regex: Option<Spanned<String>>,
     /// The whole stdout, trimmed.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::strict::bool")]
     pub stdout: bool,
     /// The whole stderr, trimmed.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::strict::bool")]
     pub stderr: bool,
     /// The exit code.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::strict::bool")]
     pub exit: bool,
 }
 
@@ -302,9 +337,13 @@ pub struct Check {
 #[serde(deny_unknown_fields)]
 pub struct Retry {
     /// Total attempts, the first included.
+    #[serde(deserialize_with = "crate::strict::u32")]
+    #[schemars(range(min = 1))]
     pub attempts: u32,
     pub delay: Option<Spanned<DurationText>>,
-    /// Multiplier applied to the delay after each attempt (default 1.0).
+    /// Multiplier applied to the delay after each attempt (default 1.0), from 1.0 to 10.0.
+    #[serde(default, deserialize_with = "crate::strict::opt_f64")]
+    #[schemars(range(min = 1.0, max = 10.0))]
     pub backoff: Option<f64>,
 }
 
@@ -336,7 +375,7 @@ pub struct Input {
     pub default: Option<Value>,
     #[serde(default)]
     pub choices: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::strict::bool")]
     pub secret: bool,
 }
 

@@ -17,6 +17,7 @@ use crate::inventory::Inventory;
 use crate::playbook::{Capture, Flow, Matcher, Param, ParamType, Playbook, Step};
 use crate::source::Source;
 use crate::spanned::{Loc, Spanned};
+use crate::tree::{self, Include, Target};
 
 /// Names every template may read without declaring them.
 pub const BUILTINS: &[&str] = &[
@@ -41,11 +42,9 @@ static DESTRUCTIVE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 static KEBAB: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-z0-9]+(-[a-z0-9]+)*$").expect("static regex"));
-static SEMVER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
-        .expect("static regex")
-});
+    LazyLock::new(|| Regex::new(crate::playbook::NAME_PATTERN).expect("static regex"));
+static SEMVER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(crate::playbook::VERSION_PATTERN).expect("static regex"));
 
 /// How a template is rendered, which decides the rules that apply to it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -56,19 +55,28 @@ enum TemplateKind {
     Text,
 }
 
-/// Checks a playbook. `dir` is the playbook's folder, for sub-playbook paths.
+/// Checks a playbook. `file` is its path: sub-playbook paths are relative to its folder, and
+/// an include cycle through it is an error. Without a path, sub-playbooks are not checked.
 pub fn validate_playbook(
     source: &Source,
     playbook: &Playbook,
-    dir: Option<&Path>,
+    file: Option<&Path>,
 ) -> Vec<Diagnostic> {
+    let has_includes = playbook.all_steps().iter().any(|s| s.playbook.is_some());
+    let (includes, nodes) = match file {
+        Some(file) if has_includes => tree::walk_borrowed(file, playbook),
+        _ => (Vec::new(), Vec::new()),
+    };
     let mut v = Validator {
         src: source,
         out: Vec::new(),
         declared: HashSet::new(),
         step_ids: HashSet::new(),
+        file,
+        includes: includes.iter().map(|i| (i.loc, i)).collect(),
+        nodes: &nodes,
     };
-    v.run(playbook, dir);
+    v.run(playbook);
     v.out
 }
 
@@ -79,10 +87,15 @@ struct Validator<'a> {
     declared: HashSet<&'a str>,
     /// Every step id in the playbook, for `steps.<id>` references.
     step_ids: HashSet<&'a str>,
+    /// The playbook's file, when it has one.
+    file: Option<&'a Path>,
+    /// Its `playbook:` steps by the place of their path, and the files they lead to.
+    includes: HashMap<Loc, &'a Include>,
+    nodes: &'a [tree::Node],
 }
 
 impl<'a> Validator<'a> {
-    fn run(&mut self, pb: &'a Playbook, dir: Option<&Path>) {
+    fn run(&mut self, pb: &'a Playbook) {
         self.metadata(pb);
         self.declared.extend(BUILTINS.iter().copied());
         for (name, param) in &pb.params {
@@ -113,10 +126,10 @@ impl<'a> Validator<'a> {
             ));
         }
         for step in &pb.steps {
-            self.step(step, dir);
+            self.step(step);
         }
         for step in &pb.finally {
-            self.step(step, dir);
+            self.step(step);
         }
         self.targets(&pb.steps, "steps");
         self.targets(&pb.finally, "finally");
@@ -221,7 +234,7 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn step(&mut self, spanned: &'a Spanned<Step>, dir: Option<&Path>) {
+    fn step(&mut self, spanned: &'a Spanned<Step>) {
         let step = &spanned.value;
         let actions = step.actions();
         match actions.len() {
@@ -332,25 +345,10 @@ impl<'a> Validator<'a> {
             }
         }
         self.misplaced(spanned);
-        if let (Some(path), Some(dir)) = (&step.playbook, dir) {
-            let target = dir.join(path.as_str());
-            if target.is_file() {
-                self.sub_playbook_params(step, path, &target);
-            } else {
-                self.out.push(
-                    Diagnostic::error(
-                        "missing-playbook",
-                        self.src,
-                        path.loc,
-                        format!("sub-playbook `{}` not found", path.value),
-                    )
-                    .with_width(path.chars().count())
-                    .with_hint(format!(
-                        "the path is relative to this file's folder: {}",
-                        target.display()
-                    )),
-                );
-            }
+        if let Some(path) = &step.playbook
+            && let Some(include) = self.includes.get(&path.loc).copied()
+        {
+            self.include(step, path, include);
         }
         if let Some(children) = &step.parallel {
             // Children run at once: each sees only what was declared before the group, and
@@ -359,7 +357,7 @@ impl<'a> Validator<'a> {
             let mut after = before.clone();
             for child in children {
                 self.declared.clone_from(&before);
-                self.step(child, dir);
+                self.step(child);
                 after.extend(self.declared.iter().copied());
             }
             self.declared = after;
@@ -369,12 +367,57 @@ impl<'a> Validator<'a> {
         self.declared.extend(step.inputs.keys().map(String::as_str));
     }
 
-    /// `with:` must name params of the sub-playbook; its required params should be given.
-    fn sub_playbook_params(&mut self, step: &Step, path: &Spanned<String>, target: &Path) {
-        let Ok((_, crate::Document::Playbook(sub))) = crate::load::load_path(target) else {
-            // An invalid sub-playbook is reported when that file is checked.
+    /// A `playbook:` step: the file exists, no include cycle goes through it, and `with:`
+    /// fits the sub-playbook's params.
+    fn include(&mut self, step: &Step, path: &Spanned<String>, include: &Include) {
+        if include.target == Target::Missing {
+            self.out.push(
+                Diagnostic::error(
+                    "missing-playbook",
+                    self.src,
+                    path.loc,
+                    format!("sub-playbook `{}` not found", path.value),
+                )
+                .with_width(path.chars().count())
+                .with_hint(format!(
+                    "the path is relative to this file's folder: {}",
+                    include.path.display()
+                )),
+            );
             return;
-        };
+        }
+        if let Some(chain) = tree::cycle_through(include, self.nodes) {
+            let root = self.file.unwrap_or(Path::new(""));
+            let through_this = chain
+                .first()
+                .is_some_and(|first| tree::normalize(first) == tree::normalize(root));
+            let what = match (&include.target, through_this) {
+                (Target::Cycle(_), true) => "is this playbook itself",
+                (_, true) => "includes this playbook again",
+                (_, false) => "leads into an include cycle",
+            };
+            self.out.push(
+                Diagnostic::error(
+                    "include-cycle",
+                    self.src,
+                    path.loc,
+                    format!(
+                        "sub-playbook `{}` {what}: {}",
+                        path.value,
+                        tree::chain_text(root, chain)
+                    ),
+                )
+                .with_width(path.chars().count())
+                .with_hint("a playbook cannot include itself, directly or through others: the run would never end"),
+            );
+        }
+        if let Target::Node(i) = include.target {
+            self.sub_playbook_params(step, path, &self.nodes[i].playbook);
+        }
+    }
+
+    /// `with:` must name params of the sub-playbook; its required params should be given.
+    fn sub_playbook_params(&mut self, step: &Step, path: &Spanned<String>, sub: &Playbook) {
         for (name, value) in &step.with {
             if !sub.params.contains_key(name) {
                 let loc = self.src.find_after(step.id.loc, name).unwrap_or(value.loc);
