@@ -621,7 +621,11 @@ fn an_include_cycle_fails_the_run_before_any_step() {
     let r = sb.run(&pb, &[]);
     r.assert_code(2);
     assert!(r.stderr.contains("include-cycle"), "{}", r.stderr);
-    assert!(r.stderr.contains("pb.yaml → b.yaml → pb.yaml"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("pb.yaml → b.yaml → pb.yaml"),
+        "{}",
+        r.stderr
+    );
     assert!(!sb.exists("ran"));
 }
 

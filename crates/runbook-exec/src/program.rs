@@ -571,7 +571,10 @@ escalation:
         let err = Program::compile(*pb, &dir.path().join("a.yaml")).unwrap_err();
         // `check` reports the cycle in b.yaml itself; compiling refuses either way.
         assert!(
-            matches!(err, CompileError::Cycle { .. } | CompileError::Invalid { .. }),
+            matches!(
+                err,
+                CompileError::Cycle { .. } | CompileError::Invalid { .. }
+            ),
             "{err}"
         );
         assert!(err.to_string().contains("b.yaml"), "{err}");

@@ -125,7 +125,8 @@ pub fn resume_point(
     };
     for (at, record) in records.iter().enumerate() {
         match &record.event {
-            Event::StepStarted(s) => note(&s.step, None, s.pgid),
+            Event::StepStarted(s) => note(&s.step, None, None),
+            Event::Process(p) => note(&p.step, None, Some(p.pgid)),
             Event::StepFinished(f) => {
                 note(&f.step, Some(f.outcome), None);
                 if is_done(program, f, last_end.is_some_and(|end| end > at)) {

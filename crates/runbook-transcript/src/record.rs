@@ -25,6 +25,7 @@ pub enum Event {
     RunStarted(RunStarted),
     RunResumed(RunResumed),
     StepStarted(StepStarted),
+    Process(Process),
     Output(Output),
     Prompt(Prompt),
     StepFinished(StepFinished),
@@ -104,12 +105,18 @@ pub struct StepStarted {
     pub host: String,
     pub attempt: u32,
     pub visit: u32,
-    /// The process group of the step's command, so a resume can stop one that outlived its run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pgid: Option<i32>,
     /// How long a `wait`, or the whole of a `watch`, is planned to take.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planned_ms: Option<u64>,
+}
+
+/// A step's command is running in this process group (written right after it started, so a
+/// resume can stop a group that outlived a killed run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Process {
+    pub step: String,
+    pub attempt: u32,
+    pub pgid: i32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -533,6 +533,8 @@ impl Builder {
                 });
             }
             Event::RunFinished(f) => self.finished = Some((f.clone(), record.ts.clone())),
+            // Bookkeeping for resume: which process group a command ran in.
+            Event::Process(_) => {}
         }
         self.last_elapsed = self.last_elapsed.max(record.elapsed_ms);
     }
@@ -787,7 +789,6 @@ mod tests {
                     host: "local".into(),
                     attempt,
                     visit: 1,
-                    pgid: None,
                     planned_ms: None,
                 }),
             )

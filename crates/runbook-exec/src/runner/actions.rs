@@ -23,7 +23,7 @@ impl Scope {
             Ok(t) => self.shared.redact(&t),
             Err(e) => return StepReport::failed(format!("manual: {e}")),
         };
-        self.started(idx, "manual", None, 1, visit, None);
+        self.started(idx, "manual", None, 1, visit);
         let inputs: Vec<_> = step
             .inputs
             .iter()
@@ -76,7 +76,7 @@ impl Scope {
         duration: Duration,
         visit: u32,
     ) -> StepReport {
-        self.started(idx, "wait", None, 1, visit, None);
+        self.started(idx, "wait", None, 1, visit);
         if !self.shared.interactive() {
             if self.sleep(duration).await {
                 return StepReport::stopped();
@@ -121,7 +121,7 @@ impl Scope {
     }
 
     pub(super) fn report_step(&self, idx: StepIdx, visit: u32) -> StepReport {
-        self.started(idx, "report", None, 1, visit, None);
+        self.started(idx, "report", None, 1, visit);
         let template = self
             .program
             .node(idx)
@@ -145,7 +145,7 @@ impl Scope {
         children: &[StepIdx],
         visit: u32,
     ) -> StepReport {
-        self.started(idx, "parallel", None, 1, visit, None);
+        self.started(idx, "parallel", None, 1, visit);
         let reports = join_all(children.iter().map(|&c| self.visit(c, 1))).await;
         // A child fails its group unless its own `on_failure` lets the run go on.
         let failed: Vec<&str> = children
@@ -184,7 +184,7 @@ impl Scope {
     ) -> StepReport {
         let step = &self.program.node(idx).step;
         let path = step.playbook.as_ref().expect("a playbook step");
-        self.started(idx, "playbook", Some(path), 1, visit, None);
+        self.started(idx, "playbook", Some(path), 1, visit);
         let mut overrides = self.shared.overrides.clone();
         // `with:` values are rendered in the parent's context and win over everything else.
         for (name, value) in &step.with {

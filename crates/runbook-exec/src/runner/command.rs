@@ -227,8 +227,19 @@ impl Scope {
         let mut sink = StepOutput::new(self, &path, visit, attempt);
         let mut signals = self.shared.signals.clone();
         tracing::debug!(step = %path, attempt, timeout = ?spec.timeout, "starting bash");
+        // Recorded before the process exists: a kill in between leaves a step that shows as
+        // running (and runs again), never a process nothing recorded.
+        self.started(idx, "run", Some(&spec.script), attempt, visit);
         let result = process::run(spec, &mut sink, &mut signals, base, &mut |pgid| {
-            self.started(idx, "run", Some(&spec.script), attempt, visit, pgid);
+            if let Some(pgid) = pgid {
+                self.shared.emit(runbook_transcript::Event::Process(
+                    runbook_transcript::Process {
+                        step: path.clone(),
+                        attempt,
+                        pgid,
+                    },
+                ));
+            }
         })
         .await;
         let result = match result {

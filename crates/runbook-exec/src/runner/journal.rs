@@ -171,7 +171,7 @@ fn redact_event(r: &Redactor, event: &mut Event) {
             e.params.values_mut().for_each(|v| r.redact_json(v));
             e.overrides.iter_mut().for_each(|(_, v)| *v = r.redact(v));
         }
-        Event::RunResumed(_) => {}
+        Event::RunResumed(_) | Event::Process(_) => {}
         Event::StepStarted(e) => {
             text(&mut e.name);
             opt(&mut e.command);

@@ -261,7 +261,6 @@ impl Scope {
         command: Option<&str>,
         attempt: u32,
         visit: u32,
-        pgid: Option<i32>,
     ) {
         let node = self.program.node(idx);
         self.began
@@ -281,7 +280,6 @@ impl Scope {
             host: "local".to_owned(),
             attempt,
             visit,
-            pgid,
             planned_ms: planned.map(|d| d.as_millis() as u64),
         }));
     }
