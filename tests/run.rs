@@ -1800,3 +1800,63 @@ steps:
     let size = std::fs::metadata(&r.transcript).unwrap().len();
     assert!(size < 200_000, "transcript is {size} bytes");
 }
+
+/// A cancelled run's `finally` is bounded: a second signal, or `--finally-grace`, cuts it short.
+fn cancelled_finally(extra: &[&str], second_signal: bool) -> (RunResult, Duration) {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "bounded-finally",
+        r#"
+steps:
+  - id: long
+    run: sleep 30.61
+finally:
+  - id: slow-cleanup
+    run: touch cleanup-started; sleep 30.62
+  - id: never
+    run: touch never-ran
+"#,
+    );
+    let (mut child, transcript) = sb.spawn(&pb, extra);
+    assert!(wait_for(Duration::from_secs(10), || {
+        !processes_matching("sleep 30.61").is_empty()
+    }));
+    let started = std::time::Instant::now();
+    signal(child.id(), "TERM");
+    assert!(wait_for(Duration::from_secs(10), || sb.exists("cleanup-started")));
+    if second_signal {
+        signal(child.id(), "TERM");
+    }
+    let status = wait_exit(&mut child, Duration::from_secs(20));
+    let took = started.elapsed();
+    kill_leftovers("sleep 30.6");
+    assert_eq!(status.code(), Some(3));
+    assert!(!sb.exists("never-ran"), "the rest of finally was skipped");
+    let r = RunResult {
+        code: status.code(),
+        stdout: String::new(),
+        stderr: String::new(),
+        records: read_transcript(&transcript),
+        transcript,
+    };
+    (r, took)
+}
+
+#[test]
+fn a_second_signal_cuts_finally_short() {
+    let (r, took) = cancelled_finally(&[], true);
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(r.outcome("slow-cleanup"), "aborted");
+    assert!(r.started("never").is_empty());
+    assert_eq!(r.run_finished()["outcome"], "interrupted");
+}
+
+#[test]
+fn finally_after_a_cancel_is_bounded_by_its_grace_time() {
+    let (r, took) = cancelled_finally(&["--finally-grace", "1s"], false);
+    assert!(took >= Duration::from_millis(900), "{took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(r.outcome("slow-cleanup"), "aborted");
+    assert_eq!(r.run_finished()["outcome"], "interrupted");
+}

@@ -426,8 +426,14 @@ fn listen_for_signals(tx: tokio::sync::watch::Sender<Signals>) {
         loop {
             tokio::select! {
                 _ = int.recv() => tx.send_modify(|s| s.interrupts += 1),
-                _ = term.recv() => tx.send_modify(|s| s.terminated = true),
-                _ = hup.recv() => tx.send_modify(|s| s.hangup = true),
+                _ = term.recv() => tx.send_modify(|s| {
+                    s.terminated = true;
+                    s.stops += 1;
+                }),
+                _ = hup.recv() => tx.send_modify(|s| {
+                    s.hangup = true;
+                    s.stops += 1;
+                }),
                 _ = xfsz.recv() => tracing::warn!("a file size limit was reached (SIGXFSZ)"),
             }
         }

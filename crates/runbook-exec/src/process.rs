@@ -25,12 +25,15 @@ pub struct Signals {
     pub interrupts: u32,
     pub terminated: bool,
     pub hangup: bool,
+    /// SIGTERM and SIGHUP deliveries, counted: a second one cuts a stopping run's `finally`.
+    pub stops: u32,
 }
 
 impl Signals {
     /// Whether something arrived since `base` was taken.
     pub fn since(&self, base: Signals) -> bool {
         self.interrupts > base.interrupts
+            || self.stops > base.stops
             || (self.terminated && !base.terminated)
             || (self.hangup && !base.hangup)
     }

@@ -197,7 +197,10 @@ impl Shared {
             .lock()
             .expect("lock")
             .get_or_insert_with(|| format!("the transcript cannot be written: {error}"));
-        self.signal_tx.send_modify(|s| s.terminated = true);
+        self.signal_tx.send_modify(|s| {
+            s.terminated = true;
+            s.stops += 1;
+        });
     }
 
     fn elapsed(&self) -> Duration {
@@ -318,6 +321,7 @@ pub async fn run(request: RunRequest) -> Result<RunSummary, Error> {
                 let now = *outer.borrow();
                 tx.send_modify(|s| {
                     s.interrupts = s.interrupts.max(now.interrupts);
+                    s.stops = s.stops.max(now.stops);
                     s.terminated |= now.terminated;
                     s.hangup |= now.hangup;
                 });
