@@ -1,12 +1,12 @@
 //! The engine: walks a compiled [`Program`], asks the [`Operator`] what it must, runs
 //! commands, judges them, follows branches, escalates, and records every event.
 //!
-//! Where things live: [`journal`] writes records and stops the run when it cannot;
-//! [`scope`] walks one playbook's steps (the flow itself is [`Program::next`]) and replays
-//! what a resumed run already finished; [`gate`] holds the questions before a step;
-//! [`command`] runs a step's command with retries and watches; [`judge`] turns a result into
-//! an outcome; [`actions`] has the other actions (manual, wait, report, parallel,
-//! sub-playbook); [`escalation`] keeps the incident clock's ladder and delivers pages.
+//! Where things live: `journal` writes records and stops the run when it cannot;
+//! `scope` walks one playbook's steps (the flow itself is [`Program::next`]) and replays
+//! what a resumed run already finished; `gate` holds the questions before a step;
+//! `command` runs a step's command with retries and watches; `judge` turns a result into
+//! an outcome; `actions` has the other actions (manual, wait, report, parallel,
+//! sub-playbook); `escalation` keeps the incident clock's ladder and delivers pages.
 //!
 //! **Invariant:** every event is written to the transcript before the observer sees it, and
 //! a run whose transcript cannot be written stops: no step runs unrecorded.
