@@ -98,7 +98,17 @@ async fn post(
             .content_type("application/json")
             .send(body.as_str())
             .map(|_| ())
-            .map_err(|e| format!("POST {url}: {e}"))
+            // The URL is a credential for chat webhooks: never in the message, nor anything
+            // of it ureq may quote.
+            .map_err(|e| {
+                let mut secrets = Redactor::default();
+                secrets.add(&url);
+                headers.iter().for_each(|(_, v)| secrets.add(v));
+                format!(
+                    "the webhook POST failed: {}",
+                    secrets.redact(&e.to_string())
+                )
+            })
     })
     .await
     .map_err(|e| e.to_string())?
@@ -109,13 +119,10 @@ async fn run_command(engine: &Engine, template: &str, notice: &Notice) -> Result
     let script = engine
         .render(template, &ctx, Mode::Shell)
         .map_err(|e| e.message)?;
-    let mut child = tokio::process::Command::new("bash")
-        .args(["--noprofile", "--norc", "-o", "pipefail", "-c", &script])
+    let mut child = crate::process::bash(&script, &[])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start the channel command: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
