@@ -26,7 +26,7 @@ pub fn run(args: &ListArgs) -> Result<Exit, CliError> {
     let mut rows = Vec::new();
     let mut broken = 0;
     for (path, _) in files {
-        let Ok(bytes) = std::fs::read(&path) else {
+        let Ok(bytes) = runbook_model::load::read_source(&path) else {
             continue;
         };
         if !walk::looks_like_ours(&bytes) {

@@ -51,7 +51,7 @@ pub fn run(args: &RunArgs, verbose: u8) -> Result<Exit, CliError> {
     }
     let operator_name = operator_name(&args.flags);
     if interactive {
-        ask_missing_params(&mut loaded, &operator_name)?;
+        ask_missing_params(&engine, &mut loaded, &operator_name)?;
     }
     let transcript = args
         .transcript
@@ -159,7 +159,7 @@ pub fn resume(args: &ResumeArgs, verbose: u8) -> Result<Exit, CliError> {
     }
     let operator_name = operator_name(&args.flags);
     if interactive {
-        ask_missing_params(&mut loaded, &operator_name)?;
+        ask_missing_params(&engine, &mut loaded, &operator_name)?;
     } else {
         load::require_params(&loaded.vars)?;
     }
@@ -200,30 +200,38 @@ fn operator_name(flags: &RunFlags) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Asks the operator for required params nothing filled.
-fn ask_missing_params(loaded: &mut Loaded, operator: &str) -> Result<(), CliError> {
-    use std::io::{BufRead, Write};
+/// Asks the operator for required params nothing filled (a secret one without echo), then
+/// renders the vars that were waiting for them.
+fn ask_missing_params(
+    engine: &Engine,
+    loaded: &mut Loaded,
+    operator: &str,
+) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut answers = Vec::new();
     for name in loaded.vars.missing.clone() {
         let param = &loaded.playbook.params[&name];
         loop {
             let mut err = std::io::stderr().lock();
             let what = param.description.as_deref().unwrap_or("required");
-            let _ = write!(err, "  {name} ({what}) › ");
+            let hidden = if param.secret { ", hidden" } else { "" };
+            let _ = write!(
+                err,
+                "  {name} ({}{hidden}) › ",
+                runbook_transcript::visible_line(what)
+            );
             let _ = err.flush();
             drop(err);
-            let mut line = String::new();
-            if std::io::stdin().lock().read_line(&mut line).unwrap_or(0) == 0 {
+            let Some(line) = crate::prompt::read_answer(param.secret) else {
                 return Err(runbook_exec::Error::MissingParams(loaded.vars.missing.clone()).into());
-            }
+            };
             match runbook_exec::vars::coerce_value(
                 param.kind,
                 &param.choices,
                 &serde_json::Value::String(line.trim().to_owned()),
             ) {
                 Ok(value) if !line.trim().is_empty() => {
-                    loaded
-                        .vars
-                        .set(&name, value, runbook_exec::Origin::Operator);
+                    answers.push((name.clone(), value));
                     break;
                 }
                 Ok(_) => eprintln!("  a value is needed"),
@@ -231,7 +239,9 @@ fn ask_missing_params(loaded: &mut Loaded, operator: &str) -> Result<(), CliErro
             }
         }
     }
-    loaded.vars.missing.clear();
+    loaded
+        .vars
+        .answer_missing(engine, &loaded.playbook, answers)?;
     let _ = operator;
     Ok(())
 }

@@ -188,9 +188,30 @@ impl Vars {
                     });
                 }
             };
+            // Rendered once: the output holds values, which are data from now on.
+            self.templates.remove(&name);
             self.values.insert(name, Value::String(rendered));
         }
         Ok(())
+    }
+
+    /// Sets the answers to missing params and renders the vars that were waiting for them.
+    pub fn answer_missing(
+        &mut self,
+        engine: &Engine,
+        playbook: &Playbook,
+        answers: Vec<(String, Value)>,
+    ) -> Result<(), Error> {
+        for (name, value) in answers {
+            self.set(&name, value, Origin::Operator);
+        }
+        self.missing.retain(|name| {
+            !self
+                .origins
+                .get(name)
+                .is_some_and(|o| *o == Origin::Operator)
+        });
+        self.render_templates(engine, playbook)
     }
 
     /// Turns `--var` strings into the declared type of their param (`int`, `bool`).
@@ -324,9 +345,13 @@ pub fn coerce_value(kind: ParamType, choices: &[String], value: &Value) -> Resul
 }
 
 fn read_var_file(path: &Path) -> Result<IndexMap<String, Value>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+    let bytes = runbook_model::load::read_source(path).map_err(|d| Error::VarFile {
         path: path.to_owned(),
-        source,
+        message: d.message,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::VarFile {
+        path: path.to_owned(),
+        message: "not UTF-8 text".to_owned(),
     })?;
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
@@ -412,6 +437,22 @@ mod tests {
         assert_eq!(vars.display("dsn"), "***");
         let redactor = vars.redactor();
         assert_eq!(redactor.redact("postgres://app:hunter2-long@db/app"), "***");
+    }
+
+    #[test]
+    fn answers_to_missing_params_fill_the_vars_waiting_for_them_once() {
+        let mut vars = resolve(&[]).unwrap();
+        assert_eq!(vars.missing, vec!["password".to_owned()]);
+        vars.answer_missing(
+            &Engine::new(),
+            &playbook(PLAYBOOK),
+            vec![("password".into(), Value::String("{{ user }}".into()))],
+        )
+        .unwrap();
+        assert!(vars.missing.is_empty());
+        assert_eq!(vars.values["dsn"], "postgres://app:{{ user }}@db/app");
+        assert_eq!(vars.values["url"], "https://app.example.com");
+        assert!(vars.secret_names.contains("dsn"));
     }
 
     #[test]
