@@ -274,7 +274,7 @@ impl Engine {
                 _ => problem.explain().to_owned(),
             };
             if let Some(hint) = problem.hint() {
-                message.push_str(&format!(" ({hint})"));
+                message.push_str(&format!("; {hint}"));
             }
             TemplateError {
                 message,
@@ -436,7 +436,9 @@ pub fn analyze(source: &str) -> Result<BTreeSet<String>, TemplateError> {
     let template = env
         .template_from_str(source)
         .map_err(|e| TemplateError::from_minijinja(&e))?;
-    Ok(template.undeclared_variables(false).into_iter().collect())
+    Ok(without_globals(
+        template.undeclared_variables(false).into_iter().collect(),
+    ))
 }
 
 /// Like [`analyze`], with nested names (`steps.verify.status`) for finer checks.
@@ -456,12 +458,24 @@ pub fn analyze_expression(expression: &str) -> Result<BTreeSet<String>, Template
     let compiled = env
         .compile_expression(expression)
         .map_err(|e| TemplateError::from_minijinja(&e))?;
-    Ok(compiled.undeclared_variables(false).into_iter().collect())
+    Ok(without_globals(
+        compiled.undeclared_variables(false).into_iter().collect(),
+    ))
 }
 
 /// A bare environment for static analysis: compiling needs no filters or escaping.
 fn lint_env() -> Environment<'static> {
     Environment::new()
+}
+
+/// Drops the environment's global functions (`range`, `dict`, `namespace`, `debug`) from a
+/// set of names a template reads: they are always defined.
+fn without_globals(mut names: BTreeSet<String>) -> BTreeSet<String> {
+    let env = lint_env();
+    for (global, _) in env.globals() {
+        names.remove(global);
+    }
+    names
 }
 
 /// Builds a template context from any serializable value.

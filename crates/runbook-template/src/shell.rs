@@ -69,7 +69,7 @@ impl PlaceError {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             PlaceError::Option => Some(
-                "put `--` before it (end of options), write it as `--option={{ x }}`, or give the param `type: int`",
+                "put `--` before it, write it as `--option={{ x }}`, pass it through `env:`, or give the param `type: int`",
             ),
             PlaceError::Backquote => Some("write $( ... ) instead of `...`"),
             PlaceError::Parameter | PlaceError::AfterDollar => {
