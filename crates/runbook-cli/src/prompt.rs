@@ -521,7 +521,9 @@ impl Interactive {
                     return value;
                 }
                 Ok(_) => self.say("  an answer is needed"),
-                Err(why) => self.say(&format!("  {why}")),
+                // The reason quotes the answer: not a hidden one.
+                Err(_) if input.secret => self.say("  that answer does not fit; try again"),
+                Err(why) => self.say(&format!("  {}", visible_line(&why))),
             }
         }
     }

@@ -235,6 +235,11 @@ fn ask_missing_params(
                     break;
                 }
                 Ok(_) => eprintln!("  a value is needed"),
+                // The reason quotes the answer: not a hidden one.
+                Err(_) if param.secret => eprintln!(
+                    "  that is not a valid {}",
+                    format!("{:?}", param.kind).to_lowercase()
+                ),
                 Err(why) => eprintln!("  {why}"),
             }
         }

@@ -77,6 +77,16 @@ impl Redactor {
         self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 
+    /// Adds every secret `other` knows (a sub-playbook's, an inventory's).
+    pub fn merge(&mut self, other: &Redactor) {
+        for secret in &other.secrets {
+            if !self.secrets.contains(secret) {
+                self.secrets.push(secret.clone());
+            }
+        }
+        self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+
     pub fn is_empty(&self) -> bool {
         self.secrets.is_empty()
     }

@@ -121,6 +121,16 @@ impl Vars {
                 .extend(inventory.secrets.iter().map(|s| s.value.clone()));
             vars.other_secrets = inventory_secrets(inventory);
         }
+        // A secret input's default is what a skipped manual step answers: secret from the start.
+        for step in playbook.all_steps() {
+            for input in step.inputs.values() {
+                if input.secret
+                    && let Some(default) = &input.default
+                {
+                    vars.other_secrets.push(value_text(default));
+                }
+            }
+        }
         for path in &overrides.var_files {
             for (name, value) in read_var_file(path)? {
                 vars.set(&name, value, Origin::VarFile);
@@ -220,10 +230,16 @@ impl Vars {
             let Some(value) = self.values.get_mut(name) else {
                 continue;
             };
+            let secret = self.secret_names.contains(name);
             let coerced =
                 coerce_value(param.kind, &param.choices, value).map_err(|why| Error::BadValue {
                     name: name.clone(),
-                    why,
+                    // The reason quotes the value: not when it is a secret.
+                    why: if secret {
+                        format!("the value is not a valid {:?}", param.kind).to_lowercase()
+                    } else {
+                        why
+                    },
                 })?;
             *value = coerced;
         }
@@ -453,6 +469,28 @@ mod tests {
         assert_eq!(vars.values["dsn"], "postgres://app:{{ user }}@db/app");
         assert_eq!(vars.values["url"], "https://app.example.com");
         assert!(vars.secret_names.contains("dsn"));
+    }
+
+    #[test]
+    fn a_secret_input_default_is_secret_and_errors_do_not_quote_secrets() {
+        let pb = playbook(
+            "apiVersion: runbook/v1\nkind: Playbook\nmetadata: { name: t }\n\
+             params:\n  pin: { type: int, secret: true }\n\
+             steps:\n  - id: ask\n    manual: get it\n    inputs:\n      token: { prompt: T, secret: true, default: default-Secret-4242 }\n",
+        );
+        let overrides = |pin: &str| Overrides {
+            var_files: vec![],
+            vars: vec![("pin".into(), pin.into())],
+        };
+        let vars = Vars::resolve(&Engine::new(), &pb, None, &overrides("1234"), &|_| None).unwrap();
+        assert_eq!(vars.redactor().redact("t=default-Secret-4242"), "t=***");
+        let err = Vars::resolve(&Engine::new(), &pb, None, &overrides("s3cret-pin"), &|_| {
+            None
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains("s3cret-pin"), "{err}");
+        assert!(err.contains("not a valid int"), "{err}");
     }
 
     #[test]
