@@ -709,3 +709,30 @@ steps:
     let transcript = std::fs::read_to_string(&t).unwrap();
     assert!(!transcript.contains("typed-Secret-5151"));
 }
+
+/// What the operator reads when values misbehave: escapes shown as text, the option refused.
+#[test]
+fn the_printed_run_of_hostile_output_and_an_option() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "printed",
+        r#"
+params:
+  server: { type: string }
+steps:
+  - id: noisy
+    run: printf 'one\033[2K\rFAKE ok\n\033]0;owned\007two\n'
+  - id: connect
+    run: ssh {{ server }} uptime
+"#,
+    );
+    let (r, _) = run(&sb, &pb, &["-v", "--var", "server=-oProxyCommand=x"], &[]);
+    assert_eq!(r.code, Some(1));
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\(\d+(\.\d+)?m?s\)", "(TIME)");
+    settings.add_filter(r"in \d+(\.\d+)?m?s", "in TIME");
+    settings.add_filter(r"transcript: .*", "transcript: [TRANSCRIPT]");
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!(r.stderr));
+}
