@@ -426,7 +426,7 @@ impl Lexer {
                             return;
                         }
                         '`' => self.push(Frame::Backquote),
-                        '$' => self.dollar = true,
+                        '$' => self.dollar = !dollar,
                         '(' if dollar => {
                             self.push(Frame::Command(Command::new(true)));
                             self.fresh_substitution = true;
@@ -464,7 +464,7 @@ impl Lexer {
                     '"' => self.push(Frame::Double),
                     '\'' if !in_double => self.push(Frame::Single),
                     '`' => self.push(Frame::Backquote),
-                    '$' => self.dollar = true,
+                    '$' => self.dollar = !dollar,
                     '(' if dollar => {
                         self.push(Frame::Command(Command::new(true)));
                         self.fresh_substitution = true;
@@ -487,7 +487,7 @@ impl Lexer {
                 ')' => *closing = true,
                 '$' => {
                     *closing = false;
-                    self.dollar = true;
+                    self.dollar = !dollar;
                 }
                 _ => *closing = false,
             },
@@ -520,7 +520,7 @@ impl Lexer {
                 match c {
                     '\\' => self.escape = true,
                     '`' => self.push(Frame::Backquote),
-                    '$' => self.dollar = true,
+                    '$' => self.dollar = !dollar,
                     '(' if dollar => {
                         self.push(Frame::Command(Command::new(true)));
                         self.fresh_substitution = true;
@@ -600,7 +600,8 @@ impl Lexer {
             }
             '$' => {
                 cmd.word_char(None);
-                self.dollar = true;
+                // A `$` right after a `$` completes `$$` (the shell's PID).
+                self.dollar = !dollar;
             }
             '{' if dollar => self.push(Frame::Parameter {
                 depth: 0,
@@ -1032,6 +1033,32 @@ mod tests {
             "# restart a\\ntouch PWNED\necho x"
         );
         assert_eq!(render(&["echo a#", "b c"]).unwrap(), "echo a#'b c'");
+    }
+
+    #[test]
+    fn ordinary_shell_around_values_is_followed() {
+        // `$$` is complete: a value may follow it.
+        assert_eq!(render(&["echo $$", "a b"]).unwrap(), "echo $$'a b'");
+        // A top-level case goes back to commands after `esac`.
+        assert_eq!(
+            render(&[
+                "case $x in\n  a|b) echo;;\n  *) :;;\nesac\necho \"",
+                "$y",
+                "\""
+            ])
+            .unwrap(),
+            "case $x in\n  a|b) echo;;\n  *) :;;\nesac\necho \"\\$y\""
+        );
+        assert_eq!(render(&["arr=(x ", "a b", ")"]).unwrap(), "arr=(x 'a b')");
+        assert_eq!(
+            render(&["[[ $a =~ ^(x|y)$ ]] && echo \"", "$z", "\""]).unwrap(),
+            "[[ $a =~ ^(x|y)$ ]] && echo \"\\$z\""
+        );
+        assert_eq!(
+            render(&["echo ${#arr[@]} $((1 << 2)) \"", "$q", "\""]).unwrap(),
+            "echo ${#arr[@]} $((1 << 2)) \"\\$q\""
+        );
+        assert_eq!(render(&["echo \\\\", "a b"]).unwrap(), "echo \\\\'a b'");
     }
 
     #[test]
