@@ -95,9 +95,16 @@ fn every_value_arrives_intact_in_every_place_or_is_refused() {
     let engine = Engine::new();
     let dir = scratch();
     let mut ran = 0;
+    // Every ASCII character but NUL, in one value and one by one.
+    let all_ascii: String = (1u8..128).map(char::from).collect();
+    let singles: Vec<String> = (1u8..128).map(|b| format!("a{}b", char::from(b))).collect();
+    let mut values: Vec<&str> = VALUES.to_vec();
+    values.push(&all_ascii);
+    values.extend(singles.iter().map(String::as_str));
     for (template, prefix, suffix) in TEMPLATES {
-        for value in VALUES {
-            let ctx = TemplateValue::from(BTreeMap::from([("v".to_owned(), *value)]));
+        for value in &values {
+            let value: &str = value;
+            let ctx = TemplateValue::from(BTreeMap::from([("v".to_owned(), value.to_owned())]));
             let script = match engine.render(template, &ctx, Mode::Shell) {
                 Ok(script) => script,
                 Err(err) => {
@@ -136,6 +143,6 @@ fn every_value_arrives_intact_in_every_place_or_is_refused() {
             );
         }
     }
-    assert!(ran > 400, "{ran}");
+    assert!(ran > 2000, "{ran}");
     let _ = std::fs::remove_dir_all(&dir);
 }
