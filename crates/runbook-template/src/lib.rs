@@ -221,6 +221,7 @@ impl Engine {
                 Value::from_object(Raw(value_to_word(&value)))
             }
         });
+        // For text templates that show a command to copy; a run command quotes values already.
         env.add_filter("shell_quote", |value: Value| {
             let mut out = String::new();
             shell::quote_word(&value_to_word(&value), &mut out);
