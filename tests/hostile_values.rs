@@ -559,7 +559,7 @@ fn a_secret_in_a_command_is_in_no_process_argv() {
     let pb = sb.playbook(
         "pb.yaml",
         "argv",
-        "params:\n  token: { type: string, secret: true, from_env: ARGV_TOKEN }\nsteps:\n  - id: hold\n    run: t={{ token }}; sleep 3 # marker-argv-test\n",
+        "params:\n  token: { type: string, secret: true, from_env: ARGV_TOKEN }\nsteps:\n  - id: hold\n    run: t={{ token }}; sleep 2.917\n",
     );
     let transcript = sb.next_transcript();
     // From the environment: a --var would be in runbook's own argv, which the operator chose.
@@ -584,7 +584,7 @@ fn a_secret_in_a_command_is_in_no_process_argv() {
                 "the secret is in /proc/{}/cmdline: {cmdline}",
                 entry.file_name().to_string_lossy()
             );
-            if cmdline.starts_with("sleep 3") {
+            if cmdline.starts_with("sleep 2.917") {
                 saw_step = true;
             }
         }

@@ -361,9 +361,18 @@ pub fn coerce_value(kind: ParamType, choices: &[String], value: &Value) -> Resul
 }
 
 fn read_var_file(path: &Path) -> Result<IndexMap<String, Value>, Error> {
-    let bytes = runbook_model::load::read_source(path).map_err(|d| Error::VarFile {
-        path: path.to_owned(),
-        message: d.message,
+    let bytes = runbook_model::load::read_source(path).map_err(|d| {
+        // The diagnostic names the file first; the error prints it already.
+        let shown = path.display().to_string();
+        let message = d
+            .message
+            .strip_prefix(&shown)
+            .unwrap_or(&d.message)
+            .trim_start();
+        Error::VarFile {
+            path: path.to_owned(),
+            message: message.to_owned(),
+        }
     })?;
     let text = String::from_utf8(bytes).map_err(|_| Error::VarFile {
         path: path.to_owned(),
