@@ -369,6 +369,7 @@ fn read_var_file(path: &Path) -> Result<IndexMap<String, Value>, Error> {
             .strip_prefix(&shown)
             .unwrap_or(&d.message)
             .trim_start();
+        let message = message.strip_prefix("is ").unwrap_or(message);
         Error::VarFile {
             path: path.to_owned(),
             message: message.to_owned(),
