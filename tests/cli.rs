@@ -30,6 +30,7 @@ fn list_as_json() {
             "docker-names",
             "apeg-p0-service-down",
             "minimal",
+            "quoted-placeholders",
             "required-param",
             "rotate-credentials",
         ]

@@ -116,7 +116,7 @@ const SCHEMA_BLIND: &[(&str, &str)] = &[
     ("unknown-step", "`steps.ID` in a template names a step"),
     ("undefined-name", "names are read out of templates"),
     ("template-syntax", "templates are parsed by minijinja"),
-    ("quoted-placeholder", "shell quoting inside a template"),
+    ("unsafe-placeholder", "shell quoting inside a template"),
     ("reserved-name", "a name must not shadow a built-in"),
     ("bad-regex", "regexes are compiled"),
     ("missing-playbook", "a sub-playbook is another file"),

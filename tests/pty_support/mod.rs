@@ -164,9 +164,18 @@ fn decode(raw: &str) -> String {
 
 impl Term {
     pub fn spawn(cmd: Command) -> Term {
+        Self::spawn_with(cmd, true)
+    }
+
+    /// As [`Term::spawn`], keeping every byte the binary wrote, escape sequences included.
+    pub fn spawn_raw(cmd: Command) -> Term {
+        Self::spawn_with(cmd, false)
+    }
+
+    fn spawn_with(cmd: Command, strip_ansi: bool) -> Term {
         let options = Options::new()
             .timeout_ms(Some(EXPECT_MS))
-            .strip_ansi_escape_codes(true);
+            .strip_ansi_escape_codes(strip_ansi);
         let session = spawn_with_options(cmd, options).expect("start runbook in a pty");
         Term {
             session,

@@ -51,15 +51,12 @@ pub fn run(args: &CheckArgs) -> Result<Exit, CliError> {
         None => None,
     };
     for (path, explicit) in &files {
-        let bytes = match std::fs::read(path) {
+        let bytes = match runbook_model::load::read_source(path) {
             Ok(bytes) => bytes,
-            Err(err) => {
-                let display = path.display().to_string();
-                diagnostics.push(Diagnostic::file_error(
-                    "unreadable",
-                    &display,
-                    format!("cannot read {display}: {err}"),
-                ));
+            Err(diagnostic) => {
+                // Also for a FIFO or device named *.yaml inside a folder: refused, loudly.
+                checked += 1;
+                diagnostics.push(diagnostic);
                 continue;
             }
         };

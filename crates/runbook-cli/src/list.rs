@@ -40,12 +40,12 @@ pub fn run(args: &ListArgs) -> Result<Exit, CliError> {
     let mut rows = Vec::new();
     let mut broken = 0;
     for (path, explicit) in files {
-        let bytes = match std::fs::read(&path) {
+        let bytes = match runbook_model::load::read_source(&path) {
             Ok(bytes) => bytes,
             Err(err) if explicit => {
                 return Err(CliError::new(
                     Exit::Invalid,
-                    format!("cannot read {}: {err}", path.display()),
+                    format!("cannot read {}: {}", path.display(), err.message),
                 ));
             }
             Err(_) => continue,

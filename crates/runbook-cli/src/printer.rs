@@ -1,5 +1,9 @@
 //! What a run shows on stderr: a line per step outcome, live output on a terminal (or with
 //! -v), a spinner while a step runs, escalations loudly. Piped, it prints plain lines.
+//!
+//! **Invariant:** every text that comes from a run (output, commands, messages, answers) goes
+//! through [`visible`] before the terminal: escape sequences in step output are shown, never
+//! obeyed. Colour comes only from [`Style`].
 
 use std::collections::{HashMap, VecDeque};
 use std::io::IsTerminal;
@@ -11,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use runbook_exec::runner::{Observer, RunSummary};
 use runbook_model::Playbook;
 use runbook_transcript::time::format_duration;
-use runbook_transcript::{Event, Outcome, Record, RunOutcome, Stream};
+use runbook_transcript::{Event, Outcome, Record, RunOutcome, Stream, visible, visible_line};
 
 use crate::style::Style;
 
@@ -106,8 +110,8 @@ impl Printer {
         self.say(&format!(
             "{} {}{}",
             s.bold("▶"),
-            s.bold(playbook.title()),
-            s.dim(&version)
+            s.bold(&visible_line(playbook.title())),
+            s.dim(&visible_line(&version))
         ));
         self.say(&format!("  transcript: {}", transcript.display()));
     }
@@ -209,8 +213,9 @@ impl Observer for Printer {
                     .command
                     .as_deref()
                     .map_or(started.action.clone(), |c| {
-                        c.lines().next().unwrap_or("").to_owned()
+                        visible_line(c.lines().next().unwrap_or("")).into_owned()
                     });
+                let step = visible_line(&started.step);
                 let attempt = if started.attempt > 1 {
                     format!(" (attempt {})", started.attempt)
                 } else {
@@ -218,9 +223,8 @@ impl Observer for Printer {
                 };
                 if self.live_output && started.action == "run" {
                     self.say(&format!(
-                        "  {} {}{attempt}  {}",
+                        "  {} {step}{attempt}  {}",
                         s.dim("→"),
-                        started.step,
                         s.command(&format!("$ {what}"))
                     ));
                 }
@@ -230,17 +234,14 @@ impl Observer for Printer {
                     ("wait", _) if self.interactive => {}
                     (_, Some(_)) if started.attempt > 1 => {
                         if let Some(bar) = active_bar().as_ref() {
-                            bar.set_message(format!(
-                                "{} repetition {}",
-                                started.step, started.attempt
-                            ));
+                            bar.set_message(format!("{step} repetition {}", started.attempt));
                         }
                     }
                     (action, Some(planned)) => self.start_countdown(
-                        format!("{action} {}", started.step),
+                        format!("{action} {step}"),
                         Duration::from_millis(planned),
                     ),
-                    _ => self.start_spinner(format!("{} {}", started.step, started.name)),
+                    _ => self.start_spinner(format!("{step} {}", visible_line(&started.name))),
                 }
             }
             Event::StepFinished(done) => {
@@ -255,19 +256,19 @@ impl Observer for Printer {
                 let _ = word;
                 let mut line = format!(
                     "  {painted} {} {}",
-                    done.step,
+                    visible_line(&done.step),
                     s.dim(&format!(
                         "({})",
                         format_duration(Duration::from_millis(done.duration_ms))
                     ))
                 );
                 if let Some(message) = &done.message {
-                    line.push_str(&format!(": {message}"));
+                    line.push_str(&format!(": {}", visible(message)));
                 }
                 self.say(&line);
                 if let Some(report) = &done.report {
                     for l in report.lines() {
-                        self.say(&format!("    │ {l}"));
+                        self.say(&format!("    │ {}", visible_line(l)));
                     }
                 }
                 let tail = self.tails.lock().expect("tails lock").remove(&done.step);
@@ -285,10 +286,11 @@ impl Observer for Printer {
                     .deliveries
                     .iter()
                     .map(|d| {
+                        let channel = visible_line(&d.channel);
                         if d.ok {
-                            format!("{} ✓", d.channel)
+                            format!("{channel} ✓")
                         } else {
-                            format!("{} ✗ {}", d.channel, d.error.as_deref().unwrap_or(""))
+                            format!("{channel} ✗ {}", visible(d.error.as_deref().unwrap_or("")))
                         }
                     })
                     .collect();
@@ -297,15 +299,15 @@ impl Observer for Printer {
                     s.error("ESCALATION"),
                     e.level,
                     delivered.join(", "),
-                    e.message
+                    visible(&e.message)
                 ));
             }
             Event::Prompt(p) if p.decision.as_deref() == Some("refused") => {
                 self.say(&format!(
                     "  {} {}: {}",
                     s.warning("refused"),
-                    p.step,
-                    p.answer
+                    visible_line(&p.step),
+                    visible_line(&p.answer)
                 ));
             }
             _ => {}
@@ -319,14 +321,18 @@ impl Observer for Printer {
             } else {
                 "│"
             };
-            self.say(&format!("    {} {line}", self.style.dim(mark)));
+            self.say(&format!(
+                "    {} {}",
+                self.style.dim(mark),
+                visible_line(line)
+            ));
         } else {
             let mut tails = self.tails.lock().expect("tails lock");
             let tail = tails.entry(step.to_owned()).or_default();
             if tail.len() == TAIL_LINES {
                 tail.pop_front();
             }
-            tail.push_back(line.to_owned());
+            tail.push_back(visible_line(line).into_owned());
         }
     }
 }

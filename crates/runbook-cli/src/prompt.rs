@@ -1,5 +1,9 @@
 //! The operator at the terminal: every question of a run, asked on stderr and answered with a
 //! word or its first letter and Enter. Enter alone never runs a step.
+//!
+//! Text from the run (commands, messages, output quoted in verdicts) is shown through
+//! [`visible`], so escape sequences are never obeyed. A secret input is read without echo,
+//! and a secret default is never shown.
 
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,8 +16,8 @@ use runbook_exec::operator::{
 use runbook_exec::process::Signals;
 use runbook_model::ParamType;
 use runbook_model::playbook::Input;
-use runbook_transcript::Verdict;
 use runbook_transcript::time::format_duration;
+use runbook_transcript::{Verdict, visible, visible_line};
 use serde_json::Value;
 
 use crate::style::Style;
@@ -92,16 +96,17 @@ impl Interactive {
 
     /// Reads one answer; EOF counts as `abort` (nobody is there to answer).
     fn ask(&self, question: &str) -> String {
+        self.ask_with(question, false)
+    }
+
+    /// Reads one answer, without echoing it when `hidden` (and stdin is a terminal).
+    fn ask_with(&self, question: &str, hidden: bool) -> String {
         (self.pause)();
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "{} {} ", question, self.style.bold("›"));
         let _ = err.flush();
         drop(err);
-        let mut line = String::new();
-        match std::io::stdin().lock().read_line(&mut line) {
-            Ok(0) | Err(_) => "abort".to_owned(),
-            Ok(_) => line.trim().to_owned(),
-        }
+        read_answer(hidden).map_or_else(|| "abort".to_owned(), |l| l.trim().to_owned())
     }
 
     /// Asks until the answer is one of `choices` (by word or first letter).
@@ -242,9 +247,14 @@ impl Operator for Interactive {
         if let Some(doc) = &step.doc {
             self.say(render_markdown(doc, s).trim_end());
         }
-        self.say(&format!("  {} {}", s.dim("runs on"), step.host));
+        self.say(&format!(
+            "  {} {}",
+            s.dim("runs on"),
+            visible_line(&step.host)
+        ));
         if let Some(command) = &step.command {
             for (i, line) in command.lines().enumerate() {
+                let line = visible_line(line);
                 self.say(&format!(
                     "  {}",
                     s.command(&format!("{}{line}", if i == 0 { "$ " } else { "  " }))
@@ -255,7 +265,7 @@ impl Operator for Interactive {
             self.say(&format!(
                 "  {} {}",
                 s.dim("expect "),
-                step.expect.join("; ")
+                visible(&step.expect.join("; "))
             ));
         }
         let (choice, answer) = self.choose(
@@ -294,7 +304,7 @@ impl Operator for Interactive {
 
     fn confirm(&self, step: &str, question: &str) -> Answered<bool> {
         self.say(&format!("  {} {step}", self.style.warning("confirm")));
-        let q = format!("{question} [y]es [n]o");
+        let q = format!("{} [y]es [n]o", visible(question));
         let (choice, answer) =
             self.choose(&q, &["yes", "no"], None, "  yes runs the step; no skips it");
         Answered {
@@ -308,10 +318,10 @@ impl Operator for Interactive {
         let s = self.style;
         self.say(&format!("  {} `{step}` is destructive:", s.error("DANGER")));
         for line in command.lines() {
-            self.say(&format!("    {}", s.error(line)));
+            self.say(&format!("    {}", s.error(&visible_line(line))));
         }
         let question = format!("Type `{phrase}` to run it (anything else skips it)");
-        let answer = self.ask(&question);
+        let answer = self.ask(&visible(&question));
         let ok = answer == phrase;
         if !ok {
             self.say("  The phrase does not match: the step does not run.");
@@ -332,9 +342,9 @@ impl Operator for Interactive {
     ) -> Answered<ManualAnswer> {
         let s = self.style;
         self.header(step, "manual step");
-        self.say(render_markdown(instructions, s).trim_end());
+        self.say(render_markdown(&visible(instructions), s).trim_end());
         for item in checklist {
-            self.say(&format!("  [ ] {item}"));
+            self.say(&format!("  [ ] {}", visible_line(item)));
         }
         let question = "Done? [d]one [s]kip [f]ailed [?]";
         let (choice, answer) = self.choose(
@@ -371,14 +381,14 @@ impl Operator for Interactive {
         self.say(&format!(
             "  {} {step}: {}",
             s.error("FAILED"),
-            message.unwrap_or("")
+            visible(message.unwrap_or(""))
         ));
         for v in verdicts.iter().filter(|v| !v.ok) {
-            self.say(&format!("    expected {}", v.what));
+            self.say(&format!("    expected {}", visible(&v.what)));
             if let Some(got) = &v.got {
                 self.say(&format!(
                     "    got      {}",
-                    got.lines().next().unwrap_or("")
+                    visible_line(got.lines().next().unwrap_or(""))
                 ));
             }
         }
@@ -472,18 +482,24 @@ impl Operator for Interactive {
 }
 
 impl Interactive {
-    /// Asks one input until it has the right type.
+    /// Asks one input until it has the right type. A secret one is read without echo and its
+    /// default is not shown.
     fn input(&self, input: &Input) -> Value {
         let default = input.default.as_ref().map(runbook_exec::vars::value_text);
-        let mut question = format!("  {}", input.prompt);
+        let mut question = format!("  {}", visible_line(&input.prompt));
         if !input.choices.is_empty() {
             question.push_str(&format!(" ({})", input.choices.join("/")));
         }
-        if let Some(d) = &default {
-            question.push_str(&format!(" [{d}]"));
+        match &default {
+            Some(_) if input.secret => question.push_str(" [Enter keeps the default]"),
+            Some(d) => question.push_str(&format!(" [{}]", visible_line(d))),
+            None => {}
+        }
+        if input.secret {
+            question.push_str(" (hidden)");
         }
         loop {
-            let mut answer = self.ask(&question);
+            let mut answer = self.ask_with(&question, input.secret);
             if answer.is_empty()
                 && let Some(d) = &default
             {
@@ -505,8 +521,62 @@ impl Interactive {
                     return value;
                 }
                 Ok(_) => self.say("  an answer is needed"),
-                Err(why) => self.say(&format!("  {why}")),
+                // The reason quotes the answer: not a hidden one.
+                Err(_) if input.secret => self.say("  that answer does not fit; try again"),
+                Err(why) => self.say(&format!("  {}", visible_line(&why))),
             }
+        }
+    }
+}
+
+/// Reads one line from stdin, without echo when `hidden` and stdin is a terminal; `None` at
+/// EOF.
+pub fn read_answer(hidden: bool) -> Option<String> {
+    let echo_off = hidden.then(EchoOff::new).flatten();
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line);
+    if echo_off.is_some() {
+        // The operator's Enter was not echoed either.
+        let _ = writeln!(std::io::stderr());
+    }
+    drop(echo_off);
+    match read {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line),
+    }
+}
+
+/// The terminal's echo switched off while it lives (a secret is typed); restored on drop, also
+/// when the read fails or panics.
+struct EchoOff {
+    saved: libc::termios,
+}
+
+impl EchoOff {
+    /// `None` when stdin is not a terminal (nothing to hide on a pipe).
+    fn new() -> Option<EchoOff> {
+        // SAFETY: termios is plain data; tcgetattr fills it or fails without touching it.
+        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: fd 0 and a valid pointer to a termios on the stack.
+        if unsafe { libc::tcgetattr(0, &mut saved) } != 0 {
+            return None;
+        }
+        let mut quiet = saved;
+        quiet.c_lflag &= !(libc::ECHO | libc::ECHOE | libc::ECHOK);
+        quiet.c_lflag |= libc::ICANON;
+        // SAFETY: fd 0 and a valid termios.
+        if unsafe { libc::tcsetattr(0, libc::TCSANOW, &quiet) } != 0 {
+            return None;
+        }
+        Some(EchoOff { saved })
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        // SAFETY: fd 0 and the termios read before echo was switched off.
+        unsafe {
+            libc::tcsetattr(0, libc::TCSANOW, &self.saved);
         }
     }
 }

@@ -56,7 +56,7 @@ pub fn run(args: &RunArgs, verbose: u8) -> Result<Exit, CliError> {
     }
     let operator_name = operator_name(&args.flags);
     if interactive {
-        ask_missing_params(&mut loaded, &operator_name)?;
+        ask_missing_params(&engine, &mut loaded, &operator_name)?;
     }
     execute(
         engine,
@@ -164,7 +164,7 @@ pub fn resume(args: &ResumeArgs, verbose: u8) -> Result<Exit, CliError> {
     }
     let operator_name = operator_name(&args.flags);
     if interactive {
-        ask_missing_params(&mut loaded, &operator_name)?;
+        ask_missing_params(&engine, &mut loaded, &operator_name)?;
     } else {
         load::require_params(&loaded.vars)?;
     }
@@ -225,38 +225,52 @@ fn operator_name(flags: &RunFlags) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Asks the operator for required params nothing filled.
-fn ask_missing_params(loaded: &mut Loaded, operator: &str) -> Result<(), CliError> {
-    use std::io::{BufRead, Write};
+/// Asks the operator for required params nothing filled (a secret one without echo), then
+/// renders the vars that were waiting for them.
+fn ask_missing_params(
+    engine: &Engine,
+    loaded: &mut Loaded,
+    operator: &str,
+) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut answers = Vec::new();
     for name in loaded.vars.missing.clone() {
         let param = &loaded.tree.root().playbook.params[&name];
         loop {
             let mut err = std::io::stderr().lock();
             let what = param.description.as_deref().unwrap_or("required");
-            let _ = write!(err, "  {name} ({what}) › ");
+            let hidden = if param.secret { ", hidden" } else { "" };
+            let _ = write!(
+                err,
+                "  {name} ({}{hidden}) › ",
+                runbook_transcript::visible_line(what)
+            );
             let _ = err.flush();
             drop(err);
-            let mut line = String::new();
-            if std::io::stdin().lock().read_line(&mut line).unwrap_or(0) == 0 {
+            let Some(line) = crate::prompt::read_answer(param.secret) else {
                 return Err(runbook_exec::Error::MissingParams(loaded.vars.missing.clone()).into());
-            }
+            };
             match runbook_exec::vars::coerce_value(
                 param.kind,
                 &param.choices,
                 &serde_json::Value::String(line.trim().to_owned()),
             ) {
                 Ok(value) if !line.trim().is_empty() => {
-                    loaded
-                        .vars
-                        .set(&name, value, runbook_exec::Origin::Operator);
+                    answers.push((name.clone(), value));
                     break;
                 }
                 Ok(_) => eprintln!("  a value is needed"),
+                // The reason quotes the answer: not a hidden one.
+                Err(_) if param.secret => eprintln!(
+                    "  that is not a valid {}",
+                    format!("{:?}", param.kind).to_lowercase()
+                ),
                 Err(why) => eprintln!("  {why}"),
             }
         }
     }
-    loaded.vars.missing.clear();
+    let playbook = loaded.playbook().clone();
+    loaded.vars.answer_missing(engine, &playbook, answers)?;
     let _ = operator;
     Ok(())
 }

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 /// Expands folders (recursively) into their `*.yaml` / `*.yml` files, sorted; files given
-/// explicitly are kept whatever their name. Hidden folders and `target` are skipped.
+/// explicitly are kept whatever their name. Hidden folders, `target` and symlinks to folders
+/// are skipped.
 pub fn yaml_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>, (PathBuf, std::io::Error)> {
     let mut out = Vec::new();
     for path in paths {
@@ -26,7 +27,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), (PathBuf, std::io::Err
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if path.is_dir() {
+        // The entry itself, not a symlink's target: a link to a folder is not followed (a link
+        // to its own parent would never end), a link to a file is read and checked there.
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir {
             if !name.starts_with('.') && name != "target" {
                 walk(&path, out)?;
             }

@@ -9,6 +9,8 @@ use runbook_transcript::Delivery;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::redact::Redactor;
+
 const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -93,8 +95,17 @@ async fn post(
             .content_type("application/json")
             .send(body.as_str())
             .map(|_| ())
-            // The URL is a credential for chat webhooks: the error names the channel only.
-            .map_err(|e| format!("POST to the channel's webhook: {e}"))
+            // The URL is a credential for chat webhooks: never in the message, nor anything
+            // of it ureq may quote.
+            .map_err(|e| {
+                let mut secrets = Redactor::default();
+                secrets.add(&url);
+                headers.iter().for_each(|(_, v)| secrets.add(v));
+                format!(
+                    "the webhook POST failed: {}",
+                    secrets.redact(&e.to_string())
+                )
+            })
     })
     .await
     .map_err(|e| e.to_string())?
@@ -105,13 +116,10 @@ async fn run_command(engine: &Engine, template: &str, notice: &Notice) -> Result
     let script = engine
         .render(template, &ctx, Mode::Shell)
         .map_err(|e| e.message)?;
-    let mut child = tokio::process::Command::new("bash")
-        .args(["--noprofile", "--norc", "-o", "pipefail", "-c", &script])
+    let mut child = crate::process::bash(&script, &[])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start the channel command: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {

@@ -1,6 +1,12 @@
-//! Running one command: `bash -o pipefail -c` in its own process group, output read in
-//! bounded chunks and handed over line by line, a timeout or an interrupt that stops the whole
-//! group (SIGTERM, a grace period, SIGKILL), so no grandchild outlives its step.
+//! Running one command: `bash -o pipefail` in its own process group, output read in bounded
+//! chunks and handed over line by line, a timeout or an interrupt that stops the whole group
+//! (SIGTERM, a grace period, SIGKILL), so no grandchild outlives its step.
+//!
+//! **Invariant:** the script is never in a process's argv. `/proc/PID/cmdline` is readable by
+//! every user of the machine, so a secret in a rendered command would leak there for the whole
+//! step. bash gets a fixed `-c` program that evaluates the script from an environment variable
+//! (`/proc/PID/environ` is readable by the owner only) and unsets it first, so the commands
+//! the script starts do not inherit it.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -100,22 +106,11 @@ pub async fn run(
     spawned: &mut dyn FnMut(Option<i32>),
 ) -> std::io::Result<ProcessResult> {
     let started = Instant::now();
-    let mut command = Command::new("bash");
+    let mut command = bash(&spec.script, &spec.env);
     command
-        .args([
-            "--noprofile",
-            "--norc",
-            "-o",
-            "pipefail",
-            "-c",
-            &spec.script,
-        ])
-        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
+        .stderr(Stdio::piped());
     // No `pre_exec` (e.g. a parent-death signal): it would force a full fork, whose cost grows
     // with this process's memory; without one the spawn is a posix_spawn that stays flat.
     // A step that outlives a killed runbook is stopped by `resume` (by its process group).
@@ -225,6 +220,26 @@ pub async fn run(
         stderr,
         duration: started.elapsed(),
     })
+}
+
+/// The environment variable that carries the script to bash (and is unset before it runs).
+pub const SCRIPT_VAR: &str = "RUNBOOK_SCRIPT";
+
+/// The fixed program bash runs: the variable is expanded into `eval`'s argument first, then
+/// unset by the script's first line, before any of the script's own commands run.
+const EVAL_SCRIPT: &str = "eval \"unset RUNBOOK_SCRIPT\n$RUNBOOK_SCRIPT\"";
+
+/// `bash --noprofile --norc -o pipefail` running `script`, with `env` added to the
+/// environment, in a process group of its own; the script is not in any argv.
+pub fn bash(script: &str, env: &[(String, String)]) -> Command {
+    let mut command = Command::new("bash");
+    command
+        .args(["--noprofile", "--norc", "-o", "pipefail", "-c", EVAL_SCRIPT])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env(SCRIPT_VAR, script)
+        .process_group(0)
+        .kill_on_drop(true);
+    command
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
@@ -434,6 +449,58 @@ mod tests {
         .unwrap();
         assert!(r.interrupted);
         assert!(r.duration < Duration::from_secs(4));
+    }
+
+    #[tokio::test]
+    async fn the_script_is_in_no_argv_and_not_inherited() {
+        let (_tx, mut rx) = watch::channel(Signals::default());
+        let mut lines = Lines::default();
+        let secret = "s3cret-in-the-script";
+        let script = format!(
+            "t={secret}; sleep 0.3 & cat /proc/$$/cmdline /proc/$!/cmdline | tr '\\0' ' '; echo; \
+             env | grep -c {SCRIPT_VAR} ; wait"
+        );
+        let r = run(
+            &spec(&script),
+            &mut lines,
+            &mut rx,
+            Signals::default(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        let out = &r.stdout.text;
+        assert!(
+            out.starts_with("bash --noprofile --norc -o pipefail -c eval"),
+            "{out}"
+        );
+        assert!(out.contains("sleep 0.3"), "{out}");
+        assert!(!out.contains(secret), "{out}");
+        assert!(out.ends_with("\n0\n"), "{out}");
+    }
+
+    #[tokio::test]
+    async fn exit_codes_syntax_errors_and_multi_line_scripts_behave_as_with_c() {
+        let (_tx, mut rx) = watch::channel(Signals::default());
+        let cases = [
+            ("exit 3", 3, ""),
+            ("echo a\necho \"$LINENO\" >/dev/null\nfalse", 1, "a\n"),
+            ("echo one\nif then", 2, "one\n"),
+            ("set -e\nfalse\necho not reached", 1, ""),
+            ("cat <<EOF\nx $((1+1))\nEOF", 0, "x 2\n"),
+        ];
+        for (script, exit, stdout) in cases {
+            let r = run(
+                &spec(script),
+                &mut Lines::default(),
+                &mut rx,
+                Signals::default(),
+                &mut |_| {},
+            )
+            .await
+            .unwrap();
+            assert_eq!((r.exit, r.stdout.text.as_str()), (exit, stdout), "{script}");
+        }
     }
 
     #[tokio::test]

@@ -1,4 +1,10 @@
 //! Secret redaction: every known secret value becomes `***` in anything shown or recorded.
+//!
+//! A secret is known in every spelling the engine or a common tool writes it in: as it is,
+//! quoted for each place of a shell command (one word, inside `"…"`, inside `'…'`), escaped
+//! in a JSON string, percent-encoded in a URL, and line by line when it spans lines (output is
+//! redacted one line at a time, so a PEM key must be masked line by line). Values inside the
+//! engine are never masked; redaction is for what leaves it.
 
 /// Replaces secret values with `***`. Longest first, so a secret containing another is
 /// replaced whole.
@@ -38,18 +44,45 @@ fn replace_words(text: &str, word: &str) -> String {
     out
 }
 
+/// Lines of a multi-line secret shorter than this are not masked on their own: a `}` or an
+/// empty line is not a secret, and masking it everywhere would garble all output.
+const MIN_LINE: usize = 8;
+
 impl Redactor {
+    /// Adds a secret with every spelling of it the engine or a common tool produces.
     pub fn add(&mut self, secret: &str) {
         if secret.is_empty() || self.secrets.iter().any(|s| s == secret) {
             return;
         }
-        self.secrets.push(secret.to_owned());
-        // A rendered command holds the secret shell-quoted: mask that spelling too.
-        if let Ok(quoted) = shlex::try_quote(secret)
-            && quoted != secret
-            && !self.secrets.iter().any(|s| *s == quoted)
-        {
-            self.secrets.push(quoted.into_owned());
+        let mut spellings = vec![secret.to_owned()];
+        if secret.contains('\n') {
+            spellings.extend(
+                secret
+                    .lines()
+                    .map(|l| l.trim_end_matches('\r'))
+                    .filter(|l| l.trim().chars().count() >= MIN_LINE)
+                    .map(str::to_owned),
+            );
+        }
+        let mut encoded = Vec::new();
+        for text in &spellings {
+            encoded.extend(encodings(text));
+        }
+        spellings.extend(encoded);
+        for spelling in spellings {
+            if !spelling.is_empty() && !self.secrets.contains(&spelling) {
+                self.secrets.push(spelling);
+            }
+        }
+        self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+
+    /// Adds every secret `other` knows (a sub-playbook's, an inventory's).
+    pub fn merge(&mut self, other: &Redactor) {
+        for secret in &other.secrets {
+            if !self.secrets.contains(secret) {
+                self.secrets.push(secret.clone());
+            }
         }
         self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
@@ -87,6 +120,52 @@ impl Redactor {
     }
 }
 
+/// The spellings of `text` other than itself: shell-quoted for each place of a command, JSON
+/// string escaping, URL percent-encoding.
+fn encodings(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    runbook_template::shell::quote_word(text, &mut word);
+    out.push(word);
+    // Inside "…" and '…' of a rendered command.
+    out.push(
+        text.chars()
+            .flat_map(|c| {
+                let escape = matches!(c, '\\' | '$' | '`' | '"');
+                escape.then_some('\\').into_iter().chain([c])
+            })
+            .collect(),
+    );
+    out.push(text.replace('\'', r"'\''"));
+    if let Ok(json) = serde_json::to_string(text) {
+        let json = &json[1..json.len() - 1];
+        // minijinja's `tojson` also escapes the characters HTML reads.
+        out.push(
+            json.replace('\'', "\\u0027")
+                .replace('<', "\\u003c")
+                .replace('>', "\\u003e")
+                .replace('&', "\\u0026"),
+        );
+        out.push(json.to_owned());
+    }
+    out.push(percent_encode(text));
+    out.retain(|s| s != text);
+    out
+}
+
+/// Percent-encoding of everything but RFC 3986's unreserved characters.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,11 +192,57 @@ mod tests {
         let mut r = Redactor::default();
         let secret = "it's \"q\" $ecret";
         r.add(secret);
-        let quoted = shlex::try_quote(secret).unwrap();
+        let mut quoted = String::new();
+        runbook_template::shell::quote_word(secret, &mut quoted);
         assert_eq!(
             r.redact(&format!("login --password {quoted} now")),
             "login --password *** now"
         );
+    }
+
+    #[test]
+    fn every_quoting_of_a_rendered_command_is_masked() {
+        let mut r = Redactor::default();
+        let secret = "p@ss 'w\"ord$";
+        r.add(secret);
+        let engine = runbook_template::Engine::new();
+        let ctx = runbook_template::context(&serde_json::json!({ "s": secret }));
+        for template in [
+            "login {{ s }}",
+            "login \"pw={{ s }}\"",
+            "login 'pw={{ s }}'",
+            "login $'{{ s }}'",
+            "curl -d {{ {'pw': s} | tojson }}",
+        ] {
+            let shown = engine
+                .render(template, &ctx, runbook_template::Mode::Shell)
+                .unwrap();
+            let redacted = r.redact(&shown);
+            assert!(
+                !redacted.contains("ss 'w")
+                    && !redacted.contains("w\\\"ord")
+                    && !redacted.contains("ss%20"),
+                "{template}: {shown} → {redacted}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_multi_line_secret_is_masked_whole_and_line_by_line() {
+        let key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\nAAAAMwAAAAtzc2gtZW\n}\n-----END OPENSSH PRIVATE KEY-----\n";
+        let mut r = Redactor::default();
+        r.add(key);
+        assert_eq!(r.redact(&format!("key: {key}")), "key: ***");
+        assert_eq!(r.redact("  AAAAMwAAAAtzc2gtZW"), "  ***");
+        assert_eq!(
+            r.redact("b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ"),
+            "***"
+        );
+        // A line too short to be a secret on its own stays.
+        assert_eq!(r.redact("if x { y }"), "if x { y }");
+        // The JSON spelling (a var file shown as JSON) is masked too.
+        let json = serde_json::to_string(key).unwrap();
+        assert_eq!(r.redact(&json), "\"***\"");
     }
 
     #[test]

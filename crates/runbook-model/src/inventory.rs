@@ -119,7 +119,7 @@ pub struct Channel {
     pub webhook: Option<String>,
     /// A shell command (template over `subject`, `message`, `level`, `playbook`, `run`);
     /// the message arrives on its stdin.
-    pub command: Option<String>,
+    pub command: Option<Spanned<String>>,
     /// Extra HTTP headers for a webhook.
     #[serde(default)]
     pub headers: IndexMap<String, String>,

@@ -47,22 +47,14 @@ impl Checked {
 
 /// Reads, parses and validates one file.
 pub fn check_file(path: &Path) -> Checked {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(err) => {
-            let display = path.display().to_string();
-            return Checked {
-                source: None,
-                document: None,
-                diagnostics: vec![Diagnostic::file_error(
-                    "unreadable",
-                    &display,
-                    format!("cannot read {display}: {err}"),
-                )],
-            };
-        }
-    };
-    check_bytes(path, bytes)
+    match load::read_source(path) {
+        Ok(bytes) => check_bytes(path, bytes),
+        Err(diagnostic) => Checked {
+            source: None,
+            document: None,
+            diagnostics: vec![diagnostic],
+        },
+    }
 }
 
 /// Parses and validates a file's bytes; `path` names it in diagnostics and locates

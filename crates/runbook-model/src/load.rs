@@ -49,15 +49,82 @@ fn options() -> serde_saphyr::Options {
 
 /// Reads and parses a file. Problems come back as diagnostics (never a panic).
 pub fn load_path(path: &std::path::Path) -> Result<(Source, Document), Vec<Diagnostic>> {
+    let bytes = read_source(path).map_err(|d| vec![d])?;
+    load_bytes(&path.display().to_string(), bytes)
+}
+
+/// Reads a playbook, inventory or var file in bounded time and memory: only a regular file
+/// (after symlinks) is read, at most [`MAX_FILE_BYTES`] of it.
+///
+/// The file is opened non-blocking, so a FIFO does not wait for a writer, then checked with
+/// `fstat` on the open descriptor (no race with a swapped path): FIFOs, devices (`/dev/zero`)
+/// and sockets are refused. The size limit is applied while reading, so a file that grows
+/// does not get past it either.
+pub fn read_source(path: &std::path::Path) -> Result<Vec<u8>, Diagnostic> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     let display = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|err| {
-        vec![Diagnostic::file_error(
+    let unreadable = |err: std::io::Error| {
+        Diagnostic::file_error(
             "unreadable",
             &display,
             format!("cannot read {display}: {err}"),
-        )]
-    })?;
-    load_bytes(&display, bytes)
+        )
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err(Diagnostic::file_error(
+            "not-a-file",
+            &display,
+            format!(
+                "{display} is not a regular file (a {}): refused",
+                file_kind(&meta.file_type())
+            ),
+        ));
+    }
+    let too_large = |size: u64| {
+        Diagnostic::file_error(
+            "too-large",
+            &display,
+            format!(
+                "{display} is {size} bytes; files over {} MiB are refused",
+                MAX_FILE_BYTES / (1024 * 1024)
+            ),
+        )
+    };
+    if meta.len() > MAX_FILE_BYTES as u64 {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "FIFO"
+    } else if kind.is_char_device() {
+        "character device"
+    } else if kind.is_block_device() {
+        "block device"
+    } else if kind.is_socket() {
+        "socket"
+    } else if kind.is_dir() {
+        "directory"
+    } else {
+        "special file"
+    }
 }
 
 /// Parses a file's bytes: size, UTF-8, YAML, then the document for its version and kind.

@@ -630,23 +630,9 @@ impl<'a> Validator<'a> {
             self.step_references(text);
         }
         if kind == TemplateKind::Shell {
-            for quoted in template::placeholders_in_quotes(text) {
-                let loc = self.src.locate_in_value(text.loc, text, quoted.offset);
-                let q = quoted.quote;
-                self.out.push(
-                    Diagnostic::error("quoted-placeholder", self.src, loc, format!("placeholder inside {q}...{q} quotes defeats the automatic shell quoting"))
-                        .with_width(text[quoted.offset..].find("}}").map_or(2, |e| e + 2))
-                        .with_hint("remove the quotes ({{ x }} is already one quoted word), build the string in the template ({{ 'DROP DATABASE ' ~ name }}), or pass the value through `env:`"),
-                );
-            }
-            for offset in template::raw_uses(text) {
-                let loc = self.src.locate_in_value(text.loc, text, offset);
-                self.out.push(
-                    Diagnostic::warning("raw", self.src, loc, "`raw` inserts the value unquoted: it can become shell code")
-                        .with_width(3)
-                        .with_hint("make sure the value can only come from the playbook or a trusted inventory"),
-                );
-            }
+            let src = self.src;
+            self.out
+                .extend(shell_template_rules(src, text.loc, text, ""));
         }
     }
 
@@ -942,6 +928,50 @@ fn display(value: &Value) -> String {
     }
 }
 
+/// The rules of a shell template (`run`, a channel's `command`): placeholders where no value can
+/// be written, and every opt-out of the quoting. `what` prefixes messages (`channel `x`: `).
+fn shell_template_rules(src: &Source, loc: Loc, text: &str, what: &str) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for found in template::scan::placeholder_problems(text) {
+        let at = src.locate_in_value(loc, text, found.offset);
+        let mut d = Diagnostic::error(
+            "unsafe-placeholder",
+            src,
+            at,
+            format!("{what}{}", found.problem.explain()),
+        )
+        .with_width(found.len);
+        if let Some(hint) = found.problem.hint() {
+            d = d.with_hint(hint);
+        }
+        out.push(d);
+    }
+    for opt_out in template::scan::opt_outs(text) {
+        let at = src.locate_in_value(loc, text, opt_out.offset);
+        let d = match opt_out.kind {
+            template::scan::OptOutKind::Raw => Diagnostic::warning(
+                "raw",
+                src,
+                at,
+                format!("{what}`raw` inserts the value unquoted: it can become shell code"),
+            )
+            .with_hint("make sure the value can only come from the playbook or a trusted inventory"),
+            template::scan::OptOutKind::Ignored => Diagnostic::warning(
+                "ignored-opt-out",
+                src,
+                at,
+                format!(
+                    "{what}`{}` does not switch off the shell quoting: every value is still written as data",
+                    opt_out.name
+                ),
+            )
+            .with_hint("remove it; to insert a value as shell code, end its placeholder with `| raw`"),
+        };
+        out.push(d.with_width(opt_out.name.chars().count()));
+    }
+    out
+}
+
 /// Checks an inventory: group members, channels, secrets.
 pub fn validate_inventory(source: &Source, inventory: &Inventory) -> Vec<Diagnostic> {
     let mut out = Vec::new();
@@ -985,16 +1015,27 @@ pub fn validate_inventory(source: &Source, inventory: &Inventory) -> Vec<Diagnos
                     format!("channel `{name}`: webhook `{url}` is not an http(s) URL"),
                 ))
             }
-            (None, Some(command)) => {
-                if let Err(err) = template::analyze(command) {
+            (None, Some(command)) => match template::analyze(command) {
+                Err(err) => {
+                    let offset = err
+                        .range
+                        .as_ref()
+                        .map(|r| r.start)
+                        .unwrap_or_else(|| line_offset(command, err.line));
                     out.push(Diagnostic::error(
                         "template-syntax",
                         source,
-                        channel.loc,
+                        source.locate_in_value(command.loc, command, offset),
                         format!("channel `{name}`: template error: {}", err.message),
                     ));
                 }
-            }
+                Ok(_) => out.extend(shell_template_rules(
+                    source,
+                    command.loc,
+                    command,
+                    &format!("channel `{name}`: "),
+                )),
+            },
             _ => {}
         }
     }

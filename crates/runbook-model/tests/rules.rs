@@ -972,7 +972,27 @@ fn known_step_references_are_fine() {
 }
 
 #[test]
-fn quoted_placeholder_single_quotes() {
+fn placeholders_inside_quotes_are_fine() {
+    // Each value is quoted for the quotes it lands in: `"…"`, `'…'`, `$'…'`, here-documents.
+    expect_clean(
+        r#"
+        apiVersion: runbook/v1
+        kind: Playbook
+        metadata:
+          name: t
+        steps:
+          - id: a
+            run: |
+              curl -H "Authorization: Bearer {{ metadata.name }}" 'x{{ metadata.name }}' $'{{ metadata.name }}'
+              cat <<EOF
+              {{ metadata.name }}
+              EOF
+        "#,
+    );
+}
+
+#[test]
+fn unsafe_placeholder_in_backquotes() {
     let d = expect_one(
         r#"
         apiVersion: runbook/v1
@@ -981,40 +1001,20 @@ fn quoted_placeholder_single_quotes() {
           name: t
         steps:
           - id: a
-            run: echo '{{ metadata.name }}'
+            run: echo `cat {{ metadata.name }}`
         "#,
-        "quoted-placeholder",
+        "unsafe-placeholder",
         Error,
         7,
-        16,
+        20,
     );
-    assert!(d.message.contains("'...'"));
+    assert!(d.message.contains("backquotes"), "{}", d.message);
     assert_eq!(d.width, "{{ metadata.name }}".len());
+    assert!(d.hint.as_deref().unwrap().contains("$( ... )"));
 }
 
 #[test]
-fn quoted_placeholder_double_quotes() {
-    let d = expect_one(
-        r#"
-        apiVersion: runbook/v1
-        kind: Playbook
-        metadata:
-          name: t
-        steps:
-          - id: a
-            run: psql -c "DROP TABLE {{ metadata.name }}"
-            danger: destructive
-        "#,
-        "quoted-placeholder",
-        Error,
-        7,
-        30,
-    );
-    assert!(d.message.contains("\"...\""));
-}
-
-#[test]
-fn quoted_placeholder_in_a_block_scalar() {
+fn unsafe_placeholder_in_a_block_scalar() {
     expect_one(
         r#"
         apiVersion: runbook/v1
@@ -1025,13 +1025,120 @@ fn quoted_placeholder_in_a_block_scalar() {
           - id: a
             run: |
               echo one
-              curl -H "Host: {{ host }}" localhost
+              echo ${HOME:-{{ metadata.name }}}
         "#,
-        "quoted-placeholder",
+        "unsafe-placeholder",
         Error,
         9,
-        22,
+        20,
     );
+}
+
+#[test]
+fn unsafe_placeholder_after_a_backslash_dollar_or_as_a_heredoc_delimiter() {
+    let diagnostics = check(
+        r#"
+        apiVersion: runbook/v1
+        kind: Playbook
+        metadata:
+          name: t
+        steps:
+          - id: a
+            run: echo \{{ metadata.name }} ${{ metadata.name }}; cat <<{{ metadata.name }}
+        "#,
+    );
+    let found: Vec<_> = diagnostics.iter().map(|d| (d.code, d.column)).collect();
+    assert_eq!(
+        found,
+        vec![
+            ("unsafe-placeholder", 16),
+            ("unsafe-placeholder", 37),
+            ("unsafe-placeholder", 64)
+        ],
+        "{}",
+        show(&diagnostics)
+    );
+}
+
+#[test]
+fn every_ignored_opt_out_is_reported_where_it_is_written() {
+    let diagnostics = check(
+        r#"
+        apiVersion: runbook/v1
+        kind: Playbook
+        metadata:
+          name: t
+        steps:
+          - id: a
+            run: "{% set x = metadata.name | safe %}{% autoescape false %}echo {{ x }} {{ metadata.name | e }} {{ metadata.name | escape }}{% endautoescape %}"
+        "#,
+    );
+    let found: Vec<_> = diagnostics
+        .iter()
+        .map(|d| (d.code, d.severity, d.line, d.column, d.width))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("ignored-opt-out", Warning, 7, 38, 4),
+            ("ignored-opt-out", Warning, 7, 48, 10),
+            ("ignored-opt-out", Warning, 7, 99, 1),
+            ("ignored-opt-out", Warning, 7, 123, 6),
+        ],
+        "{}",
+        show(&diagnostics)
+    );
+    assert!(
+        diagnostics[0]
+            .message
+            .contains("`safe` does not switch off")
+    );
+}
+
+#[test]
+fn tojson_is_not_an_opt_out() {
+    // `tojson` output is quoted like any value, so it is not reported.
+    expect_clean(
+        r#"
+        apiVersion: runbook/v1
+        kind: Playbook
+        metadata:
+          name: t
+        steps:
+          - id: a
+            run: curl -d {{ metadata | tojson }} localhost
+        "#,
+    );
+}
+
+#[test]
+fn channel_commands_follow_the_shell_rules() {
+    let diagnostics = check(
+        r#"
+        apiVersion: runbook/v1
+        kind: Inventory
+        channels:
+          a: { command: "mail -s {{ subject | raw }} lead@example.com" }
+          b: { command: "mail -s `echo {{ subject }}` lead@example.com" }
+          c: { command: "mail -s {{ subject | tojson | safe }} lead@example.com" }
+          d: { command: "mail -s \"[{{ level }}] {{ subject }}\" lead@example.com" }
+        "#,
+    );
+    let found: Vec<_> = diagnostics
+        .iter()
+        .map(|d| (d.code, d.line, d.column))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("raw", 4, 39),
+            ("unsafe-placeholder", 5, 32),
+            ("ignored-opt-out", 6, 48),
+        ],
+        "{}",
+        show(&diagnostics)
+    );
+    assert!(diagnostics[1].message.starts_with("channel `b`: "));
 }
 
 #[test]
@@ -1773,7 +1880,7 @@ fn template_syntax_in_a_channel_command() {
         "template-syntax",
         Error,
         4,
-        9,
+        40,
     );
 }
 

@@ -1,30 +1,48 @@
 //! Templating for runbook: one minijinja environment in which every value printed into a shell
-//! command is quoted as a single shell word, so a hostile value can never become code.
+//! command is written as data, quoted for the place it lands in, so a hostile value can never
+//! become code.
 //!
-//! Two render modes share the environment: [`Mode::Shell`] (for `run`, auto-escaped through
-//! [`shlex::try_quote`]) and [`Mode::Text`] (messages, reports, confirmations; printed as is).
-//! `{{ x | raw }}` opts out of the quoting. Undefined names are errors (strict mode), and the
-//! static helpers ([`analyze`], [`analyze_expression`], [`placeholders_in_quotes`]) let the
+//! Two render modes share the environment: [`Mode::Shell`] (for `run` and channel commands) and
+//! [`Mode::Text`] (messages, reports, confirmations; printed as is). In shell mode the quoting
+//! is ours, not minijinja's: the template is rendered with output spans, the literal text of the
+//! playbook is read by a bash lexer ([`shell`]) and every `{{ }}` output is written as one piece
+//! of data for its place — one word outside quotes, escaped inside `"…"`, `'…'`, `$'…'` and
+//! here-documents. No minijinja "safe" string changes that (`safe`, `tojson`, `escape`,
+//! `autoescape`, captured blocks, macros); only a value whose last filter is our own `raw`
+//! is written as code. Undefined names are errors (strict mode), and every render has a fuel
+//! budget (work and memory) and a recursion limit, so a hostile template fails instead of
+//! hanging. The static helpers ([`analyze`], [`analyze_expression`], [`scan`]) let the
 //! validator find problems before anything runs.
 
-mod quotes;
+pub mod scan;
+pub mod shell;
 
 use std::collections::BTreeSet;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 
 use minijinja::value::Value;
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use minijinja::{AutoEscape, Environment, OutputSpan, OutputSpanKind, UndefinedBehavior};
 
 pub use minijinja::value::{DynObject, Enumerator, Object, ObjectRepr, Value as TemplateValue};
-pub use quotes::{placeholders_in_quotes, raw_uses};
+pub use shell::PlaceError;
 
-/// The template name that turns shell quoting on (the auto-escape callback keys on it).
+/// The template name of shell renders (the formatter keys on it).
 const SHELL_TEMPLATE: &str = "run.sh";
 const TEXT_TEMPLATE: &str = "text.txt";
+
+/// The work one render may do (minijinja fuel: about one unit per instruction and per 64 bytes
+/// of data created): about 16 MiB, far above any real command or report, and it bounds nested
+/// loops and `replace` chains.
+pub const FUEL: u64 = 250_000;
+
+/// How deep templates may nest (macros calling macros, nested data).
+pub const RECURSION_LIMIT: usize = 64;
 
 /// How a rendered value is written into the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Every `{{ }}` becomes exactly one shell word (quoted when it needs to be).
+    /// Every `{{ }}` is written as data, quoted for its place in the shell command.
     Shell,
     /// Values are written as they are: for messages, Markdown and confirmations.
     Text,
@@ -47,9 +65,15 @@ pub struct TemplateError {
 impl TemplateError {
     fn from_minijinja(err: &minijinja::Error) -> Self {
         let kind = err.kind();
-        let message = match err.detail() {
-            Some(detail) => format!("{kind}: {detail}"),
-            None => kind.to_string(),
+        let message = if kind == minijinja::ErrorKind::OutOfFuel {
+            "template too expensive: it does more work or builds more text than a render may \
+             (loops, repeated or replaced strings)"
+                .to_owned()
+        } else {
+            match err.detail() {
+                Some(detail) => format!("{kind}: {detail}"),
+                None => kind.to_string(),
+            }
         };
         TemplateError {
             message,
@@ -58,11 +82,94 @@ impl TemplateError {
             undefined: None,
         }
     }
+
+    fn plain(message: String) -> Self {
+        TemplateError {
+            message,
+            line: None,
+            range: None,
+            undefined: None,
+        }
+    }
+}
+
+/// The output of `| raw`: written into a shell command as code, unquoted.
+#[derive(Debug)]
+struct Raw(String);
+
+impl Object for Raw {
+    fn is_true(self: &Arc<Self>) -> bool {
+        !self.0.is_empty()
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A value `plan` does not know yet (`<steps.x.stdout>`): shown as is, read as one word.
+#[derive(Debug)]
+struct Placeholder(String);
+
+impl Object for Placeholder {
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Markers around raw and placeholder outputs in a shell render. They hold a random nonce, so
+/// no value can forge one; they never leave [`Engine::render`].
+#[derive(Debug)]
+struct Marks {
+    raw: String,
+    placeholder: String,
+    end: String,
+    /// An empty value: minijinja records no span for empty output, but `''` is still a word.
+    empty: String,
+}
+
+impl Marks {
+    fn new() -> Self {
+        let nonce = |salt: u64| {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(salt);
+            h.finish()
+        };
+        let id = format!("{:016x}{:016x}", nonce(1), nonce(2));
+        Marks {
+            raw: format!("\u{FDD0}{id}R"),
+            placeholder: format!("\u{FDD0}{id}P"),
+            end: format!("\u{FDD0}{id}E"),
+            empty: format!("\u{FDD0}{id}Z"),
+        }
+    }
+
+    /// The text between `start` and the end marker when `text` is exactly one marked output.
+    fn whole<'t>(&self, text: &'t str, start: &str) -> Option<&'t str> {
+        let inner = text.strip_prefix(start)?.strip_suffix(self.end.as_str())?;
+        (!inner.contains(self.end.as_str())).then_some(inner)
+    }
+
+    /// `text` with every marker removed: a raw output inside a larger value is data too.
+    fn strip(&self, text: &str) -> String {
+        if !text.contains('\u{FDD0}') {
+            return text.to_owned();
+        }
+        text.replace(self.raw.as_str(), "")
+            .replace(self.placeholder.as_str(), "")
+            .replace(self.end.as_str(), "")
+            .replace(self.empty.as_str(), "")
+    }
 }
 
 /// The shared template engine. Cheap to share by reference; build it once per process.
 pub struct Engine {
     env: Environment<'static>,
+    marks: Arc<Marks>,
 }
 
 impl Default for Engine {
@@ -78,58 +185,141 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Builds the environment: strict undefined, shell escaping for [`Mode::Shell`], `raw`.
+    /// Builds the environment: strict undefined, fuel, our formatter, `raw`, `shell_quote`.
     pub fn new() -> Self {
+        let marks = Arc::new(Marks::new());
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         // Bound the work one template may do: a playbook is input, input may be hostile.
-        env.set_recursion_limit(64);
-        env.set_auto_escape_callback(|name| {
-            if name == SHELL_TEMPLATE {
-                AutoEscape::Custom("shell".into())
-            } else {
-                AutoEscape::None
+        env.set_recursion_limit(RECURSION_LIMIT);
+        env.set_fuel(Some(FUEL));
+        // minijinja's escaping is not ours: the formatter below ignores its "safe" flag.
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        let formatter_marks = marks.clone();
+        env.set_formatter(move |out, state, value| {
+            if state.name() == SHELL_TEMPLATE {
+                let marks = &formatter_marks;
+                if let Some(raw) = value.downcast_object_ref::<Raw>() {
+                    return write_marked(out, &marks.raw, &raw.0, &marks.end);
+                }
+                if let Some(p) = value.downcast_object_ref::<Placeholder>() {
+                    return write_marked(out, &marks.placeholder, &p.0, &marks.end);
+                }
             }
-        });
-        env.set_formatter(|out, state, value| {
-            if matches!(state.auto_escape(), AutoEscape::Custom(_)) && !value.is_safe() {
-                let text = value_to_word(value);
-                let quoted = shlex::try_quote(&text).map_err(|_| {
-                    minijinja::Error::new(
-                        minijinja::ErrorKind::InvalidOperation,
-                        "a value containing a NUL byte cannot be passed to a shell",
-                    )
-                })?;
-                out.write_str(&quoted).map_err(minijinja::Error::from)
-            } else {
-                out.write_str(&value_to_word(value))
-                    .map_err(minijinja::Error::from)
+            let text = value_to_word(value);
+            if text.is_empty() && state.name() == SHELL_TEMPLATE {
+                return out
+                    .write_str(&formatter_marks.empty)
+                    .map_err(minijinja::Error::from);
             }
+            out.write_str(&text).map_err(minijinja::Error::from)
         });
         env.add_filter("raw", |value: Value| {
-            Value::from_safe_string(value_to_word(&value))
+            if value.downcast_object_ref::<Raw>().is_some() {
+                value
+            } else {
+                Value::from_object(Raw(value_to_word(&value)))
+            }
         });
+        // For text templates that show a command to copy; a run command quotes values already.
         env.add_filter("shell_quote", |value: Value| {
-            let text = value_to_word(&value);
-            Value::from_safe_string(
-                shlex::try_quote(&text)
-                    .map(|q| q.into_owned())
-                    .unwrap_or_default(),
-            )
+            let mut out = String::new();
+            shell::quote_word(&value_to_word(&value), &mut out);
+            out
         });
-        Engine { env }
+        Engine { env, marks }
     }
 
-    /// Renders `source` with `ctx`; in [`Mode::Shell`] every value is one shell word.
+    /// Renders `source` with `ctx`; in [`Mode::Shell`] every value is written as data.
     pub fn render(&self, source: &str, ctx: &Value, mode: Mode) -> Result<String, TemplateError> {
         guard(source, false)?;
-        let name = match mode {
-            Mode::Shell => SHELL_TEMPLATE,
-            Mode::Text => TEXT_TEMPLATE,
+        match mode {
+            Mode::Text => self
+                .env
+                .render_named_str(TEXT_TEMPLATE, source, ctx)
+                .map_err(|err| self.explain_undefined(source, ctx, &err)),
+            Mode::Shell => {
+                let template = self
+                    .env
+                    .template_from_named_str(SHELL_TEMPLATE, source)
+                    .map_err(|err| TemplateError::from_minijinja(&err))?;
+                let (output, spans) = template
+                    .render_with_spans(ctx)
+                    .map_err(|err| self.explain_undefined(source, ctx, &err))?;
+                self.quote(source, &output, &spans)
+            }
+        }
+    }
+
+    /// Writes a shell render's output: literal text as it is, each expression's output as data
+    /// quoted for its place, raw outputs as code.
+    fn quote(
+        &self,
+        source: &str,
+        output: &str,
+        spans: &[OutputSpan],
+    ) -> Result<String, TemplateError> {
+        let marks = &self.marks;
+        let mut lexer = shell::Lexer::new();
+        let mut out = String::with_capacity(output.len() + output.len() / 8 + 8);
+        let mut scratch = String::new();
+        let mut pos = 0;
+        let fail = |span: Option<&OutputSpan>, problem: PlaceError| {
+            let expression = span
+                .map(|s| source.get(s.source_range()).unwrap_or("").trim())
+                .filter(|e| !e.is_empty());
+            let mut message = match expression {
+                Some(e) if span.is_some_and(|s| s.kind() != OutputSpanKind::Raw) => {
+                    format!("`{{{{ {e} }}}}`: {}", problem.explain())
+                }
+                _ => problem.explain().to_owned(),
+            };
+            if let Some(hint) = problem.hint() {
+                message.push_str(&format!("; {hint}"));
+            }
+            TemplateError {
+                message,
+                line: span.map(OutputSpan::line),
+                range: span.map(OutputSpan::source_range),
+                undefined: None,
+            }
         };
-        self.env
-            .render_named_str(name, source, ctx)
-            .map_err(|err| self.explain_undefined(source, ctx, &err))
+        for span in spans {
+            let range = span.output_range();
+            if range.start > pos {
+                // Output no span accounts for is treated as a value, the safe side.
+                let data = marks.strip(&output[pos..range.start]);
+                lexer.value(&data, &mut out).map_err(|e| fail(None, e))?;
+            }
+            let text = &output[range.clone()];
+            if span.kind() == OutputSpanKind::Raw {
+                lexer.literal(text);
+                out.push_str(text);
+            } else if let Some(code) = marks.whole(text, &marks.raw) {
+                lexer.literal(code);
+                out.push_str(code);
+            } else if let Some(label) = marks.whole(text, &marks.placeholder) {
+                // Shown as is; read as one plain word so the lexer stays in step.
+                out.push_str(label);
+                scratch.clear();
+                let _ = lexer.value("x", &mut scratch);
+            } else {
+                let data = marks.strip(text);
+                lexer
+                    .value(&data, &mut out)
+                    .map_err(|e| fail(Some(span), e))?;
+            }
+            if let Some(problem) = lexer.take_error() {
+                return Err(fail(Some(span), problem));
+            }
+            pos = range.end;
+        }
+        if pos < output.len() {
+            let data = marks.strip(&output[pos..]);
+            lexer.value(&data, &mut out).map_err(|e| fail(None, e))?;
+        }
+        lexer.finish().map_err(|e| fail(spans.last(), e))?;
+        Ok(out)
     }
 
     /// Evaluates a `when` / `checks[].if` expression to a boolean (jinja truthiness).
@@ -181,6 +371,18 @@ impl Engine {
     }
 }
 
+fn write_marked(
+    out: &mut minijinja::Output<'_>,
+    start: &str,
+    text: &str,
+    end: &str,
+) -> Result<(), minijinja::Error> {
+    out.write_str(start)
+        .and_then(|()| out.write_str(text))
+        .and_then(|()| out.write_str(end))
+        .map_err(minijinja::Error::from)
+}
+
 /// Writes a value the way a shell word should see it: strings bare, none as empty.
 fn value_to_word(value: &Value) -> String {
     if value.is_none() || value.is_undefined() {
@@ -221,14 +423,9 @@ fn guard(source: &str, whole_is_expression: bool) -> Result<(), TemplateError> {
         count
     };
     if count > MAX_OPERATORS {
-        return Err(TemplateError {
-            message: format!(
-                "template too complex: {count} operators (the limit is {MAX_OPERATORS})"
-            ),
-            line: None,
-            range: None,
-            undefined: None,
-        });
+        return Err(TemplateError::plain(format!(
+            "template too complex: {count} operators (the limit is {MAX_OPERATORS})"
+        )));
     }
     Ok(())
 }
@@ -240,7 +437,9 @@ pub fn analyze(source: &str) -> Result<BTreeSet<String>, TemplateError> {
     let template = env
         .template_from_str(source)
         .map_err(|e| TemplateError::from_minijinja(&e))?;
-    Ok(template.undeclared_variables(false).into_iter().collect())
+    Ok(without_globals(
+        template.undeclared_variables(false).into_iter().collect(),
+    ))
 }
 
 /// Like [`analyze`], with nested names (`steps.verify.status`) for finer checks.
@@ -260,12 +459,24 @@ pub fn analyze_expression(expression: &str) -> Result<BTreeSet<String>, Template
     let compiled = env
         .compile_expression(expression)
         .map_err(|e| TemplateError::from_minijinja(&e))?;
-    Ok(compiled.undeclared_variables(false).into_iter().collect())
+    Ok(without_globals(
+        compiled.undeclared_variables(false).into_iter().collect(),
+    ))
 }
 
 /// A bare environment for static analysis: compiling needs no filters or escaping.
 fn lint_env() -> Environment<'static> {
     Environment::new()
+}
+
+/// Drops the environment's global functions (`range`, `dict`, `namespace`, `debug`) from a
+/// set of names a template reads: they are always defined.
+fn without_globals(mut names: BTreeSet<String>) -> BTreeSet<String> {
+    let env = lint_env();
+    for (global, _) in env.globals() {
+        names.remove(global);
+    }
+    names
 }
 
 /// Builds a template context from any serializable value.
@@ -275,7 +486,7 @@ pub fn context<T: serde::Serialize>(value: &T) -> Value {
 
 /// A value that prints as itself, unquoted: used by `plan` for values known only at run time.
 pub fn placeholder(label: &str) -> Value {
-    Value::from_safe_string(format!("<{label}>"))
+    Value::from_object(Placeholder(format!("<{label}>")))
 }
 
 #[cfg(test)]
@@ -330,6 +541,125 @@ mod tests {
             .render("echo {{ v | raw }}", &ctx(&[("v", "a b")]), Mode::Shell)
             .unwrap();
         assert_eq!(out, "echo a b");
+    }
+
+    #[test]
+    fn no_safe_string_switches_the_quoting_off() {
+        let engine = Engine::new();
+        let hostile = "$(touch /tmp/pwned) `id`; it's";
+        for template in [
+            "echo {{ v | tojson }}",
+            "{% set x = v | safe %}echo {{ x }}",
+            "{% autoescape false %}echo {{ v }}{% endautoescape %}",
+            "{% autoescape true %}echo {{ v }}{% endautoescape %}",
+            "echo {{ v | escape }}",
+            "echo {{ v | e | safe }}",
+            "echo {{ (v ~ '') | safe }}",
+            "{% set x %}{{ v }}{% endset %}echo {{ x }}",
+            "{% macro m(a) %}{{ a }}{% endmacro %}echo {{ m(v) }}",
+            "echo {% filter upper %}{{ v }}{% endfilter %}",
+            "echo {{ [v] | join(' ') }}",
+            "echo {{ v | raw ~ '' }}",
+            "{% set x = v | raw %}echo {{ x ~ '' }}",
+        ] {
+            let out = engine
+                .render(template, &ctx(&[("v", hostile)]), Mode::Shell)
+                .unwrap_or_else(|e| panic!("{template}: {e}"));
+            let words = shlex::split(&out).expect("valid shell words");
+            assert_eq!(words.len(), 2, "{template} → {out}");
+            assert!(
+                words[1].contains("$(touch") || words[1].contains("$(TOUCH"),
+                "{template} → {out}"
+            );
+        }
+    }
+
+    #[test]
+    fn raw_is_ours_and_only_where_it_is_written() {
+        let engine = Engine::new();
+        let c = ctx(&[("v", "a b")]);
+        let render = |t: &str| engine.render(t, &c, Mode::Shell).unwrap();
+        assert_eq!(render("echo {{ v | raw }}"), "echo a b");
+        assert_eq!(render("echo {{ v | upper | raw }}"), "echo A B");
+        assert_eq!(render("echo {{ v | raw | upper }}"), "echo 'A B'");
+        assert_eq!(render("echo {{ 'x' ~ v | raw }}"), "echo 'xa b'");
+        assert_eq!(render("echo {{ v | raw }}{{ v }}"), "echo a b'a b'");
+        // Raw text is code: its quotes count for the values after it.
+        assert_eq!(render("echo {{ '\"' | raw }}{{ v }}\""), "echo \"a b\"");
+        assert_eq!(
+            engine.render("{{ v | raw }}", &c, Mode::Text).unwrap(),
+            "a b"
+        );
+    }
+
+    #[test]
+    fn placeholders_show_as_themselves() {
+        let engine = Engine::new();
+        let c = Value::from(std::collections::BTreeMap::from([(
+            "p".to_owned(),
+            placeholder("steps.a.stdout"),
+        )]));
+        assert_eq!(
+            engine
+                .render("echo {{ p }} \"{{ p }}\"", &c, Mode::Shell)
+                .unwrap(),
+            "echo <steps.a.stdout> \"<steps.a.stdout>\""
+        );
+        assert_eq!(
+            engine.render("{{ p }}", &c, Mode::Text).unwrap(),
+            "<steps.a.stdout>"
+        );
+    }
+
+    #[test]
+    fn a_value_that_would_be_an_option_fails_the_render() {
+        let engine = Engine::new();
+        let err = engine
+            .render(
+                "ssh {{ server }} uptime",
+                &ctx(&[("server", "-oProxyCommand=touch PWNED")]),
+                Mode::Shell,
+            )
+            .unwrap_err();
+        assert!(
+            err.message
+                .starts_with("`{{ server }}`: the value starts with `-`"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("PWNED"));
+        assert_eq!(err.range, Some(7..13));
+        let ok = engine
+            .render(
+                "ssh -- {{ server }} uptime",
+                &ctx(&[("server", "-o")]),
+                Mode::Shell,
+            )
+            .unwrap();
+        assert_eq!(ok, "ssh -- -o uptime");
+    }
+
+    #[test]
+    fn hostile_templates_run_out_of_fuel() {
+        let engine = Engine::new();
+        let started = std::time::Instant::now();
+        for template in [
+            "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
+            "{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+            "{{ 'x' * 100000000 }}",
+            "{{ ('x' * 1000) | replace('x', 'x' * 1000) | replace('x', 'x' * 1000) }}",
+            "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+        ] {
+            let err = engine
+                .render(template, &ctx(&[]), Mode::Text)
+                .expect_err(template);
+            assert!(
+                err.message.contains("too expensive") || err.message.contains("recursion"),
+                "{template}: {}",
+                err.message
+            );
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
     }
 
     #[test]

@@ -10,10 +10,12 @@ pub mod reader;
 pub mod record;
 pub mod report;
 pub mod time;
+pub mod visible;
 pub mod writer;
 
 pub use reader::{ReadError, Transcript, read_transcript};
 pub use record::*;
+pub use visible::{visible, visible_line};
 pub use writer::TranscriptWriter;
 
 /// The format name written in every `run_started` record.

@@ -333,11 +333,92 @@ impl Timeline {
     }
 
     pub fn markdown(&self) -> String {
-        markdown::render(self)
+        markdown::render(&self.visible())
     }
 
     pub fn html(&self) -> String {
-        html::render(self)
+        html::render(&self.visible())
+    }
+
+    /// A copy whose every text shows control characters as visible escapes, for the formats
+    /// people read (the JSON report keeps the recorded text; JSON escapes them itself).
+    pub fn visible(&self) -> Timeline {
+        fn text(s: &mut String) {
+            if let std::borrow::Cow::Owned(v) = crate::visible(s) {
+                *s = v;
+            }
+        }
+        fn opt(s: &mut Option<String>) {
+            if let Some(s) = s {
+                text(s);
+            }
+        }
+        fn value(v: &mut Value) {
+            match v {
+                Value::String(s) => text(s),
+                Value::Array(items) => items.iter_mut().for_each(value),
+                Value::Object(map) => map.values_mut().for_each(value),
+                _ => {}
+            }
+        }
+        let mut t = self.clone();
+        if let Some(run) = &mut t.run {
+            let p = &mut run.playbook;
+            [&mut p.name, &mut p.title, &mut p.file]
+                .into_iter()
+                .for_each(text);
+            opt(&mut p.version);
+            opt(&mut run.inventory);
+            [&mut run.operator, &mut run.hostname]
+                .into_iter()
+                .for_each(text);
+            run.params.values_mut().for_each(value);
+        }
+        for r in &mut t.resumes {
+            [&mut r.operator, &mut r.hostname]
+                .into_iter()
+                .for_each(text);
+            opt(&mut r.next_step);
+        }
+        for s in &mut t.steps {
+            [&mut s.step, &mut s.name, &mut s.host]
+                .into_iter()
+                .for_each(text);
+            [
+                &mut s.command,
+                &mut s.message,
+                &mut s.spilled,
+                &mut s.report,
+            ]
+            .into_iter()
+            .for_each(opt);
+            for v in &mut s.verdicts {
+                text(&mut v.what);
+                opt(&mut v.got);
+            }
+            s.captures
+                .values_mut()
+                .chain(s.inputs.values_mut())
+                .for_each(value);
+            for d in &mut s.decisions {
+                [&mut d.question, &mut d.answer, &mut d.operator]
+                    .into_iter()
+                    .for_each(text);
+            }
+            s.output.iter_mut().for_each(|o| text(&mut o.text));
+        }
+        for e in &mut t.escalations {
+            [&mut e.message, &mut e.reason].into_iter().for_each(text);
+            opt(&mut e.step);
+            e.channels.iter_mut().for_each(text);
+            for d in &mut e.deliveries {
+                text(&mut d.channel);
+                opt(&mut d.error);
+            }
+        }
+        opt(&mut t.totals.failed_step);
+        t.totals.running.iter_mut().for_each(text);
+        t
     }
 
     pub fn json(&self) -> String {
@@ -920,6 +1001,22 @@ mod tests {
         );
         // Output stays verbatim, inside a fence.
         assert!(md.contains("```text\n<script>alert('x')</script>\na & b \"c\"\n```"));
+    }
+
+    #[test]
+    fn control_sequences_in_output_are_visible_in_html_and_markdown() {
+        let mut t = Script::new();
+        t.start(0, "check", "run", 1)
+            .output(5, "check", "\x1b[2K\r\x1b[32mok\x1b[0m \x1b]0;owned\x07")
+            .finish(10, "check", Outcome::Failed, 10)
+            .end(20, RunOutcome::Failed, Some("check"));
+        let timeline = t.timeline();
+        for page in [timeline.markdown(), timeline.html()] {
+            assert!(!page.contains('\x1b') && !page.contains('\x07') && !page.contains('\r'));
+            assert!(page.contains("\\x1b[2K\\r\\x1b[32mok"), "{page}");
+        }
+        // The JSON report keeps the recorded text (JSON escapes it).
+        assert!(timeline.json().contains("\\u001b[2K"));
     }
 
     #[test]

@@ -209,11 +209,8 @@ impl Scope {
                 crate::Error::MissingParams(vars.missing.clone()).to_string(),
             );
         }
-        for name in &vars.secret_names {
-            if let Some(v) = vars.values.get(name) {
-                self.shared.journal.add_secret(&value_text(v));
-            }
-        }
+        // The child's secrets (its own, and values derived from them) join the run's redactor.
+        self.shared.journal.add_secrets(&vars.redactor());
         let prefix = format!("{}/", self.path(idx));
         let child = Scope::new(self.shared.clone(), sub.clone(), vars, prefix.clone());
         // The child's ladder joins the incident clock while it runs.

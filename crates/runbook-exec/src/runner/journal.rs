@@ -57,6 +57,10 @@ impl Journal {
         self.redactor.lock().expect("redactor lock").clone()
     }
 
+    pub(super) fn add_secrets(&self, more: &Redactor) {
+        self.redactor.lock().expect("redactor lock").merge(more);
+    }
+
     pub(super) fn add_secret(&self, secret: &str) {
         self.redactor.lock().expect("redactor lock").add(secret);
     }
