@@ -9,11 +9,19 @@ command -v curl >/dev/null || need_apt+=(curl)
 command -v python3 >/dev/null || need_apt+=(python3)
 # tests/report.rs renders the HTML report in headless Chromium (and skips without it).
 command -v chromium >/dev/null || need_apt+=(chromium)
+# tests/ssh.rs starts a real sshd on loopback.
+[[ -x /usr/sbin/sshd ]] || need_apt+=(openssh-server)
+command -v ssh >/dev/null || need_apt+=(openssh-client)
 if ((${#need_apt[@]})) && command -v apt-get >/dev/null; then
   echo "==> installing ${need_apt[*]}"
   SUDO=; [[ $(id -u) == 0 ]] || SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+
+# The unprivileged user the ssh tests log in as (root's shell start-up is slow here).
+if [[ $(id -u) == 0 ]] && ! id runbook-ssh >/dev/null 2>&1; then
+  useradd -m -s /bin/bash runbook-ssh && usermod -p '*' runbook-ssh
 fi
 
 echo "==> cargo fmt --check"

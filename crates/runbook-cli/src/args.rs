@@ -185,6 +185,13 @@ pub struct RunFlags {
     /// default).
     #[arg(long)]
     pub allow_undelivered: bool,
+    /// How many hosts a step runs on at once (the next starts as soon as one finishes).
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub forks: usize,
+    /// Run remote steps only on these hosts: names or `*` patterns, comma-separated
+    /// (`web-*`, `db-1,db-2`).
+    #[arg(long, value_name = "PATTERN")]
+    pub limit: Option<String>,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

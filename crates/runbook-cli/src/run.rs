@@ -360,6 +360,11 @@ fn execute(
             finally_grace: flags.finally_grace,
             delivery_grace: Duration::from_secs(5),
             undelivered_fails: !interactive && !flags.allow_undelivered,
+            forks: flags.forks,
+            limit: flags
+                .limit
+                .as_deref()
+                .map(runbook_exec::runner::HostLimit::parse),
             signals: signal_rx,
             resume,
         })

@@ -14,6 +14,7 @@ pub mod plan;
 pub mod process;
 pub mod program;
 pub mod redact;
+pub mod remote;
 pub mod resume;
 pub mod runner;
 pub mod vars;

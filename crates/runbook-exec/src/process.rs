@@ -53,6 +53,8 @@ pub struct ProcessSpec {
     pub timeout: Option<Duration>,
     /// Time between SIGTERM (or SIGINT) and SIGKILL.
     pub grace: Duration,
+    /// Run on another host: this `ssh` command line, which reads the script on its stdin.
+    pub remote: Option<Vec<String>>,
 }
 
 /// The head of one output stream, and how much there was in all.
@@ -106,9 +108,16 @@ pub async fn run(
     spawned: &mut dyn FnMut(Option<i32>),
 ) -> std::io::Result<ProcessResult> {
     let started = Instant::now();
-    let mut command = bash(&spec.script, &spec.env);
+    let mut command = match &spec.remote {
+        Some(argv) => crate::remote::command(argv),
+        None => bash(&spec.script, &spec.env),
+    };
     command
-        .stdin(Stdio::null())
+        .stdin(if spec.remote.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // No `pre_exec` (e.g. a parent-death signal): it would force a full fork, whose cost grows
@@ -123,6 +132,17 @@ pub async fn run(
     };
     let pgid = child.id().map(|id| id as i32);
     spawned(pgid);
+    // A remote step reads its script on stdin, which then stays open: when it closes (the
+    // step ends, or `ssh` is stopped), the remote side stops the step's process group.
+    let _stdin = match (&spec.remote, child.stdin.take()) {
+        (Some(_), Some(mut stdin)) => {
+            use tokio::io::AsyncWriteExt;
+            let payload = crate::remote::payload(&spec.script, &spec.env);
+            let _ = stdin.write_all(&payload).await;
+            Some(stdin)
+        }
+        _ => None,
+    };
     let (tx, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(16);
     if let Some(out) = child.stdout.take() {
         tokio::spawn(pump(out, Stream::Stdout, tx.clone()));
@@ -396,6 +416,7 @@ mod tests {
             env: vec![],
             timeout: None,
             grace: Duration::from_secs(2),
+            remote: None,
         }
     }
 

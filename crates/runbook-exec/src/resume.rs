@@ -181,6 +181,10 @@ pub fn resume_point(
 /// failure that stopped its playbook or group, and a `finally` step of a run that reached its
 /// end since (the resumed run's end runs `finally` again).
 fn is_done(program: &Program, f: &StepFinished, run_ended_since: bool) -> bool {
+    // One host of a fan-out (`step@host`): done when it passed there.
+    if let Some((step, _host)) = f.step.rsplit_once('@') {
+        return program.resolve(step).is_some() && f.outcome.passed();
+    }
     let Some((owner, idx)) = program.resolve(&f.step) else {
         return false;
     };

@@ -18,6 +18,9 @@ pub struct Inventory {
     /// Always `Inventory`.
     #[schemars(extend("const" = "Inventory"))]
     pub kind: Spanned<String>,
+    /// Where steps without `on:` run: `local` (the default), a host or a group. The same
+    /// playbook runs on a laptop or on production by its inventory alone.
+    pub target: Option<Spanned<String>>,
     #[serde(default)]
     pub vars: IndexMap<String, Spanned<Value>>,
     /// Names of variables (in `vars`, group or host vars) whose values are secret.
@@ -31,17 +34,32 @@ pub struct Inventory {
     pub channels: IndexMap<String, Spanned<Channel>>,
 }
 
-/// A machine reached over SSH.
+/// A machine reached over SSH (or this machine, with `connection: local`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Host {
-    /// Hostname or IP address; defaults to the host's name.
+    /// Hostname or IP address; defaults to the host's name (so `~/.ssh/config` aliases work).
     pub address: Option<String>,
     pub user: Option<String>,
     #[serde(default, deserialize_with = "crate::strict::opt_u16")]
     pub port: Option<u16>,
+    /// `ssh` (the default) or `local`: run on this machine, as a local step does.
+    #[serde(default)]
+    pub connection: Connection,
+    /// Extra `ssh -o` options, e.g. `ProxyJump=bastion` or `IdentityFile=~/.ssh/ops`.
+    #[serde(default)]
+    pub ssh_options: Vec<String>,
     #[serde(default)]
     pub vars: IndexMap<String, Spanned<Value>>,
+}
+
+/// How a host is reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Connection {
+    #[default]
+    Ssh,
+    Local,
 }
 
 /// A group: a list of host names, or hosts with group vars.
@@ -128,6 +146,9 @@ pub struct Channel {
 impl Inventory {
     /// The hosts a step's `on:` names: a group's hosts, or the one host.
     pub fn resolve_target(&self, target: &str) -> Option<Vec<String>> {
+        if target == "local" {
+            return Some(vec!["local".to_owned()]);
+        }
         if let Some(group) = self.groups.get(target) {
             return Some(group.hosts().to_vec());
         }

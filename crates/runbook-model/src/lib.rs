@@ -10,6 +10,7 @@
 
 pub mod diagnostic;
 pub mod duration;
+pub mod hosts;
 pub mod inventory;
 pub mod load;
 pub mod playbook;

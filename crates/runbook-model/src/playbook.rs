@@ -193,12 +193,12 @@ pub struct Step {
     pub checklist: Vec<String>,
     /// An inventory group or host: the step runs over SSH on each host.
     pub on: Option<Spanned<String>>,
-    /// Hosts per batch; default: all at once, up to `--forks`.
-    #[serde(default, deserialize_with = "crate::strict::opt_u32")]
-    pub serial: Option<u32>,
-    /// Hosts allowed to fail before the step fails.
-    #[serde(default, deserialize_with = "crate::strict::opt_u32")]
-    pub max_fail: Option<u32>,
+    /// Hosts per batch (a count, a percentage, or a ramp such as `[1, "10%", "100%"]`);
+    /// default: every host, `--forks` at a time, the next as soon as one finishes.
+    pub serial: Option<crate::hosts::Serial>,
+    /// Hosts of this step allowed to fail (a count or a percentage, over the whole step);
+    /// one more stops its next batches and fails the step. Default 0.
+    pub max_fail: Option<crate::hosts::HostCount>,
 }
 
 /// What the step's result must look like.

@@ -972,9 +972,34 @@ fn shell_template_rules(src: &Source, loc: Loc, text: &str, what: &str) -> Vec<D
     out
 }
 
-/// Checks an inventory: group members, channels, secrets.
+/// Checks an inventory: its default target, group members, channels, secrets.
 pub fn validate_inventory(source: &Source, inventory: &Inventory) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    if let Some(target) = &inventory.target
+        && inventory.resolve_target(target).is_none()
+    {
+        out.push(Diagnostic::error(
+            "unknown-target-host",
+            source,
+            target.loc,
+            format!(
+                "target `{}` is not `local`, a host or a group of this inventory",
+                target.value
+            ),
+        ));
+    }
+    for (name, host) in &inventory.hosts {
+        for option in &host.ssh_options {
+            if option.starts_with('-') || !option.contains('=') {
+                out.push(Diagnostic::error(
+                    "bad-ssh-option",
+                    source,
+                    host.loc,
+                    format!("host `{name}`: ssh option `{option}` is not NAME=VALUE (it is passed as `-o NAME=VALUE`)"),
+                ));
+            }
+        }
+    }
     for (name, group) in &inventory.groups {
         for host in group.hosts() {
             if !inventory.hosts.contains_key(host) {

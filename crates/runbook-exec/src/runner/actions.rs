@@ -233,7 +233,9 @@ impl Scope {
 }
 
 /// Joins futures concurrently on the current task (children of a `parallel` step).
-async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+pub(super) async fn join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
     let futures: Vec<_> = futures.map(Box::pin).collect();
     let mut results: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
     let mut pending: Vec<_> = futures.into_iter().enumerate().collect();

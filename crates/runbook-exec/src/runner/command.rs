@@ -27,11 +27,10 @@ impl Scope {
             Ok(command) => command,
             Err(e) => return StepReport::failed(format!("command template: {e}")),
         };
-        if let Some(on) = &node.step.on {
-            return StepReport::failed(format!(
-                "`on: {}`: remote steps over SSH are not supported by this build",
-                on.value
-            ));
+        match self.hosts_of(idx) {
+            Ok(Some(hosts)) => return self.fan_out(idx, hosts, visit).await,
+            Ok(None) => {}
+            Err(why) => return StepReport::failed(why),
         }
         let command = match self.gate(idx, command).await {
             Ok(command) => command,
@@ -51,6 +50,7 @@ impl Scope {
             env,
             timeout: node.timeout,
             grace: self.shared.kill_grace,
+            remote: None,
         };
         if let Some(watch) = node.watch {
             return self.watch(idx, &spec, watch, visit).await;
@@ -262,19 +262,19 @@ impl Scope {
 }
 
 /// Records output lines: the first ones in the transcript, the rest in a spill file.
-struct StepOutput<'a> {
+pub(super) struct StepOutput<'a> {
     scope: &'a Scope,
     step: &'a str,
     recorded: [usize; 2],
     spill: Option<std::io::BufWriter<std::fs::File>>,
-    spill_path: Option<PathBuf>,
+    pub(super) spill_path: Option<PathBuf>,
     spill_failed: bool,
     visit: u32,
     attempt: u32,
 }
 
 impl<'a> StepOutput<'a> {
-    fn new(scope: &'a Scope, step: &'a str, visit: u32, attempt: u32) -> Self {
+    pub(super) fn new(scope: &'a Scope, step: &'a str, visit: u32, attempt: u32) -> Self {
         StepOutput {
             scope,
             step,

@@ -32,6 +32,16 @@ impl Scope {
     /// Asks every question before a command runs. `Ok` carries the command to run (the
     /// operator may have edited it); `Err` the step's report when it does not run.
     pub async fn gate(&self, idx: StepIdx, command: String) -> Result<String, StepReport> {
+        self.gate_on(idx, command, "local".to_owned()).await
+    }
+
+    /// As [`Scope::gate`], for a step that runs on `hosts` (shown to the operator).
+    pub async fn gate_on(
+        &self,
+        idx: StepIdx,
+        command: String,
+        hosts: String,
+    ) -> Result<String, StepReport> {
         let node = self.program.node(idx);
         let step = &node.step;
         let shown = self.shared.redact(&command);
@@ -41,7 +51,7 @@ impl Scope {
             doc: step.doc.clone(),
             action: "run",
             command: Some(shown.clone()),
-            host: "local".to_owned(),
+            host: hosts,
             expect: step
                 .expect
                 .as_ref()

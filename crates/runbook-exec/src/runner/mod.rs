@@ -16,6 +16,7 @@ mod actions;
 mod command;
 mod context;
 mod escalation;
+mod fanout;
 mod gate;
 mod journal;
 mod judge;
@@ -74,10 +75,43 @@ pub struct RunRequest {
     pub delivery_grace: Duration,
     /// A run whose steps succeeded but whose pages did not all reach their channel exits 1.
     pub undelivered_fails: bool,
+    /// How many hosts a fan-out step runs on at once.
+    pub forks: usize,
+    /// `--limit`: only these hosts (`web-*`, `db-1,db-2`).
+    pub limit: Option<HostLimit>,
     /// Ctrl-C, SIGTERM and SIGHUP, counted by the front end.
     pub signals: watch::Receiver<Signals>,
     /// Continue a transcript instead of starting one.
     pub resume: Option<ResumePoint>,
+}
+
+/// `--limit`: host name patterns (`*` matches any run of characters), comma-separated.
+#[derive(Debug, Clone)]
+pub struct HostLimit(Vec<String>);
+
+impl HostLimit {
+    pub fn parse(text: &str) -> HostLimit {
+        HostLimit(
+            text.split(',')
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .collect(),
+        )
+    }
+
+    pub fn matches(&self, host: &str) -> bool {
+        self.0.iter().any(|p| glob(p.as_bytes(), host.as_bytes()))
+    }
+}
+
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|i| glob(rest, &text[i..])),
+        Some((c, rest)) => text
+            .split_first()
+            .is_some_and(|(t, tr)| t == c && glob(rest, tr)),
+    }
 }
 
 /// How a run ended.
@@ -112,6 +146,8 @@ struct Shared {
     spill_dir: PathBuf,
     kill_grace: Duration,
     finally_grace: Duration,
+    forks: usize,
+    limit: Option<HostLimit>,
     playbook_info: Value,
     failed_step: Mutex<Option<String>>,
     /// Outcomes in the order steps finished: (step, outcome, duration ms).
@@ -240,6 +276,8 @@ pub async fn run(request: RunRequest) -> Result<RunSummary, Error> {
         finally_grace,
         delivery_grace,
         undelivered_fails,
+        forks,
+        limit,
         signals: outer_signals,
         resume,
     } = request;
@@ -296,6 +334,8 @@ pub async fn run(request: RunRequest) -> Result<RunSummary, Error> {
         spill_dir,
         kill_grace,
         finally_grace,
+        forks,
+        limit,
         playbook_info: serde_json::to_value(&playbook_info).unwrap_or(Value::Null),
         failed_step: Mutex::new(None),
         outcomes: Mutex::new(Vec::new()),

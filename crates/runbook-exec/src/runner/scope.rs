@@ -198,7 +198,19 @@ impl Scope {
 
     /// Records the end of a step.
     pub fn finish(&self, idx: StepIdx, visit: u32, report: &StepReport, duration_ms: u64) {
-        let step = self.path(idx);
+        self.finish_as(self.path(idx), visit, report, duration_ms, true);
+    }
+
+    /// Records the end of a step (or of one host of it, `step@host`, which the run's step
+    /// counts leave out).
+    pub fn finish_as(
+        &self,
+        step: String,
+        visit: u32,
+        report: &StepReport,
+        duration_ms: u64,
+        counted: bool,
+    ) {
         let mut inputs = report.inputs.clone();
         for name in &report.secret_inputs {
             inputs.insert(name.clone(), Value::String(crate::redact::MASK.into()));
@@ -219,11 +231,13 @@ impl Scope {
             report: report.report.clone(),
             inputs,
         }));
-        self.shared
-            .outcomes
-            .lock()
-            .expect("lock")
-            .push((step, report.outcome, duration_ms));
+        if counted {
+            self.shared
+                .outcomes
+                .lock()
+                .expect("lock")
+                .push((step, report.outcome, duration_ms));
+        }
     }
 
     /// Runs one step's action and judges it.
@@ -262,6 +276,19 @@ impl Scope {
         attempt: u32,
         visit: u32,
     ) {
+        self.started_on(idx, None, action, command, attempt, visit);
+    }
+
+    /// As [`Scope::started`], for one host of a fan-out (recorded as `step@host`).
+    pub fn started_on(
+        &self,
+        idx: StepIdx,
+        host: Option<&str>,
+        action: &str,
+        command: Option<&str>,
+        attempt: u32,
+        visit: u32,
+    ) {
         let node = self.program.node(idx);
         self.began
             .lock()
@@ -273,11 +300,14 @@ impl Scope {
             _ => node.watch.map(|w| w.duration),
         };
         self.shared.emit(Event::StepStarted(StepStarted {
-            step: self.path(idx),
+            step: match host {
+                Some(host) => format!("{}@{host}", self.path(idx)),
+                None => self.path(idx),
+            },
             name: node.step.title().to_owned(),
             action: action.to_owned(),
             command: command.map(str::to_owned),
-            host: "local".to_owned(),
+            host: host.unwrap_or("local").to_owned(),
             attempt,
             visit,
             planned_ms: planned.map(|d| d.as_millis() as u64),
@@ -286,6 +316,11 @@ impl Scope {
 
     /// The template context now; `own` holds the step's own captures (for its checks).
     pub fn context(&self, own: Option<&IndexMap<String, Value>>) -> TemplateValue {
+        self.context_on("local", own)
+    }
+
+    /// The context on one host: `host` is its name, `own` its group and host vars.
+    pub fn context_on(&self, host: &str, own: Option<&IndexMap<String, Value>>) -> TemplateValue {
         let elapsed = self.shared.elapsed();
         let format = runbook_transcript::time::format_duration;
         let failed = self.shared.failed_step.lock().expect("lock").clone();
@@ -301,7 +336,7 @@ impl Scope {
             "elapsed_minutes": elapsed.as_secs() / 60,
             "started": self.shared.started_at,
         }));
-        self.known.context("local", run, incident, own)
+        self.known.context(host, run, incident, own)
     }
 
     pub fn render(

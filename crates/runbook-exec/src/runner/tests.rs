@@ -126,6 +126,8 @@ async fn execute(
         finally_grace: Duration::from_secs(5),
         delivery_grace: Duration::from_millis(200),
         undelivered_fails: false,
+        forks: 8,
+        limit: None,
         signals,
         resume,
     })

@@ -1,0 +1,399 @@
+//! Remote steps against a real sshd on loopback: its own host key, an authorized key, a free
+//! port, a dedicated unprivileged user (created when missing; scripts/test.sh installs
+//! openssh-server). Ten inventory hosts are aliases of that one server.
+
+mod run_support;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use run_support::*;
+use serde_json::Value;
+
+const USER: &str = "runbook-ssh";
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+/// A running sshd and the files a client needs to reach it.
+struct Sshd {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_ok(cmd: &mut Command) {
+    let out = cmd.output().expect("run a setup command");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn ensure_user() {
+    let exists = Command::new("id")
+        .arg(USER)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !exists {
+        // Racing test binaries may both try: the loser's error is fine.
+        let _ = Command::new("useradd")
+            .args(["-m", "-s", "/bin/bash", USER])
+            .status();
+        // sshd without PAM refuses a locked account: no password, but not locked.
+        run_ok(Command::new("usermod").args(["-p", "*", USER]));
+    }
+}
+
+impl Sshd {
+    fn start() -> Sshd {
+        assert!(
+            Path::new("/usr/sbin/sshd").exists(),
+            "these tests need openssh-server (scripts/test.sh installs it)"
+        );
+        ensure_user();
+        let dir = tempfile::Builder::new()
+            .prefix("runbook-sshd-")
+            .tempdir()
+            .unwrap();
+        let p = |name: &str| dir.path().join(name);
+        // The user reads its authorized keys and writes the tests' side effects here.
+        run_ok(Command::new("chmod").arg("755").arg(dir.path()));
+        std::fs::create_dir(p("shared")).unwrap();
+        run_ok(Command::new("chmod").arg("1777").arg(p("shared")));
+        for key in ["host_key", "client_key"] {
+            run_ok(
+                Command::new("ssh-keygen")
+                    .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                    .arg(p(key)),
+            );
+        }
+        std::fs::copy(p("client_key.pub"), p("authorized_keys")).unwrap();
+        run_ok(Command::new("chmod").arg("644").arg(p("authorized_keys")));
+        let port = free_port();
+        std::fs::write(
+            p("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {pid}\n\
+                 AuthorizedKeysFile {ak}\nUsePAM no\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nStrictModes no\nMaxStartups 200:30:400\n\
+                 MaxSessions 200\nAllowUsers {USER}\nSubsystem sftp internal-sftp\n",
+                hk = p("host_key").display(),
+                pid = p("sshd.pid").display(),
+                ak = p("authorized_keys").display(),
+            ),
+        )
+        .unwrap();
+        let host_pub = std::fs::read_to_string(p("host_key.pub")).unwrap();
+        std::fs::write(p("known_hosts"), format!("runbook-test {host_pub}")).unwrap();
+        std::fs::create_dir_all("/run/sshd").ok();
+        // Its own process group (so its connections end with it), and none of our output.
+        let child = Command::new("/usr/sbin/sshd")
+            .arg("-D")
+            .arg("-f")
+            .arg(p("sshd_config"))
+            .arg("-E")
+            .arg(p("sshd.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start sshd");
+        let up = wait_for(Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(
+            up,
+            "sshd did not listen: {}",
+            std::fs::read_to_string(p("sshd.log")).unwrap_or_default()
+        );
+        Sshd { child, dir, port }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A host entry reaching this server as `name` (all names share its host key by alias).
+    fn host(&self, name: &str, known_hosts: &Path) -> String {
+        format!(
+            "  {name}: {{ address: 127.0.0.1, port: {port}, user: {USER}, ssh_options: [\"UserKnownHostsFile={kh}\", \"IdentityFile={key}\", \"IdentitiesOnly=yes\", \"HostKeyAlias=runbook-test\", \"StrictHostKeyChecking=yes\"] }}\n",
+            port = self.port,
+            kh = known_hosts.display(),
+            key = self.path("client_key").display(),
+        )
+    }
+
+    /// An inventory with hosts web-1..web-N in group `web`.
+    fn inventory(&self, sb: &Sandbox, n: usize, extra: &str) -> PathBuf {
+        let kh = self.path("known_hosts");
+        let mut body = String::from("hosts:\n");
+        for i in 1..=n {
+            body.push_str(&self.host(&format!("web-{i}"), &kh));
+        }
+        body.push_str(extra);
+        body.push_str("groups:\n  web: [");
+        body.push_str(
+            &(1..=n)
+                .map(|i| format!("web-{i}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        body.push_str("]\n");
+        sb.inventory("inv.yaml", &body)
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_step_runs_on_one_host_as_its_user_with_its_values() {
+    let sshd = Sshd::start();
+    let sb = Sandbox::new();
+    let inv = sshd.inventory(&sb, 1, "");
+    let pb = sb.playbook(
+        "pb.yaml",
+        "one-host",
+        r#"
+params:
+  greeting: { type: string, default: "hello; $(touch /tmp/never)" }
+steps:
+  - id: who
+    on: web-1
+    run: echo "$(whoami) on $RUNBOOK_HOST says {{ greeting }}"
+    expect: { stdout: { contains: "runbook-ssh on web-1" } }
+    capture: { said: { stdout: true } }
+"#,
+    );
+    let r = sb.run(&pb, &["-i", inv.to_str().unwrap()]);
+    r.assert_code(0);
+    assert_eq!(
+        r.output("who@web-1"),
+        vec!["runbook-ssh on web-1 says hello; $(touch /tmp/never)"]
+    );
+    assert_eq!(r.outcome("who@web-1"), "ok");
+    assert_eq!(r.outcome("who"), "ok");
+    assert_eq!(
+        r.finished("who")["captures"]["said"]["web-1"],
+        "runbook-ssh on web-1 says hello; $(touch /tmp/never)"
+    );
+}
+
+#[test]
+fn a_group_fans_out_in_serial_batches_and_max_fail_stops_the_rest() {
+    let sshd = Sshd::start();
+    let sb = Sandbox::new();
+    let inv = sshd.inventory(&sb, 10, "");
+    let log = sshd.path("shared/log");
+    let pb = sb.playbook(
+        "pb.yaml",
+        "fleet",
+        &format!(
+            r#"
+steps:
+  - id: all
+    on: web
+    serial: [1, "30%"]
+    run: echo "$RUNBOOK_HOST" >> {log}
+  - id: some-fail
+    on: web
+    serial: 2
+    max_fail: 1
+    run: case "$RUNBOOK_HOST" in web-3|web-4) exit 7;; esac
+"#,
+            log = log.display()
+        ),
+    );
+    let r = sb.run(&pb, &["-i", inv.to_str().unwrap(), "--forks", "3"]);
+    r.assert_code(1);
+    let mut ran = lines(&log);
+    ran.sort();
+    let mut want: Vec<String> = (1..=10).map(|i| format!("web-{i}")).collect();
+    want.sort();
+    assert_eq!(ran, want, "every host ran `all` once");
+    // The ramp: web-1 alone first, then batches of 3.
+    let first_start = r
+        .records
+        .iter()
+        .position(|v| v["event"] == "step_started" && s(&v["step"]).starts_with("all@"))
+        .unwrap();
+    assert_eq!(r.records[first_start]["step"], "all@web-1");
+    let web1_end = r.position(|v| v["event"] == "step_finished" && v["step"] == "all@web-1");
+    let web2_start = r.position(|v| v["event"] == "step_started" && v["step"] == "all@web-2");
+    assert!(
+        web1_end < web2_start,
+        "the canary finished before the next batch"
+    );
+    // max_fail 1: web-3 and web-4 (batch 2) fail; batches after it never start.
+    let fail = r.finished("some-fail");
+    assert_eq!(fail["outcome"], "failed");
+    assert!(
+        s(&fail["message"]).contains("2 of 10 hosts failed (max_fail 1)"),
+        "{fail}"
+    );
+    assert!(
+        r.started("some-fail@web-5").is_empty(),
+        "later batches did not start"
+    );
+    assert_eq!(r.outcome("some-fail@web-1"), "ok");
+}
+
+#[test]
+fn an_unreachable_host_and_a_changed_host_key_are_failed_hosts_not_a_hung_run() {
+    let sshd = Sshd::start();
+    let sb = Sandbox::new();
+    // A known_hosts that holds another key for the alias: ssh must refuse it.
+    let wrong = sshd.path("wrong_known_hosts");
+    run_ok(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(sshd.path("other_key")),
+    );
+    let other = std::fs::read_to_string(sshd.path("other_key.pub")).unwrap();
+    std::fs::write(&wrong, format!("runbook-test {other}")).unwrap();
+    let closed = free_port();
+    let extra = format!(
+        "{}  down: {{ address: 127.0.0.1, port: {closed}, user: {USER} }}\n",
+        sshd.host("spoofed", &wrong)
+    );
+    let inv = sshd.inventory(&sb, 1, &extra);
+    let pb = sb.playbook(
+        "pb.yaml",
+        "unreachable",
+        "steps:\n  - { id: a, on: web-1, run: 'true' }\n  - { id: b, on: down, run: 'true', on_failure: continue }\n  - { id: c, on: spoofed, run: touch /tmp/runbook-spoofed-ran, on_failure: continue }\n",
+    );
+    let started = Instant::now();
+    let r = sb.run(&pb, &["-i", inv.to_str().unwrap()]);
+    r.assert_code(0);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(r.outcome("a@web-1"), "ok");
+    assert_eq!(r.outcome("b@down"), "failed");
+    assert!(
+        s(&r.finished("b@down")["message"]).contains("unreachable"),
+        "{}",
+        r.finished("b@down")
+    );
+    assert_eq!(r.outcome("c@spoofed"), "failed");
+    let why = s(&r.finished("c@spoofed")["message"]).to_owned();
+    assert!(why.contains("unreachable"), "{why}");
+    assert!(!Path::new("/tmp/runbook-spoofed-ran").exists());
+}
+
+#[test]
+fn a_timeout_leaves_no_process_on_the_remote_side() {
+    let sshd = Sshd::start();
+    let sb = Sandbox::new();
+    let inv = sshd.inventory(&sb, 2, "");
+    let pb = sb.playbook(
+        "pb.yaml",
+        "remote-timeout",
+        "steps:\n  - id: slow\n    on: web\n    timeout: 1s\n    run: (sleep 31.77 &); sleep 31.78\n",
+    );
+    let r = sb.run(&pb, &["-i", inv.to_str().unwrap()]);
+    r.assert_code(1);
+    assert!(s(&r.finished("slow@web-1")["message"]).contains("timed out"));
+    let gone = wait_for(Duration::from_secs(6), || {
+        processes_matching("sleep 31.7").is_empty()
+    });
+    kill_leftovers("sleep 31.7");
+    assert!(gone, "a remote process outlived its step");
+}
+
+#[test]
+fn kill_9_mid_fan_out_then_resume_runs_no_finished_host_twice_and_retries_only_failed_hosts() {
+    let sshd = Sshd::start();
+    let sb = Sandbox::new();
+    let inv = sshd.inventory(&sb, 6, "");
+    let log = sshd.path("shared/log");
+    let gate = sshd.path("shared/gate");
+    let pb = sb.playbook(
+        "pb.yaml",
+        "resumable-fleet",
+        &format!(
+            r#"
+steps:
+  - id: roll
+    on: web
+    serial: 2
+    run: |
+      echo "$RUNBOOK_HOST" >> {log}
+      if [ "$RUNBOOK_HOST" = web-5 ] && [ ! -e {gate} ]; then sleep 30.91; fi
+"#,
+            log = log.display(),
+            gate = gate.display()
+        ),
+    );
+    let (mut child, transcript) = sb.spawn(&pb, &["-i", inv.to_str().unwrap()]);
+    assert!(wait_for(Duration::from_secs(30), || {
+        lines(&log).iter().any(|l| l == "web-5")
+    }));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let finished: Vec<String> = std::fs::read_to_string(&transcript)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["event"] == "step_finished" && r["outcome"] == "ok")
+        .filter_map(|r| s(&r["step"]).strip_prefix("roll@").map(str::to_owned))
+        .collect();
+    assert!(
+        finished.len() >= 4,
+        "the first two batches finished: {finished:?}"
+    );
+    std::fs::write(&gate, "").unwrap();
+    let out = sb
+        .command()
+        .args(["resume", "--yes", "--operator", "tester"])
+        .arg(&transcript)
+        .output()
+        .unwrap();
+    kill_leftovers("sleep 30.91");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ran = lines(&log);
+    // A host recorded as finished never runs again; the hosts in flight at the kill do.
+    for host in (1..=6).map(|i| format!("web-{i}")) {
+        let times = ran.iter().filter(|l| **l == host).count();
+        if finished.contains(&host) {
+            assert_eq!(times, 1, "{host}: {ran:?}");
+        } else {
+            assert!(times >= 1, "{host}: {ran:?}");
+        }
+    }
+    assert!(!finished.contains(&"web-5".to_owned()));
+    assert_eq!(ran.iter().filter(|l| *l == "web-5").count(), 2, "{ran:?}");
+}
