@@ -454,6 +454,7 @@ impl<'d> Builder<'d> {
         if !self.summary_taken && self.draft.steps.is_empty() {
             self.summary_taken = true;
             self.draft.summary = Some(one_line(text, 300));
+            return;
         }
         self.pending_doc.push(text.to_owned());
     }
@@ -592,7 +593,7 @@ impl<'d> Builder<'d> {
                 let name = if n == 0 {
                     base.clone().or_else(|| command.comment.clone())
                 } else {
-                    command.comment.clone()
+                    command.comment.clone().or_else(|| base.clone())
                 };
                 let name = name.or_else(|| {
                     // Runme names a block; a block of one command is that name.
@@ -800,7 +801,8 @@ impl<'d> Builder<'d> {
         } else {
             let inline: Vec<String> = inline_commands(&item.title).cloned().collect();
             if inline.is_empty() {
-                if !item_has_commands(item) {
+                let nested = item.children.iter().any(|c| matches!(c, Node::List { .. }));
+                if !item_has_commands(item) && !nested {
                     if starts_with_verb(&title) {
                         self.manual_step(
                             item_text(item),
@@ -1399,7 +1401,29 @@ fn item_name(item: &Item) -> String {
 }
 
 fn item_text(item: &Item) -> String {
+    if item.title.text.is_empty() {
+        // `- >10 errors` parses as a quote inside the item: its text is the item's.
+        let mut text = String::new();
+        collect_text(&item.children, &mut text);
+        return text.trim().to_owned();
+    }
     item.title.text.replace('\n', " ")
+}
+
+fn collect_text(nodes: &[Node], out: &mut String) {
+    for node in nodes {
+        match node {
+            Node::Para { inline, .. } => {
+                out.push_str(&inline.text);
+                out.push(' ');
+            }
+            Node::Quote { children, .. } => {
+                out.push('>');
+                collect_text(children, out);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// A heading, label or comment made into a step name: no numbering, no timing.
@@ -1423,7 +1447,14 @@ fn starts_with_verb(text: &str) -> bool {
 /// Kebab-case, at most `max` characters, cut at a dash.
 pub fn slug(text: &str, max: usize) -> String {
     let mut out = String::new();
+    // One CamelCase word (an alert name) splits at its humps: KubePodCrashLooping.
+    let camel = !text.trim().contains(' ');
+    let mut prev_lower = false;
     for c in text.chars() {
+        if camel && prev_lower && c.is_ascii_uppercase() && !out.ends_with('-') {
+            out.push('-');
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
         if c.is_ascii_alphanumeric() {
             out.push(c.to_ascii_lowercase());
         } else if !out.is_empty() && !out.ends_with('-') {

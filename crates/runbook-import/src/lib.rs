@@ -32,7 +32,7 @@ pub use draft::{Note, NoteKind};
 
 use build::{Builder, DocContext, slug};
 use draft::Draft;
-use outline::{Section, SectionNode, has_commands, has_commands_deep, step_like};
+use outline::{Section, SectionNode, has_commands, has_commands_deep, pure_phase, step_like};
 
 /// One playbook made from one procedure.
 #[derive(Debug, Clone)]
@@ -165,7 +165,9 @@ fn select<'a>(
         recurse(section, parents, out, skipped);
         return;
     }
-    if !is_root && (with_commands.is_empty() || with_commands.iter().all(|c| step_like(&c.title))) {
+    let phases = with_commands.iter().all(|c| step_like(&c.title))
+        && (own || with_commands.len() >= 2 || with_commands.iter().all(|c| pure_phase(&c.title)));
+    if !is_root && (with_commands.is_empty() || phases) {
         out.push((section, parents.clone()));
         return;
     }

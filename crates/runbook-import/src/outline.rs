@@ -102,13 +102,25 @@ static NUMBERED: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)^(\d+[.):]|step\s+\d+|phase\s+\d+)").expect("regex"));
 static PHASE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?ix)\b(meaning|impact|symptoms?|diagnos\w*|investigat\w*|triage|assess\w*|resolution|resolv\w*|mitigat\w*|fix|solutions?|remediat\w*|recovery|verif\w*|validat\w*|prevent\w*|post-?incident|post-?mortem|follow-?up|roll\s?back|preparation|execution|steps|procedure|checklist|actions?|initial\s+response|immediate|escalat\w*|communicat\w*|clean\s?up|root\s+cause|causes?|workaround|prerequisites?|overview|background|summary|notes|detection|context|monitor\w*)\b
-        | ^(if|when|on|after|before|during)\b",
+        r"(?ix)^(?:\d+[.):]\s*)?(?:meaning|impact|symptoms?|diagnos\w*|investigat\w*|triage|assess\w*|resolution|resolv\w*|mitigat\w*|fix|solutions?|remediat\w*|recovery|verif\w*|validat\w*|prevent\w*|post-?incident|post-?mortem|follow-?up|roll\s?back|preparation|prepare|execution|steps|procedure|checklist|actions?|initial\s+response|immediate|escalat\w*|communicat\w*|clean\s?up|root\s+cause|causes?|workaround|prerequisites?|overview|background|summary|notes|detection|context|monitor\w*|if|when|on|after|before|during|general)\b
+        | \b(?:steps|procedure|process|execution)\s*(?:\([^)]*\))?$",
     )
     .expect("regex")
 });
 
-/// Is a sub-heading a step or phase of its parent rather than a procedure of its own?
+/// A heading that is only a phase or a numbered step: never a procedure's name on its own.
+pub fn pure_phase(title: &str) -> bool {
+    NUMBERED.is_match(title)
+        || PHASE.find(title).is_some_and(|m| {
+            m.start() == 0
+                && !title[m.end()..].trim().contains(' ')
+                && PHASE.is_match(&title[..m.end()])
+                && !title.to_lowercase().ends_with("process")
+        })
+}
+
+/// Is a sub-heading a step or phase of its parent ("1. Detect", "Diagnosis", "Migration
+/// Steps", "If Restart Fails") rather than a procedure of its own ("Database Recovery")?
 pub fn step_like(title: &str) -> bool {
     NUMBERED.is_match(title) || PHASE.is_match(title)
 }
@@ -166,5 +178,9 @@ mod tests {
         assert!(step_like("If Restart Fails"));
         assert!(!step_like("Scenario 1: API Service Down"));
         assert!(!step_like("P0: Service Down"));
+        assert!(!step_like("Database Recovery"));
+        assert!(!step_like("Morning Checklist"));
+        assert!(step_like("Migration Steps"));
+        assert!(step_like("Rollback Procedure"));
     }
 }
