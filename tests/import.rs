@@ -24,11 +24,11 @@ const SEEDS: &[(&str, &str)] = &[
 /// Share of hand-written commands the import reproduces, per seed, at least: (exact, loose).
 /// Measured values are printed by the test; these floors sit just under them.
 const FLOORS: &[(&str, f64, f64)] = &[
-    ("apeg", 0.0, 0.0),
-    ("agentic-platform", 0.0, 0.0),
-    ("ai-estimator", 0.0, 0.0),
-    ("gpt-agent", 0.0, 0.0),
-    ("apex", 0.0, 0.0),
+    ("apeg", 38.0, 63.0),
+    ("agentic-platform", 20.0, 66.0),
+    ("ai-estimator", 63.0, 78.0),
+    ("gpt-agent", 61.0, 75.0),
+    ("apex", 43.0, 57.0),
 ];
 
 fn seeds_dir() -> PathBuf {
@@ -102,7 +102,10 @@ fn runs(doc: &serde_json::Value) -> Vec<String> {
     out
 }
 
-static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\{\{.*?\}\}").unwrap());
+/// `{{ name }}`, and `$NAME` / `${NAME}`: the value of an environment variable is a
+/// placeholder too (the import declares a param for it).
+static PLACEHOLDER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\{\{.*?\}\}|\$\{[A-Z][A-Z0-9_]*\}|\$[A-Z][A-Z0-9_]*").unwrap());
 /// Stands for any placeholder: `{{ service }}` in one playbook matches `apeg.service` in the
 /// other.
 const ANY: char = '\u{1}';
@@ -131,7 +134,23 @@ fn units(cmd: &str) -> Vec<Vec<String>> {
                 .map(|w| w.replace(['"', '\''], ""))
                 .filter(|w| !w.is_empty())
                 .collect();
-            if words.is_empty() || (words[0] == "cd" && words.len() == 2) {
+            // `cd DIR`, `set -e` and `|| true` are scaffolding around the commands compared.
+            let words: Vec<String> = words
+                .into_iter()
+                .filter(|w| !matches!(w.as_str(), "{" | "}" | ";" | "true;"))
+                .collect();
+            let words = match words.iter().position(|w| w == "||") {
+                Some(at) if words[at + 1..].iter().all(|w| w == "true") => words[..at].to_vec(),
+                _ => words,
+            };
+            if words.is_empty()
+                || (words[0] == "cd" && words.len() == 2)
+                || (words[0] == "set"
+                    && words
+                        .iter()
+                        .skip(1)
+                        .all(|w| w.starts_with('-') || w == "pipefail"))
+            {
                 continue;
             }
             out.push(words);
@@ -156,36 +175,35 @@ fn exact(hand: &[String], imported: &[String]) -> bool {
     hand.len() == imported.len() && hand.iter().zip(imported).all(|(a, b)| word_matches(a, b))
 }
 
-/// Loose: the same program and arguments, whatever options either side added (`--no-pager`,
-/// `-fsS --max-time 5`), `sudo` and `timeout N` aside.
+/// Up to options and values: the hand-written command's program and literal words (options,
+/// `sudo` and placeholders aside) appear in this order in the imported command, which starts
+/// with the same program. `--no-pager`, `-fsS --max-time 5` or `-f {{ compose_file }}` added
+/// by hand, or a literal the import kept where the hand-written playbook has a param, do not
+/// count against the import.
 fn loose(hand: &[String], imported: &[String]) -> bool {
-    fn core(words: &[String]) -> Vec<&String> {
-        let mut skip_next = false;
-        let mut out = Vec::new();
-        for (i, w) in words.iter().enumerate() {
-            if skip_next {
-                skip_next = false;
-                continue;
-            }
-            if w == "sudo" || (w == "timeout" && i == 0) {
-                skip_next = w == "timeout";
-                continue;
-            }
-            if w.starts_with('-') {
-                // An option's value (`--max-time 5`, `-n 100`) goes with it.
-                skip_next = !w.contains('=')
-                    && words.get(i + 1).is_some_and(|n| {
-                        n.chars()
-                            .all(|c| c.is_ascii_digit() || c == 'm' || c == 's')
-                    });
-                continue;
-            }
-            out.push(w);
-        }
-        out
+    let value = |w: &String| w.chars().all(|c| c.is_ascii_digit() || "smhd.".contains(c));
+    let hand: Vec<&String> = hand
+        .iter()
+        .enumerate()
+        .filter(|(i, w)| {
+            let after_option = *i > 0 && hand[i - 1].starts_with('-') && !hand[i - 1].contains('=');
+            let skipped = w.starts_with('-')
+                || w.contains(ANY)
+                || w.as_str() == "sudo"
+                || (after_option && value(w));
+            !skipped
+        })
+        .map(|(_, w)| w)
+        .collect();
+    let imported: Vec<&String> = imported.iter().filter(|w| w.as_str() != "sudo").collect();
+    let (Some(first), Some(program)) = (hand.first(), imported.first()) else {
+        return false;
+    };
+    if !word_matches(first, program) {
+        return false;
     }
-    let (h, i) = (core(hand), core(imported));
-    h.len() == i.len() && h.iter().zip(&i).all(|(a, b)| word_matches(a, b))
+    let mut rest = imported.iter();
+    hand.iter().all(|h| rest.any(|i| word_matches(h, i)))
 }
 
 /// For one seed: (hand-written commands, matched exactly, matched loosely, the missed ones).

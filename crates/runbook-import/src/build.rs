@@ -451,7 +451,13 @@ impl<'d> Builder<'d> {
         if danger::warns(text) && text.ends_with(':') {
             self.forbid_next_block = true;
         }
-        if !self.summary_taken && self.draft.steps.is_empty() {
+        let metadata = inline.lead_strong.as_ref().is_some_and(|s| {
+            s.ends_with(':')
+                || text
+                    .strip_prefix(s.as_str())
+                    .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        });
+        if !self.summary_taken && self.draft.steps.is_empty() && !metadata {
             self.summary_taken = true;
             self.draft.summary = Some(one_line(text, 300));
             return;
@@ -933,6 +939,15 @@ impl<'d> Builder<'d> {
                 return;
             }
         }
+        let one_shot = danger::one_shot(trimmed);
+        if let Some(rewritten) = &one_shot {
+            self.draft.notes.push(Note::new(
+                NoteKind::Human,
+                line,
+                format!("`{trimmed}` runs until stopped; the step runs `{rewritten}` instead, which prints once"),
+            ));
+        }
+        let trimmed = one_shot.as_deref().unwrap_or(trimmed);
         if danger::interactive(trimmed) {
             if let Some(caps) = WATCH.captures(trimmed) {
                 let every = caps.get(1).map_or("2", |m| m.as_str());
@@ -1075,7 +1090,8 @@ impl<'d> Builder<'d> {
         line: usize,
         cwd: &Option<String>,
     ) {
-        let full = with_cwd(inner.trim(), cwd.as_deref());
+        let inner = danger::one_shot(inner).unwrap_or_else(|| inner.trim().to_owned());
+        let full = with_cwd(&inner, cwd.as_deref());
         if let Some(index) = self.run_step(&full, name, line, &[], None) {
             self.draft.steps[index].watch = Some((format!("{every}s"), "5m".into()));
             self.draft.notes.push(Note::new(
@@ -1160,7 +1176,6 @@ impl<'d> Builder<'d> {
                                     secret: secret_name(var),
                                     line,
                                     from: format!("${var}"),
-                                    ..Param::default()
                                 },
                             );
                             self.shell_vars
@@ -1334,7 +1349,7 @@ impl<'d> Builder<'d> {
                 None => rungs.extend(self.doc.policy.general.iter().cloned()),
             }
         }
-        rungs.extend(self.local_rungs.drain(..));
+        rungs.append(&mut self.local_rungs);
         rungs.sort_by_key(|r| r.minutes);
         let mut seen = HashSet::new();
         rungs.retain(|r| seen.insert((r.minutes, r.channel.clone())));

@@ -52,6 +52,48 @@ static CONFIRM_TARGET: LazyLock<Regex> = LazyLock::new(|| {
 
 /// What the operator should type to confirm: the thing destroyed when the command names it.
 pub fn confirm_target(cmd: &str) -> Option<String> {
+    // `kubectl -n ns delete pod NAME`: the second word after `delete` that is not an option.
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    if matches!(words.first(), Some(&"kubectl") | Some(&"oc"))
+        && let Some(at) = words.iter().position(|w| *w == "delete")
+    {
+        let mut plain = Vec::new();
+        let mut i = at + 1;
+        while i < words.len() {
+            let w = words[i];
+            if w.starts_with('-') {
+                // `-n ns`, `--namespace ns`: the value goes with the option.
+                if !w.contains('=')
+                    && matches!(
+                        w,
+                        "-n" | "--namespace"
+                            | "-l"
+                            | "--selector"
+                            | "-f"
+                            | "--filename"
+                            | "-o"
+                            | "--context"
+                    )
+                {
+                    i += 1;
+                }
+            } else {
+                plain.push(w);
+            }
+            i += 1;
+        }
+        return match plain.as_slice() {
+            [kind, name, ..] if !kind.contains('/') => Some((*name).to_owned()),
+            [kind_name, ..] if kind_name.contains('/') => {
+                kind_name.split('/').nth(1).map(str::to_owned)
+            }
+            _ => None,
+        }
+        .filter(|t| {
+            t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+        });
+    }
     let caps = CONFIRM_TARGET.captures(cmd)?;
     let target = (1..caps.len()).find_map(|i| caps.get(i))?.as_str();
     (!target.is_empty() && !target.starts_with('-')).then(|| target.to_owned())
@@ -194,6 +236,37 @@ pub fn interactive(cmd: &str) -> bool {
         && !first_line.starts_with("watch ")
 }
 
+/// The one-shot spelling of a command that would otherwise run until stopped: `top` → `top -b
+/// -n 1`, `docker stats` → `docker stats --no-stream`, `pm2 logs` → `pm2 logs --nostream`.
+pub fn one_shot(cmd: &str) -> Option<String> {
+    let cmd = cmd.trim();
+    if cmd.contains('\n') {
+        return None;
+    }
+    let (sudo, rest) = match cmd.strip_prefix("sudo ") {
+        Some(rest) => ("sudo ", rest.trim_start()),
+        None => ("", cmd),
+    };
+    if rest == "top" {
+        return Some(format!("{sudo}top -b -n 1"));
+    }
+    let first_pipe = rest.split('|').next().unwrap_or_default();
+    if rest.starts_with("docker stats") && !first_pipe.contains("--no-stream") {
+        return Some(format!(
+            "{sudo}{}",
+            rest.replacen("docker stats", "docker stats --no-stream", 1)
+        ));
+    }
+    if rest.starts_with("pm2 logs")
+        && !first_pipe.contains("--nostream")
+        && !first_pipe.contains(" -f")
+    {
+        let end = first_pipe.trim_end().len();
+        return Some(format!("{sudo}{} --nostream{}", &rest[..end], &rest[end..]));
+    }
+    None
+}
+
 static WARNING: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(never|do\s+not|don'?t|avoid|must\s+not|should\s+not)\b").expect("regex")
 });
@@ -265,6 +338,19 @@ mod tests {
         assert!(!read_only("sudo systemctl restart nginx"));
         assert!(!read_only("docker-compose -f x.yml restart api"));
         assert!(interactive("top"));
+        assert_eq!(one_shot("top").as_deref(), Some("top -b -n 1"));
+        assert_eq!(
+            one_shot("pm2 logs gpt-agent --lines 100 --err").as_deref(),
+            Some("pm2 logs gpt-agent --lines 100 --err --nostream")
+        );
+        assert_eq!(
+            one_shot("pm2 logs app | grep -i heap").as_deref(),
+            Some("pm2 logs app --nostream | grep -i heap")
+        );
+        assert_eq!(
+            one_shot("docker stats").as_deref(),
+            Some("docker stats --no-stream")
+        );
         assert!(interactive("sudo journalctl -u apeg.service -f"));
         assert!(interactive("oc -n x rsh pod"));
         assert!(!interactive("top -b -n 1 | head -20"));

@@ -334,6 +334,25 @@ const KNOWN: &[&str] = &[
     "pnpm",
     "lerna",
     "nx",
+    // Shell keywords and builtins that open a line.
+    "for",
+    "while",
+    "until",
+    "if",
+    "case",
+    "function",
+    "select",
+    "exec",
+    "eval",
+    "trap",
+    "declare",
+    "local",
+    "readonly",
+    "let",
+    "wait",
+    "shift",
+    "getopts",
+    "[[",
 ];
 
 /// Is this fenced block's language shell?
@@ -482,10 +501,12 @@ fn read_plain(lines: &[&str]) -> Block {
                 cmd.text.push('\n');
                 cmd.text.push_str(raw);
             }
+            if state.depth > 0 || state.heredoc.is_some() {
+                compound = true;
+            }
             if !state.feed(raw) {
                 open = None;
             }
-            compound = true;
             continue;
         }
         if trimmed.is_empty() {
@@ -667,21 +688,28 @@ pub fn split_comment(line: &str) -> (String, Option<String>) {
 static ASSIGNMENT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*=").expect("regex"));
 
+/// `CACHE_TTL = 3600`, `wal_level = replica`: a config or code line, not a command.
+static CONFIG_ASSIGNMENT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_.]*\s+=\s").expect("regex"));
+
 /// Is this line (trimmed, not a comment) a command rather than config, output or prose?
 pub fn looks_like_command(line: &str) -> bool {
     let line = line.trim();
     let Some(first) = line.split_whitespace().next() else {
         return false;
     };
+    if ASSIGNMENT.is_match(line) {
+        return true;
+    }
     if first.ends_with(':')
         || first.starts_with('-')
         || first.starts_with(|c: char| c.is_ascii_digit() || c == '*' || c == '<' || c == '|')
         || first.contains('(')
-        || matches!(first, "{" | "}" | "[" | "]")
+        || matches!(first, "{" | "}" | "]")
     {
         return false;
     }
-    if line.contains(" = ") || first.contains("\":") || first.starts_with('"') {
+    if CONFIG_ASSIGNMENT.is_match(line) || first.contains("\":") || first.starts_with('"') {
         return false;
     }
     if ASSIGNMENT.is_match(line) {
@@ -737,7 +765,8 @@ pub fn looks_like_shell(body: &str) -> bool {
             others += 1;
         }
     }
-    commands > 0 && commands * 2 > (commands + others) * 1 + others
+    // At least two thirds of the lines are commands.
+    commands > 0 && commands > 2 * others
 }
 
 #[cfg(test)]
@@ -796,6 +825,11 @@ mod tests {
         assert!(looks_like_command("promtool check rules x --strict"));
         assert!(!looks_like_command("/incident create \"x\""));
         assert!(looks_like_command("/usr/local/bin/backup.sh"));
+        assert!(looks_like_command("X=$(redis-cli ROLE | sed -n 3p)"));
+        assert!(looks_like_command(
+            "psql -c \"DELETE FROM t WHERE a = 'b';\""
+        ));
+        assert!(!looks_like_command("CACHE_TTL = 3600"));
     }
 
     #[test]
