@@ -96,6 +96,7 @@ pub fn from_output(lines: &[String]) -> Option<Expect> {
         .filter(|l| !l.is_empty())
         .collect();
     match lines.as_slice() {
+        [one] if one.starts_with('{') => from_example(one),
         [one] if one.len() <= 40 && !one.chars().any(|c| c.is_ascii_digit()) => from_example(one),
         _ => None,
     }
