@@ -593,7 +593,15 @@ impl<'d> Builder<'d> {
                     ),
                 ));
             }
-            let base = chunk.comments.first().cloned().map(|c| step_title(&c));
+            // A short comment (`# Kubernetes`) qualifies the item it sits in rather than
+            // replacing its name.
+            let base = chunk.comments.first().map(|c| {
+                let c = step_title(c);
+                match &self.item {
+                    Some(item) if c.split_whitespace().count() <= 2 => format!("{item} ({c})"),
+                    _ => c,
+                }
+            });
             for (n, command) in chunk.commands.iter().enumerate() {
                 let cmd_line = line + 1 + command.offset;
                 let name = if n == 0 {

@@ -219,7 +219,7 @@ static INTERACTIVE: LazyLock<Regex> = LazyLock::new(|| {
         ^(sudo\s+)?(top|htop|iftop|nethogs|nano|vi|vim|less|more|k9s)\s*$
         | ^(sudo\s+)?(nano|vi|vim|less|more)\s
         | \b(crontab\s+-e|pm2\s+monit|redis-cli\s+monitor|redis-cli\s+MONITOR|redis-cli\s+--stat)\b
-        | \s(-f|--follow)(\s|$) | \btail\s+-f\b | \blogs\s+-f\b
+        | \b(tail|journalctl|logs)\b[^|;&\n]*\s(-f|-F|--follow)(\s|$)
         | \b(rsh|exec\s+-it|exec\s+-ti|edit)\s
         | ^read\s | \s--inspect\b
         | \bpm2\s+logs\b[^|]*$
@@ -354,6 +354,10 @@ mod tests {
         assert!(interactive("sudo journalctl -u apeg.service -f"));
         assert!(interactive("oc -n x rsh pod"));
         assert!(!interactive("top -b -n 1 | head -20"));
+        assert!(!interactive(
+            "for i in 1 2; do\n  curl -f http://x && echo OK\ndone"
+        ));
+        assert!(interactive("docker compose logs -f api"));
         assert_eq!(
             warned_commands("Never run `kill -9` on the primary.", &["kill -9".into()]),
             ["kill -9"]
