@@ -109,6 +109,21 @@ pub fn import(markdown: &str, source: &str) -> Import {
     let mut skipped = Vec::new();
     select(&root, &mut Vec::new(), &mut procedures, &mut skipped);
 
+    // A section ends where the next heading of its level or above starts.
+    let headings: Vec<(usize, u8)> = nodes
+        .iter()
+        .filter_map(|n| match n {
+            markdown::Node::Heading { line, level, .. } => Some((*line, *level)),
+            _ => None,
+        })
+        .collect();
+    let total_lines = markdown.lines().count().max(1);
+    let end_of = |section: &Section| {
+        headings
+            .iter()
+            .find(|(line, level)| *line > section.line && *level <= section.level)
+            .map_or(total_lines, |(line, _)| line.saturating_sub(1))
+    };
     let mut names: HashSet<String> = HashSet::new();
     let mut playbooks = Vec::new();
     for (section, parents) in procedures {
@@ -116,7 +131,7 @@ pub fn import(markdown: &str, source: &str) -> Import {
         section.all_nodes(&mut nodes);
         let tags = tags(&parents, section);
         let builder = Builder::new(&doc, &section.title, section.line, tags);
-        let mut draft = builder.build(&nodes, section.last_line());
+        let mut draft = builder.build(&nodes, end_of(section));
         if draft.steps.is_empty() {
             skipped.push(Skipped {
                 title: section.title.clone(),

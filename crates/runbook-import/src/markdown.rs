@@ -81,20 +81,6 @@ pub enum Node {
     },
 }
 
-impl Node {
-    pub fn line(&self) -> usize {
-        match self {
-            Node::Heading { line, .. }
-            | Node::Para { line, .. }
-            | Node::Code { line, .. }
-            | Node::List { line, .. }
-            | Node::Table { line, .. }
-            | Node::Quote { line, .. }
-            | Node::FrontMatter { line, .. } => *line,
-        }
-    }
-}
-
 /// What is being built while events arrive.
 enum Frame {
     /// The document, a block quote or a list item's nested blocks.

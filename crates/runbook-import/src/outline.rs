@@ -37,15 +37,6 @@ impl<'a> Section<'a> {
             child.all_nodes(out);
         }
     }
-
-    /// The last line the section covers (its last block's first line).
-    pub fn last_line(&self) -> usize {
-        self.children
-            .last()
-            .map(Section::last_line)
-            .or_else(|| self.nodes.last().map(|n| n.line()))
-            .unwrap_or(self.line)
-    }
 }
 
 /// A block of a procedure, or one of its sub-headings.
