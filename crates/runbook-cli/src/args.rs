@@ -68,6 +68,11 @@ pub enum Command {
         after_help = "Examples:\n  runbook list playbooks/\n  runbook list playbooks/ --severity P0,P1       what to open in an incident\n  runbook list playbooks/ --tag weekly           the weekly maintenance\n  runbook list playbooks/ --format json | jq -r '.[].file'"
     )]
     List(ListArgs),
+    /// Turn a Markdown runbook into playbooks (one per procedure) and an import report.
+    #[command(
+        after_help = "Examples:\n  runbook import RUNBOOK.md                     playbooks in ./RUNBOOK/, the report on stdout\n  runbook import ops.md -o playbooks/ops --report import-report.md\n  runbook check playbooks/ops && runbook plan playbooks/ops/p0-service-down.yaml --var domain=example.org"
+    )]
+    Import(ImportArgs),
     /// Print the JSON Schema of playbooks or inventories (for editors).
     Schema(SchemaArgs),
     /// Print shell completions.
@@ -282,4 +287,19 @@ pub enum SchemaKind {
 pub struct SchemaArgs {
     #[arg(value_enum, default_value_t = SchemaKind::Playbook)]
     pub kind: SchemaKind,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The Markdown runbook (CommonMark + GitHub tables and task lists).
+    pub runbook: PathBuf,
+    /// Folder for the playbooks (default: one named after the runbook, in the current folder).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Write the import report to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Overwrite playbooks that already exist.
+    #[arg(long)]
+    pub force: bool,
 }

@@ -5,6 +5,7 @@
 mod args;
 mod check;
 mod error;
+mod import;
 mod list;
 mod load;
 mod plan;
@@ -61,6 +62,7 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Run(args) => run::run(&args, cli.verbose),
         Command::Resume(args) => run::resume(&args, cli.verbose),
         Command::Report(args) => report::run(&args),
+        Command::Import(args) => import::run(&args),
         Command::Schema(args) => {
             let text = match args.kind {
                 SchemaKind::Playbook => runbook_model::schema::playbook_schema(),
