@@ -276,9 +276,13 @@ steps:
     term.send_line("y");
     term.expect("DANGER `drop-wrong` is destructive:");
     term.expect("touch dropped-1");
-    term.expect("Type `drop orders` to run it (anything else skips it)");
+    term.expect("Type `drop orders` to run it, or `skip`");
     term.send_line("drop order");
-    term.expect("The phrase does not match: the step does not run.");
+    // A typo is not a decision: the phrase is asked again, and `skip` skips.
+    term.expect("That is not the phrase: the step has not run. Type it again, or `skip`.");
+    term.expect("Type `drop orders` to run it, or `skip`");
+    term.send_line("skip");
+    term.expect("Skipped: the step does not run.");
 
     term.expect_run_prompt();
     term.send_line("y");
@@ -298,7 +302,10 @@ steps:
         prompts(&records, "drop-wrong"),
         vec![
             ("y".to_owned(), "run".to_owned()),
-            ("drop order".to_owned(), "refused".to_owned())
+            (
+                "skip (after 1 mistyped phrase)".to_owned(),
+                "skip".to_owned()
+            )
         ]
     );
     assert!(step_events(&records, "step_started", "drop-wrong").is_empty());
@@ -608,7 +615,7 @@ fn ctrl_c_as_a_step_starts_interrupts_it() {
         term.send_line("y");
         term.expect("long  $ echo long-");
         term.ctrl_c();
-        let which = term.expect_any(&["[r]etry [s]kip [a]bort", "[b]ranch (Enter)"]);
+        let which = term.expect_any(&["[r]etry [s]kip [a]bort", "[e]scalate [!]shell"]);
         assert_eq!(
             which,
             0,

@@ -83,7 +83,8 @@ impl Printer {
         Printer {
             enabled,
             style,
-            live_output: terminal || verbose,
+            // An operator watches the output as it comes, also through `| tee log`.
+            live_output: terminal || verbose || interactive,
             tails: Mutex::default(),
             terminal,
             interactive,
@@ -154,6 +155,8 @@ impl Printer {
         if !self.enabled || !self.terminal {
             return;
         }
+        // The previous attempt's spinner goes first: none is left behind on the screen.
+        self.stop_spinner();
         let bar = ProgressBar::new_spinner();
         bar.set_style(
             ProgressStyle::with_template("  {spinner} {msg} {elapsed}").expect("static template"),
@@ -168,6 +171,7 @@ impl Printer {
         if !self.enabled || !self.terminal {
             return;
         }
+        self.stop_spinner();
         let bar = ProgressBar::new(planned.as_millis() as u64);
         bar.set_style(
             ProgressStyle::with_template("  {msg} {bar:30} {elapsed} of {len_text}")
@@ -312,6 +316,20 @@ impl Observer for Printer {
             }
             _ => {}
         }
+    }
+
+    fn waiting(&self, step: &str, what: &str, _delay: Duration) {
+        let asks = if self.interactive {
+            " · Ctrl-C asks what to do"
+        } else {
+            ""
+        };
+        self.say(&format!(
+            "  {} {}: {}{asks}",
+            self.style.dim("…"),
+            visible_line(step),
+            visible_line(what)
+        ));
     }
 
     fn output(&self, step: &str, stream: Stream, line: &str) {

@@ -5,13 +5,14 @@
 //! [`visible`], so escape sequences are never obeyed. A secret input is read without echo,
 //! and a secret default is never shown.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use runbook_exec::operator::{
-    AfterFailure, AfterInterrupt, Answered, BeforeStep, ManualAnswer, Operator, StepPreview,
+    AfterFailure, AfterInterrupt, Answered, BeforeStep, Branch, ManualAnswer, Operator, StepPreview,
 };
 use runbook_exec::process::Signals;
 use runbook_model::ParamType;
@@ -56,6 +57,8 @@ pub struct Interactive {
     clock: Clock,
     /// "continue": stop asking before ordinary steps for the rest of the run.
     continue_all: AtomicBool,
+    /// Stdin reached its end: nobody can answer any more, and the run stops.
+    closed: AtomicBool,
     /// Ctrl-C and SIGTERM as the run counts them: a countdown stops at one, so it does not
     /// go on reading stdin behind the question the runner asks next.
     signals: tokio::sync::watch::Receiver<Signals>,
@@ -75,6 +78,7 @@ impl Interactive {
             style,
             clock,
             continue_all: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             signals,
             pause: Box::new(|| {}),
         }
@@ -90,26 +94,47 @@ impl Interactive {
 
     fn say(&self, text: &str) {
         (self.pause)();
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{text}");
+        to_operator(|out| {
+            let _ = writeln!(out, "{text}");
+        });
     }
 
-    /// Reads one answer; EOF counts as `abort` (nobody is there to answer).
-    fn ask(&self, question: &str) -> String {
+    /// Reads one answer; `None` at the end of input (nobody is there to answer: the run
+    /// stops, see [`Operator::gone`]).
+    fn ask(&self, question: &str) -> Option<String> {
         self.ask_with(question, false)
     }
 
     /// Reads one answer, without echoing it when `hidden` (and stdin is a terminal).
-    fn ask_with(&self, question: &str, hidden: bool) -> String {
+    fn ask_with(&self, question: &str, hidden: bool) -> Option<String> {
+        if self.closed.load(Ordering::SeqCst) {
+            return None;
+        }
         (self.pause)();
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "{} {} ", question, self.style.bold("›"));
-        let _ = err.flush();
-        drop(err);
-        read_answer(hidden).map_or_else(|| "abort".to_owned(), |l| l.trim().to_owned())
+        to_operator(|out| {
+            let _ = write!(out, "{} {} ", question, self.style.bold("›"));
+            let _ = out.flush();
+        });
+        let answer = read_answer(hidden).map(|l| l.trim().to_owned());
+        if answer.is_none() {
+            self.end_of_input();
+        }
+        answer
     }
 
-    /// Asks until the answer is one of `choices` (by word or first letter).
+    /// Stdin ended: no question is asked any more, and the operator is [`Operator::gone`].
+    fn end_of_input(&self) {
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            self.say(&format!(
+                "\n  {} end of input: nobody is left to answer; the run stops (resumable)",
+                self.style.warning("EOF")
+            ));
+        }
+    }
+
+    /// Asks until the answer is one of `choices` (by word or first letter). At the end of
+    /// input it returns the choice that does the least (`abort`, `no`, `skip`, else the last
+    /// one) with the answer `(EOF)`; the runner does not use it (see [`Operator::gone`]).
     fn choose(
         &self,
         question: &str,
@@ -118,7 +143,15 @@ impl Interactive {
         help: &str,
     ) -> (&'static str, String) {
         loop {
-            let answer = self.ask(question);
+            let Some(answer) = self.ask(question) else {
+                let safest = ["abort", "no", "skip"]
+                    .into_iter()
+                    .find_map(|c| choices.iter().find(|x| **x == c))
+                    .or(choices.last())
+                    .copied()
+                    .unwrap_or("abort");
+                return (safest, EOF_ANSWER.to_owned());
+            };
             if answer.is_empty() {
                 if let Some(d) = default {
                     return (d, "(Enter)".to_owned());
@@ -211,14 +244,25 @@ pub fn render_markdown(text: &str, s: Style) -> String {
     out
 }
 
+/// A destructive step's answer as recorded: how many tries were mistyped before it.
+fn with_mistyped(answer: String, mistyped: u32) -> String {
+    match mistyped {
+        0 => answer,
+        1 => format!("{answer} (after 1 mistyped phrase)"),
+        n => format!("{answer} (after {n} mistyped phrases)"),
+    }
+}
+
+/// The answer recorded when stdin ended at a question.
+const EOF_ANSWER: &str = "(EOF)";
+
 const STEP_HELP: &str = "  yes       run the step
   skip      do not run it (recorded as skipped)
   edit      change the command for this run (recorded)
   continue  run this and the following steps without asking (confirmations still ask)
   abort     stop the run here (resume it later with `runbook resume`)";
 
-const FAILURE_HELP: &str = "  branch    follow the playbook (its on_failure) — the default, Enter
-  retry     run the step again
+const FAILURE_HELP: &str = "  retry     run the step again
   skip      mark it skipped and go on with the next step
   escalate  notify the next escalation level now, then ask again
   shell     open $SHELL to look around; exit it to come back here
@@ -231,6 +275,12 @@ impl Operator for Interactive {
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn gone(&self) -> Option<String> {
+        self.closed
+            .load(Ordering::SeqCst)
+            .then(|| "end of input (EOF) at a question: nobody is left to answer".to_owned())
     }
 
     fn before_step(&self, step: &StepPreview) -> Answered<BeforeStep> {
@@ -283,7 +333,9 @@ impl Operator for Interactive {
                 BeforeStep::Run
             }
             _ => {
-                let edited = self.ask("  New command (Enter keeps the current one)");
+                let edited = self
+                    .ask("  New command (Enter keeps the current one)")
+                    .unwrap_or_default();
                 if edited.is_empty() {
                     BeforeStep::Run
                 } else {
@@ -320,16 +372,42 @@ impl Operator for Interactive {
         for line in command.lines() {
             self.say(&format!("    {}", s.error(&visible_line(line))));
         }
-        let question = format!("Type `{phrase}` to run it (anything else skips it)");
-        let answer = self.ask(&visible(&question));
-        let ok = answer == phrase;
-        if !ok {
-            self.say("  The phrase does not match: the step does not run.");
-        }
-        Answered {
-            value: ok,
-            question,
-            answer,
+        let question = format!("Type `{phrase}` to run it, or `skip`");
+        let mut mistyped = 0;
+        loop {
+            let Some(answer) = self.ask(&visible(&question)) else {
+                return Answered {
+                    value: false,
+                    question,
+                    answer: EOF_ANSWER.to_owned(),
+                };
+            };
+            // The phrase wins over the words, should a playbook choose `skip` as its phrase.
+            if answer == phrase {
+                return Answered {
+                    value: true,
+                    question,
+                    answer: with_mistyped(answer, mistyped),
+                };
+            }
+            match answer.to_lowercase().as_str() {
+                "skip" => {
+                    self.say("  Skipped: the step does not run.");
+                    return Answered {
+                        value: false,
+                        question,
+                        answer: with_mistyped(answer, mistyped),
+                    };
+                }
+                "" => self.say("  Enter alone does nothing here: type the phrase, or `skip`."),
+                "?" | "help" => self.say(
+                    "  The phrase runs this destructive step; `skip` does not run it (recorded); Ctrl-C stops the run.",
+                ),
+                _ => {
+                    mistyped += 1;
+                    self.say("  That is not the phrase: the step has not run. Type it again, or `skip`.");
+                }
+            }
         }
     }
 
@@ -376,6 +454,7 @@ impl Operator for Interactive {
         step: &str,
         verdicts: &[Verdict],
         message: Option<&str>,
+        branch: &Branch,
     ) -> Answered<AfterFailure> {
         let s = self.style;
         self.say(&format!(
@@ -392,16 +471,40 @@ impl Operator for Interactive {
                 ));
             }
         }
-        let question = "[b]ranch (Enter) [r]etry [s]kip [e]scalate [!]shell [a]bort [?]";
+        // Enter follows the playbook, and says where that goes; when the playbook stops the
+        // run there, Enter does nothing: stopping takes a word.
+        let stops = *branch == Branch::Stop;
+        let question = if stops {
+            "[f]ail the run (the playbook's on_failure: abort) [r]etry [s]kip [e]scalate [!]shell [a]bort [?]".to_owned()
+        } else {
+            format!(
+                "Enter: {} · [r]etry [s]kip [e]scalate [!]shell [a]bort [?]",
+                visible_line(&branch.describe())
+            )
+        };
+        let help = format!(
+            "  {}\n{FAILURE_HELP}",
+            if stops {
+                "fail      follow the playbook: the step fails the run (finally runs; exit 1)"
+                    .to_owned()
+            } else {
+                format!(
+                    "Enter     follow the playbook: {} (also `branch`)",
+                    visible_line(&branch.describe())
+                )
+            }
+        );
         loop {
             let (choice, answer) = self.choose(
-                question,
-                &["branch", "retry", "skip", "escalate", "shell", "!", "abort"],
-                Some("branch"),
-                FAILURE_HELP,
+                &question,
+                &[
+                    "branch", "fail", "retry", "skip", "escalate", "shell", "!", "abort",
+                ],
+                (!stops).then_some("branch"),
+                &help,
             );
             let value = match choice {
-                "branch" => AfterFailure::Branch,
+                "branch" | "fail" => AfterFailure::Branch,
                 "retry" => AfterFailure::Retry,
                 "skip" => AfterFailure::Skip,
                 "escalate" => AfterFailure::Escalate,
@@ -413,7 +516,7 @@ impl Operator for Interactive {
             };
             return Answered {
                 value,
-                question: question.into(),
+                question,
                 answer,
             };
         }
@@ -463,8 +566,16 @@ impl Operator for Interactive {
             // After a Ctrl-C the next line answers the runner's next question, not this one.
             if stdin_ready(left.min(Duration::from_millis(200))) && !signalled() {
                 let mut line = String::new();
-                let _ = std::io::stdin().lock().read_line(&mut line);
+                let read = std::io::stdin().lock().read_line(&mut line);
                 bar.finish_and_clear();
+                if matches!(read, Ok(0) | Err(_)) {
+                    self.end_of_input();
+                    return Answered {
+                        value: false,
+                        question,
+                        answer: EOF_ANSWER.into(),
+                    };
+                }
                 return Answered {
                     value: true,
                     question,
@@ -499,7 +610,10 @@ impl Interactive {
             question.push_str(" (hidden)");
         }
         loop {
-            let mut answer = self.ask_with(&question, input.secret);
+            let Some(mut answer) = self.ask_with(&question, input.secret) else {
+                // Not used: the run stops (see `Operator::gone`).
+                return Value::Null;
+            };
             if answer.is_empty()
                 && let Some(d) = &default
             {
@@ -529,6 +643,33 @@ impl Interactive {
     }
 }
 
+/// The terminal, opened once when stderr is not one (`runbook run x 2>&1 | tee log`).
+static TTY: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
+
+/// Writes what the operator must see — questions, step cards, notices: on stderr when it is
+/// a terminal, else on the terminal itself (/dev/tty) when there is one, so a run piped into
+/// `tee` still asks where the operator looks. Without either, on stderr.
+pub fn to_operator(write: impl FnOnce(&mut dyn Write)) {
+    let tty = TTY.get_or_init(|| {
+        if std::io::stderr().is_terminal() {
+            return None;
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/tty")
+            .ok()
+            .map(Mutex::new)
+    });
+    match tty {
+        Some(tty) => {
+            let mut tty = tty.lock().unwrap_or_else(|e| e.into_inner());
+            write(&mut *tty);
+            let _ = tty.flush();
+        }
+        None => write(&mut std::io::stderr().lock()),
+    }
+}
+
 /// Reads one line from stdin, without echo when `hidden` and stdin is a terminal; `None` at
 /// EOF.
 pub fn read_answer(hidden: bool) -> Option<String> {
@@ -537,7 +678,9 @@ pub fn read_answer(hidden: bool) -> Option<String> {
     let read = std::io::stdin().lock().read_line(&mut line);
     if echo_off.is_some() {
         // The operator's Enter was not echoed either.
-        let _ = writeln!(std::io::stderr());
+        to_operator(|out| {
+            let _ = writeln!(out);
+        });
     }
     drop(echo_off);
     match read {

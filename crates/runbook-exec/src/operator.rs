@@ -24,6 +24,33 @@ pub enum AfterFailure {
     Abort,
 }
 
+/// Where the playbook sends the run after a step failed: what "follow the playbook" does,
+/// computed by the runner (from [`Program::next`]) so the operator sees the target.
+///
+/// [`Program::next`]: crate::program::Program::next
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Branch {
+    /// `on_failure: <step>`: go to that step.
+    Goto(String),
+    /// `on_failure: continue`: on with the next step (`None`: no step follows).
+    Continue(Option<String>),
+    /// `on_failure: abort` (the default): the run (or a parallel child's group) fails here;
+    /// `finally` still runs.
+    Stop,
+}
+
+impl Branch {
+    /// What following the playbook does, in words: "go to check-config".
+    pub fn describe(&self) -> String {
+        match self {
+            Branch::Goto(id) => format!("go to {id}"),
+            Branch::Continue(Some(id)) => format!("continue to {id}"),
+            Branch::Continue(None) => "continue (no step follows)".to_owned(),
+            Branch::Stop => "stop: the step fails the run (on_failure: abort)".to_owned(),
+        }
+    }
+}
+
 /// The operator's report on a manual step.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ManualAnswer {
@@ -103,11 +130,13 @@ pub trait Operator: Send + Sync {
         checklist: &[String],
         inputs: &[(String, runbook_model::playbook::Input)],
     ) -> Answered<ManualAnswer>;
+    /// After a step failed (its retries spent): `branch` is where the playbook goes.
     fn after_failure(
         &self,
         step: &str,
         verdicts: &[Verdict],
         message: Option<&str>,
+        branch: &Branch,
     ) -> Answered<AfterFailure>;
     /// After Ctrl-C stopped a step: retry it, skip it or abort the run.
     fn after_interrupt(&self, step: &str) -> Answered<AfterInterrupt> {
@@ -116,6 +145,12 @@ pub trait Operator: Send + Sync {
             question: format!("`{step}` was interrupted"),
             answer: "abort".into(),
         }
+    }
+    /// Why nobody can answer any more (stdin reached its end), once that happened. The
+    /// runner then stops the run as interrupted: `finally` runs unattended, exit 3, resumable.
+    /// Whatever the question returned after that is not used.
+    fn gone(&self) -> Option<String> {
+        None
     }
     /// Shows a wait's countdown; true when the operator skipped the rest of it. Only called
     /// for interactive operators (unattended waits just sleep).
@@ -206,7 +241,13 @@ impl Operator for Unattended {
         }
     }
 
-    fn after_failure(&self, _: &str, _: &[Verdict], _: Option<&str>) -> Answered<AfterFailure> {
+    fn after_failure(
+        &self,
+        _: &str,
+        _: &[Verdict],
+        _: Option<&str>,
+        _: &Branch,
+    ) -> Answered<AfterFailure> {
         Answered {
             value: AfterFailure::Branch,
             question: String::new(),

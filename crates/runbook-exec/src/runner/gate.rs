@@ -10,8 +10,9 @@ use crate::program::StepIdx;
 use runbook_template::Mode;
 
 impl Scope {
-    /// Asks the operator; `None` when a signal came while the question was open. Once the
-    /// run is stopping, or with nobody at the terminal, the policy answers at once.
+    /// Asks the operator; `None` when a signal came while the question was open, or when
+    /// the operator is gone (stdin ended): the run then stops. Once the run is stopping, or
+    /// with nobody at the terminal, the policy answers at once.
     pub async fn ask<T: Send + 'static>(
         &self,
         question: impl FnOnce(&dyn Operator) -> T + Send + 'static,
@@ -19,14 +20,24 @@ impl Scope {
         if !self.shared.interactive() {
             return Some(question(self.shared.operator()));
         }
+        if let Some(why) = self.shared.operator.gone() {
+            self.shared.operator_gone(&why);
+            return None;
+        }
         let operator = self.shared.operator.clone();
         let base = self.shared.signals();
         let mut signals = self.shared.signals.clone();
         let task = tokio::task::spawn_blocking(move || question(&*operator));
-        tokio::select! {
+        let answer = tokio::select! {
             answer = task => answer.ok(),
             _ = signals.wait_for(move |s| s.since(base)) => None,
+        };
+        // An answer given by the end of input is nobody's answer: the run stops.
+        if let Some(why) = self.shared.operator.gone() {
+            self.shared.operator_gone(&why);
+            return None;
         }
+        answer
     }
 
     /// Asks every question before a command runs. `Ok` carries the command to run (the
@@ -101,16 +112,22 @@ impl Scope {
             else {
                 return Err(StepReport::stopped());
             };
-            let decision = if answer.value { "run" } else { "refused" };
+            // A person skips it by saying so; a policy refuses it.
+            let interactive = self.shared.interactive();
+            let decision = match (answer.value, interactive) {
+                (true, _) => "run",
+                (false, true) => "skip",
+                (false, false) => "refused",
+            };
             self.prompt(idx, answer.question, answer.answer.clone(), decision);
             if !answer.value {
-                let outcome = if self.shared.interactive() {
-                    Outcome::Skipped
+                return Err(if interactive {
+                    StepReport::new(Outcome::Skipped)
+                        .with_message("destructive step skipped by the operator")
                 } else {
-                    Outcome::Failed
-                };
-                return Err(StepReport::new(outcome)
-                    .with_message(format!("destructive step not confirmed: {}", answer.answer)));
+                    StepReport::new(Outcome::Failed)
+                        .with_message(format!("destructive step not confirmed: {}", answer.answer))
+                });
             }
         }
         Ok(command)

@@ -53,6 +53,9 @@ use scope::Scope;
 pub trait Observer: Send + Sync {
     fn record(&self, record: &Record);
     fn output(&self, step: &str, stream: Stream, line: &str);
+    /// The run waits before the step's next attempt or repetition (`retry` delay, `watch`
+    /// interval): what happened and how long it waits, for the screen. Not a record.
+    fn waiting(&self, _step: &str, _what: &str, _delay: Duration) {}
 }
 
 /// Everything a run needs.
@@ -188,6 +191,22 @@ impl Shared {
             tokio::time::sleep(grace).await;
             tracing::warn!("finally took longer than its grace time; cutting it short");
             shared.signal_tx.send_modify(|s| s.interrupts += 1);
+        });
+    }
+
+    /// Stops the run because nobody can answer its questions any more (stdin ended): as a
+    /// SIGTERM would, so it ends interrupted and resumable, with the reason recorded.
+    fn operator_gone(&self, why: &str) {
+        self.stop_reason
+            .lock()
+            .expect("lock")
+            .get_or_insert_with(|| why.to_owned());
+        if self.is_stopping() {
+            return;
+        }
+        self.signal_tx.send_modify(|s| {
+            s.terminated = true;
+            s.stops += 1;
         });
     }
 

@@ -1,0 +1,430 @@
+//! The operator at 3 a.m. (issue 10): end-to-end tests of what a tired operator meets in a
+//! real terminal — the end of input at every kind of question, the failure menu's default,
+//! a mistyped confirm phrase, Ctrl-C in a retry delay or a watch interval, the step card —
+//! each with the real binary in a pseudo-terminal, the screen asserted on its text.
+
+mod pty_support;
+
+use pty_support::*;
+use serde_json::Value;
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
+}
+
+/// A `finally` step that leaves a mark: the run's report still happens when it stops.
+const FINALLY: &str = r#"
+finally:
+  - id: report
+    run: touch finally-ran
+"#;
+
+// ---------------------------------------------------------------------------------------------
+// EOF (#8): the end of input at any question stops the run cleanly, resumable, recorded
+// ---------------------------------------------------------------------------------------------
+
+/// One kind of question: the playbook's steps, the answers that lead to it, the text that
+/// shows it is asked, and the step it belongs to.
+struct Question {
+    kind: &'static str,
+    steps: &'static str,
+    /// (what shows, what is typed) before the question.
+    answers: &'static [(&'static str, &'static str)],
+    shown: &'static str,
+    step: &'static str,
+}
+
+const QUESTIONS: &[Question] = &[
+    Question {
+        kind: "the step prompt",
+        steps: "  - id: one\n    run: touch one-ran\n",
+        answers: &[],
+        shown: "Run it? [y]es",
+        step: "one",
+    },
+    Question {
+        kind: "a confirm question (no abort choice)",
+        steps: "  - id: one\n    confirm: Really?\n    run: touch one-ran\n",
+        answers: &[("Run it?", "y")],
+        shown: "Really? [y]es [n]o",
+        step: "one",
+    },
+    Question {
+        kind: "a destructive step's phrase",
+        steps: "  - id: one\n    danger: destructive\n    run: touch one-ran\n",
+        answers: &[("Run it?", "y")],
+        shown: "Type `one` to run it",
+        step: "one",
+    },
+    Question {
+        kind: "a manual step",
+        steps: "  - id: one\n    manual: Do it by hand.\n  - id: two\n    run: touch one-ran\n",
+        answers: &[],
+        shown: "Done? [d]one [s]kip [f]ailed",
+        step: "one",
+    },
+    Question {
+        kind: "a string input",
+        steps: "  - id: one\n    manual: Open a ticket.\n    inputs:\n      ticket:\n        prompt: Ticket id\n  - id: two\n    run: echo {{ ticket }} > one-ran\n",
+        answers: &[("Done?", "d")],
+        shown: "Ticket id",
+        step: "one",
+    },
+    Question {
+        kind: "a secret input",
+        steps: "  - id: one\n    manual: Get the token.\n    inputs:\n      token:\n        prompt: Token\n        secret: true\n  - id: two\n    run: echo {{ token }} > one-ran\n",
+        answers: &[("Done?", "d")],
+        shown: "Token (hidden)",
+        step: "one",
+    },
+    Question {
+        kind: "the failure menu",
+        steps: "  - id: one\n    run: exit 1\n  - id: two\n    run: touch one-ran\n",
+        answers: &[("Run it?", "y")],
+        shown: "[r]etry",
+        step: "one",
+    },
+    Question {
+        kind: "a wait",
+        steps: "  - id: one\n    wait: 30s\n  - id: two\n    run: touch one-ran\n",
+        answers: &[],
+        shown: "Enter skips",
+        step: "one",
+    },
+];
+
+#[test]
+fn eof_at_every_kind_of_question_stops_the_run_cleanly_and_resumably() {
+    for q in QUESTIONS {
+        let sb = Sandbox::new();
+        let pb = sb.playbook("pb.yaml", "eof", &format!("steps:\n{}{FINALLY}", q.steps));
+        let t = sb.path("t.jsonl");
+        let mut term = sb.run_pty(&pb, &t, &[]);
+        for (shown, answer) in q.answers {
+            term.expect(shown);
+            term.send_line(answer);
+        }
+        term.expect(q.shown);
+        // Ctrl-D at the start of a line: the terminal's end of input.
+        term.ctrl_d();
+        term.expect("end of input");
+        let code = term.finish();
+        assert_eq!(code, 3, "{}: EOF exits 3\n{}", q.kind, term.screen);
+        assert!(
+            term.count("is not an answer") == 0 && term.screen.len() < 20_000,
+            "{}: no question loop\n{}",
+            q.kind,
+            term.screen
+        );
+        assert!(!sb.exists("one-ran"), "{}: nothing ran on EOF", q.kind);
+        assert!(sb.exists("finally-ran"), "{}: finally still ran", q.kind);
+        let records = read_transcript(&t);
+        let fin = run_finished(&records);
+        assert_eq!(fin["outcome"], "interrupted", "{}: {fin}", q.kind);
+        assert_eq!(fin["exit_code"], 3, "{}", q.kind);
+        assert!(
+            s(&fin["reason"]).contains("end of input"),
+            "{}: the reason is recorded: {fin}",
+            q.kind
+        );
+        // No answer was made up for the operator: no prompt record says `abort` or EOF.
+        for p in events(&records, "prompt") {
+            assert_ne!(p["answer"], "abort", "{}: {p}", q.kind);
+            assert_ne!(p["answer"], "(EOF)", "{}: {p}", q.kind);
+        }
+        assert!(
+            step_events(&records, "step_finished", q.step)
+                .iter()
+                .all(|r| r["outcome"] != "ok"),
+            "{}: the step is not counted done",
+            q.kind
+        );
+        // Resumable: resume asks that question again.
+        let mut term = sb.pty(&["resume", t.to_str().unwrap(), "--operator", "alice"]);
+        term.expect(&format!("resuming at `{}`", q.step));
+        for (shown, answer) in q.answers {
+            term.expect(shown);
+            term.send_line(answer);
+        }
+        term.expect(q.shown);
+        term.ctrl_d();
+        assert_eq!(term.finish(), 3, "{}: resumed\n{}", q.kind, term.screen);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The failure menu's default (#3): Enter says where it goes, and never aborts
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_failure_menu_spells_out_where_enter_goes() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "menu",
+        r#"
+steps:
+  - id: health
+    run: exit 22
+    on_failure: check-config
+  - id: skipped-by-the-branch
+    run: touch off-branch
+  - id: check-config
+    run: exit 1
+    on_failure: continue
+  - id: recent-logs
+    run: echo logs-$((40 + 2))
+"#,
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = sb.run_pty(&pb, &t, &[]);
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect("Enter: go to check-config");
+    term.expect_failure_prompt();
+    term.send_line("?");
+    term.expect("follow the playbook: go to check-config");
+    term.expect_failure_prompt();
+    term.send_line("");
+    let screen = term.expect_run_prompt();
+    assert!(screen.contains("check-config"), "{screen}");
+    term.send_line("y");
+    term.expect("Enter: continue to recent-logs");
+    term.expect_failure_prompt();
+    term.send_line("");
+    let screen = term.expect_run_prompt();
+    assert!(screen.contains("recent-logs"), "{screen}");
+    term.send_line("y");
+    term.expect("logs-42");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+    assert!(!sb.exists("off-branch"));
+    let records = read_transcript(&t);
+    let questions: Vec<&str> = events(&records, "prompt")
+        .iter()
+        .filter(|p| p["decision"] == "branch")
+        .map(|p| s(&p["question"]))
+        .collect();
+    assert_eq!(questions.len(), 2, "{questions:?}");
+    assert!(questions[0].starts_with("Enter: go to check-config"));
+    assert!(questions[1].starts_with("Enter: continue to recent-logs"));
+}
+
+#[test]
+fn enter_never_aborts_when_the_playbook_stops_at_a_failure() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "menu-abort",
+        &format!("steps:\n  - id: health\n    run: exit 22\n  - id: later\n    run: touch later-ran\n{FINALLY}"),
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = sb.run_pty(&pb, &t, &[]);
+    term.expect_run_prompt();
+    term.send_line("y");
+    let screen = term.expect_failure_prompt();
+    assert!(
+        screen.contains("[f]ail the run (the playbook's on_failure: abort)"),
+        "{screen}"
+    );
+    assert!(!screen.contains("Enter:"), "no Enter default: {screen}");
+    // Enter alone decides nothing here.
+    term.send_line("");
+    term.expect("Enter alone does nothing here");
+    term.expect_failure_prompt();
+    term.send_line("f");
+    // `finally` (the incident report) still asks, as after any failure.
+    let screen = term.expect_run_prompt();
+    assert!(screen.contains("report"), "{screen}");
+    term.send_line("y");
+    term.expect("FAILED in");
+    assert_eq!(term.finish(), 1, "{}", term.screen);
+    assert!(!sb.exists("later-ran"));
+    assert!(sb.exists("finally-ran"));
+    let records = read_transcript(&t);
+    let decisions: Vec<&str> = step_events(&records, "prompt", "health")
+        .iter()
+        .filter_map(|p| p["decision"].as_str())
+        .collect();
+    assert_eq!(decisions, ["run", "branch"]);
+    assert_eq!(run_finished(&records)["outcome"], "failed");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A mistyped confirm phrase (#6): asked again, never a silent skip
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_mistyped_confirm_phrase_is_asked_again_then_the_right_one_runs() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "phrase",
+        r#"
+steps:
+  - id: restart
+    danger: destructive
+    confirm_phrase: restart apeg
+    run: touch restarted
+"#,
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = sb.run_pty(&pb, &t, &[]);
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect("Type `restart apeg` to run it, or `skip`");
+    term.send_line("restart apge");
+    term.expect("That is not the phrase: the step has not run. Type it again, or `skip`.");
+    term.expect("Type `restart apeg` to run it, or `skip`");
+    // Enter alone decides nothing either.
+    term.send_line("");
+    term.expect("Enter alone does nothing here");
+    term.expect("Type `restart apeg` to run it, or `skip`");
+    assert!(!sb.exists("restarted"), "nothing ran on a typo");
+    term.send_line("restart apeg");
+    term.expect("succeeded");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+    assert!(sb.exists("restarted"));
+    let records = read_transcript(&t);
+    let last = step_events(&records, "prompt", "restart")
+        .last()
+        .copied()
+        .cloned()
+        .unwrap();
+    assert_eq!(last["decision"], "run");
+    assert_eq!(last["answer"], "restart apeg (after 1 mistyped phrase)");
+    assert_eq!(run_finished(&records)["outcome"], "success");
+}
+
+// ---------------------------------------------------------------------------------------------
+// `runbook run x 2>&1 | tee incident.log` (#7): asks on the terminal
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_run_piped_into_tee_asks_on_the_terminal() {
+    let sb = Sandbox::new();
+    sb.playbook(
+        "pb.yaml",
+        "tee",
+        "steps:\n  - id: one\n    run: echo out-$((6 * 7))\n",
+    );
+    let mut cmd = std::process::Command::new("bash");
+    cmd.env_clear();
+    for key in ["PATH", "HOME"] {
+        if let Some(v) = std::env::var_os(key) {
+            cmd.env(key, v);
+        }
+    }
+    cmd.env("TERM", "dumb").env("NO_COLOR", "1");
+    cmd.current_dir(sb.root());
+    cmd.arg("-c").arg(format!(
+        "set -o pipefail; '{BIN}' run pb.yaml --transcript t.jsonl --operator alice 2>&1 | tee incident.log"
+    ));
+    let mut term = Term::spawn(cmd);
+    let screen = term.expect_run_prompt();
+    assert!(screen.contains("$ echo out-$((6 * 7))"), "{screen}");
+    term.send_line("y");
+    term.expect("out-42");
+    term.expect("succeeded");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+    let log = sb.read("incident.log");
+    assert!(log.contains("out-42"), "the log has the output: {log}");
+    assert!(log.contains("succeeded"), "the log has the outcome: {log}");
+    let records = read_transcript(&sb.path("t.jsonl"));
+    assert_eq!(records[0]["mode"], "interactive");
+    assert_eq!(run_finished(&records)["outcome"], "success");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ctrl-C in a retry delay or a watch interval (#2): asks, and the wait is visible
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn ctrl_c_in_a_retry_delay_asks_and_skip_goes_on() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "retry-delay",
+        &format!(
+            r#"
+steps:
+  - id: health
+    run: echo try >> tries.log; exit 22
+    retry: {{ attempts: 6, delay: 4s }}
+  - id: after
+    run: touch after-ran
+{FINALLY}"#
+        ),
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = sb.run_pty(&pb, &t, &[]);
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect("attempt 1 of 6 failed (exit 22), retrying in 4s");
+    term.ctrl_c();
+    term.expect("[r]etry [s]kip [a]bort");
+    term.send_line("s");
+    term.expect_run_prompt();
+    term.send_line("y");
+    // `finally`
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect("succeeded");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+    assert_eq!(
+        sb.read("tries.log").lines().count(),
+        1,
+        "no attempt after Ctrl-C"
+    );
+    assert!(sb.exists("after-ran"));
+    assert!(sb.exists("finally-ran"));
+    let records = read_transcript(&t);
+    let last = step_events(&records, "prompt", "health")
+        .last()
+        .copied()
+        .unwrap();
+    assert_eq!(last["decision"], "skip");
+    let done = one(&records, "step_finished", "health");
+    assert_eq!(done["outcome"], "skipped");
+    assert!(s(&done["message"]).contains("retry delay"), "{done}");
+}
+
+#[test]
+fn ctrl_c_between_watch_repetitions_asks_and_abort_is_resumable() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "watch-interval",
+        &format!(
+            r#"
+steps:
+  - id: watching
+    run: echo tick >> ticks.log
+    watch: {{ every: 5s, for: 1m }}
+  - id: after
+    run: touch after-ran
+{FINALLY}"#
+        ),
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = sb.run_pty(&pb, &t, &[]);
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect("repetition 1 passed, next in 5s");
+    term.ctrl_c();
+    term.expect("[r]etry [s]kip [a]bort");
+    term.send_line("a");
+    // `finally` (the incident report) still runs.
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect("resume with: runbook resume");
+    assert_eq!(term.finish(), 3, "{}", term.screen);
+    assert!(!sb.exists("after-ran"));
+    assert!(sb.exists("finally-ran"), "finally ran after the abort");
+    let records = read_transcript(&t);
+    let last = step_events(&records, "prompt", "watching")
+        .last()
+        .copied()
+        .unwrap();
+    assert_eq!(last["decision"], "abort");
+    assert_eq!(run_finished(&records)["outcome"], "aborted");
+}
