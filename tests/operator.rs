@@ -428,3 +428,71 @@ steps:
     assert_eq!(last["decision"], "abort");
     assert_eq!(run_finished(&records)["outcome"], "aborted");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The step card (#5) and the summary (#11)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_card_says_the_position_and_how_the_step_runs_and_the_summary_names_handled_failures() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "card",
+        r#"
+steps:
+  - id: health
+    run: exit 22
+    retry: { attempts: 2, delay: 1s }
+    timeout: 30s
+    on_failure: restart
+  - id: restart
+    danger: destructive
+    run: touch restarted
+  - id: watching
+    run: "true"
+    watch: { every: 1s, for: 2s }
+  - id: settle
+    wait: 1s
+"#,
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = sb.run_pty(&pb, &t, &[]);
+    let card = term.expect_run_prompt();
+    assert!(card.contains("step 1 of 4 · health"), "{card}");
+    assert!(card.contains("retry: 2 attempts, 1.0s apart"), "{card}");
+    assert!(card.contains("timeout: 30.0s"), "{card}");
+    term.send_line("y");
+    term.expect("attempt 1 of 2 failed (exit 22), retrying in 1s");
+    term.expect("Enter: go to restart");
+    term.expect_failure_prompt();
+    term.send_line("");
+    let card = term.expect_run_prompt();
+    assert!(card.contains("step 2 of 4 · restart"), "{card}");
+    assert!(
+        card.contains("DESTRUCTIVE: its confirm phrase is asked next"),
+        "{card}"
+    );
+    term.send_line("y");
+    term.expect("Type `restart` to run it, or `skip`");
+    term.send_line("restart");
+    let card = term.expect_run_prompt();
+    assert!(card.contains("step 3 of 4 · watching"), "{card}");
+    assert!(card.contains("watch: every 1.0s for 2.0s"), "{card}");
+    term.send_line("y");
+    term.expect("succeeded");
+    // The wait is labelled as a step.
+    assert!(
+        term.screen.contains("── settle · wait 1.0s"),
+        "{}",
+        term.screen
+    );
+    let summary = term.expect("transcript:");
+    assert!(
+        summary.contains("1 failure handled by the playbook (health)"),
+        "{summary}"
+    );
+    assert!(!summary.contains("1 failed"), "{summary}");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+    assert!(sb.exists("restarted"));
+}

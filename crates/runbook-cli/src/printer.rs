@@ -126,13 +126,45 @@ impl Printer {
             RunOutcome::Aborted => s.warning("aborted"),
             RunOutcome::Interrupted => s.warning("interrupted"),
         };
+        // A failure the playbook handled (a branch, `continue`) did not fail the run: say so,
+        // and name them, rather than "succeeded … 8 failed".
+        let failures = if summary.outcome == RunOutcome::Success && f.steps_failed > 0 {
+            // Each step's last outcome, in the order steps first finished.
+            let mut last: Vec<(&str, Outcome)> = Vec::new();
+            let mut at: HashMap<&str, usize> = HashMap::new();
+            for (step, outcome, _) in &summary.steps {
+                match at.get(step.as_str()) {
+                    Some(&i) => last[i].1 = *outcome,
+                    None => {
+                        at.insert(step, last.len());
+                        last.push((step, *outcome));
+                    }
+                }
+            }
+            let handled: Vec<&str> = last
+                .iter()
+                .filter(|(_, o)| *o == Outcome::Failed)
+                .map(|(s, _)| *s)
+                .collect();
+            format!(
+                "{} failure{} handled by the playbook ({})",
+                f.steps_failed,
+                if f.steps_failed == 1 { "" } else { "s" },
+                handled
+                    .iter()
+                    .map(|h| visible_line(h).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            format!("{} failed", f.steps_failed)
+        };
         let mut line = format!(
-            "{} {word} in {}: {} ok, {} warning, {} failed, {} skipped",
+            "{} {word} in {}: {} ok, {} warning, {failures}, {} skipped",
             s.bold("■"),
             format_duration(Duration::from_millis(f.duration_ms)),
             f.steps_ok,
             f.steps_warning,
-            f.steps_failed,
             f.steps_skipped
         );
         if let Some(step) = &f.failed_step {

@@ -174,13 +174,16 @@ impl Interactive {
         }
     }
 
-    fn header(&self, id: &str, name: &str) {
+    /// The step card's first line: position, id and name, the incident clock.
+    fn header(&self, id: &str, name: &str, position: Option<(usize, usize)>) {
         let s = self.style;
-        let title = if name == id {
-            id.to_owned()
-        } else {
-            format!("{id} · {name}")
+        let mut title = match position {
+            Some((n, m)) => format!("step {n} of {m} · {id}"),
+            None => id.to_owned(),
         };
+        if name != id {
+            title.push_str(&format!(" · {name}"));
+        }
         self.say(&format!(
             "\n{} {}   {}",
             s.bold("──"),
@@ -293,7 +296,7 @@ impl Operator for Interactive {
             };
         }
         let s = self.style;
-        self.header(&step.id, &step.name);
+        self.header(&step.id, &step.name, step.position);
         if let Some(doc) = &step.doc {
             self.say(render_markdown(doc, s).trim_end());
         }
@@ -316,6 +319,18 @@ impl Operator for Interactive {
                 "  {} {}",
                 s.dim("expect "),
                 visible(&step.expect.join("; "))
+            ));
+        }
+        // Retries, watches, timeouts and danger change what "yes" means: said before it.
+        for m in &step.modifiers {
+            let line = visible_line(m);
+            self.say(&format!(
+                "  {}",
+                if m.starts_with("DESTRUCTIVE") {
+                    s.error(&line)
+                } else {
+                    line.into_owned()
+                }
             ));
         }
         let (choice, answer) = self.choose(
@@ -419,7 +434,7 @@ impl Operator for Interactive {
         inputs: &[(String, Input)],
     ) -> Answered<ManualAnswer> {
         let s = self.style;
-        self.header(step, "manual step");
+        self.header(step, "manual step", None);
         self.say(render_markdown(&visible(instructions), s).trim_end());
         for item in checklist {
             self.say(&format!("  [ ] {}", visible_line(item)));
@@ -551,6 +566,8 @@ impl Operator for Interactive {
         bar.set_style(
             ProgressStyle::with_template("  wait {bar:30} {msg}").expect("static template"),
         );
+        // A wait is a step too: its card says which and for how long.
+        self.header(step, &format!("wait {}", format_duration(duration)), None);
         let started = Instant::now();
         let question = format!("wait {} ({step})", format_duration(duration));
         if bar.is_hidden() {

@@ -101,6 +101,13 @@ pub struct StepPreview {
     pub command: Option<String>,
     pub host: String,
     pub expect: Vec<String>,
+    /// "step 3 of 9" among the playbook's main steps (`finally` steps: of `finally`).
+    pub position: Option<(usize, usize)>,
+    /// How the step runs beyond its command, said before the question: "retry: 6 attempts,
+    /// 4s apart", "watch: every 30s for 30m", "timeout: 60s", "DESTRUCTIVE: ...".
+    pub modifiers: Vec<String>,
+    /// The parallel group this step belongs to: its id, name and doc.
+    pub group: Option<(String, String, Option<String>)>,
 }
 
 /// One question asked during a run: the prompt, the answer, what it decided.

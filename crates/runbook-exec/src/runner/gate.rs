@@ -6,7 +6,7 @@ use runbook_transcript::Outcome;
 use super::report::StepReport;
 use super::scope::Scope;
 use crate::operator::{BeforeStep, Operator, StepPreview};
-use crate::program::StepIdx;
+use crate::program::{Place, StepIdx};
 use runbook_template::Mode;
 
 impl Scope {
@@ -40,6 +40,67 @@ impl Scope {
         answer
     }
 
+    /// "step N of M": among the main steps, or among `finally`.
+    pub fn position(&self, idx: StepIdx) -> Option<(usize, usize)> {
+        match self.program.node(idx).place {
+            Place::Main(i) => Some((i + 1, self.program.main.len())),
+            Place::Finally(i) => Some((i + 1, self.program.finally.len())),
+            Place::Child { .. } => None,
+        }
+    }
+
+    /// The parallel group a child step belongs to: id, name, doc.
+    pub fn group_of(&self, idx: StepIdx) -> Option<(String, String, Option<String>)> {
+        let Place::Child { group } = self.program.node(idx).place else {
+            return None;
+        };
+        let step = &self.program.node(group).step;
+        Some((
+            step.id.value.clone(),
+            step.title().to_owned(),
+            step.doc.clone(),
+        ))
+    }
+
+    /// What the operator must know before saying yes, beyond the command.
+    fn modifiers(&self, idx: StepIdx) -> Vec<String> {
+        let node = self.program.node(idx);
+        let d = runbook_transcript::time::format_duration;
+        let mut out = Vec::new();
+        if node.retry.attempts > 1 {
+            let mut text = format!("retry: {} attempts", node.retry.attempts);
+            if !node.retry.delay.is_zero() {
+                text.push_str(&format!(", {} apart", d(node.retry.delay)));
+                if node.retry.backoff != 1.0 {
+                    text.push_str(&format!(" (x{} each time)", node.retry.backoff));
+                }
+            }
+            out.push(text);
+        }
+        if let Some(w) = node.watch {
+            let until = if w.until.is_some() {
+                ", until it passes"
+            } else {
+                ""
+            };
+            out.push(format!(
+                "watch: every {} for {}{until}",
+                d(w.every),
+                d(w.duration)
+            ));
+        }
+        if let Some(t) = node.timeout {
+            out.push(format!(
+                "timeout: {} (then its processes are stopped)",
+                d(t)
+            ));
+        }
+        if node.step.danger.is_some() {
+            out.push("DESTRUCTIVE: its confirm phrase is asked next".to_owned());
+        }
+        out
+    }
+
     /// Asks every question before a command runs. `Ok` carries the command to run (the
     /// operator may have edited it); `Err` the step's report when it does not run.
     pub async fn gate(&self, idx: StepIdx, command: String) -> Result<String, StepReport> {
@@ -63,6 +124,9 @@ impl Scope {
                     })
                 })
                 .unwrap_or_default(),
+            position: self.position(idx),
+            modifiers: self.modifiers(idx),
+            group: self.group_of(idx),
         };
         let Some(before) = self.ask(move |op| op.before_step(&preview)).await else {
             return Err(StepReport::stopped());
