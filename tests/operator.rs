@@ -496,3 +496,99 @@ steps:
     assert_eq!(term.finish(), 0, "{}", term.screen);
     assert!(sb.exists("restarted"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Parallel groups (#1): one question at a time, the group shown, the waiting child named
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_parallel_group_asks_one_child_at_a_time_and_names_who_waits() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "parallel",
+        r#"
+steps:
+  - id: resources
+    name: Resources
+    doc: Look at CPU and disk at once.
+    parallel:
+      - id: top
+        run: for i in 1 2 3; do echo top-$i; sleep 0.2; done
+      - id: disk
+        run: echo disk-$((6 * 7))
+"#,
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = sb.run_pty(&pb, &t, &[]);
+    let card = term.expect_run_prompt();
+    assert!(
+        card.contains("parallel group resources"),
+        "the group is named: {card}"
+    );
+    assert!(card.contains("Look at CPU and disk at once."), "{card}");
+    assert!(card.contains("top waits for your answer"), "{card}");
+    // Only one question is open.
+    let more = term.shown_during(std::time::Duration::from_millis(500));
+    assert!(
+        !more.contains("Run it?"),
+        "a second question at once: {more}"
+    );
+    term.send_line("y");
+    // The second child's card comes whole, and the first one's output does not hide it: the
+    // question is drawn again below anything printed while it is open.
+    let card = term.expect("disk waits for your answer");
+    assert!(!card.contains("Run it?"), "{card}");
+    term.expect_run_prompt();
+    let more = term.shown_during(std::time::Duration::from_millis(900));
+    if more.contains("top-") {
+        assert!(
+            more.trim_end().ends_with("[?] ›") || more.contains("Run it?"),
+            "the question is drawn again after output: {more:?}"
+        );
+    }
+    term.send_line("y");
+    term.expect("disk-42");
+    term.expect("succeeded");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+    let records = read_transcript(&t);
+    assert_eq!(
+        step_events(&records, "prompt", "resources/top").len()
+            + step_events(&records, "prompt", "top").len(),
+        1
+    );
+    assert_eq!(run_finished(&records)["outcome"], "success");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The clock and escalations (#4): an escalation notice never hides the open question
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn an_escalation_while_a_question_is_open_draws_the_question_again() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "escalate-redraw",
+        r#"
+escalation:
+  - { after: 1s, notify: [oncall] }
+steps:
+  - id: fix
+    manual: Fix it by hand.
+"#,
+    );
+    let inventory = sb.write(
+        "inv.yaml",
+        "apiVersion: runbook/v1\nkind: Inventory\nchannels:\n  oncall: { command: \"cat >> notified.log\" }\n",
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = sb.run_pty(&pb, &t, &["-i", inventory.to_str().unwrap()]);
+    term.expect("Done? [d]one [s]kip [f]ailed [?]");
+    term.expect("ESCALATION");
+    // The question comes back below the notice.
+    term.expect("Done? [d]one [s]kip [f]ailed [?]");
+    term.send_line("d");
+    term.expect("succeeded");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+}

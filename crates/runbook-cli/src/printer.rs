@@ -95,10 +95,10 @@ impl Printer {
         if !self.enabled {
             return;
         }
-        match active_bar().as_ref() {
+        crate::prompt::above_question(|| match active_bar().as_ref() {
             Some(bar) => bar.suspend(|| eprintln!("{line}")),
             None => eprintln!("{line}"),
-        }
+        });
     }
 
     pub fn begin(&self, playbook: &Playbook, transcript: &Path) {

@@ -111,11 +111,14 @@ impl Interactive {
             return None;
         }
         (self.pause)();
+        let line = format!("{} {} ", question, self.style.bold("›"));
         to_operator(|out| {
-            let _ = write!(out, "{} {} ", question, self.style.bold("›"));
+            let _ = write!(out, "{line}");
             let _ = out.flush();
         });
+        *open_question() = Some(line);
         let answer = read_answer(hidden).map(|l| l.trim().to_owned());
+        *open_question() = None;
         if answer.is_none() {
             self.end_of_input();
         }
@@ -296,7 +299,30 @@ impl Operator for Interactive {
             };
         }
         let s = self.style;
+        if let Some((id, name, doc)) = &step.group {
+            // A child of a parallel group: the group first, and that this child waits.
+            let title = if name == id {
+                id.clone()
+            } else {
+                format!("{id} · {name}")
+            };
+            self.say(&format!(
+                "\n{} parallel group {}: its steps run at the same time; each asks in turn",
+                s.bold("══"),
+                s.bold(&visible_line(&title))
+            ));
+            if let Some(doc) = doc {
+                self.say(render_markdown(doc, s).trim_end());
+            }
+        }
         self.header(&step.id, &step.name, step.position);
+        if let Some((id, ..)) = &step.group {
+            self.say(&format!(
+                "  {} waits for your answer (in group {})",
+                s.bold(&visible_line(&step.id)),
+                visible_line(id)
+            ));
+        }
         if let Some(doc) = &step.doc {
             self.say(render_markdown(doc, s).trim_end());
         }
@@ -656,6 +682,34 @@ impl Interactive {
                 Err(_) if input.secret => self.say("  that answer does not fit; try again"),
                 Err(why) => self.say(&format!("  {}", visible_line(&why))),
             }
+        }
+    }
+}
+
+/// The question waiting for an answer, as drawn: what prints meanwhile (output of a
+/// parallel child, an escalation) goes above it, and it is drawn again below.
+fn open_question() -> std::sync::MutexGuard<'static, Option<String>> {
+    static OPEN: Mutex<Option<String>> = Mutex::new(None);
+    OPEN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Writes something asynchronous (step output, an escalation notice) with `write`; when a
+/// question is open, on a line of its own above it, and the question is drawn again, so
+/// nothing hides what is being asked.
+pub fn above_question(write: impl FnOnce()) {
+    let open = open_question();
+    match open.as_deref() {
+        None => write(),
+        Some(question) => {
+            to_operator(|out| {
+                let _ = writeln!(out);
+                let _ = out.flush();
+            });
+            write();
+            to_operator(|out| {
+                let _ = write!(out, "{question}");
+                let _ = out.flush();
+            });
         }
     }
 }

@@ -27,6 +27,16 @@ impl Scope {
         let operator = self.shared.operator.clone();
         let base = self.shared.signals();
         let mut signals = self.shared.signals.clone();
+        // Questions take turns (parallel children): the next one is drawn whole, after the
+        // previous one was answered, never two reading the same keyboard.
+        let _turn = tokio::select! {
+            turn = self.shared.asking.lock() => turn,
+            _ = signals.wait_for(move |s| s.since(base)) => return None,
+        };
+        if let Some(why) = self.shared.operator.gone() {
+            self.shared.operator_gone(&why);
+            return None;
+        }
         let task = tokio::task::spawn_blocking(move || question(&*operator));
         let answer = tokio::select! {
             answer = task => answer.ok(),

@@ -129,6 +129,8 @@ struct Shared {
     stop_base: Mutex<Signals>,
     /// Why the run stopped when no step decided it.
     stop_reason: Mutex<Option<String>>,
+    /// One question at a time: children of a parallel group take turns at the terminal.
+    asking: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -329,6 +331,7 @@ pub async fn run(request: RunRequest) -> Result<RunSummary, Error> {
         stopping: AtomicBool::new(false),
         stop_base: Mutex::new(Signals::default()),
         stop_reason: Mutex::new(None),
+        asking: tokio::sync::Mutex::new(()),
     });
     // The front end's signals reach the run through its own channel, which the run also uses
     // to stop itself (a transcript that cannot be written).
