@@ -592,3 +592,32 @@ steps:
     term.expect("succeeded");
     assert_eq!(term.finish(), 0, "{}", term.screen);
 }
+
+// ---------------------------------------------------------------------------------------------
+// A step's duration (#9): the operator's time in the failure menu is not the step's
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_steps_duration_leaves_out_the_time_in_the_failure_menu() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "duration",
+        "steps:\n  - id: quick\n    run: exit 1\n    on_failure: continue\n",
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = sb.run_pty(&pb, &t, &[]);
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect_failure_prompt();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    term.send_line("");
+    term.expect("failure handled by the playbook");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+    let records = read_transcript(&t);
+    let done = one(&records, "step_finished", "quick");
+    assert!(
+        done["duration_ms"].as_u64().unwrap() < 1000,
+        "the menu's 1.5s is not the step's: {done}"
+    );
+}

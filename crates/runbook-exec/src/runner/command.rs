@@ -122,10 +122,12 @@ impl Scope {
                     report.message.clone(),
                     self.failure_branch(idx),
                 );
-                let Some(decision) = self
+                let asked = Instant::now();
+                let decision = self
                     .ask(move |op| op.after_failure(&id, &verdicts, message.as_deref(), &branch))
-                    .await
-                else {
+                    .await;
+                self.add_asked(idx, asked.elapsed());
+                let Some(decision) = decision else {
                     return StepReport::stopped();
                 };
                 let label = decision.value.label();
@@ -268,7 +270,10 @@ impl Scope {
             return Interrupted::Stop(StepReport::stopped());
         }
         let id = self.program.node(idx).step.id.value.clone();
-        let Some(decision) = self.ask(move |op| op.after_interrupt(&id)).await else {
+        let asked = Instant::now();
+        let decision = self.ask(move |op| op.after_interrupt(&id)).await;
+        self.add_asked(idx, asked.elapsed());
+        let Some(decision) = decision else {
             return Interrupted::Stop(StepReport::stopped());
         };
         let label = decision.value.label();
