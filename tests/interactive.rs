@@ -151,8 +151,12 @@ steps:
     let screen = term.expect_run_prompt();
     assert!(screen.contains("$ echo original-command"), "{screen}");
     term.send_line("e");
-    term.expect("New command (Enter keeps the current one)");
+    term.expect("New command");
     term.send_line("echo edited-$((5 + 5))");
+    // The edit is shown, and runs on a yes.
+    term.expect("$ echo edited-$((5 + 5))");
+    term.expect("Run the edited command? [y]es [n]o");
+    term.send_line("y");
     term.expect("edited-10");
 
     // c: continue; this and the following ordinary steps run without asking.
@@ -1288,7 +1292,7 @@ steps:
         .iter()
         .filter_map(|p| p["decision"].as_str())
         .collect();
-    assert_eq!(decisions, ["run", "escalate", "skip"]);
+    assert_eq!(decisions, ["run", "escalate", "shell", "skip"]);
     assert_eq!(
         step_events(&records, "step_finished", "check")[0]["outcome"],
         "skipped"

@@ -621,3 +621,99 @@ fn a_steps_duration_leaves_out_the_time_in_the_failure_menu() {
         "the menu's 1.5s is not the step's: {done}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The `!` shell and `e`dit (#10)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_shell_has_the_playbooks_values_says_it_is_in_a_run_and_is_recorded() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "shell",
+        r#"
+params:
+  service: { type: string, default: apeg.service }
+  token: { type: string, default: hunter2-secret, secret: true }
+steps:
+  - id: health
+    run: exit 7
+"#,
+    );
+    let t = sb.path("t.jsonl");
+    let mut cmd = sb.command();
+    cmd.arg("run")
+        .arg(&pb)
+        .arg("--transcript")
+        .arg(&t)
+        .args(["--operator", "alice"])
+        .env("SHELL", "/bin/bash")
+        // No user rc file: the test does not depend on this machine's.
+        .env("HOME", sb.root());
+    let mut term = Term::spawn(cmd);
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect_failure_prompt();
+    term.send_line("!");
+    term.expect("inside the run (step health)");
+    term.expect("$service");
+    term.expect("(runbook: health)");
+    term.send_line("echo svc=$service token=${token:-unset}");
+    term.expect("svc=apeg.service token=unset");
+    term.send_line("exit");
+    // Back at the same question.
+    term.expect_failure_prompt();
+    term.send_line("s");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+    let records = read_transcript(&t);
+    let shell = step_events(&records, "prompt", "health")
+        .into_iter()
+        .find(|p| p["decision"] == "shell")
+        .cloned()
+        .unwrap_or_else(|| panic!("no shell prompt: {records:#?}"));
+    assert!(
+        s(&shell["answer"]).contains("echo svc=$service token=${token:-unset}"),
+        "what was typed is recorded: {shell}"
+    );
+}
+
+#[test]
+fn edit_fills_the_editor_with_the_command_and_shows_the_edit_before_it_runs() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "edit",
+        "steps:\n  - id: greet\n    run: echo hello-world\n",
+    );
+    let editor = sb.write("editor.sh", "#!/bin/sh\nsed -i 's/world/there/' \"$1\"\n");
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let t = sb.path("t.jsonl");
+    let mut cmd = sb.command();
+    cmd.arg("run")
+        .arg(&pb)
+        .arg("--transcript")
+        .arg(&t)
+        .args(["--operator", "alice"])
+        .env("EDITOR", &editor);
+    let mut term = Term::spawn(cmd);
+    term.expect_run_prompt();
+    term.send_line("e");
+    term.expect("edited (for this run only):");
+    term.expect("$ echo hello-there");
+    term.expect("Run the edited command? [y]es [n]o");
+    assert!(!term.screen.contains("hello-there\r\n  ok"), "not run yet");
+    // No: back to the step's own question; then edit again and run it.
+    term.send_line("n");
+    term.expect_run_prompt();
+    term.send_line("e");
+    term.expect("Run the edited command? [y]es [n]o");
+    term.send_line("y");
+    term.expect("succeeded");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+    let records = read_transcript(&t);
+    assert_eq!(
+        one(&records, "step_started", "greet")["command"],
+        "echo hello-there"
+    );
+}

@@ -195,16 +195,150 @@ impl Interactive {
         ));
     }
 
-    fn shell(&self) {
+    /// Lets the operator change a command: in `$VISUAL`/`$EDITOR` with the command filled
+    /// in, else typed at the prompt. Shows the result and runs it only on a yes; `None` keeps
+    /// the step's own command (unchanged, declined, or the end of input).
+    fn edit(&self, command: &str) -> Option<String> {
+        let s = self.style;
+        let editor = std::env::var("VISUAL")
+            .or_else(|_| std::env::var("EDITOR"))
+            .ok()
+            .filter(|e| !e.trim().is_empty());
+        let edited = match editor {
+            Some(editor) => {
+                let dir = tempfile::Builder::new()
+                    .prefix("runbook-edit-")
+                    .tempdir()
+                    .ok()?;
+                let file = dir.path().join("command.sh");
+                std::fs::write(&file, format!("{command}\n")).ok()?;
+                self.say(&format!("  editing the command in {editor}"));
+                // The editor's own words may hold arguments (`code --wait`): bash splits them.
+                let status = std::process::Command::new("bash")
+                    .arg("-c")
+                    .arg(format!("{editor} \"$1\""))
+                    .arg("runbook-edit")
+                    .arg(&file)
+                    .status();
+                match status {
+                    Ok(st) if st.success() => {}
+                    _ => {
+                        self.say("  the editor failed: the command is unchanged");
+                        return None;
+                    }
+                }
+                std::fs::read_to_string(&file)
+                    .ok()?
+                    .trim_end_matches('\n')
+                    .to_owned()
+            }
+            None => {
+                self.say(&format!(
+                    "  Type the whole new command ($EDITOR is not set); Enter keeps {}",
+                    s.command(&format!(
+                        "$ {}",
+                        visible_line(command.lines().next().unwrap_or(""))
+                    ))
+                ));
+                self.ask("  New command")?
+            }
+        };
+        if edited.trim().is_empty() || edited == command {
+            self.say("  The command is unchanged.");
+            return None;
+        }
+        self.say(&format!("  {}", s.warning("edited (for this run only):")));
+        for (i, line) in edited.lines().enumerate() {
+            self.say(&format!(
+                "  {}",
+                s.command(&format!(
+                    "{}{}",
+                    if i == 0 { "$ " } else { "  " },
+                    visible_line(line)
+                ))
+            ));
+        }
+        let (choice, _) = self.choose(
+            "Run the edited command? [y]es [n]o",
+            &["yes", "no"],
+            None,
+            "  yes runs the edited command; no goes back to the step's question",
+        );
+        (choice == "yes").then_some(edited)
+    }
+
+    /// Opens the operator's `$SHELL` inside the run: the playbook's values (not the secret
+    /// ones) and RUNBOOK_RUN/RUNBOOK_STEP in its environment, a prompt that says so (bash),
+    /// and its history kept; returns the commands typed, for the transcript.
+    fn shell(&self, step: &str, values: &[(String, String)]) -> Vec<String> {
         let shell = std::env::var("SHELL").unwrap_or_else(|_| "bash".into());
+        let names: Vec<&str> = values.iter().map(|(n, _)| n.as_str()).collect();
         self.say(&format!(
-            "  starting {shell}; exit it to come back to the run"
+            "  starting {shell} inside the run (step {}); exit it to come back to this question",
+            visible_line(step)
         ));
-        let status = std::process::Command::new(&shell).status();
-        if let Err(err) = status {
+        if !names.is_empty() {
+            self.say(&format!(
+                "  the playbook's values are in its environment: {}",
+                visible_line(
+                    &names
+                        .iter()
+                        .map(|n| format!("${n}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            ));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("runbook-shell-")
+            .tempdir()
+            .ok();
+        let history = dir.as_ref().map(|d| d.path().join("history"));
+        let mut command = std::process::Command::new(&shell);
+        command
+            .envs(values.iter().map(|(n, v)| (n, v)))
+            .env("RUNBOOK_STEP", step)
+            .env("PS1", format!("(runbook: {step}) \\w \\$ "));
+        if let Some(history) = &history {
+            command.env("HISTFILE", history);
+        }
+        // bash: its own rc file keeps the user's one, then marks the prompt and writes the
+        // history after every command.
+        if let (Some(dir), true) = (&dir, shell.ends_with("bash")) {
+            let rc = dir.path().join("rc");
+            let text = format!(
+                "[ -f ~/.bashrc ] && . ~/.bashrc\nPS1='(runbook: {}) '\"$PS1\"\nHISTFILE={}\nPROMPT_COMMAND='history -a'\n",
+                step.replace('\'', ""),
+                shlex_quote(
+                    &history
+                        .as_ref()
+                        .expect("with the dir")
+                        .display()
+                        .to_string()
+                )
+            );
+            if std::fs::write(&rc, text).is_ok() {
+                command.arg("--rcfile").arg(&rc).arg("-i");
+            }
+        }
+        if let Err(err) = command.status() {
             self.say(&format!("  cannot start {shell}: {err}"));
         }
+        history
+            .and_then(|h| std::fs::read_to_string(h).ok())
+            .map(|text| {
+                text.lines()
+                    .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
+}
+
+/// A path quoted for a bash rc file.
+fn shlex_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 /// Markdown for a terminal: headings and **bold** in bold, `code` in colour, the rest as is.
@@ -359,33 +493,32 @@ impl Operator for Interactive {
                 }
             ));
         }
-        let (choice, answer) = self.choose(
-            question,
-            &["yes", "skip", "edit", "continue", "abort"],
-            None,
-            STEP_HELP,
-        );
+        let (choice, answer) = loop {
+            let (choice, answer) = self.choose(
+                question,
+                &["yes", "skip", "edit", "continue", "abort"],
+                None,
+                STEP_HELP,
+            );
+            if choice != "edit" {
+                break (choice, answer);
+            }
+            // An edit is shown, and runs only on a yes; otherwise the step is asked again.
+            if let Some(edited) = step.command.as_deref().and_then(|c| self.edit(c)) {
+                return Answered {
+                    value: BeforeStep::Edit(edited.clone()),
+                    question: question.into(),
+                    answer: format!("edit: {edited}"),
+                };
+            }
+        };
         let value = match choice {
             "yes" => BeforeStep::Run,
             "skip" => BeforeStep::Skip,
             "abort" => BeforeStep::Abort,
-            "continue" => {
+            _ => {
                 self.continue_all.store(true, Ordering::Relaxed);
                 BeforeStep::Run
-            }
-            _ => {
-                let edited = self
-                    .ask("  New command (Enter keeps the current one)")
-                    .unwrap_or_default();
-                if edited.is_empty() {
-                    BeforeStep::Run
-                } else {
-                    return Answered {
-                        value: BeforeStep::Edit(edited.clone()),
-                        question: question.into(),
-                        answer: format!("edit: {edited}"),
-                    };
-                }
             }
         };
         Answered {
@@ -496,6 +629,7 @@ impl Operator for Interactive {
         verdicts: &[Verdict],
         message: Option<&str>,
         branch: &Branch,
+        values: &[(String, String)],
     ) -> Answered<AfterFailure> {
         let s = self.style;
         self.say(&format!(
@@ -535,31 +669,27 @@ impl Operator for Interactive {
                 )
             }
         );
-        loop {
-            let (choice, answer) = self.choose(
-                &question,
-                &[
-                    "branch", "fail", "retry", "skip", "escalate", "shell", "!", "abort",
-                ],
-                (!stops).then_some("branch"),
-                &help,
-            );
-            let value = match choice {
-                "branch" | "fail" => AfterFailure::Branch,
-                "retry" => AfterFailure::Retry,
-                "skip" => AfterFailure::Skip,
-                "escalate" => AfterFailure::Escalate,
-                "abort" => AfterFailure::Abort,
-                _ => {
-                    self.shell();
-                    continue;
-                }
-            };
-            return Answered {
-                value,
-                question,
-                answer,
-            };
+        let (choice, answer) = self.choose(
+            &question,
+            &[
+                "branch", "fail", "retry", "skip", "escalate", "shell", "!", "abort",
+            ],
+            (!stops).then_some("branch"),
+            &help,
+        );
+        let value = match choice {
+            "branch" | "fail" => AfterFailure::Branch,
+            "retry" => AfterFailure::Retry,
+            "skip" => AfterFailure::Skip,
+            "escalate" => AfterFailure::Escalate,
+            "abort" => AfterFailure::Abort,
+            // The runner records the shell session and asks again.
+            _ => AfterFailure::Shell(self.shell(step, values)),
+        };
+        Answered {
+            value,
+            question,
+            answer,
         }
     }
 

@@ -21,6 +21,9 @@ pub enum AfterFailure {
     Retry,
     Skip,
     Escalate,
+    /// The operator looked around in a shell (then is asked again): the commands typed
+    /// there, as its history recorded them, for the transcript.
+    Shell(Vec<String>),
     Abort,
 }
 
@@ -86,6 +89,7 @@ impl AfterFailure {
             AfterFailure::Retry => "retry",
             AfterFailure::Skip => "skip",
             AfterFailure::Escalate => "escalate",
+            AfterFailure::Shell(_) => "shell",
             AfterFailure::Abort => "abort",
         }
     }
@@ -137,13 +141,15 @@ pub trait Operator: Send + Sync {
         checklist: &[String],
         inputs: &[(String, runbook_model::playbook::Input)],
     ) -> Answered<ManualAnswer>;
-    /// After a step failed (its retries spent): `branch` is where the playbook goes.
+    /// After a step failed (its retries spent): `branch` is where the playbook goes; `values`
+    /// are the playbook's values and captures that are not secret, for the operator's shell.
     fn after_failure(
         &self,
         step: &str,
         verdicts: &[Verdict],
         message: Option<&str>,
         branch: &Branch,
+        values: &[(String, String)],
     ) -> Answered<AfterFailure>;
     /// After Ctrl-C stopped a step: retry it, skip it or abort the run.
     fn after_interrupt(&self, step: &str) -> Answered<AfterInterrupt> {
@@ -254,6 +260,7 @@ impl Operator for Unattended {
         _: &[Verdict],
         _: Option<&str>,
         _: &Branch,
+        _: &[(String, String)],
     ) -> Answered<AfterFailure> {
         Answered {
             value: AfterFailure::Branch,

@@ -122,17 +122,33 @@ impl Scope {
                     report.message.clone(),
                     self.failure_branch(idx),
                 );
+                // The shell gets the values a command sees, but never a secret one.
+                let values: Vec<(String, String)> = self
+                    .known
+                    .texts()
+                    .into_iter()
+                    .filter(|(_, v)| self.shared.redact(v) == *v)
+                    .collect();
                 let asked = Instant::now();
                 let decision = self
-                    .ask(move |op| op.after_failure(&id, &verdicts, message.as_deref(), &branch))
+                    .ask(move |op| {
+                        op.after_failure(&id, &verdicts, message.as_deref(), &branch, &values)
+                    })
                     .await;
                 self.add_asked(idx, asked.elapsed());
                 let Some(decision) = decision else {
                     return StepReport::stopped();
                 };
                 let label = decision.value.label();
-                self.prompt(idx, decision.question, decision.answer, label);
+                let answer = match &decision.value {
+                    AfterFailure::Shell(typed) if !typed.is_empty() => {
+                        format!("{}: {}", decision.answer, typed.join("; "))
+                    }
+                    _ => decision.answer,
+                };
+                self.prompt(idx, decision.question, answer, label);
                 match decision.value {
+                    AfterFailure::Shell(_) => {}
                     AfterFailure::Retry => break,
                     AfterFailure::Skip => {
                         report.outcome = Outcome::Skipped;

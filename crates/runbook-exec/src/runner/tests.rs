@@ -66,6 +66,7 @@ impl Operator for Scripted {
         _: &[Verdict],
         _: Option<&str>,
         _: &crate::operator::Branch,
+        _: &[(String, String)],
     ) -> Answered<AfterFailure> {
         self.asked.lock().unwrap().push(format!("failed {step}"));
         let next = self
