@@ -573,6 +573,7 @@ fn an_escalation_while_a_question_is_open_draws_the_question_again() {
         r#"
 escalation:
   - { after: 1s, notify: [oncall] }
+  - { after: 1h, notify: [lead] }
 steps:
   - id: fix
     manual: Fix it by hand.
@@ -580,14 +581,19 @@ steps:
     );
     let inventory = sb.write(
         "inv.yaml",
-        "apiVersion: runbook/v1\nkind: Inventory\nchannels:\n  oncall: { command: \"cat >> notified.log\" }\n",
+        "apiVersion: runbook/v1\nkind: Inventory\nchannels:\n  oncall: { command: \"cat >> notified.log\" }\n  lead: { command: \"cat >> lead.log\" }\n",
     );
     let t = sb.path("t.jsonl");
     let mut term = sb.run_pty(&pb, &t, &["-i", inventory.to_str().unwrap()]);
-    term.expect("Done? [d]one [s]kip [f]ailed [?]");
+    let card = term.expect("Done? [d]one [s]kip [f]ailed [?]");
+    assert!(card.contains("next escalation: oncall in"), "{card}");
     term.expect("ESCALATION");
-    // The question comes back below the notice.
-    term.expect("Done? [d]one [s]kip [f]ailed [?]");
+    // The question comes back below the notice, under the clock as it is now.
+    let redraw = term.expect("Done? [d]one [s]kip [f]ailed [?]");
+    assert!(
+        redraw.contains("next escalation: lead in 00:59:5"),
+        "the clock is current: {redraw}"
+    );
     term.send_line("d");
     term.expect("succeeded");
     assert_eq!(term.finish(), 0, "{}", term.screen);
@@ -716,4 +722,41 @@ fn edit_fills_the_editor_with_the_command_and_shows_the_edit_before_it_runs() {
         one(&records, "step_started", "greet")["command"],
         "echo hello-there"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A secret input is not echoed
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_secret_input_is_not_echoed_and_not_recorded() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "secret-input",
+        r#"
+steps:
+  - id: token
+    manual: Get a token from the vault.
+    inputs:
+      token:
+        prompt: Token
+        secret: true
+  - id: use
+    run: test -n {{ token }} && echo token-is-set
+"#,
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = sb.run_pty(&pb, &t, &[]);
+    term.expect("Done? [d]one [s]kip [f]ailed [?]");
+    term.send_line("d");
+    term.expect("Token (hidden)");
+    term.send_line("hunter2-xyzzy");
+    let card = term.expect_run_prompt();
+    assert!(!card.contains("hunter2-xyzzy"), "echoed: {card}");
+    term.send_line("y");
+    term.expect("token-is-set");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+    assert!(!term.screen.contains("hunter2-xyzzy"), "{}", term.screen);
+    assert!(!sb.read("t.jsonl").contains("hunter2-xyzzy"));
 }

@@ -116,7 +116,11 @@ impl Interactive {
             let _ = write!(out, "{line}");
             let _ = out.flush();
         });
-        *open_question() = Some(line);
+        *open_question() = Some(OpenQuestion {
+            line,
+            clock: self.clock.clone(),
+            style: self.style,
+        });
         let answer = read_answer(hidden).map(|l| l.trim().to_owned());
         *open_question() = None;
         if answer.is_none() {
@@ -164,6 +168,8 @@ impl Interactive {
             }
             if answer == "?" || answer == "help" || answer == "h" {
                 self.say(help);
+                // The help also tells the time: the card's clock may be minutes old.
+                self.say(&format!("  {}", self.clock.line(self.style)));
                 continue;
             }
             let lower = answer.to_lowercase();
@@ -818,17 +824,25 @@ impl Interactive {
 
 /// The question waiting for an answer, as drawn: what prints meanwhile (output of a
 /// parallel child, an escalation) goes above it, and it is drawn again below.
-fn open_question() -> std::sync::MutexGuard<'static, Option<String>> {
-    static OPEN: Mutex<Option<String>> = Mutex::new(None);
+fn open_question() -> std::sync::MutexGuard<'static, Option<OpenQuestion>> {
+    static OPEN: Mutex<Option<OpenQuestion>> = Mutex::new(None);
     OPEN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A question on the screen: its line, and the clock to draw above it when it is redrawn.
+struct OpenQuestion {
+    line: String,
+    clock: Clock,
+    style: Style,
+}
+
 /// Writes something asynchronous (step output, an escalation notice) with `write`; when a
-/// question is open, on a line of its own above it, and the question is drawn again, so
-/// nothing hides what is being asked.
+/// question is open, on a line of its own above it, and the question is drawn again under
+/// the incident clock as it is now, so nothing hides what is being asked and the clock and
+/// the next escalation are current.
 pub fn above_question(write: impl FnOnce()) {
     let open = open_question();
-    match open.as_deref() {
+    match open.as_ref() {
         None => write(),
         Some(question) => {
             to_operator(|out| {
@@ -837,7 +851,12 @@ pub fn above_question(write: impl FnOnce()) {
             });
             write();
             to_operator(|out| {
-                let _ = write!(out, "{question}");
+                let _ = write!(
+                    out,
+                    "  {}\n{}",
+                    question.clock.line(question.style),
+                    question.line
+                );
                 let _ = out.flush();
             });
         }
