@@ -32,6 +32,8 @@ struct Question {
     answers: &'static [(&'static str, &'static str)],
     shown: &'static str,
     step: &'static str,
+    /// On resume, when it differs: the answers, then what shows.
+    resume: Option<(&'static [(&'static str, &'static str)], &'static str)>,
 }
 
 const QUESTIONS: &[Question] = &[
@@ -41,13 +43,16 @@ const QUESTIONS: &[Question] = &[
         answers: &[],
         shown: "Run it? [y]es",
         step: "one",
+        resume: None,
     },
     Question {
+        // After `continue`, a step's confirm question is the only one: yes or no.
         kind: "a confirm question (no abort choice)",
-        steps: "  - id: one\n    confirm: Really?\n    run: touch one-ran\n",
-        answers: &[("Run it?", "y")],
+        steps: "  - id: zero\n    run: \"true\"\n  - id: one\n    confirm: Really?\n    run: touch one-ran\n",
+        answers: &[("Run it?", "c")],
         shown: "Really? [y]es [n]o",
         step: "one",
+        resume: Some((&[], "Really? [y]es [s]kip")),
     },
     Question {
         kind: "a destructive step's phrase",
@@ -55,6 +60,7 @@ const QUESTIONS: &[Question] = &[
         answers: &[("Run it?", "y")],
         shown: "Type `one` to run it",
         step: "one",
+        resume: None,
     },
     Question {
         kind: "a manual step",
@@ -62,6 +68,7 @@ const QUESTIONS: &[Question] = &[
         answers: &[],
         shown: "Done? [d]one [s]kip [f]ailed",
         step: "one",
+        resume: None,
     },
     Question {
         kind: "a string input",
@@ -69,6 +76,7 @@ const QUESTIONS: &[Question] = &[
         answers: &[("Done?", "d")],
         shown: "Ticket id",
         step: "one",
+        resume: None,
     },
     Question {
         kind: "a secret input",
@@ -76,6 +84,7 @@ const QUESTIONS: &[Question] = &[
         answers: &[("Done?", "d")],
         shown: "Token (hidden)",
         step: "one",
+        resume: None,
     },
     Question {
         kind: "the failure menu",
@@ -83,6 +92,7 @@ const QUESTIONS: &[Question] = &[
         answers: &[("Run it?", "y")],
         shown: "[r]etry",
         step: "one",
+        resume: None,
     },
     Question {
         kind: "a wait",
@@ -90,6 +100,7 @@ const QUESTIONS: &[Question] = &[
         answers: &[],
         shown: "Enter skips",
         step: "one",
+        resume: None,
     },
 ];
 
@@ -142,11 +153,12 @@ fn eof_at_every_kind_of_question_stops_the_run_cleanly_and_resumably() {
         // Resumable: resume asks that question again.
         let mut term = sb.pty(&["resume", t.to_str().unwrap(), "--operator", "alice"]);
         term.expect(&format!("resuming at `{}`", q.step));
-        for (shown, answer) in q.answers {
+        let (answers, shown) = q.resume.unwrap_or((q.answers, q.shown));
+        for (shown, answer) in answers {
             term.expect(shown);
             term.send_line(answer);
         }
-        term.expect(q.shown);
+        term.expect(shown);
         term.ctrl_d();
         assert_eq!(term.finish(), 3, "{}: resumed\n{}", q.kind, term.screen);
     }
@@ -759,4 +771,36 @@ steps:
     assert_eq!(term.finish(), 0, "{}", term.screen);
     assert!(!term.screen.contains("hunter2-xyzzy"), "{}", term.screen);
     assert!(!sb.read("t.jsonl").contains("hunter2-xyzzy"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// One confirmation, not two (#9)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_step_with_its_own_confirm_question_asks_it_once() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "confirm-once",
+        "steps:\n  - id: restart\n    confirm: Restart apeg.service now?\n    run: touch restarted\n",
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = sb.run_pty(&pb, &t, &[]);
+    let card = term.expect("Restart apeg.service now? [y]es [s]kip [e]dit [c]ontinue [a]bort [?]");
+    assert!(!card.contains("Run it?"), "{card}");
+    term.send_line("y");
+    term.expect("succeeded");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+    assert_eq!(
+        term.count("Restart apeg.service now?"),
+        1,
+        "{}",
+        term.screen
+    );
+    assert!(sb.exists("restarted"));
+    let records = read_transcript(&t);
+    let prompts = step_events(&records, "prompt", "restart");
+    assert_eq!(prompts.len(), 1, "{prompts:?}");
+    assert_eq!(prompts[0]["decision"], "run");
 }

@@ -430,7 +430,24 @@ impl Operator for Interactive {
     }
 
     fn before_step(&self, step: &StepPreview) -> Answered<BeforeStep> {
-        let question = "Run it? [y]es [s]kip [e]dit [c]ontinue [a]bort [?]";
+        // A step with its own `confirm:` question asks that one instead of "Run it?": one
+        // question, not two. (In `continue` mode only the confirm question is asked.)
+        let owned;
+        let question = match &step.confirm {
+            Some(confirm) if !self.continue_all.load(Ordering::Relaxed) => {
+                owned = format!(
+                    "{} [y]es [s]kip [e]dit [c]ontinue [a]bort [?]",
+                    visible_line(confirm)
+                );
+                owned.as_str()
+            }
+            _ => "Run it? [y]es [s]kip [e]dit [c]ontinue [a]bort [?]",
+        };
+        let yes = if step.confirm.is_some() {
+            BeforeStep::RunConfirmed
+        } else {
+            BeforeStep::Run
+        };
         if self.continue_all.load(Ordering::Relaxed) {
             return Answered {
                 value: BeforeStep::Run,
@@ -519,12 +536,12 @@ impl Operator for Interactive {
             }
         };
         let value = match choice {
-            "yes" => BeforeStep::Run,
+            "yes" => yes,
             "skip" => BeforeStep::Skip,
             "abort" => BeforeStep::Abort,
             _ => {
                 self.continue_all.store(true, Ordering::Relaxed);
-                BeforeStep::Run
+                yes
             }
         };
         Answered {

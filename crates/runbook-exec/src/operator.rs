@@ -7,6 +7,9 @@ use runbook_transcript::Verdict;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BeforeStep {
     Run,
+    /// Run it: the operator said yes to the step's own `confirm:` question, asked in place
+    /// of "Run it?" (so it is not asked twice).
+    RunConfirmed,
     /// Run this command instead, for this run only (recorded).
     Edit(String),
     Skip,
@@ -110,6 +113,8 @@ pub struct StepPreview {
     /// How the step runs beyond its command, said before the question: "retry: 6 attempts,
     /// 4s apart", "watch: every 30s for 30m", "timeout: 60s", "DESTRUCTIVE: ...".
     pub modifiers: Vec<String>,
+    /// The step's `confirm:` question (rendered, masked): asked in place of "Run it?".
+    pub confirm: Option<String>,
     /// The parallel group this step belongs to: its id, name and doc.
     pub group: Option<(String, String, Option<String>)>,
 }

@@ -117,6 +117,14 @@ impl Scope {
         let node = self.program.node(idx);
         let step = &node.step;
         let shown = self.shared.redact(&command);
+        let confirm = match &step.confirm {
+            Some(question) => Some(
+                self.render(question, Mode::Text, None)
+                    .map(|q| self.shared.redact(&q))
+                    .map_err(|e| StepReport::failed(format!("confirm: {e}")))?,
+            ),
+            None => None,
+        };
         let preview = StepPreview {
             id: step.id.value.clone(),
             name: step.title().to_owned(),
@@ -137,13 +145,19 @@ impl Scope {
             position: self.position(idx),
             modifiers: self.modifiers(idx),
             group: self.group_of(idx),
+            confirm: confirm.clone(),
         };
         let Some(before) = self.ask(move |op| op.before_step(&preview)).await else {
             return Err(StepReport::stopped());
         };
         let mut command = command;
+        let mut confirmed = false;
         match before.value {
             BeforeStep::Run => self.prompt(idx, before.question, before.answer, "run"),
+            BeforeStep::RunConfirmed => {
+                self.prompt(idx, before.question, before.answer, "run");
+                confirmed = true;
+            }
             BeforeStep::Edit(edited) => {
                 self.prompt(idx, before.question, before.answer, "edited");
                 command = edited;
@@ -159,11 +173,7 @@ impl Scope {
                 return Err(StepReport::aborted());
             }
         }
-        if let Some(question) = &step.confirm {
-            let question = self
-                .render(question, Mode::Text, None)
-                .map_err(|e| StepReport::failed(format!("confirm: {e}")))?;
-            let question = self.shared.redact(&question);
+        if let Some(question) = confirm.filter(|_| !confirmed) {
             let id = step.id.value.clone();
             let Some(answer) = self.ask(move |op| op.confirm(&id, &question)).await else {
                 return Err(StepReport::stopped());
