@@ -151,8 +151,12 @@ steps:
     let screen = term.expect_run_prompt();
     assert!(screen.contains("$ echo original-command"), "{screen}");
     term.send_line("e");
-    term.expect("New command (Enter keeps the current one)");
+    term.expect("New command");
     term.send_line("echo edited-$((5 + 5))");
+    // The edit is shown, and runs on a yes.
+    term.expect("$ echo edited-$((5 + 5))");
+    term.expect("Run the edited command? [y]es [n]o");
+    term.send_line("y");
     term.expect("edited-10");
 
     // c: continue; this and the following ordinary steps run without asking.
@@ -276,9 +280,13 @@ steps:
     term.send_line("y");
     term.expect("DANGER `drop-wrong` is destructive:");
     term.expect("touch dropped-1");
-    term.expect("Type `drop orders` to run it (anything else skips it)");
+    term.expect("Type `drop orders` to run it, or `skip`");
     term.send_line("drop order");
-    term.expect("The phrase does not match: the step does not run.");
+    // A typo is not a decision: the phrase is asked again, and `skip` skips.
+    term.expect("That is not the phrase: the step has not run. Type it again, or `skip`.");
+    term.expect("Type `drop orders` to run it, or `skip`");
+    term.send_line("skip");
+    term.expect("Skipped: the step does not run.");
 
     term.expect_run_prompt();
     term.send_line("y");
@@ -298,7 +306,10 @@ steps:
         prompts(&records, "drop-wrong"),
         vec![
             ("y".to_owned(), "run".to_owned()),
-            ("drop order".to_owned(), "refused".to_owned())
+            (
+                "skip (after 1 mistyped phrase)".to_owned(),
+                "skip".to_owned()
+            )
         ]
     );
     assert!(step_events(&records, "step_started", "drop-wrong").is_empty());
@@ -608,7 +619,7 @@ fn ctrl_c_as_a_step_starts_interrupts_it() {
         term.send_line("y");
         term.expect("long  $ echo long-");
         term.ctrl_c();
-        let which = term.expect_any(&["[r]etry [s]kip [a]bort", "[b]ranch (Enter)"]);
+        let which = term.expect_any(&["[r]etry [s]kip [a]bort", "[e]scalate [!]shell"]);
         assert_eq!(
             which,
             0,
@@ -1281,7 +1292,7 @@ steps:
         .iter()
         .filter_map(|p| p["decision"].as_str())
         .collect();
-    assert_eq!(decisions, ["run", "escalate", "skip"]);
+    assert_eq!(decisions, ["run", "escalate", "shell", "skip"]);
     assert_eq!(
         step_events(&records, "step_finished", "check")[0]["outcome"],
         "skipped"

@@ -227,7 +227,7 @@ impl Term {
 
     /// Waits for the after-failure prompt.
     pub fn expect_failure_prompt(&mut self) -> String {
-        self.expect("[b]ranch (Enter) [r]etry [s]kip [e]scalate [!]shell [a]bort [?]")
+        self.expect("[r]etry [s]kip [e]scalate [!]shell [a]bort [?]")
     }
 
     /// Types a line and Enter.
@@ -239,6 +239,11 @@ impl Term {
     /// Ctrl-C: the terminal sends SIGINT to the foreground process group.
     pub fn ctrl_c(&mut self) {
         self.session.send_control('c').expect("send Ctrl-C");
+    }
+
+    /// Ctrl-D at the start of a line: the terminal's end of input (a read returns 0).
+    pub fn ctrl_d(&mut self) {
+        self.session.send_control('d').expect("send Ctrl-D");
     }
 
     /// Reads to the end of the output and returns the exit code.

@@ -83,7 +83,8 @@ impl Printer {
         Printer {
             enabled,
             style,
-            live_output: terminal || verbose,
+            // An operator watches the output as it comes, also through `| tee log`.
+            live_output: terminal || verbose || interactive,
             tails: Mutex::default(),
             terminal,
             interactive,
@@ -94,10 +95,10 @@ impl Printer {
         if !self.enabled {
             return;
         }
-        match active_bar().as_ref() {
+        crate::prompt::above_question(|| match active_bar().as_ref() {
             Some(bar) => bar.suspend(|| eprintln!("{line}")),
             None => eprintln!("{line}"),
-        }
+        });
     }
 
     pub fn begin(&self, playbook: &Playbook, transcript: &Path) {
@@ -125,13 +126,45 @@ impl Printer {
             RunOutcome::Aborted => s.warning("aborted"),
             RunOutcome::Interrupted => s.warning("interrupted"),
         };
+        // A failure the playbook handled (a branch, `continue`) did not fail the run: say so,
+        // and name them, rather than "succeeded … 8 failed".
+        let failures = if summary.outcome == RunOutcome::Success && f.steps_failed > 0 {
+            // Each step's last outcome, in the order steps first finished.
+            let mut last: Vec<(&str, Outcome)> = Vec::new();
+            let mut at: HashMap<&str, usize> = HashMap::new();
+            for (step, outcome, _) in &summary.steps {
+                match at.get(step.as_str()) {
+                    Some(&i) => last[i].1 = *outcome,
+                    None => {
+                        at.insert(step, last.len());
+                        last.push((step, *outcome));
+                    }
+                }
+            }
+            let handled: Vec<&str> = last
+                .iter()
+                .filter(|(_, o)| *o == Outcome::Failed)
+                .map(|(s, _)| *s)
+                .collect();
+            format!(
+                "{} failure{} handled by the playbook ({})",
+                f.steps_failed,
+                if f.steps_failed == 1 { "" } else { "s" },
+                handled
+                    .iter()
+                    .map(|h| visible_line(h).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            format!("{} failed", f.steps_failed)
+        };
         let mut line = format!(
-            "{} {word} in {}: {} ok, {} warning, {} failed, {} skipped",
+            "{} {word} in {}: {} ok, {} warning, {failures}, {} skipped",
             s.bold("■"),
             format_duration(Duration::from_millis(f.duration_ms)),
             f.steps_ok,
             f.steps_warning,
-            f.steps_failed,
             f.steps_skipped
         );
         if let Some(step) = &f.failed_step {
@@ -154,6 +187,8 @@ impl Printer {
         if !self.enabled || !self.terminal {
             return;
         }
+        // The previous attempt's spinner goes first: none is left behind on the screen.
+        self.stop_spinner();
         let bar = ProgressBar::new_spinner();
         bar.set_style(
             ProgressStyle::with_template("  {spinner} {msg} {elapsed}").expect("static template"),
@@ -168,6 +203,7 @@ impl Printer {
         if !self.enabled || !self.terminal {
             return;
         }
+        self.stop_spinner();
         let bar = ProgressBar::new(planned.as_millis() as u64);
         bar.set_style(
             ProgressStyle::with_template("  {msg} {bar:30} {elapsed} of {len_text}")
@@ -312,6 +348,20 @@ impl Observer for Printer {
             }
             _ => {}
         }
+    }
+
+    fn waiting(&self, step: &str, what: &str, _delay: Duration) {
+        let asks = if self.interactive {
+            " · Ctrl-C asks what to do"
+        } else {
+            ""
+        };
+        self.say(&format!(
+            "  {} {}: {}{asks}",
+            self.style.dim("…"),
+            visible_line(step),
+            visible_line(what)
+        ));
     }
 
     fn output(&self, step: &str, stream: Stream, line: &str) {

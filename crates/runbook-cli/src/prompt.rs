@@ -5,13 +5,14 @@
 //! [`visible`], so escape sequences are never obeyed. A secret input is read without echo,
 //! and a secret default is never shown.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use runbook_exec::operator::{
-    AfterFailure, AfterInterrupt, Answered, BeforeStep, ManualAnswer, Operator, StepPreview,
+    AfterFailure, AfterInterrupt, Answered, BeforeStep, Branch, ManualAnswer, Operator, StepPreview,
 };
 use runbook_exec::process::Signals;
 use runbook_model::ParamType;
@@ -56,6 +57,8 @@ pub struct Interactive {
     clock: Clock,
     /// "continue": stop asking before ordinary steps for the rest of the run.
     continue_all: AtomicBool,
+    /// Stdin reached its end: nobody can answer any more, and the run stops.
+    closed: AtomicBool,
     /// Ctrl-C and SIGTERM as the run counts them: a countdown stops at one, so it does not
     /// go on reading stdin behind the question the runner asks next.
     signals: tokio::sync::watch::Receiver<Signals>,
@@ -75,6 +78,7 @@ impl Interactive {
             style,
             clock,
             continue_all: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             signals,
             pause: Box::new(|| {}),
         }
@@ -90,26 +94,54 @@ impl Interactive {
 
     fn say(&self, text: &str) {
         (self.pause)();
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{text}");
+        to_operator(|out| {
+            let _ = writeln!(out, "{text}");
+        });
     }
 
-    /// Reads one answer; EOF counts as `abort` (nobody is there to answer).
-    fn ask(&self, question: &str) -> String {
+    /// Reads one answer; `None` at the end of input (nobody is there to answer: the run
+    /// stops, see [`Operator::gone`]).
+    fn ask(&self, question: &str) -> Option<String> {
         self.ask_with(question, false)
     }
 
     /// Reads one answer, without echoing it when `hidden` (and stdin is a terminal).
-    fn ask_with(&self, question: &str, hidden: bool) -> String {
+    fn ask_with(&self, question: &str, hidden: bool) -> Option<String> {
+        if self.closed.load(Ordering::SeqCst) {
+            return None;
+        }
         (self.pause)();
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "{} {} ", question, self.style.bold("›"));
-        let _ = err.flush();
-        drop(err);
-        read_answer(hidden).map_or_else(|| "abort".to_owned(), |l| l.trim().to_owned())
+        let line = format!("{} {} ", question, self.style.bold("›"));
+        to_operator(|out| {
+            let _ = write!(out, "{line}");
+            let _ = out.flush();
+        });
+        *open_question() = Some(OpenQuestion {
+            line,
+            clock: self.clock.clone(),
+            style: self.style,
+        });
+        let answer = read_answer(hidden).map(|l| l.trim().to_owned());
+        *open_question() = None;
+        if answer.is_none() {
+            self.end_of_input();
+        }
+        answer
     }
 
-    /// Asks until the answer is one of `choices` (by word or first letter).
+    /// Stdin ended: no question is asked any more, and the operator is [`Operator::gone`].
+    fn end_of_input(&self) {
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            self.say(&format!(
+                "\n  {} end of input: nobody is left to answer; the run stops (resumable)",
+                self.style.warning("EOF")
+            ));
+        }
+    }
+
+    /// Asks until the answer is one of `choices` (by word or first letter). At the end of
+    /// input it returns the choice that does the least (`abort`, `no`, `skip`, else the last
+    /// one) with the answer `(EOF)`; the runner does not use it (see [`Operator::gone`]).
     fn choose(
         &self,
         question: &str,
@@ -118,7 +150,15 @@ impl Interactive {
         help: &str,
     ) -> (&'static str, String) {
         loop {
-            let answer = self.ask(question);
+            let Some(answer) = self.ask(question) else {
+                let safest = ["abort", "no", "skip"]
+                    .into_iter()
+                    .find_map(|c| choices.iter().find(|x| **x == c))
+                    .or(choices.last())
+                    .copied()
+                    .unwrap_or("abort");
+                return (safest, EOF_ANSWER.to_owned());
+            };
             if answer.is_empty() {
                 if let Some(d) = default {
                     return (d, "(Enter)".to_owned());
@@ -128,6 +168,8 @@ impl Interactive {
             }
             if answer == "?" || answer == "help" || answer == "h" {
                 self.say(help);
+                // The help also tells the time: the card's clock may be minutes old.
+                self.say(&format!("  {}", self.clock.line(self.style)));
                 continue;
             }
             let lower = answer.to_lowercase();
@@ -141,13 +183,16 @@ impl Interactive {
         }
     }
 
-    fn header(&self, id: &str, name: &str) {
+    /// The step card's first line: position, id and name, the incident clock.
+    fn header(&self, id: &str, name: &str, position: Option<(usize, usize)>) {
         let s = self.style;
-        let title = if name == id {
-            id.to_owned()
-        } else {
-            format!("{id} · {name}")
+        let mut title = match position {
+            Some((n, m)) => format!("step {n} of {m} · {id}"),
+            None => id.to_owned(),
         };
+        if name != id {
+            title.push_str(&format!(" · {name}"));
+        }
         self.say(&format!(
             "\n{} {}   {}",
             s.bold("──"),
@@ -156,16 +201,150 @@ impl Interactive {
         ));
     }
 
-    fn shell(&self) {
+    /// Lets the operator change a command: in `$VISUAL`/`$EDITOR` with the command filled
+    /// in, else typed at the prompt. Shows the result and runs it only on a yes; `None` keeps
+    /// the step's own command (unchanged, declined, or the end of input).
+    fn edit(&self, command: &str) -> Option<String> {
+        let s = self.style;
+        let editor = std::env::var("VISUAL")
+            .or_else(|_| std::env::var("EDITOR"))
+            .ok()
+            .filter(|e| !e.trim().is_empty());
+        let edited = match editor {
+            Some(editor) => {
+                let dir = tempfile::Builder::new()
+                    .prefix("runbook-edit-")
+                    .tempdir()
+                    .ok()?;
+                let file = dir.path().join("command.sh");
+                std::fs::write(&file, format!("{command}\n")).ok()?;
+                self.say(&format!("  editing the command in {editor}"));
+                // The editor's own words may hold arguments (`code --wait`): bash splits them.
+                let status = std::process::Command::new("bash")
+                    .arg("-c")
+                    .arg(format!("{editor} \"$1\""))
+                    .arg("runbook-edit")
+                    .arg(&file)
+                    .status();
+                match status {
+                    Ok(st) if st.success() => {}
+                    _ => {
+                        self.say("  the editor failed: the command is unchanged");
+                        return None;
+                    }
+                }
+                std::fs::read_to_string(&file)
+                    .ok()?
+                    .trim_end_matches('\n')
+                    .to_owned()
+            }
+            None => {
+                self.say(&format!(
+                    "  Type the whole new command ($EDITOR is not set); Enter keeps {}",
+                    s.command(&format!(
+                        "$ {}",
+                        visible_line(command.lines().next().unwrap_or(""))
+                    ))
+                ));
+                self.ask("  New command")?
+            }
+        };
+        if edited.trim().is_empty() || edited == command {
+            self.say("  The command is unchanged.");
+            return None;
+        }
+        self.say(&format!("  {}", s.warning("edited (for this run only):")));
+        for (i, line) in edited.lines().enumerate() {
+            self.say(&format!(
+                "  {}",
+                s.command(&format!(
+                    "{}{}",
+                    if i == 0 { "$ " } else { "  " },
+                    visible_line(line)
+                ))
+            ));
+        }
+        let (choice, _) = self.choose(
+            "Run the edited command? [y]es [n]o",
+            &["yes", "no"],
+            None,
+            "  yes runs the edited command; no goes back to the step's question",
+        );
+        (choice == "yes").then_some(edited)
+    }
+
+    /// Opens the operator's `$SHELL` inside the run: the playbook's values (not the secret
+    /// ones) and RUNBOOK_RUN/RUNBOOK_STEP in its environment, a prompt that says so (bash),
+    /// and its history kept; returns the commands typed, for the transcript.
+    fn shell(&self, step: &str, values: &[(String, String)]) -> Vec<String> {
         let shell = std::env::var("SHELL").unwrap_or_else(|_| "bash".into());
+        let names: Vec<&str> = values.iter().map(|(n, _)| n.as_str()).collect();
         self.say(&format!(
-            "  starting {shell}; exit it to come back to the run"
+            "  starting {shell} inside the run (step {}); exit it to come back to this question",
+            visible_line(step)
         ));
-        let status = std::process::Command::new(&shell).status();
-        if let Err(err) = status {
+        if !names.is_empty() {
+            self.say(&format!(
+                "  the playbook's values are in its environment: {}",
+                visible_line(
+                    &names
+                        .iter()
+                        .map(|n| format!("${n}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            ));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("runbook-shell-")
+            .tempdir()
+            .ok();
+        let history = dir.as_ref().map(|d| d.path().join("history"));
+        let mut command = std::process::Command::new(&shell);
+        command
+            .envs(values.iter().map(|(n, v)| (n, v)))
+            .env("RUNBOOK_STEP", step)
+            .env("PS1", format!("(runbook: {step}) \\w \\$ "));
+        if let Some(history) = &history {
+            command.env("HISTFILE", history);
+        }
+        // bash: its own rc file keeps the user's one, then marks the prompt and writes the
+        // history after every command.
+        if let (Some(dir), true) = (&dir, shell.ends_with("bash")) {
+            let rc = dir.path().join("rc");
+            let text = format!(
+                "[ -f ~/.bashrc ] && . ~/.bashrc\nPS1='(runbook: {}) '\"$PS1\"\nHISTFILE={}\nPROMPT_COMMAND='history -a'\n",
+                step.replace('\'', ""),
+                shlex_quote(
+                    &history
+                        .as_ref()
+                        .expect("with the dir")
+                        .display()
+                        .to_string()
+                )
+            );
+            if std::fs::write(&rc, text).is_ok() {
+                command.arg("--rcfile").arg(&rc).arg("-i");
+            }
+        }
+        if let Err(err) = command.status() {
             self.say(&format!("  cannot start {shell}: {err}"));
         }
+        history
+            .and_then(|h| std::fs::read_to_string(h).ok())
+            .map(|text| {
+                text.lines()
+                    .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
+}
+
+/// A path quoted for a bash rc file.
+fn shlex_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 /// Markdown for a terminal: headings and **bold** in bold, `code` in colour, the rest as is.
@@ -211,14 +390,25 @@ pub fn render_markdown(text: &str, s: Style) -> String {
     out
 }
 
+/// A destructive step's answer as recorded: how many tries were mistyped before it.
+fn with_mistyped(answer: String, mistyped: u32) -> String {
+    match mistyped {
+        0 => answer,
+        1 => format!("{answer} (after 1 mistyped phrase)"),
+        n => format!("{answer} (after {n} mistyped phrases)"),
+    }
+}
+
+/// The answer recorded when stdin ended at a question.
+const EOF_ANSWER: &str = "(EOF)";
+
 const STEP_HELP: &str = "  yes       run the step
   skip      do not run it (recorded as skipped)
   edit      change the command for this run (recorded)
   continue  run this and the following steps without asking (confirmations still ask)
   abort     stop the run here (resume it later with `runbook resume`)";
 
-const FAILURE_HELP: &str = "  branch    follow the playbook (its on_failure) — the default, Enter
-  retry     run the step again
+const FAILURE_HELP: &str = "  retry     run the step again
   skip      mark it skipped and go on with the next step
   escalate  notify the next escalation level now, then ask again
   shell     open $SHELL to look around; exit it to come back here
@@ -233,8 +423,31 @@ impl Operator for Interactive {
         &self.name
     }
 
+    fn gone(&self) -> Option<String> {
+        self.closed
+            .load(Ordering::SeqCst)
+            .then(|| "end of input (EOF) at a question: nobody is left to answer".to_owned())
+    }
+
     fn before_step(&self, step: &StepPreview) -> Answered<BeforeStep> {
-        let question = "Run it? [y]es [s]kip [e]dit [c]ontinue [a]bort [?]";
+        // A step with its own `confirm:` question asks that one instead of "Run it?": one
+        // question, not two. (In `continue` mode only the confirm question is asked.)
+        let owned;
+        let question = match &step.confirm {
+            Some(confirm) if !self.continue_all.load(Ordering::Relaxed) => {
+                owned = format!(
+                    "{} [y]es [s]kip [e]dit [c]ontinue [a]bort [?]",
+                    visible_line(confirm)
+                );
+                owned.as_str()
+            }
+            _ => "Run it? [y]es [s]kip [e]dit [c]ontinue [a]bort [?]",
+        };
+        let yes = if step.confirm.is_some() {
+            BeforeStep::RunConfirmed
+        } else {
+            BeforeStep::Run
+        };
         if self.continue_all.load(Ordering::Relaxed) {
             return Answered {
                 value: BeforeStep::Run,
@@ -243,7 +456,30 @@ impl Operator for Interactive {
             };
         }
         let s = self.style;
-        self.header(&step.id, &step.name);
+        if let Some((id, name, doc)) = &step.group {
+            // A child of a parallel group: the group first, and that this child waits.
+            let title = if name == id {
+                id.clone()
+            } else {
+                format!("{id} · {name}")
+            };
+            self.say(&format!(
+                "\n{} parallel group {}: its steps run at the same time; each asks in turn",
+                s.bold("══"),
+                s.bold(&visible_line(&title))
+            ));
+            if let Some(doc) = doc {
+                self.say(render_markdown(doc, s).trim_end());
+            }
+        }
+        self.header(&step.id, &step.name, step.position);
+        if let Some((id, ..)) = &step.group {
+            self.say(&format!(
+                "  {} waits for your answer (in group {})",
+                s.bold(&visible_line(&step.id)),
+                visible_line(id)
+            ));
+        }
         if let Some(doc) = &step.doc {
             self.say(render_markdown(doc, s).trim_end());
         }
@@ -268,31 +504,44 @@ impl Operator for Interactive {
                 visible(&step.expect.join("; "))
             ));
         }
-        let (choice, answer) = self.choose(
-            question,
-            &["yes", "skip", "edit", "continue", "abort"],
-            None,
-            STEP_HELP,
-        );
+        // Retries, watches, timeouts and danger change what "yes" means: said before it.
+        for m in &step.modifiers {
+            let line = visible_line(m);
+            self.say(&format!(
+                "  {}",
+                if m.starts_with("DESTRUCTIVE") {
+                    s.error(&line)
+                } else {
+                    line.into_owned()
+                }
+            ));
+        }
+        let (choice, answer) = loop {
+            let (choice, answer) = self.choose(
+                question,
+                &["yes", "skip", "edit", "continue", "abort"],
+                None,
+                STEP_HELP,
+            );
+            if choice != "edit" {
+                break (choice, answer);
+            }
+            // An edit is shown, and runs only on a yes; otherwise the step is asked again.
+            if let Some(edited) = step.command.as_deref().and_then(|c| self.edit(c)) {
+                return Answered {
+                    value: BeforeStep::Edit(edited.clone()),
+                    question: question.into(),
+                    answer: format!("edit: {edited}"),
+                };
+            }
+        };
         let value = match choice {
-            "yes" => BeforeStep::Run,
+            "yes" => yes,
             "skip" => BeforeStep::Skip,
             "abort" => BeforeStep::Abort,
-            "continue" => {
-                self.continue_all.store(true, Ordering::Relaxed);
-                BeforeStep::Run
-            }
             _ => {
-                let edited = self.ask("  New command (Enter keeps the current one)");
-                if edited.is_empty() {
-                    BeforeStep::Run
-                } else {
-                    return Answered {
-                        value: BeforeStep::Edit(edited.clone()),
-                        question: question.into(),
-                        answer: format!("edit: {edited}"),
-                    };
-                }
+                self.continue_all.store(true, Ordering::Relaxed);
+                yes
             }
         };
         Answered {
@@ -320,16 +569,42 @@ impl Operator for Interactive {
         for line in command.lines() {
             self.say(&format!("    {}", s.error(&visible_line(line))));
         }
-        let question = format!("Type `{phrase}` to run it (anything else skips it)");
-        let answer = self.ask(&visible(&question));
-        let ok = answer == phrase;
-        if !ok {
-            self.say("  The phrase does not match: the step does not run.");
-        }
-        Answered {
-            value: ok,
-            question,
-            answer,
+        let question = format!("Type `{phrase}` to run it, or `skip`");
+        let mut mistyped = 0;
+        loop {
+            let Some(answer) = self.ask(&visible(&question)) else {
+                return Answered {
+                    value: false,
+                    question,
+                    answer: EOF_ANSWER.to_owned(),
+                };
+            };
+            // The phrase wins over the words, should a playbook choose `skip` as its phrase.
+            if answer == phrase {
+                return Answered {
+                    value: true,
+                    question,
+                    answer: with_mistyped(answer, mistyped),
+                };
+            }
+            match answer.to_lowercase().as_str() {
+                "skip" => {
+                    self.say("  Skipped: the step does not run.");
+                    return Answered {
+                        value: false,
+                        question,
+                        answer: with_mistyped(answer, mistyped),
+                    };
+                }
+                "" => self.say("  Enter alone does nothing here: type the phrase, or `skip`."),
+                "?" | "help" => self.say(
+                    "  The phrase runs this destructive step; `skip` does not run it (recorded); Ctrl-C stops the run.",
+                ),
+                _ => {
+                    mistyped += 1;
+                    self.say("  That is not the phrase: the step has not run. Type it again, or `skip`.");
+                }
+            }
         }
     }
 
@@ -341,7 +616,7 @@ impl Operator for Interactive {
         inputs: &[(String, Input)],
     ) -> Answered<ManualAnswer> {
         let s = self.style;
-        self.header(step, "manual step");
+        self.header(step, "manual step", None);
         self.say(render_markdown(&visible(instructions), s).trim_end());
         for item in checklist {
             self.say(&format!("  [ ] {}", visible_line(item)));
@@ -376,6 +651,8 @@ impl Operator for Interactive {
         step: &str,
         verdicts: &[Verdict],
         message: Option<&str>,
+        branch: &Branch,
+        values: &[(String, String)],
     ) -> Answered<AfterFailure> {
         let s = self.style;
         self.say(&format!(
@@ -392,30 +669,50 @@ impl Operator for Interactive {
                 ));
             }
         }
-        let question = "[b]ranch (Enter) [r]etry [s]kip [e]scalate [!]shell [a]bort [?]";
-        loop {
-            let (choice, answer) = self.choose(
-                question,
-                &["branch", "retry", "skip", "escalate", "shell", "!", "abort"],
-                Some("branch"),
-                FAILURE_HELP,
-            );
-            let value = match choice {
-                "branch" => AfterFailure::Branch,
-                "retry" => AfterFailure::Retry,
-                "skip" => AfterFailure::Skip,
-                "escalate" => AfterFailure::Escalate,
-                "abort" => AfterFailure::Abort,
-                _ => {
-                    self.shell();
-                    continue;
-                }
-            };
-            return Answered {
-                value,
-                question: question.into(),
-                answer,
-            };
+        // Enter follows the playbook, and says where that goes; when the playbook stops the
+        // run there, Enter does nothing: stopping takes a word.
+        let stops = *branch == Branch::Stop;
+        let question = if stops {
+            "[f]ail the run (the playbook's on_failure: abort) [r]etry [s]kip [e]scalate [!]shell [a]bort [?]".to_owned()
+        } else {
+            format!(
+                "Enter: {} · [r]etry [s]kip [e]scalate [!]shell [a]bort [?]",
+                visible_line(&branch.describe())
+            )
+        };
+        let help = format!(
+            "  {}\n{FAILURE_HELP}",
+            if stops {
+                "fail      follow the playbook: the step fails the run (finally runs; exit 1)"
+                    .to_owned()
+            } else {
+                format!(
+                    "Enter     follow the playbook: {} (also `branch`)",
+                    visible_line(&branch.describe())
+                )
+            }
+        );
+        let (choice, answer) = self.choose(
+            &question,
+            &[
+                "branch", "fail", "retry", "skip", "escalate", "shell", "!", "abort",
+            ],
+            (!stops).then_some("branch"),
+            &help,
+        );
+        let value = match choice {
+            "branch" | "fail" => AfterFailure::Branch,
+            "retry" => AfterFailure::Retry,
+            "skip" => AfterFailure::Skip,
+            "escalate" => AfterFailure::Escalate,
+            "abort" => AfterFailure::Abort,
+            // The runner records the shell session and asks again.
+            _ => AfterFailure::Shell(self.shell(step, values)),
+        };
+        Answered {
+            value,
+            question,
+            answer,
         }
     }
 
@@ -448,6 +745,8 @@ impl Operator for Interactive {
         bar.set_style(
             ProgressStyle::with_template("  wait {bar:30} {msg}").expect("static template"),
         );
+        // A wait is a step too: its card says which and for how long.
+        self.header(step, &format!("wait {}", format_duration(duration)), None);
         let started = Instant::now();
         let question = format!("wait {} ({step})", format_duration(duration));
         if bar.is_hidden() {
@@ -463,8 +762,16 @@ impl Operator for Interactive {
             // After a Ctrl-C the next line answers the runner's next question, not this one.
             if stdin_ready(left.min(Duration::from_millis(200))) && !signalled() {
                 let mut line = String::new();
-                let _ = std::io::stdin().lock().read_line(&mut line);
+                let read = std::io::stdin().lock().read_line(&mut line);
                 bar.finish_and_clear();
+                if matches!(read, Ok(0) | Err(_)) {
+                    self.end_of_input();
+                    return Answered {
+                        value: false,
+                        question,
+                        answer: EOF_ANSWER.into(),
+                    };
+                }
                 return Answered {
                     value: true,
                     question,
@@ -499,7 +806,10 @@ impl Interactive {
             question.push_str(" (hidden)");
         }
         loop {
-            let mut answer = self.ask_with(&question, input.secret);
+            let Some(mut answer) = self.ask_with(&question, input.secret) else {
+                // Not used: the run stops (see `Operator::gone`).
+                return Value::Null;
+            };
             if answer.is_empty()
                 && let Some(d) = &default
             {
@@ -529,6 +839,74 @@ impl Interactive {
     }
 }
 
+/// The question waiting for an answer, as drawn: what prints meanwhile (output of a
+/// parallel child, an escalation) goes above it, and it is drawn again below.
+fn open_question() -> std::sync::MutexGuard<'static, Option<OpenQuestion>> {
+    static OPEN: Mutex<Option<OpenQuestion>> = Mutex::new(None);
+    OPEN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A question on the screen: its line, and the clock to draw above it when it is redrawn.
+struct OpenQuestion {
+    line: String,
+    clock: Clock,
+    style: Style,
+}
+
+/// Writes something asynchronous (step output, an escalation notice) with `write`; when a
+/// question is open, on a line of its own above it, and the question is drawn again under
+/// the incident clock as it is now, so nothing hides what is being asked and the clock and
+/// the next escalation are current.
+pub fn above_question(write: impl FnOnce()) {
+    let open = open_question();
+    match open.as_ref() {
+        None => write(),
+        Some(question) => {
+            to_operator(|out| {
+                let _ = writeln!(out);
+                let _ = out.flush();
+            });
+            write();
+            to_operator(|out| {
+                let _ = write!(
+                    out,
+                    "  {}\n{}",
+                    question.clock.line(question.style),
+                    question.line
+                );
+                let _ = out.flush();
+            });
+        }
+    }
+}
+
+/// The terminal, opened once when stderr is not one (`runbook run x 2>&1 | tee log`).
+static TTY: OnceLock<Option<Mutex<std::fs::File>>> = OnceLock::new();
+
+/// Writes what the operator must see — questions, step cards, notices: on stderr when it is
+/// a terminal, else on the terminal itself (/dev/tty) when there is one, so a run piped into
+/// `tee` still asks where the operator looks. Without either, on stderr.
+pub fn to_operator(write: impl FnOnce(&mut dyn Write)) {
+    let tty = TTY.get_or_init(|| {
+        if std::io::stderr().is_terminal() {
+            return None;
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/tty")
+            .ok()
+            .map(Mutex::new)
+    });
+    match tty {
+        Some(tty) => {
+            let mut tty = tty.lock().unwrap_or_else(|e| e.into_inner());
+            write(&mut *tty);
+            let _ = tty.flush();
+        }
+        None => write(&mut std::io::stderr().lock()),
+    }
+}
+
 /// Reads one line from stdin, without echo when `hidden` and stdin is a terminal; `None` at
 /// EOF.
 pub fn read_answer(hidden: bool) -> Option<String> {
@@ -537,7 +915,9 @@ pub fn read_answer(hidden: bool) -> Option<String> {
     let read = std::io::stdin().lock().read_line(&mut line);
     if echo_off.is_some() {
         // The operator's Enter was not echoed either.
-        let _ = writeln!(std::io::stderr());
+        to_operator(|out| {
+            let _ = writeln!(out);
+        });
     }
     drop(echo_off);
     match read {

@@ -205,12 +205,15 @@ pub fn resume(args: &ResumeArgs, verbose: u8) -> Result<Exit, CliError> {
     )
 }
 
-/// Decides between an operator and `--yes`; a run without a terminal needs `--yes`.
+/// Decides between an operator and `--yes`: answers come from stdin, so a person is there
+/// when stdin is a terminal (stderr may go to a pipe, as in `2>&1 | tee log`: the questions
+/// then go to the terminal itself); a run whose stdin is not a terminal needs `--yes` (or
+/// `--interactive`, to answer from a pipe).
 fn wants_operator(flags: &RunFlags) -> Result<bool, CliError> {
     if flags.yes {
         return Ok(false);
     }
-    if flags.interactive || (std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+    if flags.interactive || std::io::stdin().is_terminal() {
         return Ok(true);
     }
     Err(CliError::new(Exit::Invalid, "no terminal to ask the operator on")
@@ -232,21 +235,20 @@ fn ask_missing_params(
     loaded: &mut Loaded,
     operator: &str,
 ) -> Result<(), CliError> {
-    use std::io::Write;
     let mut answers = Vec::new();
     for name in loaded.vars.missing.clone() {
         let param = &loaded.tree.root().playbook.params[&name];
         loop {
-            let mut err = std::io::stderr().lock();
             let what = param.description.as_deref().unwrap_or("required");
             let hidden = if param.secret { ", hidden" } else { "" };
-            let _ = write!(
-                err,
-                "  {name} ({}{hidden}) › ",
-                runbook_transcript::visible_line(what)
-            );
-            let _ = err.flush();
-            drop(err);
+            crate::prompt::to_operator(|out| {
+                let _ = write!(
+                    out,
+                    "  {name} ({}{hidden}) › ",
+                    runbook_transcript::visible_line(what)
+                );
+                let _ = out.flush();
+            });
             let Some(line) = crate::prompt::read_answer(param.secret) else {
                 return Err(runbook_exec::Error::MissingParams(loaded.vars.missing.clone()).into());
             };

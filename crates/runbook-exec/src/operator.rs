@@ -7,6 +7,9 @@ use runbook_transcript::Verdict;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BeforeStep {
     Run,
+    /// Run it: the operator said yes to the step's own `confirm:` question, asked in place
+    /// of "Run it?" (so it is not asked twice).
+    RunConfirmed,
     /// Run this command instead, for this run only (recorded).
     Edit(String),
     Skip,
@@ -21,7 +24,37 @@ pub enum AfterFailure {
     Retry,
     Skip,
     Escalate,
+    /// The operator looked around in a shell (then is asked again): the commands typed
+    /// there, as its history recorded them, for the transcript.
+    Shell(Vec<String>),
     Abort,
+}
+
+/// Where the playbook sends the run after a step failed: what "follow the playbook" does,
+/// computed by the runner (from [`Program::next`]) so the operator sees the target.
+///
+/// [`Program::next`]: crate::program::Program::next
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Branch {
+    /// `on_failure: <step>`: go to that step.
+    Goto(String),
+    /// `on_failure: continue`: on with the next step (`None`: no step follows).
+    Continue(Option<String>),
+    /// `on_failure: abort` (the default): the run (or a parallel child's group) fails here;
+    /// `finally` still runs.
+    Stop,
+}
+
+impl Branch {
+    /// What following the playbook does, in words: "go to check-config".
+    pub fn describe(&self) -> String {
+        match self {
+            Branch::Goto(id) => format!("go to {id}"),
+            Branch::Continue(Some(id)) => format!("continue to {id}"),
+            Branch::Continue(None) => "continue (no step follows)".to_owned(),
+            Branch::Stop => "stop: the step fails the run (on_failure: abort)".to_owned(),
+        }
+    }
 }
 
 /// The operator's report on a manual step.
@@ -59,6 +92,7 @@ impl AfterFailure {
             AfterFailure::Retry => "retry",
             AfterFailure::Skip => "skip",
             AfterFailure::Escalate => "escalate",
+            AfterFailure::Shell(_) => "shell",
             AfterFailure::Abort => "abort",
         }
     }
@@ -74,6 +108,15 @@ pub struct StepPreview {
     pub command: Option<String>,
     pub host: String,
     pub expect: Vec<String>,
+    /// "step 3 of 9" among the playbook's main steps (`finally` steps: of `finally`).
+    pub position: Option<(usize, usize)>,
+    /// How the step runs beyond its command, said before the question: "retry: 6 attempts,
+    /// 4s apart", "watch: every 30s for 30m", "timeout: 60s", "DESTRUCTIVE: ...".
+    pub modifiers: Vec<String>,
+    /// The step's `confirm:` question (rendered, masked): asked in place of "Run it?".
+    pub confirm: Option<String>,
+    /// The parallel group this step belongs to: its id, name and doc.
+    pub group: Option<(String, String, Option<String>)>,
 }
 
 /// One question asked during a run: the prompt, the answer, what it decided.
@@ -103,11 +146,15 @@ pub trait Operator: Send + Sync {
         checklist: &[String],
         inputs: &[(String, runbook_model::playbook::Input)],
     ) -> Answered<ManualAnswer>;
+    /// After a step failed (its retries spent): `branch` is where the playbook goes; `values`
+    /// are the playbook's values and captures that are not secret, for the operator's shell.
     fn after_failure(
         &self,
         step: &str,
         verdicts: &[Verdict],
         message: Option<&str>,
+        branch: &Branch,
+        values: &[(String, String)],
     ) -> Answered<AfterFailure>;
     /// After Ctrl-C stopped a step: retry it, skip it or abort the run.
     fn after_interrupt(&self, step: &str) -> Answered<AfterInterrupt> {
@@ -116,6 +163,12 @@ pub trait Operator: Send + Sync {
             question: format!("`{step}` was interrupted"),
             answer: "abort".into(),
         }
+    }
+    /// Why nobody can answer any more (stdin reached its end), once that happened. The
+    /// runner then stops the run as interrupted: `finally` runs unattended, exit 3, resumable.
+    /// Whatever the question returned after that is not used.
+    fn gone(&self) -> Option<String> {
+        None
     }
     /// Shows a wait's countdown; true when the operator skipped the rest of it. Only called
     /// for interactive operators (unattended waits just sleep).
@@ -206,7 +259,14 @@ impl Operator for Unattended {
         }
     }
 
-    fn after_failure(&self, _: &str, _: &[Verdict], _: Option<&str>) -> Answered<AfterFailure> {
+    fn after_failure(
+        &self,
+        _: &str,
+        _: &[Verdict],
+        _: Option<&str>,
+        _: &Branch,
+        _: &[(String, String)],
+    ) -> Answered<AfterFailure> {
         Answered {
             value: AfterFailure::Branch,
             question: String::new(),

@@ -478,7 +478,9 @@ mod tests {
         let mut lines = Lines::default();
         let secret = "s3cret-in-the-script";
         let script = format!(
-            "t={secret}; sleep 0.3 & cat /proc/$$/cmdline /proc/$!/cmdline | tr '\\0' ' '; echo; \
+            "t={secret}; sleep 0.3 & p=$!; \
+             for i in $(seq 50); do grep -q sleep /proc/$p/cmdline && break; sleep 0.01; done; \
+             cat /proc/$$/cmdline /proc/$p/cmdline | tr '\\0' ' '; echo; \
              env | grep -c {SCRIPT_VAR} ; wait"
         );
         let r = run(

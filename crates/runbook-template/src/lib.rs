@@ -24,7 +24,9 @@ use std::sync::Arc;
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, OutputSpan, OutputSpanKind, UndefinedBehavior};
 
-pub use minijinja::value::{DynObject, Enumerator, Object, ObjectRepr, Value as TemplateValue};
+pub use minijinja::value::{
+    DynObject, Enumerator, Object, ObjectRepr, Value as TemplateValue, ValueKind,
+};
 pub use shell::PlaceError;
 
 /// The template name of shell renders (the formatter keys on it).

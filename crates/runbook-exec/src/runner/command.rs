@@ -12,9 +12,9 @@ use runbook_transcript::{Outcome, Stream};
 
 use super::report::StepReport;
 use super::scope::Scope;
-use crate::operator::{AfterFailure, AfterInterrupt};
+use crate::operator::{AfterFailure, AfterInterrupt, Branch};
 use crate::process::{self, LineSink, ProcessSpec};
-use crate::program::{StepIdx, WatchPolicy};
+use crate::program::{Next, StepIdx, Then, WatchPolicy};
 
 /// Output lines (per step and stream) written into the transcript; the rest is spilled.
 const RECORDED_LINES: usize = 500;
@@ -62,36 +62,50 @@ impl Scope {
             let mut report = self.attempt(idx, &spec, attempt, visit).await;
             report.attempts = attempt;
             if report.interrupted {
-                // An operator decides what an interrupted step becomes; a policy stops the run.
-                if !self.shared.interactive() || self.shared.should_stop() {
-                    return report;
-                }
-                let id = node.step.id.value.clone();
-                let Some(decision) = self.ask(move |op| op.after_interrupt(&id)).await else {
-                    return StepReport::stopped();
-                };
-                let label = decision.value.label();
-                self.prompt(idx, decision.question, decision.answer, label);
-                report.interrupted = false;
-                match decision.value {
-                    AfterInterrupt::Retry => {
+                match self.after_interrupt(idx, "interrupted").await {
+                    Interrupted::Stop(report) => return report,
+                    Interrupted::Retry => {
                         attempt += 1;
                         continue;
                     }
-                    AfterInterrupt::Skip => {
-                        report.outcome = Outcome::Skipped;
-                        report.message = Some("interrupted, then skipped by the operator".into());
+                    Interrupted::Decided(mut decided) => {
+                        decided.exit = report.exit;
+                        decided.attempts = attempt;
+                        decided.stdout = report.stdout;
+                        decided.stderr = report.stderr;
+                        return decided;
                     }
-                    AfterInterrupt::Abort => report.abort = true,
                 }
-                return report;
             }
             if report.outcome.passed() {
                 return report;
             }
             if attempt < retry.attempts {
-                if !delay.is_zero() && self.sleep(delay).await {
-                    return StepReport::stopped();
+                if !delay.is_zero() {
+                    let what = format!(
+                        "attempt {attempt} of {} failed ({}), retrying in {}",
+                        retry.attempts,
+                        why_failed(&report),
+                        short_duration(delay)
+                    );
+                    self.shared.journal.waiting(&self.path(idx), &what, delay);
+                    if self.sleep(delay).await {
+                        // Ctrl-C in the delay asks, as during the command; retry runs the
+                        // next attempt now.
+                        match self
+                            .after_interrupt(idx, "interrupted in its retry delay")
+                            .await
+                        {
+                            Interrupted::Stop(report) => return report,
+                            Interrupted::Retry => {}
+                            Interrupted::Decided(mut decided) => {
+                                decided.exit = report.exit;
+                                decided.attempts = attempt;
+                                decided.verdicts = report.verdicts;
+                                return decided;
+                            }
+                        }
+                    }
                 }
                 delay = delay.mul_f64(retry.backoff);
                 attempt += 1;
@@ -102,20 +116,39 @@ impl Scope {
             }
             // The operator decides, as often as it takes (an escalation asks again).
             loop {
-                let (id, verdicts, message) = (
+                let (id, verdicts, message, branch) = (
                     node.step.id.value.clone(),
                     report.verdicts.clone(),
                     report.message.clone(),
+                    self.failure_branch(idx),
                 );
-                let Some(decision) = self
-                    .ask(move |op| op.after_failure(&id, &verdicts, message.as_deref()))
-                    .await
-                else {
+                // The shell gets the values a command sees, but never a secret one.
+                let values: Vec<(String, String)> = self
+                    .known
+                    .texts()
+                    .into_iter()
+                    .filter(|(_, v)| self.shared.redact(v) == *v)
+                    .collect();
+                let asked = Instant::now();
+                let decision = self
+                    .ask(move |op| {
+                        op.after_failure(&id, &verdicts, message.as_deref(), &branch, &values)
+                    })
+                    .await;
+                self.add_asked(idx, asked.elapsed());
+                let Some(decision) = decision else {
                     return StepReport::stopped();
                 };
                 let label = decision.value.label();
-                self.prompt(idx, decision.question, decision.answer, label);
+                let answer = match &decision.value {
+                    AfterFailure::Shell(typed) if !typed.is_empty() => {
+                        format!("{}: {}", decision.answer, typed.join("; "))
+                    }
+                    _ => decision.answer,
+                };
+                self.prompt(idx, decision.question, answer, label);
                 match decision.value {
+                    AfterFailure::Shell(_) => {}
                     AfterFailure::Retry => break,
                     AfterFailure::Skip => {
                         report.outcome = Outcome::Skipped;
@@ -142,6 +175,18 @@ impl Scope {
                 }
             }
             attempt += 1;
+        }
+    }
+
+    /// Where the playbook sends the run when this step fails, as the operator is told.
+    fn failure_branch(&self, idx: StepIdx) -> Branch {
+        let node = self.program.node(idx);
+        let id = |t: StepIdx| self.program.node(t).step.id.value.clone();
+        match (self.program.next(idx, false), node.on_failure.then) {
+            (Next::Step(t), Then::Goto(_)) => Branch::Goto(id(t)),
+            (Next::Step(t), _) => Branch::Continue(Some(id(t))),
+            (Next::Finally, _) => Branch::Continue(None),
+            (Next::Stop, _) => Branch::Stop,
         }
     }
 
@@ -172,7 +217,18 @@ impl Scope {
             let mut report = self.attempt(idx, spec, iteration, visit).await;
             report.attempts = iteration;
             if report.interrupted {
-                return report;
+                match self.after_interrupt(idx, "interrupted").await {
+                    Interrupted::Stop(stopped) => return stopped,
+                    Interrupted::Retry => {
+                        iteration += 1;
+                        continue;
+                    }
+                    Interrupted::Decided(mut decided) => {
+                        decided.exit = report.exit;
+                        decided.attempts = iteration;
+                        return decided;
+                    }
+                }
             }
             let passed = report.outcome.passed();
             match watch.until {
@@ -195,12 +251,56 @@ impl Scope {
                 }
                 return report;
             }
+            let what = format!(
+                "repetition {iteration} {}, next in {}",
+                if passed { "passed" } else { "failed" },
+                short_duration(watch.every)
+            );
+            self.shared
+                .journal
+                .waiting(&self.path(idx), &what, watch.every);
             if self.sleep(watch.every).await {
-                report.interrupted = true;
-                report.outcome = Outcome::Aborted;
-                return report;
+                // Ctrl-C between repetitions asks, as during the command; retry repeats now.
+                match self
+                    .after_interrupt(idx, "interrupted between repetitions")
+                    .await
+                {
+                    Interrupted::Stop(stopped) => return stopped,
+                    Interrupted::Retry => {}
+                    Interrupted::Decided(mut decided) => {
+                        decided.exit = report.exit;
+                        decided.attempts = iteration;
+                        decided.verdicts = report.verdicts;
+                        return decided;
+                    }
+                }
             }
             iteration += 1;
+        }
+    }
+
+    /// After Ctrl-C stopped a step's command or its wait between attempts: an operator
+    /// decides (recorded); a policy, or a run that must stop, stops.
+    async fn after_interrupt(&self, idx: StepIdx, what: &str) -> Interrupted {
+        if !self.shared.interactive() || self.shared.should_stop() {
+            return Interrupted::Stop(StepReport::stopped());
+        }
+        let id = self.program.node(idx).step.id.value.clone();
+        let asked = Instant::now();
+        let decision = self.ask(move |op| op.after_interrupt(&id)).await;
+        self.add_asked(idx, asked.elapsed());
+        let Some(decision) = decision else {
+            return Interrupted::Stop(StepReport::stopped());
+        };
+        let label = decision.value.label();
+        self.prompt(idx, decision.question, decision.answer, label);
+        match decision.value {
+            AfterInterrupt::Retry => Interrupted::Retry,
+            AfterInterrupt::Skip => Interrupted::Decided(
+                StepReport::new(Outcome::Skipped)
+                    .with_message(format!("{what}, then skipped by the operator")),
+            ),
+            AfterInterrupt::Abort => Interrupted::Decided(StepReport::aborted()),
         }
     }
 
@@ -258,6 +358,41 @@ impl Scope {
             return report;
         }
         self.judge(idx, &result, report)
+    }
+}
+
+/// What the operator decided after Ctrl-C.
+enum Interrupted {
+    /// The run stops (a policy, a further signal, nobody left to answer).
+    Stop(StepReport),
+    /// Run the command (again) now.
+    Retry,
+    /// Skipped or aborted: the step's report.
+    Decided(StepReport),
+}
+
+/// A delay as the operator reads it: `4s`, `2m30s`, or `1.5s` below a minute.
+fn short_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if !ms.is_multiple_of(1000) || ms < 1000 {
+        return runbook_transcript::time::format_duration(d);
+    }
+    let s = ms / 1000;
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, m, _) => format!("{h}h{m:02}m"),
+    }
+}
+
+/// Why an attempt failed, in a few words: "exit 22", or its message.
+fn why_failed(report: &StepReport) -> String {
+    match (report.exit, &report.message) {
+        (Some(code), _) if code != 0 => format!("exit {code}"),
+        (_, Some(message)) => message.lines().next().unwrap_or_default().to_owned(),
+        (Some(code), None) => format!("exit {code}"),
+        (None, None) => "failed".to_owned(),
     }
 }
 

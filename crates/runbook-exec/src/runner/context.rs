@@ -90,6 +90,27 @@ impl Known {
         }
     }
 
+    /// The values and captures known now, as text (name, value), for the operator's shell;
+    /// names that cannot be environment variables are left out.
+    pub(super) fn texts(&self) -> Vec<(String, String)> {
+        let captures = self.captures.read().expect("captures lock");
+        let mut out: IndexMap<String, String> = IndexMap::new();
+        for (name, value) in self.base.iter().chain(captures.iter()) {
+            let simple = value.as_str().is_some()
+                || matches!(
+                    value.kind(),
+                    runbook_template::ValueKind::Number | runbook_template::ValueKind::Bool
+                );
+            let valid = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if simple && valid {
+                out.insert(name.clone(), value.to_string());
+            }
+        }
+        out.into_iter().collect()
+    }
+
     pub(super) fn learn(&self, name: &str, value: &Value) {
         self.captures
             .write()

@@ -115,6 +115,12 @@ impl Journal {
         self.observer.output(step, stream, &line);
     }
 
+    /// Tells the screen the run waits before an attempt or repetition (redacted).
+    pub fn waiting(&self, step: &str, what: &str, delay: std::time::Duration) {
+        let what = self.redact(what);
+        self.observer.waiting(step, &what, delay);
+    }
+
     fn write(&self, mut event: Event, sync: bool, failed: &dyn Fn(&str)) -> Record {
         redact_event(&self.redactor.lock().expect("redactor lock"), &mut event);
         self.write_redacted(event, sync, failed)

@@ -54,6 +54,9 @@ use scope::Scope;
 pub trait Observer: Send + Sync {
     fn record(&self, record: &Record);
     fn output(&self, step: &str, stream: Stream, line: &str);
+    /// The run waits before the step's next attempt or repetition (`retry` delay, `watch`
+    /// interval): what happened and how long it waits, for the screen. Not a record.
+    fn waiting(&self, _step: &str, _what: &str, _delay: Duration) {}
 }
 
 /// Everything a run needs.
@@ -162,6 +165,8 @@ struct Shared {
     stop_base: Mutex<Signals>,
     /// Why the run stopped when no step decided it.
     stop_reason: Mutex<Option<String>>,
+    /// One question at a time: children of a parallel group take turns at the terminal.
+    asking: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -224,6 +229,22 @@ impl Shared {
             tokio::time::sleep(grace).await;
             tracing::warn!("finally took longer than its grace time; cutting it short");
             shared.signal_tx.send_modify(|s| s.interrupts += 1);
+        });
+    }
+
+    /// Stops the run because nobody can answer its questions any more (stdin ended): as a
+    /// SIGTERM would, so it ends interrupted and resumable, with the reason recorded.
+    fn operator_gone(&self, why: &str) {
+        self.stop_reason
+            .lock()
+            .expect("lock")
+            .get_or_insert_with(|| why.to_owned());
+        if self.is_stopping() {
+            return;
+        }
+        self.signal_tx.send_modify(|s| {
+            s.terminated = true;
+            s.stops += 1;
         });
     }
 
@@ -350,6 +371,7 @@ pub async fn run(request: RunRequest) -> Result<RunSummary, Error> {
         stopping: AtomicBool::new(false),
         stop_base: Mutex::new(Signals::default()),
         stop_reason: Mutex::new(None),
+        asking: tokio::sync::Mutex::new(()),
     });
     // The front end's signals reach the run through its own channel, which the run also uses
     // to stop itself (a transcript that cannot be written).

@@ -27,6 +27,9 @@ pub(super) struct Scope {
     /// When each running step's action began (after the operator's go-ahead), so a step's
     /// duration does not count the time spent at its prompt.
     began: Mutex<HashMap<StepIdx, Instant>>,
+    /// Time a running step spent waiting for the operator (the failure menu, the shell, the
+    /// question after Ctrl-C): not part of its duration.
+    asked: Mutex<HashMap<StepIdx, std::time::Duration>>,
 }
 
 impl Scope {
@@ -39,6 +42,7 @@ impl Scope {
             prefix,
             visits: Mutex::default(),
             began: Mutex::default(),
+            asked: Mutex::default(),
         }
     }
 
@@ -149,7 +153,13 @@ impl Scope {
         let started = Instant::now();
         let mut report = Box::pin(self.execute(idx, visit)).await;
         let began = self.began.lock().expect("lock").remove(&idx);
-        let elapsed = began.unwrap_or(started).elapsed();
+        let asked = self
+            .asked
+            .lock()
+            .expect("lock")
+            .remove(&idx)
+            .unwrap_or_default();
+        let elapsed = began.unwrap_or(started).elapsed().saturating_sub(asked);
         self.finish(idx, visit, &report, elapsed.as_millis() as u64);
         for (name, value) in report.captures.iter().chain(&report.inputs) {
             self.known.learn(name, value);
@@ -265,6 +275,11 @@ impl Scope {
             Action::Playbook(sub) => self.sub_playbook(idx, sub.clone(), visit).await,
             Action::Report => self.report_step(idx, visit),
         }
+    }
+
+    /// Counts time the operator took over a question while the step ran.
+    pub fn add_asked(&self, idx: StepIdx, took: std::time::Duration) {
+        *self.asked.lock().expect("lock").entry(idx).or_default() += took;
     }
 
     /// Records that a step's action begins (an attempt of a command, a wait, a group).

@@ -60,7 +60,14 @@ impl Operator for Scripted {
     ) -> Answered<ManualAnswer> {
         answered(ManualAnswer::Done(Vec::new()), "done")
     }
-    fn after_failure(&self, step: &str, _: &[Verdict], _: Option<&str>) -> Answered<AfterFailure> {
+    fn after_failure(
+        &self,
+        step: &str,
+        _: &[Verdict],
+        _: Option<&str>,
+        _: &crate::operator::Branch,
+        _: &[(String, String)],
+    ) -> Answered<AfterFailure> {
         self.asked.lock().unwrap().push(format!("failed {step}"));
         let next = self
             .after_failure
