@@ -4,15 +4,20 @@
 
 mod args;
 mod check;
+mod diff;
 mod error;
 mod list;
 mod load;
+mod md;
+mod mermaid;
 mod plan;
 mod printer;
 mod prompt;
+mod render_diff;
 mod render_plan;
 mod report;
 mod run;
+mod run_summary;
 mod style;
 mod suggest;
 mod walk;
@@ -66,6 +71,10 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
                 SchemaKind::Playbook => runbook_model::schema::playbook_schema(),
                 SchemaKind::Inventory => runbook_model::schema::inventory_schema(),
                 SchemaKind::Transcript => runbook_transcript::schema(),
+                SchemaKind::Plan => runbook_exec::plan::schema(),
+                SchemaKind::PlanDiff => runbook_exec::plan_diff::schema(),
+                SchemaKind::Run => runbook_exec::summary::schema(),
+                SchemaKind::Report => runbook_transcript::report::schema(),
             };
             write_stdout(&text)?;
             Ok(Exit::Success)

@@ -25,13 +25,14 @@ impl Scope {
         let template = node.step.run.as_ref().expect("a run step");
         let command = match self.render(template, Mode::Shell, None) {
             Ok(command) => command,
-            Err(e) => return StepReport::failed(format!("command template: {e}")),
+            Err(e) => return StepReport::template(format!("command template: {e}")),
         };
         if let Some(on) = &node.step.on {
             return StepReport::failed(format!(
                 "`on: {}`: remote steps over SSH are not supported by this build",
                 on.value
-            ));
+            ))
+            .with_reason(runbook_transcript::StepReason::Unsupported);
         }
         let command = match self.gate(idx, command).await {
             Ok(command) => command,
@@ -41,7 +42,7 @@ impl Scope {
         for (name, value) in &node.step.env {
             match self.render(value, Mode::Text, None) {
                 Ok(v) => env.push((name.clone(), v)),
-                Err(e) => return StepReport::failed(format!("env {name}: {e}")),
+                Err(e) => return StepReport::template(format!("env {name}: {e}")),
             }
         }
         env.push(("RUNBOOK_RUN_ID".into(), self.shared.run_id.clone()));
@@ -253,6 +254,7 @@ impl Scope {
             report.outcome = Outcome::Aborted;
             report.interrupted = true;
             report.message = Some("interrupted".into());
+            report.reason = Some(runbook_transcript::StepReason::Interrupted);
             report.stdout = super::judge::head(&result.stdout.text);
             report.stderr = super::judge::head(&result.stderr.text);
             return report;

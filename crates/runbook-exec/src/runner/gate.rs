@@ -1,7 +1,7 @@
 //! The questions before a step runs: the operator's go-ahead (run, edit, skip, abort), the
 //! playbook's `confirm:`, and the typed phrase of a destructive step.
 
-use runbook_transcript::Outcome;
+use runbook_transcript::{Outcome, StepReason};
 
 use super::report::StepReport;
 use super::scope::Scope;
@@ -65,9 +65,9 @@ impl Scope {
             }
             BeforeStep::Skip => {
                 self.prompt(idx, before.question, before.answer, "skip");
-                return Err(
-                    StepReport::new(Outcome::Skipped).with_message("skipped by the operator")
-                );
+                return Err(StepReport::new(Outcome::Skipped)
+                    .with_message("skipped by the operator")
+                    .with_reason(StepReason::Operator));
             }
             BeforeStep::Abort => {
                 self.prompt(idx, before.question, before.answer, "abort");
@@ -77,7 +77,7 @@ impl Scope {
         if let Some(question) = &step.confirm {
             let question = self
                 .render(question, Mode::Text, None)
-                .map_err(|e| StepReport::failed(format!("confirm: {e}")))?;
+                .map_err(|e| StepReport::template(format!("confirm: {e}")))?;
             let question = self.shared.redact(&question);
             let id = step.id.value.clone();
             let Some(answer) = self.ask(move |op| op.confirm(&id, &question)).await else {
@@ -86,13 +86,15 @@ impl Scope {
             let decision = if answer.value { "run" } else { "declined" };
             self.prompt(idx, answer.question, answer.answer, decision);
             if !answer.value {
-                return Err(StepReport::new(Outcome::Skipped).with_message("not confirmed"));
+                return Err(StepReport::new(Outcome::Skipped)
+                    .with_message("not confirmed")
+                    .with_reason(StepReason::NotConfirmed));
             }
         }
         if step.danger.is_some() {
             let phrase = self
                 .render(step.confirm_phrase_template(), Mode::Text, None)
-                .map_err(|e| StepReport::failed(format!("confirm_phrase: {e}")))?;
+                .map_err(|e| StepReport::template(format!("confirm_phrase: {e}")))?;
             let id = step.id.value.clone();
             let shown = self.shared.redact(&command);
             let Some(answer) = self
@@ -104,13 +106,14 @@ impl Scope {
             let decision = if answer.value { "run" } else { "refused" };
             self.prompt(idx, answer.question, answer.answer.clone(), decision);
             if !answer.value {
-                let outcome = if self.shared.interactive() {
-                    Outcome::Skipped
+                let (outcome, reason) = if self.shared.interactive() {
+                    (Outcome::Skipped, StepReason::NotConfirmed)
                 } else {
-                    Outcome::Failed
+                    (Outcome::Failed, StepReason::Unattended)
                 };
                 return Err(StepReport::new(outcome)
-                    .with_message(format!("destructive step not confirmed: {}", answer.answer)));
+                    .with_message(format!("destructive step not confirmed: {}", answer.answer))
+                    .with_reason(reason));
             }
         }
         Ok(command)
