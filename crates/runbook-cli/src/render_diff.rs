@@ -233,25 +233,30 @@ fn counts(diff: &PlanDiff) -> String {
 pub fn markdown(diff: &PlanDiff) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "## Plan diff: {}\n", md::inline(&title(diff)));
-    let from = match &diff.old.revision {
-        Some(rev) => md::code(rev),
-        None => md::code(&diff.old.file),
+    let change = match (&diff.old.revision, &diff.new.revision) {
+        (Some(old), Some(new)) => format!(
+            "{} · {} → {}",
+            md::code(&diff.new.file),
+            md::code(old),
+            md::code(new)
+        ),
+        (Some(old), None) => format!(
+            "{} · {} → this change",
+            md::code(&diff.new.file),
+            md::code(old)
+        ),
+        _ => format!(
+            "{} → {}",
+            md::code(&diff.old.file),
+            md::code(&diff.new.file)
+        ),
     };
-    let _ = writeln!(
-        out,
-        "{} · {from} → {}{}\n",
-        md::code(&diff.new.file),
-        if diff.new.revision.is_some() {
-            md::code(diff.new.revision.as_deref().unwrap_or(""))
-        } else {
-            "this change".to_owned()
-        },
-        match (diff.old.exists, diff.new.exists) {
-            (false, true) => " · **new playbook**",
-            (true, false) => " · **playbook deleted**",
-            _ => "",
-        }
-    );
+    let existence = match (diff.old.exists, diff.new.exists) {
+        (false, true) => " · **new playbook**",
+        (true, false) => " · **playbook deleted**",
+        _ => "",
+    };
+    let _ = writeln!(out, "{change}{existence}\n");
     if diff.is_empty() {
         let _ = writeln!(out, "No change to the plan.");
         return out;
@@ -460,7 +465,7 @@ fn markdown_step(out: &mut String, c: &StepChange) {
                 let multi = f.old_text.as_deref().unwrap_or("").contains('\n')
                     || f.new_text.as_deref().unwrap_or("").contains('\n');
                 if !f.words.is_empty() || multi {
-                    let _ = writeln!(out, "**{label}**\n\n{}", diff_block(f));
+                    let _ = write!(out, "**{label}**\n\n{}\n", diff_block(f));
                 } else {
                     let text = |t: &Option<String>| match t {
                         Some(t) => md::code(t),
@@ -473,10 +478,12 @@ fn markdown_step(out: &mut String, c: &StepChange) {
                     ));
                 }
             }
-            for item in items {
+            for item in &items {
                 let _ = writeln!(out, "- {item}");
             }
-            out.push('\n');
+            if !items.is_empty() {
+                out.push('\n');
+            }
         }
     }
 }

@@ -30,6 +30,7 @@ pub const PLAN_FORMAT: &str = "runbook-plan/v1";
 #[schemars(title = "runbook plan (runbook-plan/v1)")]
 pub struct Plan {
     /// `runbook-plan/v1`.
+    #[schemars(extend("const" = "runbook-plan/v1"))]
     pub format: String,
     /// `metadata.name`.
     pub name: String,
@@ -346,7 +347,7 @@ impl std::fmt::Display for PlanFailure {
             write!(f, "escalate to {channel}, then ")?;
         }
         match (self.then, &self.goto) {
-            (FailureThen::Goto, Some(target)) => write!(f, "→ {target}"),
+            (FailureThen::Goto, Some(target)) => write!(f, "go to {target}"),
             (FailureThen::Continue, _) => f.write_str("continue"),
             _ => f.write_str("abort"),
         }

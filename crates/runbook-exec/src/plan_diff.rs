@@ -24,6 +24,7 @@ pub const DIFF_FORMAT: &str = "runbook-plan-diff/v1";
 #[schemars(title = "runbook plan diff (runbook-plan-diff/v1)")]
 pub struct PlanDiff {
     /// `runbook-plan-diff/v1`.
+    #[schemars(extend("const" = "runbook-plan-diff/v1"))]
     pub format: String,
     pub old: Side,
     pub new: Side,
@@ -299,6 +300,7 @@ fn values(old: &[PlanValue], new: &[PlanValue]) -> Vec<ValueChange> {
 fn escalation(old: &[PlanRung], new: &[PlanRung]) -> Vec<RungChange> {
     let mut out = Vec::new();
     let mut used = vec![false; old.len()];
+    let mut unmatched = Vec::new();
     for rung in new {
         let same_time = old
             .iter()
@@ -314,6 +316,25 @@ fn escalation(old: &[PlanRung], new: &[PlanRung]) -> Vec<RungChange> {
                         new: Some(rung.clone()),
                     });
                 }
+            }
+            None => unmatched.push(rung),
+        }
+    }
+    // A rung whose time changed but that pages a channel it paged before is the same rung,
+    // changed.
+    for rung in unmatched {
+        let same_channels = old
+            .iter()
+            .enumerate()
+            .find(|(i, o)| !used[*i] && o.notify.iter().any(|c| rung.notify.contains(c)));
+        match same_channels {
+            Some((i, o)) => {
+                used[i] = true;
+                out.push(RungChange {
+                    change: Change::Changed,
+                    old: Some(o.clone()),
+                    new: Some(rung.clone()),
+                });
             }
             None => out.push(RungChange {
                 change: Change::Added,

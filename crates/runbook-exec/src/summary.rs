@@ -15,6 +15,7 @@ pub const RUN_FORMAT: &str = "runbook-run/v1";
 #[schemars(title = "runbook run summary (runbook-run/v1)")]
 pub struct RunSummaryJson {
     /// `runbook-run/v1`.
+    #[schemars(extend("const" = "runbook-run/v1"))]
     pub format: String,
     pub run_id: String,
     /// The playbook's `metadata.name`.

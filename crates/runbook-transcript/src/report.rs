@@ -56,6 +56,8 @@ pub fn json(records: &[Record]) -> String {
 /// Everything a report shows, built once from the records.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Timeline {
+    /// `runbook-report/v1`.
+    #[schemars(extend("const" = "runbook-report/v1"))]
     pub format: &'static str,
     /// `None` when the transcript has no `run_started` record.
     pub run: Option<RunInfo>,
