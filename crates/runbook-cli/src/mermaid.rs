@@ -20,7 +20,7 @@ const MAX_LABEL: usize = 60;
 /// The flowchart text (without the fence).
 pub fn chart(plan: &Plan) -> String {
     let mut out = String::from("flowchart TD\n");
-    let _ = writeln!(out, "  start([start])");
+    let _ = writeln!(out, "  start([\"start\"])");
     for (i, step) in plan.steps.iter().enumerate() {
         node(&mut out, step, &main_id(i), "  ");
     }
@@ -31,13 +31,13 @@ pub fn chart(plan: &Plan) -> String {
         }
         let _ = writeln!(out, "  end");
     }
-    let _ = writeln!(out, "  done([done])");
+    let _ = writeln!(out, "  done([\"done\"])");
     let stops = plan
         .steps
         .iter()
         .any(|s| s.next_failed == NextStep::Stop && s.on_failure.escalate.is_some());
     if stops {
-        let _ = writeln!(out, "  stop([run fails])");
+        let _ = writeln!(out, "  stop([\"run fails\"])");
     }
     let after_main = if plan.finally.is_empty() {
         "done".to_owned()
