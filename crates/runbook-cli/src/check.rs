@@ -146,7 +146,8 @@ pub fn run(args: &CheckArgs) -> Result<Exit, CliError> {
 }
 
 /// What a valid playbook lacks in this environment: channels it escalates to that the
-/// inventory does not define (in it and its sub-playbooks), required params nothing sets.
+/// inventory does not define, hosts or groups its `on:` steps name that it does not define
+/// (in it and its sub-playbooks), required params nothing sets.
 fn with_inventory(
     path: &std::path::Path,
     source: runbook_model::Source,
@@ -155,6 +156,7 @@ fn with_inventory(
 ) -> Vec<Diagnostic> {
     let tree = Tree::new(path, source, playbook);
     let mut out = tree::unset_param_diagnostics(&tree, Some(inventory));
+    out.extend(tree::unknown_target_diagnostics(&tree, inventory));
     out.extend(
         tree::missing_channels(&tree, Some(inventory))
             .iter()
