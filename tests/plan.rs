@@ -384,3 +384,26 @@ fn plan_warns_about_warnings() {
         "note: 1 warning(s); see `runbook check tests/fixtures/warnings/goto-loop.yaml`\n"
     );
 }
+
+#[test]
+fn a_callers_secret_is_masked_in_its_sub_playbooks_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("parent.yaml"),
+        "apiVersion: runbook/v1\nkind: Playbook\nmetadata: { name: parent }\nparams:\n  token: { secret: true }\nsteps:\n  - id: call\n    playbook: sub.yaml\n    with: { url: \"https://x/?t={{ token }}\" }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("sub.yaml"),
+        "apiVersion: runbook/v1\nkind: Playbook\nmetadata: { name: sub }\nparams:\n  url: {}\n  token: { default: none }\nsteps:\n  - { id: get, run: \"curl {{ url }} -H {{ token }}\" }\n",
+    )
+    .unwrap();
+    for format in ["human", "markdown", "json"] {
+        let out = runbook(["plan", "parent.yaml", "--var", "token=s3cr3t-value", "--format", format])
+            .current_dir(dir.path())
+            .run();
+        out.expect_code(0);
+        assert!(!out.stdout.contains("s3cr3t"), "{format}\n{}", out.stdout);
+        assert!(out.stdout.contains("***"), "{format}\n{}", out.stdout);
+    }
+}

@@ -589,7 +589,7 @@ pub struct PlanInputs<'a> {
 /// Builds the plan of a compiled program with its resolved values. Required params that are
 /// not set become `⟨name⟩` placeholders; nothing here fails.
 pub fn build(inputs: &PlanInputs<'_>, program: &Program, vars: &Vars) -> Plan {
-    Planner::new(inputs, program, vars, "", "", IndexMap::new()).plan(inputs.file)
+    Planner::new(inputs, program, vars, "", "", IndexMap::new(), None).plan(inputs.file)
 }
 
 /// Plans one playbook (a sub-playbook gets its own planner, with its own values).
@@ -624,6 +624,7 @@ impl<'a> Planner<'a> {
         path_prefix: &str,
         number_prefix: &str,
         with: IndexMap<String, (String, bool)>,
+        outer: Option<&crate::redact::Redactor>,
     ) -> Self {
         let playbook: &Playbook = &program.playbook;
         let mut extra: IndexMap<String, TemplateValue> = IndexMap::new();
@@ -681,7 +682,16 @@ impl<'a> Planner<'a> {
             steps_value,
             run_value,
             incident_value,
-            redactor: vars.redactor(),
+            redactor: {
+                // A sub-playbook masks its caller's secrets too, as the run's journal does.
+                let mut redactor = outer.cloned().unwrap_or_default();
+                for name in &vars.secret_names {
+                    if let Some(value) = vars.values.get(name) {
+                        redactor.add(&value_text(value));
+                    }
+                }
+                redactor
+            },
             path_prefix: path_prefix.to_owned(),
             number_prefix: number_prefix.to_owned(),
         };
@@ -787,14 +797,23 @@ impl<'a> Planner<'a> {
                 secret,
                 set: true,
             },
-            Some(value) => PlanValue {
-                name: name.to_owned(),
-                value: Some(value.clone()),
-                text: value_text(value),
-                origin,
-                secret,
-                set: true,
-            },
+            Some(value) => {
+                // A value that holds a secret known elsewhere (a caller's) is masked too.
+                let text = self.redactor.redact(&value_text(value));
+                let value = if text == value_text(value) {
+                    value.clone()
+                } else {
+                    Value::String(text.clone())
+                };
+                PlanValue {
+                    name: name.to_owned(),
+                    value: Some(value),
+                    text,
+                    origin,
+                    secret,
+                    set: true,
+                }
+            }
             None => PlanValue {
                 name: name.to_owned(),
                 value: None,
@@ -1055,7 +1074,15 @@ impl<'a> Planner<'a> {
             self.path_prefix,
             self.program.node(idx).step.id.value
         );
-        let planner = Planner::new(self.inputs, sub, &vars, &path, &format!("{number}."), with);
+        let planner = Planner::new(
+            self.inputs,
+            sub,
+            &vars,
+            &path,
+            &format!("{number}."),
+            with,
+            Some(&self.redactor),
+        );
         Ok(planner.plan(&file))
     }
 
