@@ -15,7 +15,7 @@ fn root() -> &'static Path {
 }
 
 /// Every schema `runbook schema` publishes, with its file under schemas/.
-const SCHEMAS: [(&str, &str); 7] = [
+const SCHEMAS: [(&str, &str); 8] = [
     ("playbook", "playbook.v1.json"),
     ("inventory", "inventory.v1.json"),
     ("transcript", "transcript.v1.json"),
@@ -23,6 +23,7 @@ const SCHEMAS: [(&str, &str); 7] = [
     ("plan-diff", "plan-diff.v1.json"),
     ("run", "run.v1.json"),
     ("report", "report.v1.json"),
+    ("check", "check.v1.json"),
 ];
 
 fn runbook(sb: &Sandbox, args: &[&str]) -> (i32, String, String) {
@@ -74,6 +75,7 @@ fn every_schema_is_published_and_fresh() {
         ("plan-diff.v1.json", "runbook-plan-diff/v1"),
         ("run.v1.json", "runbook-run/v1"),
         ("report.v1.json", "runbook-report/v1"),
+        ("check.v1.json", "runbook-check/v1"),
     ] {
         let schema: Value = serde_json::from_str(
             &std::fs::read_to_string(root().join("schemas").join(file)).unwrap(),
@@ -309,4 +311,19 @@ fn a_run_writes_a_job_summary_when_github_asks_for_one() {
     let r = sb.run(&pb, &[]);
     r.assert_code(1);
     assert_eq!(std::fs::read_to_string(&summary_file).unwrap(), text);
+}
+
+#[test]
+fn a_check_report_validates() {
+    let sb = Sandbox::new();
+    let fixtures = root().join("tests/fixtures");
+    let (code, stdout, stderr) = runbook(
+        &sb,
+        &["check", "--format", "json", fixtures.to_str().unwrap()],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["format"], "runbook-check/v1");
+    assert!(report["errors"].as_u64().unwrap() > 30, "{stdout}");
+    assert_valid("check.v1.json", "the check report", &report);
 }

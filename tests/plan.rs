@@ -399,9 +399,16 @@ fn a_callers_secret_is_masked_in_its_sub_playbooks_plan() {
     )
     .unwrap();
     for format in ["human", "markdown", "json"] {
-        let out = runbook(["plan", "parent.yaml", "--var", "token=s3cr3t-value", "--format", format])
-            .current_dir(dir.path())
-            .run();
+        let out = runbook([
+            "plan",
+            "parent.yaml",
+            "--var",
+            "token=s3cr3t-value",
+            "--format",
+            format,
+        ])
+        .current_dir(dir.path())
+        .run();
         out.expect_code(0);
         assert!(!out.stdout.contains("s3cr3t"), "{format}\n{}", out.stdout);
         assert!(out.stdout.contains("***"), "{format}\n{}", out.stdout);

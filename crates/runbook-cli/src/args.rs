@@ -70,7 +70,7 @@ pub enum Command {
     )]
     List(ListArgs),
     /// Print a JSON Schema: of playbooks and inventories (for editors), of the transcript, and
-    /// of every JSON output (plan, plan diff, run, report).
+    /// of every JSON output (check, plan, plan diff, run, report).
     #[command(
         after_help = "Examples:\n  runbook schema playbook > schemas/playbook.v1.json\n  runbook schema plan          what `plan --format json` prints"
     )]
@@ -291,6 +291,8 @@ pub enum SchemaKind {
     Run,
     /// `runbook report --format json` (`runbook-report/v1`).
     Report,
+    /// `runbook check --format json` (`runbook-check/v1`).
+    Check,
 }
 
 #[derive(Debug, Args)]

@@ -2,18 +2,9 @@
 
 use runbook_model::tree::{self, Tree};
 use runbook_model::{Diagnostic, Document, Inventory, Severity};
-use serde::Serialize;
 
 use crate::args::{CheckArgs, CheckFormat};
 use crate::{CliError, Exit, style, walk, write_stdout};
-
-#[derive(Serialize)]
-struct JsonReport<'a> {
-    files: usize,
-    errors: usize,
-    warnings: usize,
-    diagnostics: &'a [Diagnostic],
-}
 
 pub fn run(args: &CheckArgs) -> Result<Exit, CliError> {
     let mut files = walk::yaml_files(&args.paths).map_err(|(path, err)| {
@@ -119,7 +110,8 @@ pub fn run(args: &CheckArgs) -> Result<Exit, CliError> {
             eprintln!("{summary}");
         }
         CheckFormat::Json => {
-            let report = JsonReport {
+            let report = runbook_model::diagnostic::CheckReport {
+                format: runbook_model::diagnostic::CHECK_FORMAT,
                 files: checked,
                 errors,
                 warnings,

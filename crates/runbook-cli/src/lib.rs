@@ -75,6 +75,7 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
                 SchemaKind::PlanDiff => runbook_exec::plan_diff::schema(),
                 SchemaKind::Run => runbook_exec::summary::schema(),
                 SchemaKind::Report => runbook_transcript::report::schema(),
+                SchemaKind::Check => runbook_model::diagnostic::check_schema(),
             };
             write_stdout(&text)?;
             Ok(Exit::Success)
