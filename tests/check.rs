@@ -374,3 +374,29 @@ fn codes(report: &serde_json::Value) -> Vec<String> {
         .map(|d| d["code"].as_str().unwrap().to_owned())
         .collect()
 }
+
+#[test]
+fn check_with_an_inventory_names_hosts_it_does_not_define() {
+    let dir = tempfile::tempdir().unwrap();
+    let playbook = dir.path().join("remote.yaml");
+    std::fs::write(
+        &playbook,
+        "apiVersion: runbook/v1\nkind: Playbook\nmetadata: { name: remote }\nsteps:\n  - { id: a, run: uptime, on: webb }\n  - { id: b, run: uptime, on: web }\n",
+    )
+    .unwrap();
+    let out = runbook(["check", "--format", "json"])
+        .arg(&playbook)
+        .args_from(["-i", "tests/fixtures/valid/inventory-prod.yaml"])
+        .run();
+    out.expect_code(0);
+    let report = out.json();
+    assert_eq!(report["warnings"], 1, "{}", out.stdout);
+    let d = &report["diagnostics"][0];
+    assert_eq!(d["code"], "unknown-host");
+    assert_eq!(d["line"], 5);
+    assert_eq!(
+        d["message"],
+        "step `a` runs on `webb`, which is not a host or group of the inventory"
+    );
+    assert_eq!(d["hint"], "did you mean `web`?");
+}

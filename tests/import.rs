@@ -344,8 +344,11 @@ fn plan_of_an_imported_playbook_shows_commands_resolved_with_var() {
         "{}",
         out.stdout
     );
-    // Without the values, plan names the first missing one instead of guessing.
+    // Without the values, plan shows each as a visible placeholder; --strict refuses.
     let out = runbook(["plan".as_ref(), playbook.as_os_str()]).run();
+    assert_eq!(out.code, 0, "{}", out.transcript());
+    assert!(out.stdout.contains("⟨node_name⟩"), "{}", out.stdout);
+    let out = runbook(["plan".as_ref(), "--strict".as_ref(), playbook.as_os_str()]).run();
     assert_eq!(out.code, 2, "{}", out.transcript());
 }
 

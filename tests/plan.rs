@@ -44,23 +44,32 @@ fn markdown() {
     let md = &out.stdout;
     assert!(md.starts_with("## Plan: P0: APEG service down\n"), "{md}");
     assert!(md.contains("\n```mermaid\nflowchart TD\n"), "{md}");
-    assert!(md.trim_end().ends_with("```"), "{md}");
     assert!(
-        md.contains(
-            "| # | step | runs on | action | expect | on failure |\n|---|---|---|---|---|---|\n"
-        ),
+        md.contains("\n### Steps\n\n#### 1 `service-status` · Check service status\n"),
         "{md}"
     );
-    // One table row per step, nested and `finally` included.
-    let rows = md
+    // One heading per step, nested, sub-playbook and `finally` steps included.
+    let headings = md
         .lines()
-        .filter(|l| l.starts_with("| ") && !l.starts_with("| # ") && !l.starts_with("| name"))
-        .filter(|l| l.split(" | ").count() >= 6)
+        .filter(|l| l.starts_with("#### ") || l.starts_with("##### "))
         .count();
-    assert_eq!(rows, 15, "{md}");
-    // The failure branches are drawn: the goto back to restart-service.
-    assert!(md.contains("s6 -. fail .-> s4"), "{md}");
-    assert!(md.contains("s4 -. fail, escalate .-> abort"), "{md}");
+    assert_eq!(headings, 17, "{md}");
+    // The failure branches are drawn: the goto back to restart-service, and the page before
+    // the run stops; a plain failure (stop the run) draws nothing.
+    assert!(md.contains("s6 -.->|\"fail\"| s4"), "{md}");
+    assert!(
+        md.contains("s4 -.->|\"fail, page senior-engineer\"| stop"),
+        "{md}"
+    );
+    assert!(!md.contains("s2 -.->"), "{md}");
+    // A `when` step: skipped goes where passing goes, as the engine decides.
+    assert!(md.contains("s7 -->|\"ok or skipped\"| s8"), "{md}");
+    // Parallel children in a box of their own; the sub-playbook collapsible.
+    assert!(
+        md.contains("subgraph s9[\"9 dependencies · at once\"]"),
+        "{md}"
+    );
+    assert!(md.contains("<details><summary>Sub-playbook <code>"), "{md}");
     let _guard = settings().bind_to_scope();
     insta::assert_snapshot!(out.transcript());
 }
@@ -70,23 +79,55 @@ fn json() {
     let out = plan(FULL, "json");
     out.expect_code(0);
     let plan = out.json();
+    assert_eq!(plan["format"], "runbook-plan/v1");
     assert_eq!(plan["name"], "apeg-p0-service-down");
     assert_eq!(plan["inventory"], INVENTORY);
     assert_eq!(plan["steps"].as_array().unwrap().len(), 12);
     assert_eq!(plan["finally"].as_array().unwrap().len(), 1);
     let verify = &plan["steps"][5];
     assert_eq!(verify["id"], "verify");
-    assert_eq!(verify["on_failure"], "→ restart-service");
+    assert_eq!(
+        verify["on_failure"],
+        serde_json::json!({"then": "goto", "goto": "restart-service", "escalate": null})
+    );
+    assert_eq!(
+        verify["next_failed"],
+        serde_json::json!({"step": "restart-service"})
+    );
+    assert_eq!(
+        verify["next_ok"],
+        serde_json::json!({"step": "recreate-db"})
+    );
     assert_eq!(verify["max_visits"], 3);
+    // Typed values: durations in milliseconds, targets as host ids, expectations as objects.
+    let restart = &plan["steps"][3];
+    assert_eq!(restart["timeout_ms"], 60_000);
+    assert_eq!(restart["next_failed"], "stop");
+    assert_eq!(plan["steps"][4]["wait_ms"], 30_000);
+    assert_eq!(
+        plan["steps"][9]["target"],
+        serde_json::json!({"on": "web", "hosts": ["web-1", "web-2"]})
+    );
+    assert_eq!(
+        plan["steps"][0]["expect"][1],
+        serde_json::json!({"kind": "output", "stream": "stdout", "op": "contains", "value": "active"})
+    );
+    assert_eq!(plan["escalation"][0]["after_ms"], 900_000);
     let deps = &plan["steps"][8];
-    assert_eq!(deps["children"][1]["detail"], "redis-cli -h 127.0.0.1 ping");
-    let password = plan["params"]
+    assert_eq!(
+        deps["children"][1]["command"],
+        "redis-cli -h 127.0.0.1 ping"
+    );
+    let sub = &plan["steps"][10]["playbook"];
+    assert_eq!(sub["steps"][0]["path"], "common-verify/get");
+    let password = plan["values"]
         .as_array()
         .unwrap()
         .iter()
         .find(|p| p["name"] == "db_password")
         .unwrap();
     assert_eq!(password["value"], "***");
+    assert_eq!(password["text"], "***");
     assert_eq!(password["secret"], true);
     assert_eq!(password["origin"], "environment");
     let _guard = settings().bind_to_scope();
@@ -145,8 +186,63 @@ fn secret_from_the_command_line_is_hidden_too() {
 }
 
 #[test]
-fn missing_required_param_is_named() {
-    let out = runbook(["plan", "tests/fixtures/valid/required-param.yaml"]).run();
+fn missing_required_param_is_a_visible_placeholder() {
+    let out = runbook(["plan", "tests/fixtures/valid/required-param.yaml"])
+        .env("NO_COLOR", "1")
+        .run();
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains("$ curl -fsS https://⟨domain⟩:443/health"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("domain  ⟨domain⟩  (not set)"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        out.stderr,
+        "warning: required param not set: domain (shown as ⟨domain⟩)\nhint: a run needs it: --var domain=VALUE, an inventory (-i) or a --var-file; --strict makes this an error\n"
+    );
+    let json = runbook([
+        "plan",
+        "tests/fixtures/valid/required-param.yaml",
+        "--format",
+        "json",
+    ])
+    .run();
+    json.expect_code(0);
+    let plan = json.json();
+    assert_eq!(plan["unset"], serde_json::json!(["domain"]));
+    let domain = &plan["values"][0];
+    assert_eq!(domain["set"], false);
+    assert_eq!(domain["value"], serde_json::Value::Null);
+    assert_eq!(domain["text"], "⟨domain⟩");
+    let md = runbook([
+        "plan",
+        "tests/fixtures/valid/required-param.yaml",
+        "--format",
+        "markdown",
+    ])
+    .run();
+    assert!(
+        md.stdout
+            .contains("| `domain` | `⟨domain⟩` | **not set** |"),
+        "{}",
+        md.stdout
+    );
+}
+
+#[test]
+fn strict_makes_an_unset_param_an_error() {
+    let out = runbook([
+        "plan",
+        "tests/fixtures/valid/required-param.yaml",
+        "--strict",
+    ])
+    .run();
     out.expect_code(2);
     assert_eq!(out.stdout, "", "nothing is planned");
     assert_eq!(
@@ -181,15 +277,26 @@ fn missing_required_param_is_filled_by_var() {
 }
 
 #[test]
-fn missing_required_param_used_by_a_var_is_named() {
-    let out = runbook(["plan", FULL])
+fn a_var_built_from_an_unset_param_shows_the_placeholder() {
+    let out = runbook(["plan", FULL, "--var", "db_host=db", "--format", "json"])
         .env("APEG_DB_PASSWORD", DB_PASSWORD)
         .run();
-    out.expect_code(2);
     assert!(
         out.stderr.contains("required param not set: domain"),
         "{}",
         out.stderr
+    );
+    let plan = out.json();
+    let health = plan["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "health_url")
+        .unwrap();
+    assert_eq!(health["text"], "https://⟨domain⟩/health");
+    assert_eq!(
+        plan["steps"][1]["command"],
+        "curl -fsS --max-time 5 'https://⟨domain⟩/health'"
     );
 }
 
@@ -276,4 +383,34 @@ fn plan_warns_about_warnings() {
         out.stderr,
         "note: 1 warning(s); see `runbook check tests/fixtures/warnings/goto-loop.yaml`\n"
     );
+}
+
+#[test]
+fn a_callers_secret_is_masked_in_its_sub_playbooks_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("parent.yaml"),
+        "apiVersion: runbook/v1\nkind: Playbook\nmetadata: { name: parent }\nparams:\n  token: { secret: true }\nsteps:\n  - id: call\n    playbook: sub.yaml\n    with: { url: \"https://x/?t={{ token }}\" }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("sub.yaml"),
+        "apiVersion: runbook/v1\nkind: Playbook\nmetadata: { name: sub }\nparams:\n  url: {}\n  token: { default: none }\nsteps:\n  - { id: get, run: \"curl {{ url }} -H {{ token }}\" }\n",
+    )
+    .unwrap();
+    for format in ["human", "markdown", "json"] {
+        let out = runbook([
+            "plan",
+            "parent.yaml",
+            "--var",
+            "token=s3cr3t-value",
+            "--format",
+            format,
+        ])
+        .current_dir(dir.path())
+        .run();
+        out.expect_code(0);
+        assert!(!out.stdout.contains("s3cr3t"), "{format}\n{}", out.stdout);
+        assert!(out.stdout.contains("***"), "{format}\n{}", out.stdout);
+    }
 }

@@ -42,9 +42,10 @@ pub enum Command {
         after_help = "Examples:\n  runbook check playbooks/\n  runbook check --format github --deny-warnings playbooks/ inventories/\n  runbook check playbooks/apeg/ -i inventories/apeg-prod.yaml    each playbook with this environment"
     )]
     Check(CheckArgs),
-    /// Show every step of a playbook with its resolved commands, without running anything.
+    /// Show every step of a playbook with its resolved commands, without running anything;
+    /// or, with --diff, what a change does to them.
     #[command(
-        after_help = "Examples:\n  runbook plan playbook.yaml -i inventories/prod.yaml\n  runbook plan playbook.yaml --var domain=example.com --format markdown > plan.md"
+        after_help = "Examples:\n  runbook plan playbook.yaml -i inventories/prod.yaml\n  runbook plan playbook.yaml --var domain=example.com --format markdown > plan.md\n  runbook plan --diff origin/main playbook.yaml -i inventories/prod.yaml    what this branch changes\n  runbook plan --diff old.yaml new.yaml --format markdown                    two files\n\nA required param nothing sets is shown as ⟨name⟩ (a warning; --strict makes it an error):\nplan never needs a secret."
     )]
     Plan(PlanArgs),
     /// Run a playbook: interactively on a terminal, unattended with --yes.
@@ -73,7 +74,11 @@ pub enum Command {
         after_help = "Examples:\n  runbook import RUNBOOK.md                     playbooks in ./RUNBOOK/, the report on stdout\n  runbook import ops.md -o playbooks/ops --report import-report.md\n  runbook check playbooks/ops && runbook plan playbooks/ops/p0-service-down.yaml --var domain=example.org"
     )]
     Import(ImportArgs),
-    /// Print the JSON Schema of playbooks or inventories (for editors).
+    /// Print a JSON Schema: of playbooks and inventories (for editors), of the transcript, and
+    /// of every JSON output (check, plan, plan diff, run, report).
+    #[command(
+        after_help = "Examples:\n  runbook schema playbook > schemas/playbook.v1.json\n  runbook schema plan          what `plan --format json` prints"
+    )]
     Schema(SchemaArgs),
     /// Print shell completions.
     #[command(
@@ -128,11 +133,20 @@ pub enum PlanFormat {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
+    /// The playbook (with --diff: its new version).
     pub playbook: PathBuf,
     #[command(flatten)]
     pub env: EnvArgs,
     #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
     pub format: PlanFormat,
+    /// Compare with OLD: another playbook file, or a git revision (`origin/main`,
+    /// `HEAD~1`; the same path at that revision, or `REV:PATH` for a renamed file). Shows
+    /// steps added, removed, moved and changed; destructive ones first.
+    #[arg(long, value_name = "OLD")]
+    pub diff: Option<String>,
+    /// A required param nothing sets is an error (exit 2) instead of a warning.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -281,6 +295,16 @@ pub enum SchemaKind {
     Inventory,
     /// One line of a run's transcript (`runbook-transcript/v1`).
     Transcript,
+    /// `runbook plan --format json` (`runbook-plan/v1`).
+    Plan,
+    /// `runbook plan --diff ... --format json` (`runbook-plan-diff/v1`).
+    PlanDiff,
+    /// `runbook run --format json` (`runbook-run/v1`).
+    Run,
+    /// `runbook report --format json` (`runbook-report/v1`).
+    Report,
+    /// `runbook check --format json` (`runbook-check/v1`).
+    Check,
 }
 
 #[derive(Debug, Args)]

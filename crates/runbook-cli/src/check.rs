@@ -2,18 +2,9 @@
 
 use runbook_model::tree::{self, Tree};
 use runbook_model::{Diagnostic, Document, Inventory, Severity};
-use serde::Serialize;
 
 use crate::args::{CheckArgs, CheckFormat};
 use crate::{CliError, Exit, style, walk, write_stdout};
-
-#[derive(Serialize)]
-struct JsonReport<'a> {
-    files: usize,
-    errors: usize,
-    warnings: usize,
-    diagnostics: &'a [Diagnostic],
-}
 
 pub fn run(args: &CheckArgs) -> Result<Exit, CliError> {
     let mut files = walk::yaml_files(&args.paths).map_err(|(path, err)| {
@@ -116,7 +107,8 @@ pub fn run(args: &CheckArgs) -> Result<Exit, CliError> {
             eprintln!("{summary}");
         }
         CheckFormat::Json => {
-            let report = JsonReport {
+            let report = runbook_model::diagnostic::CheckReport {
+                format: runbook_model::diagnostic::CHECK_FORMAT,
                 files: checked,
                 errors,
                 warnings,
@@ -143,7 +135,8 @@ pub fn run(args: &CheckArgs) -> Result<Exit, CliError> {
 }
 
 /// What a valid playbook lacks in this environment: channels it escalates to that the
-/// inventory does not define (in it and its sub-playbooks), required params nothing sets.
+/// inventory does not define, hosts or groups its `on:` steps name that it does not define
+/// (in it and its sub-playbooks), required params nothing sets.
 fn with_inventory(
     path: &std::path::Path,
     source: runbook_model::Source,
@@ -152,6 +145,7 @@ fn with_inventory(
 ) -> Vec<Diagnostic> {
     let tree = Tree::new(path, source, playbook);
     let mut out = tree::unset_param_diagnostics(&tree, Some(inventory));
+    out.extend(tree::unknown_target_diagnostics(&tree, inventory));
     out.extend(
         tree::missing_channels(&tree, Some(inventory))
             .iter()

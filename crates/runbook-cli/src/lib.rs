@@ -4,16 +4,21 @@
 
 mod args;
 mod check;
+mod diff;
 mod error;
 mod import;
 mod list;
 mod load;
+mod md;
+mod mermaid;
 mod plan;
 mod printer;
 mod prompt;
+mod render_diff;
 mod render_plan;
 mod report;
 mod run;
+mod run_summary;
 mod style;
 mod suggest;
 mod walk;
@@ -68,6 +73,11 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
                 SchemaKind::Playbook => runbook_model::schema::playbook_schema(),
                 SchemaKind::Inventory => runbook_model::schema::inventory_schema(),
                 SchemaKind::Transcript => runbook_transcript::schema(),
+                SchemaKind::Plan => runbook_exec::plan::schema(),
+                SchemaKind::PlanDiff => runbook_exec::plan_diff::schema(),
+                SchemaKind::Run => runbook_exec::summary::schema(),
+                SchemaKind::Report => runbook_transcript::report::schema(),
+                SchemaKind::Check => runbook_model::diagnostic::check_schema(),
             };
             write_stdout(&text)?;
             Ok(Exit::Success)

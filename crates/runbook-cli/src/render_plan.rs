@@ -1,10 +1,12 @@
-//! Rendering a plan for people: a terminal view and a Markdown pull-request comment with a
-//! Mermaid flowchart of the order and the failure branches.
+//! Rendering a plan for people: a terminal view, and a Markdown pull-request comment with a
+//! Mermaid flowchart and every step in full (docs, checklists, captures, branches,
+//! sub-playbooks collapsible), escaped so that GitHub shows all of it.
 
 use std::fmt::Write;
 
-use runbook_exec::plan::{Plan, PlanStep};
+use runbook_exec::plan::{Plan, PlanStep, PlanValue, StepAction, duration_text};
 
+use crate::md;
 use crate::style::Style;
 
 /// The terminal view.
@@ -18,20 +20,7 @@ pub fn human(plan: &Plan, s: Style) -> String {
     if let Some(inv) = &plan.inventory {
         let _ = writeln!(out, "{} {inv}", s.dim("inventory"));
     }
-    if !plan.params.is_empty() {
-        let _ = writeln!(out, "\n{}", s.bold("Values"));
-        let width = plan.params.iter().map(|p| p.name.len()).max().unwrap_or(0);
-        for p in &plan.params {
-            let value = one_line(&p.value);
-            let _ = writeln!(
-                out,
-                "  {:<width$}  {}  {}",
-                p.name,
-                value,
-                s.dim(&format!("({})", p.origin))
-            );
-        }
-    }
+    human_values(&mut out, &plan.values, "", s);
     if !plan.escalation.is_empty() {
         let _ = writeln!(out, "\n{}", s.bold("Escalation"));
         for e in &plan.escalation {
@@ -57,122 +46,188 @@ pub fn human(plan: &Plan, s: Style) -> String {
     out
 }
 
-fn human_step(out: &mut String, step: &PlanStep, depth: usize, s: Style) {
-    let pad = "  ".repeat(depth);
-    let more = format!("{pad}   ");
-    let title = if step.name == step.id {
+fn human_values(out: &mut String, values: &[PlanValue], pad: &str, s: Style) {
+    if values.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{pad}{}", s.bold("Values"));
+    let width = values
+        .iter()
+        .map(|p| p.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for p in values {
+        let origin = match p.origin {
+            Some(origin) if p.set => s.dim(&format!("({origin})")),
+            _ => s.warning("(not set)"),
+        };
+        let _ = writeln!(
+            out,
+            "{pad}  {:<width$}  {}  {origin}",
+            p.name,
+            one_line(&p.text),
+        );
+    }
+}
+
+/// A step's title: `id · name`, or the id alone.
+pub fn title(step: &PlanStep) -> String {
+    if step.name == step.id {
         step.id.clone()
     } else {
         format!("{} · {}", step.id, step.name)
-    };
+    }
+}
+
+fn human_step(out: &mut String, step: &PlanStep, depth: usize, s: Style) {
+    let pad = "  ".repeat(depth);
+    let more = format!("{pad}   ");
     let _ = writeln!(
         out,
         "{pad}{} {}  {}",
         s.bold(&step.number),
-        s.bold(&title),
-        s.dim(&format!("[{} · {}]", step.action, step.target))
+        s.bold(&title(step)),
+        s.dim(&format!("[{} · {}]", step.action.keyword(), step.target))
     );
-    if let Some(when) = &step.when {
-        let _ = writeln!(out, "{more}only when  {when}");
-    }
-    if let Some(confirm) = &step.confirm {
-        let _ = writeln!(out, "{more}{}  {confirm}", s.warning("confirm"));
-    }
-    if let Some(phrase) = &step.destructive {
-        let _ = writeln!(
-            out,
-            "{more}{}  type `{phrase}` to run it",
-            s.error("DESTRUCTIVE")
-        );
-    }
-    match step.action {
-        "run" => {
-            for (i, line) in step.detail.lines().enumerate() {
-                let lead = if i == 0 { "$ " } else { "  " };
-                let _ = writeln!(out, "{more}{}", s.command(&format!("{lead}{line}")));
-            }
-        }
-        "manual" | "report" => {
-            for line in step.detail.lines() {
-                let _ = writeln!(out, "{more}│ {line}");
-            }
-        }
-        "parallel" => {}
-        _ => {
-            let _ = writeln!(out, "{more}{} {}", step.action, step.detail);
-        }
-    }
-    for item in &step.checklist {
-        let _ = writeln!(out, "{more}[ ] {item}");
-    }
-    for input in &step.inputs {
-        let _ = writeln!(out, "{more}asks     {input}");
-    }
-    let rows: [(&str, Option<String>); 6] = [
-        (
-            "expect",
-            (!step.expect.is_empty()).then(|| step.expect.join("; ")),
-        ),
-        (
-            "capture",
-            (!step.captures.is_empty()).then(|| step.captures.join("; ")),
-        ),
-        (
-            "checks",
-            (!step.checks.is_empty()).then(|| step.checks.join("; ")),
-        ),
-        ("retry", step.retry.clone()),
-        ("timeout", step.timeout.clone()),
-        ("watch", step.watch.clone()),
-    ];
-    for (label, value) in rows {
-        if let Some(value) = value {
-            let _ = writeln!(out, "{more}{label:<8} {value}");
-        }
-    }
-    if let Some(target) = &step.on_success {
-        let _ = writeln!(out, "{more}on ok    → {target}");
-    }
-    let mut failure = step.on_failure.clone();
-    if let Some(channel) = &step.escalate {
-        failure = format!("escalate to {channel}, then {failure}");
-    }
-    if failure != "abort" || step.escalate.is_some() {
-        let _ = writeln!(out, "{more}on fail  {failure}");
-    }
-    if let Some(error) = &step.error {
-        let _ = writeln!(out, "{more}{}  {error}", s.error("error"));
+    for line in human_details(step, s) {
+        let _ = writeln!(out, "{more}{line}");
     }
     for child in &step.children {
         human_step(out, child, depth + 1, s);
     }
+    if let Some(sub) = &step.playbook {
+        for child in &sub.steps {
+            human_step(out, child, depth + 1, s);
+        }
+        if !sub.finally.is_empty() {
+            let _ = writeln!(out, "{more}{}", s.dim("finally:"));
+            for child in &sub.finally {
+                human_step(out, child, depth + 1, s);
+            }
+        }
+    }
 }
 
-/// The pull-request comment: summary, values, escalation, a table of steps, the flowchart.
+/// The lines under a step's title in the terminal view (also used by the diff).
+pub fn human_details(step: &PlanStep, s: Style) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(when) = &step.when {
+        lines.push(format!("only when  {when}"));
+    }
+    if let Some(confirm) = &step.confirm {
+        lines.push(format!("{}  {confirm}", s.warning("confirm")));
+    }
+    if let Some(danger) = &step.danger {
+        lines.push(format!(
+            "{}  type `{}` to run it",
+            s.error("DESTRUCTIVE"),
+            danger.confirm_phrase
+        ));
+    }
+    match step.action {
+        StepAction::Run => {
+            for (i, line) in step.detail().lines().enumerate() {
+                let lead = if i == 0 { "$ " } else { "  " };
+                lines.push(s.command(&format!("{lead}{line}")));
+            }
+        }
+        StepAction::Manual | StepAction::Report => {
+            for line in step.detail().lines() {
+                lines.push(format!("│ {line}"));
+            }
+        }
+        StepAction::Parallel => {}
+        StepAction::Wait | StepAction::Playbook => {
+            lines.push(format!("{} {}", step.action.keyword(), step.detail()));
+        }
+    }
+    for item in &step.checklist {
+        lines.push(format!("[ ] {item}"));
+    }
+    for input in &step.inputs {
+        lines.push(format!("asks     {}: {}", input.name, input.prompt));
+    }
+    for (name, value) in &step.env {
+        lines.push(format!("env      {name}={value}"));
+    }
+    let join = |items: Vec<String>| (!items.is_empty()).then(|| items.join("; "));
+    let rows: [(&str, Option<String>); 6] = [
+        (
+            "expect",
+            join(step.expect.iter().map(|e| e.to_string()).collect()),
+        ),
+        (
+            "capture",
+            join(step.captures.iter().map(|c| c.to_string()).collect()),
+        ),
+        (
+            "checks",
+            join(step.checks.iter().map(|c| c.to_string()).collect()),
+        ),
+        ("retry", step.retry.as_ref().map(|r| r.to_string())),
+        ("timeout", step.timeout_ms.map(duration_text)),
+        ("watch", step.watch.as_ref().map(|w| w.to_string())),
+    ];
+    for (label, value) in rows {
+        if let Some(value) = value {
+            lines.push(format!("{label:<8} {value}"));
+        }
+    }
+    if let Some(target) = &step.on_success {
+        lines.push(format!("on ok    → {target}"));
+    }
+    let failure = step.on_failure.to_string();
+    if failure != "abort" {
+        lines.push(format!("on fail  {failure}"));
+    }
+    for error in &step.errors {
+        lines.push(format!("{}  {error}", s.error("error")));
+    }
+    lines
+}
+
+/// The pull-request comment: summary, values, escalation, the flowchart, then every step.
 pub fn markdown(plan: &Plan) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "## Plan: {}\n", md_text(&plan.title));
-    let mut facts = vec![format!("`{}`", plan.name)];
-    facts.extend(plan.version.as_ref().map(|v| format!("version {v}")));
-    facts.extend(plan.severity.clone());
-    facts.push(format!("file `{}`", plan.file));
-    if let Some(inv) = &plan.inventory {
-        facts.push(format!("inventory `{inv}`"));
+    let _ = writeln!(out, "## Plan: {}\n", md::inline(&plan.title));
+    let _ = writeln!(out, "{}\n", facts(plan));
+    if let Some(summary) = &plan.summary {
+        let _ = writeln!(out, "{}\n", quote(&md::prose(summary)));
     }
-    let _ = writeln!(out, "{}\n", facts.join(" · "));
-    if !plan.params.is_empty() {
-        let _ = writeln!(out, "### Values\n\n| name | value | from |\n|---|---|---|");
-        for p in &plan.params {
-            let _ = writeln!(
-                out,
-                "| `{}` | {} | {} |",
-                p.name,
-                md_code(&p.value),
-                p.origin
-            );
-        }
-        out.push('\n');
+    let destructive: Vec<&PlanStep> = plan
+        .all_steps()
+        .into_iter()
+        .filter(|s| s.danger.is_some())
+        .collect();
+    if !destructive.is_empty() {
+        let _ = writeln!(out, "> [!WARNING]");
+        let _ = writeln!(
+            out,
+            "> **{} destructive step{}**, each asks for a typed confirmation: {}\n",
+            destructive.len(),
+            if destructive.len() == 1 { "" } else { "s" },
+            destructive
+                .iter()
+                .map(|s| format!("{} {}", s.number, md::code(&s.path)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
+    let unset = plan.all_unset();
+    if !unset.is_empty() {
+        let _ = writeln!(out, "> [!NOTE]");
+        let _ = writeln!(
+            out,
+            "> Not set here (a run asks for {}): {}\n",
+            if unset.len() == 1 { "it" } else { "them" },
+            unset
+                .iter()
+                .map(|n| md::code(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    markdown_values(&mut out, &plan.values, "###");
     if !plan.escalation.is_empty() {
         let _ = writeln!(out, "### Escalation\n");
         for e in &plan.escalation {
@@ -180,192 +235,272 @@ pub fn markdown(plan: &Plan) -> String {
                 out,
                 "- after **{}** → {}: {}",
                 e.after,
-                e.notify.join(", "),
-                md_text(&e.message)
+                e.notify
+                    .iter()
+                    .map(|c| md::code(c))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                md::inline(&e.message)
             );
         }
         out.push('\n');
     }
     let _ = writeln!(
         out,
-        "### Steps\n\n| # | step | runs on | action | expect | on failure |\n|---|---|---|---|---|---|"
+        "### Flow\n\n```mermaid\n{}```\n\n{}\n",
+        crate::mermaid::chart(plan),
+        crate::mermaid::LEGEND
     );
-    let mut rows = Vec::new();
-    flatten(&plan.steps, &mut rows);
-    flatten(&plan.finally, &mut rows);
-    for step in rows {
-        let mut action = match step.action {
-            "run" => md_code(&step.detail),
-            "manual" => format!("manual: {}", md_text(&step.detail)),
-            "report" => "report".to_owned(),
-            "parallel" => step.detail.clone(),
-            other => format!("{other} {}", md_code(&step.detail)),
-        };
-        if let Some(phrase) = &step.destructive {
-            action.push_str(&format!("<br>⚠️ **destructive**: type {}", md_code(phrase)));
+    let _ = writeln!(out, "### Steps\n");
+    for step in &plan.steps {
+        markdown_step(&mut out, step, 4);
+    }
+    if !plan.finally.is_empty() {
+        let _ = writeln!(out, "### Finally (always runs)\n");
+        for step in &plan.finally {
+            markdown_step(&mut out, step, 4);
         }
-        if let Some(confirm) = &step.confirm {
-            action.push_str(&format!("<br>confirm: {}", md_text(confirm)));
-        }
-        if let Some(when) = &step.when {
-            action.push_str(&format!("<br>only when {}", md_code(when)));
-        }
-        let mut expect: Vec<String> = step.expect.iter().map(|e| md_text(e)).collect();
-        expect.extend(step.checks.iter().map(|c| md_text(c)));
-        let mut extra = Vec::new();
-        extra.extend(step.retry.as_ref().map(|r| format!("retry {r}")));
-        extra.extend(step.timeout.as_ref().map(|t| format!("timeout {t}")));
-        extra.extend(step.watch.as_ref().map(|w| format!("watch {w}")));
-        expect.extend(extra);
-        let mut failure = md_text(&step.on_failure);
-        if let Some(channel) = &step.escalate {
-            failure = format!("escalate {channel}, then {failure}");
-        }
-        let name = if step.name == step.id {
-            format!("`{}`", step.id)
+    }
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+    out
+}
+
+fn facts(plan: &Plan) -> String {
+    let mut facts = vec![md::code(&plan.name)];
+    facts.extend(
+        plan.version
+            .as_ref()
+            .map(|v| format!("version {}", md::inline(v))),
+    );
+    facts.extend(plan.severity.clone());
+    facts.push(format!("file {}", md::code(&plan.file)));
+    if let Some(inv) = &plan.inventory {
+        facts.push(format!("inventory {}", md::code(inv)));
+    }
+    facts.join(" · ")
+}
+
+fn markdown_values(out: &mut String, values: &[PlanValue], heading: &str) {
+    if values.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{heading} Values\n\n| name | value | from |\n|---|---|---|"
+    );
+    for p in values {
+        let (value, from) = if p.set {
+            (
+                md::cell_code(&p.text),
+                p.origin.map(|o| o.to_string()).unwrap_or_default(),
+            )
         } else {
-            format!("`{}` {}", step.id, md_text(&step.name))
+            (md::cell_code(&p.text), "**not set**".to_owned())
         };
+        let _ = writeln!(out, "| {} | {value} | {from} |", md::cell_code(&p.name));
+    }
+    out.push('\n');
+}
+
+/// One step in full: heading, warnings, doc, the action, then a list of its modifiers.
+pub fn markdown_step(out: &mut String, step: &PlanStep, level: usize) {
+    let hashes = "#".repeat(level.min(6));
+    let name = if step.name == step.id {
+        String::new()
+    } else {
+        format!(" · {}", md::inline(&step.name))
+    };
+    let _ = writeln!(
+        out,
+        "{hashes} {} {}{name}\n",
+        step.number,
+        md::code(&step.id)
+    );
+    out.push_str(&markdown_body(step));
+    for child in &step.children {
+        markdown_step(out, child, level + 1);
+    }
+    if let Some(sub) = &step.playbook {
+        let count = sub.steps.len() + sub.finally.len();
         let _ = writeln!(
             out,
-            "| {} | {name} | {} | {action} | {} | {failure} |",
-            step.number,
-            md_text(&step.target),
-            expect.join("<br>")
+            "<details><summary>Sub-playbook <code>{}</code>: {} ({count} step{})</summary>\n",
+            md::html(&sub.file),
+            md::html(&sub.title),
+            if count == 1 { "" } else { "s" }
+        );
+        markdown_values(out, &sub.values, &"#".repeat((level + 1).min(6)));
+        for child in &sub.steps {
+            markdown_step(out, child, level + 1);
+        }
+        if !sub.finally.is_empty() {
+            let _ = writeln!(out, "*finally:*\n");
+            for child in &sub.finally {
+                markdown_step(out, child, level + 1);
+            }
+        }
+        let _ = writeln!(out, "</details>\n");
+    }
+}
+
+/// Everything under a step's heading (also used by the diff for added and removed steps).
+pub fn markdown_body(step: &PlanStep) -> String {
+    let mut out = String::new();
+    let mut facts = vec![format!(
+        "{} on {}",
+        step.action.keyword(),
+        md::inline(&step.target.to_string())
+    )];
+    if let Some(when) = &step.when {
+        facts.push(format!("only when {}", md::code(when)));
+    }
+    let _ = writeln!(out, "*{}*\n", facts.join(" · "));
+    if let Some(danger) = &step.danger {
+        let _ = writeln!(
+            out,
+            "> [!CAUTION]\n> **Destructive**: the operator types {} to run it.\n",
+            md::code(&danger.confirm_phrase)
         );
     }
-    let _ = writeln!(out, "\n### Flow\n\n```mermaid\n{}```", mermaid(plan));
-    out
-}
-
-fn flatten<'a>(steps: &'a [PlanStep], out: &mut Vec<&'a PlanStep>) {
-    for step in steps {
-        out.push(step);
-        flatten(&step.children, out);
+    if let Some(confirm) = &step.confirm {
+        let _ = writeln!(out, "**Asks first:** {}\n", md::inline(confirm));
     }
-}
-
-/// A flowchart: solid arrows for the order, dotted ones for failure branches.
-pub fn mermaid(plan: &Plan) -> String {
-    let mut out = String::from("flowchart TD\n");
-    let node = |prefix: &str, i: usize| format!("{prefix}{}", i + 1);
-    let index_of = |steps: &[PlanStep], id: &str| steps.iter().position(|s| s.id == id);
-    let _ = writeln!(out, "  start([start])");
-    for (section, steps, prefix) in [("steps", &plan.steps, "s"), ("finally", &plan.finally, "f")] {
-        if steps.is_empty() {
-            continue;
+    if let Some(doc) = &step.doc {
+        let _ = writeln!(out, "{}\n", quote(&md::prose(doc)));
+    }
+    match step.action {
+        StepAction::Run => out.push_str(&md::fence("sh", &step.detail())),
+        StepAction::Manual | StepAction::Report => {
+            let _ = writeln!(out, "{}", md::prose(&step.detail()));
         }
-        if section == "finally" {
-            let _ = writeln!(out, "  subgraph finally");
+        StepAction::Wait => {
+            let _ = writeln!(out, "Waits {}.", step.detail());
         }
-        for (i, step) in steps.iter().enumerate() {
-            let mut label = format!("{} {}", step.number, step.id);
-            if step.name != step.id {
-                label.push_str(&format!("<br/>{}", step.name));
-            }
-            let shape = match step.action {
-                "manual" => ("[/", "/]"),
-                "wait" => ("([", "])"),
-                _ if step.destructive.is_some() => ("{{", "}}"),
-                _ => ("[", "]"),
-            };
+        StepAction::Parallel => {
             let _ = writeln!(
                 out,
-                "  {}{}\"{}\"{}",
-                node(prefix, i),
-                shape.0,
-                mermaid_label(&label),
-                shape.1
+                "Runs {} steps at once; the group fails if one of them fails.",
+                step.children.len()
             );
         }
-        if section == "finally" {
-            let _ = writeln!(out, "  end");
+        StepAction::Playbook => {
+            let with: Vec<String> = step
+                .with
+                .iter()
+                .map(|(k, v)| format!("{} = {}", md::code(k), md::code(v)))
+                .collect();
+            let file = step
+                .playbook
+                .as_ref()
+                .map_or(String::new(), |p| p.file.clone());
+            let _ = write!(out, "Runs the playbook {}", md::code(&file));
+            if !with.is_empty() {
+                let _ = write!(out, " with {}", with.join(", "));
+            }
+            out.push_str(".\n");
         }
     }
-    let _ = writeln!(out, "  done([done])");
-    // Every edge comes from the engine's own decision (`next_ok`, `next_failed`).
-    let has_stop = plan.steps.iter().any(|s| s.next_failed == "stop");
-    if has_stop {
-        let _ = writeln!(out, "  abort([abort])");
+    out.push('\n');
+    let mut items: Vec<String> = Vec::new();
+    if !step.checklist.is_empty() {
+        let list: Vec<String> = step
+            .checklist
+            .iter()
+            .map(|c| format!("  - [ ] {}", md::inline(c)))
+            .collect();
+        items.push(format!("checklist:\n{}", list.join("\n")));
     }
-    let end_main = if plan.finally.is_empty() {
-        "done".to_owned()
-    } else {
-        "f1".to_owned()
-    };
-    let target = |id: &str| match id {
-        "finally" => end_main.clone(),
-        "stop" => "abort".to_owned(),
-        id => index_of(&plan.steps, id).map_or_else(|| end_main.clone(), |t| node("s", t)),
-    };
-    let first = plan
-        .steps
-        .first()
-        .map_or(end_main.clone(), |_| node("s", 0));
-    let _ = writeln!(out, "  start --> {first}");
-    for (i, step) in plan.steps.iter().enumerate() {
-        let here = node("s", i);
-        let next = if i + 1 < plan.steps.len() {
-            node("s", i + 1)
-        } else {
-            end_main.clone()
-        };
-        let success = target(&step.next_ok);
-        let _ = writeln!(out, "  {here} --> {success}");
-        if step.when.is_some() && success != next {
-            let _ = writeln!(out, "  {here} -. skipped .-> {next}");
+    for input in &step.inputs {
+        let mut text = format!(
+            "asks {}: {}",
+            md::code(&input.name),
+            md::inline(&input.prompt)
+        );
+        if input.secret {
+            text.push_str(" (secret)");
         }
-        let label = if step.escalate.is_some() {
-            "fail, escalate"
-        } else {
-            "fail"
-        };
-        let _ = writeln!(out, "  {here} -. {label} .-> {}", target(&step.next_failed));
+        items.push(text);
     }
-    if has_stop && !plan.finally.is_empty() {
-        let _ = writeln!(out, "  abort --> f1");
+    for (name, value) in &step.env {
+        items.push(format!("env {}", md::code(&format!("{name}={value}"))));
     }
-    for i in 0..plan.finally.len() {
-        let next = if i + 1 < plan.finally.len() {
-            node("f", i + 1)
-        } else {
-            "done".to_owned()
-        };
-        let _ = writeln!(out, "  {} --> {next}", node("f", i));
+    for e in &step.expect {
+        items.push(format!("expect {}", md::code(&e.to_string())));
+    }
+    for c in &step.captures {
+        items.push(format!("capture {}", md::code(&c.to_string())));
+    }
+    for c in &step.checks {
+        let mut text = format!("check {}", md::code(&c.to_string()));
+        if let Some(message) = &c.message {
+            text.push_str(&format!(": {}", md::inline(message)));
+        }
+        items.push(text);
+    }
+    if let Some(r) = &step.retry {
+        items.push(format!("retry {r}"));
+    }
+    if let Some(t) = step.timeout_ms {
+        items.push(format!("timeout {}", duration_text(t)));
+    }
+    if let Some(w) = &step.watch {
+        items.push(format!("watch {w}"));
+    }
+    if let Some(target) = &step.on_success {
+        items.push(format!("**on success** → {}", md::code(target)));
+    }
+    if let Some(failure) = markdown_failure(step) {
+        items.push(format!("**on failure**: {failure}"));
+    }
+    for error in &step.errors {
+        items.push(format!("**error**: {}", md::inline(error)));
+    }
+    for item in items {
+        let _ = writeln!(out, "- {item}");
+    }
+    if !out.ends_with("\n\n") {
+        out.push('\n');
     }
     out
 }
 
-fn mermaid_label(text: &str) -> String {
-    text.replace('"', "#quot;")
-        .replace('<', "#lt;")
-        .replace('>', "#gt;")
-        .replace("#lt;br/#gt;", "<br/>")
+/// Where a failure goes, when it is not the default (stop the run).
+fn markdown_failure(step: &PlanStep) -> Option<String> {
+    use runbook_exec::plan::FailureThen;
+    let f = &step.on_failure;
+    let then = match (f.then, &f.goto) {
+        (FailureThen::Goto, Some(target)) => format!("go to {}", md::code(target)),
+        (FailureThen::Continue, _) => "continue".to_owned(),
+        _ if f.escalate.is_some() => "stop the run".to_owned(),
+        _ => return None,
+    };
+    Some(match &f.escalate {
+        Some(channel) => format!("page {}, then {then}", md::code(channel)),
+        None => then,
+    })
 }
 
-fn one_line(text: &str) -> String {
+/// A block quote of Markdown (empty lines keep the `>`).
+fn quote(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                ">".to_owned()
+            } else {
+                format!("> {l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn one_line(text: &str) -> String {
     let first = text.lines().next().unwrap_or("");
     if text.lines().nth(1).is_some() {
         format!("{first} …")
     } else {
         first.to_owned()
     }
-}
-
-/// Text for a table cell: pipes escaped, line breaks as <br>.
-fn md_text(text: &str) -> String {
-    text.trim_end().replace('|', "\\|").replace('\n', "<br>")
-}
-
-/// A code span for a table cell; multi-line commands keep their breaks.
-fn md_code(text: &str) -> String {
-    let text = text.trim_end();
-    if text.is_empty() {
-        return String::new();
-    }
-    let ticks = if text.contains('`') { "``" } else { "`" };
-    text.lines()
-        .map(|line| format!("{ticks}{}{ticks}", line.replace('|', "\\|")))
-        .collect::<Vec<_>>()
-        .join("<br>")
 }

@@ -12,35 +12,15 @@ use runbook_exec::resume::{ResumeError, ResumePoint, resume_point};
 use runbook_exec::runner::{self, RunRequest, RunSummary};
 use runbook_template::Engine;
 use runbook_transcript::{Event, RunOutcome};
-use serde::Serialize;
 
 use crate::args::{EnvArgs, ManualPolicy, ResumeArgs, RunArgs, RunFlags, RunFormat};
 use crate::load::Loaded;
 use crate::printer::Printer;
 use crate::prompt::{Clock, Interactive};
-use crate::{CliError, Exit, load, style, write_stdout};
+use crate::{CliError, Exit, load, run_summary, style, write_stdout};
 
 /// Where transcripts go unless `--transcript` says otherwise.
 const RUNS_DIR: &str = ".runbook/runs";
-
-#[derive(Serialize)]
-struct JsonSummary<'a> {
-    run_id: &'a str,
-    playbook: &'a str,
-    outcome: RunOutcome,
-    exit_code: u8,
-    transcript: String,
-    duration_ms: u64,
-    failed_step: Option<&'a str>,
-    steps: Vec<JsonStep<'a>>,
-}
-
-#[derive(Serialize)]
-struct JsonStep<'a> {
-    step: &'a str,
-    outcome: &'static str,
-    duration_ms: u64,
-}
 
 pub fn run(args: &RunArgs, verbose: u8) -> Result<Exit, CliError> {
     let engine = Arc::new(Engine::new());
@@ -375,26 +355,12 @@ fn execute(
     // Prompt threads may still wait for a line that will never come; do not wait for them.
     runtime.shutdown_background();
     printer.end(&summary);
-    if flags.format == RunFormat::Json {
-        let json = JsonSummary {
-            run_id: &summary.run_id,
-            playbook: &loaded.playbook().metadata.name,
-            outcome: summary.outcome,
-            exit_code: summary.finished.exit_code,
-            transcript: summary.transcript.display().to_string(),
-            duration_ms: summary.finished.duration_ms,
-            failed_step: summary.finished.failed_step.as_deref(),
-            steps: summary
-                .steps
-                .iter()
-                .map(|(s, o, d)| JsonStep {
-                    step: s,
-                    outcome: o.as_str(),
-                    duration_ms: *d,
-                })
-                .collect(),
-        };
-        write_stdout(&(serde_json::to_string_pretty(&json).unwrap_or_default() + "\n"))?;
+    if flags.format == RunFormat::Json || run_summary::job_summary_wanted() {
+        let json = run_summary::json(&loaded, &summary);
+        if flags.format == RunFormat::Json {
+            write_stdout(&(serde_json::to_string_pretty(&json).unwrap_or_default() + "\n"))?;
+        }
+        run_summary::write_job_summary(&json, loaded.playbook().title());
     }
     if let Some(error) = &summary.journal_error {
         return Err(CliError::new(

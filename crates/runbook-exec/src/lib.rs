@@ -11,12 +11,14 @@ pub mod escalate;
 pub mod expect;
 pub mod operator;
 pub mod plan;
+pub mod plan_diff;
 pub mod process;
 pub mod program;
 pub mod redact;
 pub mod remote;
 pub mod resume;
 pub mod runner;
+pub mod summary;
 pub mod vars;
 
 pub use error::Error;

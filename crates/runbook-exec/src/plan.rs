@@ -1,209 +1,835 @@
 //! The plan: what a run would do, resolved against an environment but not executed. `plan`
-//! prints it for reviewers; values known only at run time show as `<name>`.
+//! prints it for reviewers, `plan --diff` compares two of them ([`crate::plan_diff`]).
+//!
+//! A plan never needs a value it does not have: a required param nothing sets is shown as
+//! `⟨name⟩` (and listed in [`Plan::unset`]), values known only at run time (captures, inputs,
+//! `steps.ID.*`, `run.*`) as `<name>`. Secrets are `***`. Every field is typed for machines
+//! (durations in milliseconds, targets as host ids, expectations as objects); the JSON form is
+//! versioned by [`PLAN_FORMAT`] and described by [`schema`].
+
+use std::time::Duration;
 
 use indexmap::IndexMap;
-use runbook_model::playbook::{Capture, CheckStatus, Expect, Matcher};
-use runbook_model::{Flow, Inventory, Playbook, Spanned, Step};
+use runbook_model::playbook::{Capture, CheckStatus, ExitCodes, Expect, Matcher, ParamType};
+use runbook_model::{Inventory, Playbook, Step};
 use runbook_template::{Engine, Mode, TemplateValue, placeholder};
-use serde::Serialize;
+use runbook_transcript::Outcome;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::context::ContextParts;
-use crate::program::{Next, Program};
-use crate::vars::{Origin, Vars};
+use crate::program::{Action, Next, Program, StepIdx, Then};
+use crate::vars::{Origin, Overrides, Vars, value_text};
 
-/// A resolved playbook, ready to print.
-#[derive(Debug, Clone, Serialize)]
+/// The version of the plan's JSON form, written in [`Plan::format`].
+pub const PLAN_FORMAT: &str = "runbook-plan/v1";
+
+/// A resolved playbook, ready to print or compare.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "runbook plan (runbook-plan/v1)")]
 pub struct Plan {
+    /// `runbook-plan/v1`.
+    #[schemars(extend("const" = "runbook-plan/v1"))]
+    pub format: String,
+    /// `metadata.name`.
     pub name: String,
     pub title: String,
     pub version: Option<String>,
+    /// `P0` … `P4`.
     pub severity: Option<String>,
+    pub summary: Option<String>,
+    /// The playbook file, as given.
     pub file: String,
+    /// The inventory file, as given.
     pub inventory: Option<String>,
-    pub params: Vec<PlanValue>,
-    pub escalation: Vec<PlanEscalation>,
+    /// Every param and var the playbook declares, with its value.
+    pub values: Vec<PlanValue>,
+    /// Required params nothing sets: they show as `⟨name⟩`, and a run would ask for them
+    /// (or refuse to start under `--yes`).
+    pub unset: Vec<String>,
+    /// The time-based escalation ladder.
+    pub escalation: Vec<PlanRung>,
     pub steps: Vec<PlanStep>,
     pub finally: Vec<PlanStep>,
 }
 
-/// A param or var with its resolved value (secrets as `***`) and where it came from.
-#[derive(Debug, Clone, Serialize)]
+/// A param or var with its resolved value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanValue {
     pub name: String,
-    pub value: String,
-    pub origin: Origin,
+    /// The value with its type (`"***"` for a secret); null when not set.
+    pub value: Option<Value>,
+    /// The value as text: `***` for a secret, `⟨name⟩` when not set.
+    pub text: String,
+    /// Where the value came from; null when not set.
+    pub origin: Option<ValueOrigin>,
     pub secret: bool,
+    /// False for a required param nothing sets.
+    pub set: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct PlanEscalation {
+/// Where a value came from (lowest to highest precedence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ValueOrigin {
+    Default,
+    /// A sub-playbook's `with:`.
+    With,
+    Environment,
+    Inventory,
+    VarFile,
+    CommandLine,
+    Operator,
+}
+
+impl From<Origin> for ValueOrigin {
+    fn from(origin: Origin) -> Self {
+        match origin {
+            Origin::Default => ValueOrigin::Default,
+            Origin::Environment => ValueOrigin::Environment,
+            Origin::Inventory => ValueOrigin::Inventory,
+            Origin::VarFile => ValueOrigin::VarFile,
+            Origin::CommandLine => ValueOrigin::CommandLine,
+            Origin::Operator => ValueOrigin::Operator,
+        }
+    }
+}
+
+impl std::fmt::Display for ValueOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ValueOrigin::Default => "default",
+            ValueOrigin::With => "with",
+            ValueOrigin::Environment => "environment",
+            ValueOrigin::Inventory => "inventory",
+            ValueOrigin::VarFile => "var file",
+            ValueOrigin::CommandLine => "--var",
+            ValueOrigin::Operator => "operator",
+        })
+    }
+}
+
+/// One rung of the escalation ladder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanRung {
+    /// When it fires, on the incident clock.
+    pub after_ms: u64,
+    /// `after` as the playbook writes it (`15m`).
     pub after: String,
     pub notify: Vec<String>,
+    /// The rendered message.
     pub message: String,
 }
 
-/// One step as it would run.
-#[derive(Debug, Clone, Serialize)]
-pub struct PlanStep {
-    pub number: String,
-    pub id: String,
-    pub name: String,
-    pub action: &'static str,
-    /// The resolved command, script text, wait or sub-playbook.
-    pub detail: String,
-    /// `local`, or the hosts of `on:`.
-    pub target: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub doc: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub when: Option<String>,
-    pub expect: Vec<String>,
-    pub captures: Vec<String>,
-    pub checks: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retry: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub watch: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub confirm: Option<String>,
-    /// The phrase a destructive step needs typed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub destructive: Option<String>,
-    pub inputs: Vec<String>,
-    pub checklist: Vec<String>,
-    pub on_success: Option<String>,
-    pub on_failure: String,
-    /// Where the run goes when the step passes: a step id, `finally` (the main steps are
-    /// done) — as the engine decides it ([`Program::next`]).
-    pub next_ok: String,
-    /// Where it goes when the step fails: a step id, `finally`, or `stop` (the run fails).
-    pub next_failed: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub escalate: Option<String>,
-    pub max_visits: Option<u32>,
-    pub children: Vec<PlanStep>,
-    /// A template that could not be rendered with the values at hand.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+/// What a step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StepAction {
+    Run,
+    Manual,
+    Wait,
+    Parallel,
+    Playbook,
+    Report,
 }
 
-/// Builds the plan. Missing required params must have been reported before.
-pub fn build(
-    engine: &Engine,
-    program: &Program,
-    file: &str,
-    inventory: Option<(&Inventory, &str)>,
-    vars: &Vars,
-) -> Plan {
-    let playbook: &Playbook = &program.playbook;
-    let redactor = vars.redactor();
-    let mut captures: IndexMap<String, TemplateValue> = IndexMap::new();
-    for step in playbook.all_steps() {
-        for name in step.capture.keys().chain(step.inputs.keys()) {
-            captures.insert(name.clone(), placeholder(name));
+impl StepAction {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            StepAction::Run => "run",
+            StepAction::Manual => "manual",
+            StepAction::Wait => "wait",
+            StepAction::Parallel => "parallel",
+            StepAction::Playbook => "playbook",
+            StepAction::Report => "report",
         }
     }
-    let steps_value = {
-        let map: IndexMap<String, TemplateValue> = playbook
-            .all_steps()
-            .iter()
-            .map(|s| {
-                let fields: IndexMap<&str, TemplateValue> =
-                    ["status", "exit", "stdout", "stderr", "duration"]
-                        .into_iter()
-                        .map(|f| (f, placeholder(&format!("steps.{}.{f}", s.id.value))))
-                        .collect();
-                (s.id.value.clone(), TemplateValue::from_pairs(fields))
-            })
-            .collect();
-        TemplateValue::from_pairs(map)
-    };
-    let run_value = TemplateValue::from_pairs([
-        ("id", placeholder("run.id")),
-        ("elapsed", placeholder("run.elapsed")),
-        ("operator", placeholder("run.operator")),
-        ("failed_step", placeholder("run.failed_step")),
-    ]);
-    let incident_value = TemplateValue::from_pairs([
-        ("elapsed", placeholder("incident.elapsed")),
-        ("started", placeholder("incident.started")),
-    ]);
-    let planner = Planner {
-        engine,
-        program,
-        playbook,
-        inventory: inventory.map(|(i, _)| i),
-        vars,
-        captures,
-        steps_value,
-        run_value,
-        incident_value,
-        redact: &|s: &str| redactor.redact(s),
-    };
-    let params = vars
-        .values
-        .keys()
-        .map(|name| PlanValue {
-            name: name.clone(),
-            value: vars.display(name),
-            origin: vars.origins.get(name).copied().unwrap_or(Origin::Default),
-            secret: vars.secret_names.contains(name),
-        })
-        .collect();
-    let escalation = playbook
-        .escalation
-        .iter()
-        .map(|rung| PlanEscalation {
-            after: rung.after.0.clone(),
-            notify: rung.notify.iter().map(|c| c.value.clone()).collect(),
-            message: rung
-                .message
-                .as_ref()
-                .map(|m| {
-                    planner
-                        .text(m, "local")
-                        .unwrap_or_else(|e| format!("<error: {e}>"))
-                })
-                .unwrap_or_else(|| {
-                    format!("{} unresolved after {}", playbook.title(), rung.after.0)
-                }),
-        })
-        .collect();
-    Plan {
-        name: playbook.metadata.name.value.clone(),
-        title: playbook.title().to_owned(),
-        version: playbook.metadata.version.as_ref().map(|v| v.value.clone()),
-        severity: playbook.metadata.severity.map(|s| format!("{s:?}")),
-        file: file.to_owned(),
-        inventory: inventory.map(|(_, path)| path.to_owned()),
-        params,
-        escalation,
-        steps: planner.steps(&playbook.steps, ""),
-        finally: planner.steps(&playbook.finally, "F"),
+}
+
+/// Where a step runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Target {
+    /// The inventory group or host of `on:`; null for the local machine.
+    pub on: Option<String>,
+    /// Host ids from the inventory; `["local"]` for a local step, empty when `on:` names
+    /// nothing the inventory defines.
+    pub hosts: Vec<String>,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.on {
+            None => f.write_str("local"),
+            Some(on) if self.hosts.is_empty() => f.write_str(on),
+            Some(on) => write!(f, "{on} ({})", self.hosts.join(", ")),
+        }
     }
 }
 
+/// How a text expectation compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchOp {
+    Contains,
+    NotContains,
+    Equals,
+    Matches,
+}
+
+/// One expectation of a `run` step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Expectation {
+    /// The exit code is one of these.
+    Exit { codes: Vec<i32> },
+    /// A test on stdout or stderr; `value` is rendered (a regex for `matches`).
+    Output {
+        stream: String,
+        op: MatchOp,
+        value: String,
+    },
+    /// stdout parsed as JSON contains this subset.
+    Json { subset: Value },
+}
+
+impl std::fmt::Display for Expectation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expectation::Exit { codes } if codes.len() == 1 => write!(f, "exit {}", codes[0]),
+            Expectation::Exit { codes } => {
+                let codes: Vec<String> = codes.iter().map(i32::to_string).collect();
+                write!(f, "exit in {}", codes.join("|"))
+            }
+            Expectation::Output { stream, op, value } => match op {
+                MatchOp::Contains => write!(f, "{stream} contains {value:?}"),
+                MatchOp::NotContains => write!(f, "{stream} does not contain {value:?}"),
+                MatchOp::Equals => write!(f, "{stream} equals {value:?}"),
+                MatchOp::Matches => write!(f, "{stream} matches /{value}/"),
+            },
+            Expectation::Json { subset } => write!(f, "json ⊇ {subset}"),
+        }
+    }
+}
+
+/// Where a capture takes its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptureFrom {
+    Json,
+    Regex,
+    Stdout,
+    Stderr,
+    Exit,
+}
+
+/// A value a step captures for later steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanCapture {
+    pub name: String,
+    pub from: CaptureFrom,
+    /// The dotted path (`json`) or the regex (`regex`).
+    pub pattern: Option<String>,
+}
+
+impl std::fmt::Display for PlanCapture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pattern = self.pattern.as_deref().unwrap_or("");
+        match self.from {
+            CaptureFrom::Json => write!(f, "{} ← json {pattern}", self.name),
+            CaptureFrom::Regex => write!(f, "{} ← regex /{pattern}/", self.name),
+            CaptureFrom::Stdout => write!(f, "{} ← stdout", self.name),
+            CaptureFrom::Stderr => write!(f, "{} ← stderr", self.name),
+            CaptureFrom::Exit => write!(f, "{} ← exit code", self.name),
+        }
+    }
+}
+
+/// A graded check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanCheck {
+    pub status: CheckStatus,
+    /// The condition, as written.
+    #[serde(rename = "if")]
+    pub condition: String,
+    /// The message, rendered (run-time values as `<name>`).
+    pub message: Option<String>,
+}
+
+impl std::fmt::Display for PlanCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let status = match self.status {
+            CheckStatus::Ok => "ok",
+            CheckStatus::Warning => "warning",
+            CheckStatus::Critical => "critical",
+        };
+        write!(f, "{status} if {}", self.condition)
+    }
+}
+
+/// `retry:` with its delay in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanRetry {
+    pub attempts: u32,
+    pub delay_ms: u64,
+    pub backoff: f64,
+}
+
+impl std::fmt::Display for PlanRetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} attempts", self.attempts)?;
+        if self.delay_ms > 0 {
+            write!(f, ", {} apart", duration_text(self.delay_ms))?;
+        }
+        if self.backoff != 1.0 {
+            write!(f, ", backoff ×{}", self.backoff)?;
+        }
+        Ok(())
+    }
+}
+
+/// `watch:` with its durations in milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanWatch {
+    pub every_ms: u64,
+    pub for_ms: u64,
+    /// Stops at the first passing repetition.
+    pub until_success: bool,
+}
+
+impl std::fmt::Display for PlanWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "every {} for {}",
+            duration_text(self.every_ms),
+            duration_text(self.for_ms)
+        )?;
+        if self.until_success {
+            f.write_str(", until it passes")?;
+        }
+        Ok(())
+    }
+}
+
+/// A question a manual step asks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanInput {
+    pub name: String,
+    pub prompt: String,
+    #[serde(rename = "type")]
+    pub kind: ParamType,
+    pub default: Option<Value>,
+    pub secret: bool,
+}
+
+/// What happens when the step fails, as the playbook writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanFailure {
+    pub then: FailureThen,
+    /// The step `then: goto` goes to.
+    pub goto: Option<String>,
+    /// A channel paged at once.
+    pub escalate: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureThen {
+    Abort,
+    Continue,
+    Goto,
+}
+
+impl std::fmt::Display for PlanFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(channel) = &self.escalate {
+            write!(f, "escalate to {channel}, then ")?;
+        }
+        match (self.then, &self.goto) {
+            (FailureThen::Goto, Some(target)) => write!(f, "go to {target}"),
+            (FailureThen::Continue, _) => f.write_str("continue"),
+            _ => f.write_str("abort"),
+        }
+    }
+}
+
+/// Where the run goes after a step, as the engine decides it ([`Program::next`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NextStep {
+    /// This step (an id of the same playbook).
+    Step(String),
+    /// The main steps are done: `finally` runs.
+    Finally,
+    /// The run (or the parallel group) fails; `finally` still runs.
+    Stop,
+}
+
+impl std::fmt::Display for NextStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NextStep::Step(id) => f.write_str(id),
+            NextStep::Finally => f.write_str("(finally)"),
+            NextStep::Stop => f.write_str("(stop)"),
+        }
+    }
+}
+
+/// A destructive step: the operator types the phrase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanDanger {
+    /// `destructive`.
+    pub level: String,
+    /// The phrase the operator must type, rendered.
+    pub confirm_phrase: String,
+}
+
+/// One step as it would run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanStep {
+    /// `3`, `9.1` (a parallel child), `11.2` (a sub-playbook's step), `F1` (`finally`).
+    pub number: String,
+    pub id: String,
+    /// The path a transcript records: `parent/child` inside a sub-playbook.
+    pub path: String,
+    /// `name`, else the id.
+    pub name: String,
+    pub action: StepAction,
+    /// The resolved command of a `run` step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// The rendered text of a `manual` or `report` step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// A `wait` step's pause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
+    /// A sub-playbook: its plan with the values `with:` gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playbook: Option<Box<Plan>>,
+    /// `with:` of a sub-playbook step, rendered.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub with: IndexMap<String, String>,
+    pub target: Target,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
+    /// The condition; false means skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    /// `env:` of a `run` step, rendered.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub env: IndexMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect: Vec<Expectation>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub captures: Vec<PlanCapture>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<PlanCheck>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<PlanRetry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<PlanWatch>,
+    /// Asked before the step runs, rendered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub danger: Option<PlanDanger>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<PlanInput>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checklist: Vec<String>,
+    /// `on_success:` as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_success: Option<String>,
+    pub on_failure: PlanFailure,
+    /// Where the run goes when the step passes.
+    pub next_ok: NextStep,
+    /// Where it goes when the step is skipped (its `when` is false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_skipped: Option<NextStep>,
+    /// Where it goes when the step fails.
+    pub next_failed: NextStep,
+    /// How often the step may run in one run.
+    pub max_visits: u32,
+    /// The steps of a parallel group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<PlanStep>,
+    /// Templates that could not be rendered with the values at hand.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+impl PlanStep {
+    /// The step's main content as one text: the command, the text, the wait, the
+    /// sub-playbook or the size of the group.
+    pub fn detail(&self) -> String {
+        if let Some(command) = &self.command {
+            return command.clone();
+        }
+        if let Some(text) = &self.text {
+            return text.clone();
+        }
+        if let Some(ms) = self.wait_ms {
+            return duration_text(ms);
+        }
+        if let Some(sub) = &self.playbook {
+            let with: Vec<String> = self.with.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            return if with.is_empty() {
+                sub.file.clone()
+            } else {
+                format!("{} with {}", sub.file, with.join(", "))
+            };
+        }
+        if self.action == StepAction::Parallel {
+            return format!("{} steps at once", self.children.len());
+        }
+        String::new()
+    }
+
+    /// Every step under this one: parallel children and sub-playbook steps, depth first.
+    pub fn descendants(&self) -> Vec<&PlanStep> {
+        let mut out = Vec::new();
+        fn walk<'a>(step: &'a PlanStep, out: &mut Vec<&'a PlanStep>) {
+            for child in &step.children {
+                out.push(child);
+                walk(child, out);
+            }
+            if let Some(sub) = &step.playbook {
+                for child in sub.steps.iter().chain(&sub.finally) {
+                    out.push(child);
+                    walk(child, out);
+                }
+            }
+        }
+        walk(self, &mut out);
+        out
+    }
+}
+
+impl Plan {
+    /// Every step, depth first: main steps, their children and sub-playbook steps, `finally`.
+    pub fn all_steps(&self) -> Vec<&PlanStep> {
+        let mut out = Vec::new();
+        for step in self.steps.iter().chain(&self.finally) {
+            out.push(step);
+            out.extend(step.descendants());
+        }
+        out
+    }
+
+    /// How many steps have a template that could not be rendered, at any depth.
+    pub fn error_count(&self) -> usize {
+        self.all_steps()
+            .iter()
+            .filter(|s| !s.errors.is_empty())
+            .count()
+    }
+
+    /// Required params nothing sets, here and in sub-playbooks (`step/param` for those).
+    pub fn all_unset(&self) -> Vec<String> {
+        let mut out = self.unset.clone();
+        for step in self.all_steps() {
+            if let Some(sub) = &step.playbook {
+                out.extend(sub.unset.iter().map(|n| format!("{}/{n}", step.path)));
+            }
+        }
+        out
+    }
+}
+
+/// A duration in milliseconds as the playbook format writes it: `90s` → `1m30s`.
+pub fn duration_text(ms: u64) -> String {
+    if ms == 0 {
+        return "0s".to_owned();
+    }
+    let mut out = String::new();
+    let mut rest = ms;
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ] {
+        if rest >= size {
+            out.push_str(&format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+    }
+    out
+}
+
+/// The JSON Schema of the plan (`runbook schema plan`, `schemas/plan.v1.json`).
+pub fn schema() -> String {
+    let schema = schemars::schema_for!(Plan);
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema always serializes");
+    text.push('\n');
+    text
+}
+
+/// How a required param nothing sets is shown: `⟨name⟩`, visibly not a real value.
+pub fn unset_placeholder(name: &str) -> String {
+    format!("⟨{name}⟩")
+}
+
+/// Where the values come from: the same inputs as a run.
+pub struct PlanInputs<'a> {
+    pub engine: &'a Engine,
+    /// The playbook file, as given.
+    pub file: &'a str,
+    pub inventory: Option<(&'a Inventory, &'a str)>,
+    pub overrides: &'a Overrides,
+    /// The process environment, for `from_env`.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// Builds the plan of a compiled program with its resolved values. Required params that are
+/// not set become `⟨name⟩` placeholders; nothing here fails.
+pub fn build(inputs: &PlanInputs<'_>, program: &Program, vars: &Vars) -> Plan {
+    Planner::new(inputs, program, vars, "", "", IndexMap::new(), None).plan(inputs.file)
+}
+
+/// Plans one playbook (a sub-playbook gets its own planner, with its own values).
 struct Planner<'a> {
-    engine: &'a Engine,
+    inputs: &'a PlanInputs<'a>,
     program: &'a Program,
     playbook: &'a Playbook,
-    inventory: Option<&'a Inventory>,
     vars: &'a Vars,
-    captures: IndexMap<String, TemplateValue>,
+    /// Values the context takes over from `vars`: placeholders for captures, inputs and
+    /// unset params, and vars rendered again with those placeholders.
+    extra: IndexMap<String, TemplateValue>,
+    /// Text values of the vars rendered again (for the values table).
+    rerendered: IndexMap<String, String>,
+    /// A sub-playbook's `with:` values: rendered text, and whether it is known only at run
+    /// time (it reads a capture, an input, `steps`, `run` or `incident`).
+    with: IndexMap<String, (String, bool)>,
     steps_value: TemplateValue,
     run_value: TemplateValue,
     incident_value: TemplateValue,
-    redact: &'a dyn Fn(&str) -> String,
+    redactor: crate::redact::Redactor,
+    /// `parent/` for a sub-playbook's steps.
+    path_prefix: String,
+    /// `11.` for a sub-playbook's step numbers.
+    number_prefix: String,
 }
 
-impl Planner<'_> {
+impl<'a> Planner<'a> {
+    fn new(
+        inputs: &'a PlanInputs<'a>,
+        program: &'a Program,
+        vars: &'a Vars,
+        path_prefix: &str,
+        number_prefix: &str,
+        with: IndexMap<String, (String, bool)>,
+        outer: Option<&crate::redact::Redactor>,
+    ) -> Self {
+        let playbook: &Playbook = &program.playbook;
+        let mut extra: IndexMap<String, TemplateValue> = IndexMap::new();
+        for step in playbook.all_steps() {
+            for name in step.capture.keys().chain(step.inputs.keys()) {
+                extra.insert(name.clone(), placeholder(name));
+            }
+        }
+        for name in &vars.missing {
+            extra.insert(
+                name.clone(),
+                runbook_template::placeholder_text(&unset_placeholder(name)),
+            );
+        }
+        for (name, (text, runtime)) in &with {
+            if *runtime {
+                extra.insert(name.clone(), TemplateValue::from_safe_string(text.clone()));
+            }
+        }
+        let steps_value = {
+            let map: IndexMap<String, TemplateValue> = playbook
+                .all_steps()
+                .iter()
+                .map(|s| {
+                    let fields: IndexMap<&str, TemplateValue> =
+                        ["status", "exit", "stdout", "stderr", "duration"]
+                            .into_iter()
+                            .map(|f| (f, placeholder(&format!("steps.{}.{f}", s.id.value))))
+                            .collect();
+                    (s.id.value.clone(), TemplateValue::from_pairs(fields))
+                })
+                .collect();
+            TemplateValue::from_pairs(map)
+        };
+        let run_value = TemplateValue::from_pairs([
+            ("id", placeholder("run.id")),
+            ("elapsed", placeholder("run.elapsed")),
+            ("elapsed_seconds", placeholder("run.elapsed_seconds")),
+            ("operator", placeholder("run.operator")),
+            ("failed_step", placeholder("run.failed_step")),
+        ]);
+        let incident_value = TemplateValue::from_pairs([
+            ("elapsed", placeholder("incident.elapsed")),
+            ("elapsed_minutes", placeholder("incident.elapsed_minutes")),
+            ("started", placeholder("incident.started")),
+        ]);
+        let mut planner = Planner {
+            inputs,
+            program,
+            playbook,
+            vars,
+            extra,
+            rerendered: IndexMap::new(),
+            with,
+            steps_value,
+            run_value,
+            incident_value,
+            redactor: {
+                // A sub-playbook masks its caller's secrets too, as the run's journal does.
+                let mut redactor = outer.cloned().unwrap_or_default();
+                for name in &vars.secret_names {
+                    if let Some(value) = vars.values.get(name) {
+                        redactor.add(&value_text(value));
+                    }
+                }
+                redactor
+            },
+            path_prefix: path_prefix.to_owned(),
+            number_prefix: number_prefix.to_owned(),
+        };
+        planner.rerender_vars();
+        planner
+    }
+
+    /// Vars whose template reads an unset param were left unrendered when the values were
+    /// merged; render them now, in declaration order, with the placeholders.
+    fn rerender_vars(&mut self) {
+        if self.vars.missing.is_empty() {
+            return;
+        }
+        for (name, declared) in &self.playbook.vars {
+            let Value::String(template) = &declared.value else {
+                continue;
+            };
+            let untouched = self.vars.values.get(name) == Some(&declared.value);
+            if !untouched || !(template.contains("{{") || template.contains("{%")) {
+                continue;
+            }
+            if let Ok(text) = self.render(template, "local", Mode::Text) {
+                self.extra
+                    .insert(name.clone(), TemplateValue::from(text.clone()));
+                self.rerendered.insert(name.clone(), text);
+            }
+        }
+    }
+
+    fn plan(&self, file: &str) -> Plan {
+        let playbook = self.playbook;
+        let values = playbook
+            .params
+            .keys()
+            .chain(playbook.vars.keys())
+            .map(|name| self.value(name))
+            .collect();
+        let escalation = self
+            .program
+            .ladder
+            .iter()
+            .map(|rung| PlanRung {
+                after_ms: millis(rung.after),
+                after: rung.after_text.clone(),
+                notify: rung.notify.clone(),
+                message: match &rung.message {
+                    Some(m) => self
+                        .render(m, "local", Mode::Text)
+                        .unwrap_or_else(|e| format!("<error: {e}>")),
+                    None => format!("{} unresolved after {}", playbook.title(), rung.after_text),
+                },
+            })
+            .collect();
+        Plan {
+            format: PLAN_FORMAT.to_owned(),
+            name: playbook.metadata.name.value.clone(),
+            title: playbook.title().to_owned(),
+            version: playbook.metadata.version.as_ref().map(|v| v.value.clone()),
+            severity: playbook.metadata.severity.map(|s| format!("{s:?}")),
+            summary: playbook.metadata.summary.clone(),
+            file: file.to_owned(),
+            inventory: self.inputs.inventory.map(|(_, path)| path.to_owned()),
+            values,
+            unset: self.vars.missing.clone(),
+            escalation,
+            steps: self.list(&self.program.main, &self.number_prefix),
+            finally: self.list(&self.program.finally, &format!("{}F", self.number_prefix)),
+        }
+    }
+
+    fn value(&self, name: &str) -> PlanValue {
+        let secret = self.vars.secret_names.contains(name);
+        let origin = match self.with.get(name) {
+            Some(_) => Some(ValueOrigin::With),
+            None => self.vars.origins.get(name).copied().map(ValueOrigin::from),
+        };
+        if let Some((text, true)) = self.with.get(name) {
+            return PlanValue {
+                name: name.to_owned(),
+                value: Some(Value::String(text.clone())),
+                text: text.clone(),
+                origin,
+                secret,
+                set: true,
+            };
+        }
+        if let Some(text) = self.rerendered.get(name) {
+            return PlanValue {
+                name: name.to_owned(),
+                value: Some(Value::String(text.clone())),
+                text: text.clone(),
+                origin,
+                secret,
+                set: true,
+            };
+        }
+        match self.vars.values.get(name) {
+            Some(_) if secret => PlanValue {
+                name: name.to_owned(),
+                value: Some(Value::String(crate::redact::MASK.to_owned())),
+                text: crate::redact::MASK.to_owned(),
+                origin,
+                secret,
+                set: true,
+            },
+            Some(value) => {
+                // A value that holds a secret known elsewhere (a caller's) is masked too.
+                let text = self.redactor.redact(&value_text(value));
+                let value = if text == value_text(value) {
+                    value.clone()
+                } else {
+                    Value::String(text.clone())
+                };
+                PlanValue {
+                    name: name.to_owned(),
+                    value: Some(value),
+                    text,
+                    origin,
+                    secret,
+                    set: true,
+                }
+            }
+            None => PlanValue {
+                name: name.to_owned(),
+                value: None,
+                text: unset_placeholder(name),
+                origin: None,
+                secret,
+                set: false,
+            },
+        }
+    }
+
     fn context(&self, host: &str) -> TemplateValue {
         ContextParts {
             playbook: self.playbook,
             values: &self.vars.values,
-            captures: &self.captures,
+            captures: &self.extra,
             steps: self.steps_value.clone(),
             host,
             run: self.run_value.clone(),
@@ -213,238 +839,360 @@ impl Planner<'_> {
     }
 
     fn render(&self, text: &str, host: &str, mode: Mode) -> Result<String, String> {
-        self.engine
+        self.inputs
+            .engine
             .render(text, &self.context(host), mode)
-            .map(|s| (self.redact)(&s))
+            .map(|s| self.redactor.redact(&s))
             .map_err(|e| e.message)
     }
 
-    fn text(&self, text: &str, host: &str) -> Result<String, String> {
-        self.render(text, host, Mode::Text)
-    }
-
-    fn flow_target(&self, next: Next) -> String {
-        match next {
-            Next::Step(idx) => self.program.node(idx).step.id.value.clone(),
-            Next::Finally => "finally".to_owned(),
-            Next::Stop => "stop".to_owned(),
-        }
-    }
-
-    fn steps(&self, steps: &[Spanned<Step>], prefix: &str) -> Vec<PlanStep> {
-        steps
+    fn list(&self, indices: &[StepIdx], prefix: &str) -> Vec<PlanStep> {
+        indices
             .iter()
             .enumerate()
-            .map(|(i, s)| self.step(s, &format!("{prefix}{}", i + 1)))
+            .map(|(i, &idx)| self.step(idx, &format!("{prefix}{}", i + 1)))
             .collect()
     }
 
-    fn step(&self, step: &Step, number: &str) -> PlanStep {
-        let error: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
-        let (target, host) = match &step.on {
+    fn next(&self, next: Next) -> NextStep {
+        match next {
+            Next::Step(idx) => NextStep::Step(self.program.node(idx).step.id.value.clone()),
+            Next::Finally => NextStep::Finally,
+            Next::Stop => NextStep::Stop,
+        }
+    }
+
+    fn step(&self, idx: StepIdx, number: &str) -> PlanStep {
+        let node = self.program.node(idx);
+        let step: &Step = &node.step;
+        let mut errors: Vec<String> = Vec::new();
+        let target = match &step.on {
             Some(on) => {
-                let hosts = self.inventory.and_then(|i| i.resolve_target(on));
-                match hosts {
-                    Some(hosts) => (
-                        format!("{} ({})", on.value, hosts.join(", ")),
-                        hosts.first().cloned().unwrap_or_default(),
-                    ),
-                    None => {
-                        error.borrow_mut().get_or_insert_with(|| {
-                            format!("`on: {}` is not a host or group of the inventory", on.value)
-                        });
-                        (on.value.clone(), "<host>".to_owned())
-                    }
+                let hosts = self
+                    .inputs
+                    .inventory
+                    .and_then(|(i, _)| i.resolve_target(on));
+                if hosts.is_none() {
+                    errors.push(format!(
+                        "`on: {}` is not a host or group of the inventory",
+                        on.value
+                    ));
+                }
+                Target {
+                    on: Some(on.value.clone()),
+                    hosts: hosts.unwrap_or_default(),
                 }
             }
-            None => ("local".to_owned(), "local".to_owned()),
+            None => Target {
+                on: None,
+                hosts: vec!["local".to_owned()],
+            },
         };
+        let host = match &step.on {
+            Some(_) => target
+                .hosts
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "<host>".to_owned()),
+            None => "local".to_owned(),
+        };
+        let errors = std::cell::RefCell::new(errors);
         let note = |result: Result<String, String>| -> String {
             result.unwrap_or_else(|e| {
-                error.borrow_mut().get_or_insert_with(|| e.clone());
+                errors.borrow_mut().push(e.clone());
                 format!("<error: {e}>")
             })
         };
-        let action = step.action().map_or("none", |a| a.keyword());
-        let detail = if let Some(run) = &step.run {
-            note(self.render(run, &host, Mode::Shell))
-        } else if let Some(manual) = &step.manual {
-            note(self.text(manual, &host))
-        } else if let Some(wait) = &step.wait {
-            wait.0.clone()
-        } else if let Some(path) = &step.playbook {
-            let with: Vec<String> = step
-                .with
-                .iter()
-                .map(|(k, v)| {
-                    let text = crate::vars::value_text(&v.value);
-                    format!("{k}={}", note(self.text(&text, &host)))
-                })
-                .collect();
-            if with.is_empty() {
-                path.value.clone()
-            } else {
-                format!("{} with {}", path.value, with.join(", "))
-            }
-        } else if let Some(report) = &step.report {
-            note(self.text(report, &host))
-        } else if step.parallel.is_some() {
-            format!(
-                "{} steps at once",
-                step.parallel.as_ref().map_or(0, Vec::len)
-            )
-        } else {
-            String::new()
+        let text = |t: &str| note(self.render(t, &host, Mode::Text));
+        let action = match node.action {
+            Action::Run => StepAction::Run,
+            Action::Manual => StepAction::Manual,
+            Action::Wait(_) => StepAction::Wait,
+            Action::Parallel(_) => StepAction::Parallel,
+            Action::Playbook(_) => StepAction::Playbook,
+            Action::Report => StepAction::Report,
         };
-        let confirm = step.confirm.as_ref().map(|c| note(self.text(c, &host)));
-        let destructive = step
-            .danger
-            .map(|_| note(self.text(step.confirm_phrase_template(), &host)));
+        let command = step
+            .run
+            .as_ref()
+            .map(|run| note(self.render(run, &host, Mode::Shell)));
+        let body = step
+            .manual
+            .as_ref()
+            .or(step.report.as_ref())
+            .map(|t| text(t));
+        let with: IndexMap<String, (String, bool)> = step
+            .with
+            .iter()
+            .map(|(k, v)| {
+                let template = value_text(&v.value);
+                (k.clone(), (text(&template), self.reads_runtime(&template)))
+            })
+            .collect();
+        let playbook = match &node.action {
+            Action::Playbook(sub) => match self.sub_plan(idx, sub, with.clone(), number) {
+                Ok(plan) => Some(Box::new(plan)),
+                Err(e) => {
+                    errors.borrow_mut().push(e);
+                    None
+                }
+            },
+            _ => None,
+        };
+        let path = format!("{}{}", self.path_prefix, step.id.value);
         let expect = step
             .expect
             .as_ref()
-            .map(|e| describe_expect(e, &|t| note(self.text(t, &host))))
+            .map(|e| expectations(e, &text))
             .unwrap_or_default();
-        let checks = step
-            .checks
-            .iter()
-            .map(|c| {
-                let status = match c.status {
-                    CheckStatus::Ok => "ok",
-                    CheckStatus::Warning => "warning",
-                    CheckStatus::Critical => "critical",
-                };
-                format!("{status} if {}", c.condition.value)
-            })
-            .collect();
-        let captures = step
-            .capture
-            .iter()
-            .map(|(name, c)| format!("{name} ← {}", describe_capture(c)))
-            .collect();
-        let inputs = step
-            .inputs
-            .iter()
-            .map(|(name, i)| format!("{name}: {}", i.prompt))
-            .collect();
-        let on_failure = match step.failure_flow() {
-            Flow::Abort => "abort".to_owned(),
-            Flow::Continue => "continue".to_owned(),
-            Flow::Goto(target) => format!("→ {target}"),
-        };
-        let (next_ok, next_failed) = match self.program.find(&step.id) {
-            Some(idx) => (
-                self.flow_target(self.program.next(idx, true)),
-                self.flow_target(self.program.next(idx, false)),
-            ),
-            None => (String::new(), String::new()),
-        };
+        let passed = |outcome: Outcome| self.next(self.program.next(idx, outcome.passed()));
         PlanStep {
-            next_ok,
-            next_failed,
             number: number.to_owned(),
             id: step.id.value.clone(),
+            path: path.clone(),
             name: step.title().to_owned(),
             action,
-            detail,
+            command,
+            text: body,
+            wait_ms: match node.action {
+                Action::Wait(d) => Some(millis(d)),
+                _ => None,
+            },
+            playbook,
+            with: with.into_iter().map(|(k, (v, _))| (k, v)).collect(),
             target,
             doc: step.doc.clone(),
             when: step.when.as_ref().map(|w| w.value.clone()),
+            env: step.env.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
             expect,
-            captures,
-            checks,
-            retry: step.retry.as_ref().map(|r| {
-                let mut text = format!("{} attempts", r.attempts);
-                if let Some(delay) = &r.delay {
-                    text.push_str(&format!(", {} apart", delay.0));
-                }
-                if let Some(backoff) = r.backoff {
-                    text.push_str(&format!(", backoff ×{backoff}"));
-                }
-                text
+            captures: step
+                .capture
+                .iter()
+                .map(|(name, c)| capture(name, c))
+                .collect(),
+            checks: step
+                .checks
+                .iter()
+                .map(|c| PlanCheck {
+                    status: c.status,
+                    condition: c.condition.value.clone(),
+                    // A message usually computes with run-time values: as written if so.
+                    message: c.message.as_ref().map(|m| {
+                        self.render(m, &host, Mode::Text)
+                            .unwrap_or_else(|_| m.value.clone())
+                    }),
+                })
+                .collect(),
+            retry: step.retry.as_ref().map(|_| PlanRetry {
+                attempts: node.retry.attempts,
+                delay_ms: millis(node.retry.delay),
+                backoff: node.retry.backoff,
             }),
-            timeout: step.timeout.as_ref().map(|t| t.0.clone()),
-            watch: step.watch.as_ref().map(|w| {
-                let until = if w.until.is_some() {
-                    ", until it passes"
-                } else {
-                    ""
-                };
-                format!("every {} for {}{until}", w.every.0, w.duration.0)
+            timeout_ms: node.timeout.map(millis),
+            watch: node.watch.map(|w| PlanWatch {
+                every_ms: millis(w.every),
+                for_ms: millis(w.duration),
+                until_success: w.until.is_some(),
             }),
-            confirm,
-            destructive,
-            inputs,
+            confirm: step.confirm.as_ref().map(|c| text(c)),
+            danger: step.danger.map(|_| PlanDanger {
+                level: "destructive".to_owned(),
+                confirm_phrase: text(step.confirm_phrase_template()),
+            }),
+            inputs: step
+                .inputs
+                .iter()
+                .map(|(name, i)| PlanInput {
+                    name: name.clone(),
+                    prompt: i.prompt.clone(),
+                    kind: i.kind,
+                    default: i.default.clone(),
+                    secret: i.secret,
+                })
+                .collect(),
             checklist: step.checklist.clone(),
             on_success: step.on_success.as_ref().map(|s| s.value.clone()),
-            on_failure,
-            escalate: step
-                .on_failure
-                .as_ref()
-                .and_then(|f| f.escalate())
-                .map(str::to_owned),
-            max_visits: step.max_visits,
-            children: step
-                .parallel
-                .as_ref()
-                .map(|c| self.steps(c, &format!("{number}.")))
-                .unwrap_or_default(),
-            error: error.into_inner(),
+            on_failure: PlanFailure {
+                then: match node.on_failure.then {
+                    Then::Abort => FailureThen::Abort,
+                    Then::Continue => FailureThen::Continue,
+                    Then::Goto(_) => FailureThen::Goto,
+                },
+                goto: match node.on_failure.then {
+                    Then::Goto(target) => Some(self.program.node(target).step.id.value.clone()),
+                    _ => None,
+                },
+                escalate: node.on_failure.escalate.clone(),
+            },
+            // The engine's own decisions: a skipped step goes where a passing one goes.
+            next_ok: passed(Outcome::Ok),
+            next_skipped: step.when.as_ref().map(|_| passed(Outcome::Skipped)),
+            next_failed: passed(Outcome::Failed),
+            max_visits: node.max_visits,
+            children: match &node.action {
+                Action::Parallel(children) => children
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &c)| self.step(c, &format!("{number}.{}", i + 1)))
+                    .collect(),
+                _ => Vec::new(),
+            },
+            errors: errors.into_inner(),
         }
+    }
+
+    /// A sub-playbook's plan, with the values a run would give it: `with:` first, then the
+    /// same inventory, `--var-file` and `--var`, then its own defaults.
+    fn sub_plan(
+        &self,
+        idx: StepIdx,
+        sub: &Program,
+        with: IndexMap<String, (String, bool)>,
+        number: &str,
+    ) -> Result<Plan, String> {
+        let mut overrides = self.inputs.overrides.clone();
+        // A value known only at run time is not checked against the param's type here.
+        overrides.vars.extend(
+            with.iter()
+                .filter(|(_, (_, runtime))| !runtime)
+                .map(|(k, (v, _))| (k.clone(), v.clone())),
+        );
+        let file = runbook_model::tree::normalize(&sub.file)
+            .display()
+            .to_string();
+        let mut vars = Vars::resolve(
+            self.inputs.engine,
+            &sub.playbook,
+            self.inputs.inventory.map(|(i, _)| i),
+            &overrides,
+            self.inputs.env,
+        )
+        .map_err(|e| format!("sub-playbook {file}: {e}"))?;
+        vars.missing.retain(|name| !with.contains_key(name));
+        let path = format!(
+            "{}{}/",
+            self.path_prefix,
+            self.program.node(idx).step.id.value
+        );
+        let planner = Planner::new(
+            self.inputs,
+            sub,
+            &vars,
+            &path,
+            &format!("{number}."),
+            with,
+            Some(&self.redactor),
+        );
+        Ok(planner.plan(&file))
+    }
+
+    /// Whether a template reads a value known only at run time: a capture, an input,
+    /// `steps`, `run` or `incident`.
+    fn reads_runtime(&self, template: &str) -> bool {
+        let Ok(names) = runbook_template::analyze(template) else {
+            return false;
+        };
+        let learned = |n: &str| {
+            self.playbook
+                .all_steps()
+                .iter()
+                .any(|s| s.capture.contains_key(n) || s.inputs.contains_key(n))
+        };
+        names
+            .iter()
+            .any(|n| matches!(n.as_str(), "steps" | "run" | "incident") || learned(n))
     }
 }
 
-pub(crate) fn describe_expect(expect: &Expect, text: &dyn Fn(&str) -> String) -> Vec<String> {
+/// A step's `expect:` as typed expectations, their texts rendered.
+fn expectations(e: &Expect, text: &dyn Fn(&str) -> String) -> Vec<Expectation> {
     let mut out = Vec::new();
-    if let Some(exit) = &expect.exit {
-        out.push(match &exit.value {
-            runbook_model::playbook::ExitCodes::One(c) => format!("exit {c}"),
-            runbook_model::playbook::ExitCodes::Any(c) => {
-                format!(
-                    "exit in {}",
-                    c.iter().map(i32::to_string).collect::<Vec<_>>().join("|")
-                )
-            }
+    if let Some(exit) = &e.exit {
+        out.push(Expectation::Exit {
+            codes: match &exit.value {
+                ExitCodes::One(c) => vec![*c],
+                ExitCodes::Any(c) => c.clone(),
+            },
         });
     }
-    for (stream, matcher) in [("stdout", &expect.stdout), ("stderr", &expect.stderr)] {
+    for (stream, matcher) in [("stdout", &e.stdout), ("stderr", &e.stderr)] {
         if let Some(m) = matcher {
-            out.extend(describe_matcher(stream, m, text));
+            out.extend(matchers(stream, m, text));
         }
     }
-    if let Some(json) = &expect.json {
-        out.push(format!("json ⊇ {}", json.value));
+    if let Some(json) = &e.json {
+        out.push(Expectation::Json {
+            subset: json.value.clone(),
+        });
     }
     out
 }
 
-fn describe_matcher(stream: &str, m: &Matcher, text: &dyn Fn(&str) -> String) -> Vec<String> {
+/// Expectations as the operator reads them before a step runs (the runner's preview).
+pub(crate) fn describe_expect(e: &Expect, text: &dyn Fn(&str) -> String) -> Vec<String> {
+    expectations(e, text)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn matchers(stream: &str, m: &Matcher, text: &dyn Fn(&str) -> String) -> Vec<Expectation> {
     let mut out = Vec::new();
+    let mut push = |op, value: String| {
+        out.push(Expectation::Output {
+            stream: stream.to_owned(),
+            op,
+            value,
+        });
+    };
     if let Some(s) = &m.contains {
-        out.push(format!("{stream} contains {:?}", text(s)));
+        push(MatchOp::Contains, text(s));
     }
     if let Some(s) = &m.not_contains {
-        out.push(format!("{stream} does not contain {:?}", text(s)));
+        push(MatchOp::NotContains, text(s));
     }
     if let Some(s) = &m.equals {
-        out.push(format!("{stream} equals {:?}", text(s)));
+        push(MatchOp::Equals, text(s));
     }
     if let Some(s) = &m.matches {
-        out.push(format!("{stream} matches /{}/", s.value));
+        push(MatchOp::Matches, s.value.clone());
     }
     out
 }
 
-fn describe_capture(c: &Capture) -> String {
-    if let Some(path) = &c.json {
-        format!("json {path}")
+fn capture(name: &str, c: &Capture) -> PlanCapture {
+    let (from, pattern) = if let Some(path) = &c.json {
+        (CaptureFrom::Json, Some(path.clone()))
     } else if let Some(re) = &c.regex {
-        format!("regex /{}/", re.value)
+        (CaptureFrom::Regex, Some(re.value.clone()))
     } else if c.stderr {
-        "stderr".into()
+        (CaptureFrom::Stderr, None)
     } else if c.exit {
-        "exit code".into()
+        (CaptureFrom::Exit, None)
     } else {
-        "stdout".into()
+        (CaptureFrom::Stdout, None)
+    };
+    PlanCapture {
+        name: name.to_owned(),
+        from,
+        pattern,
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_written() {
+        assert_eq!(duration_text(90_000), "1m30s");
+        assert_eq!(duration_text(1_800_000), "30m");
+        assert_eq!(duration_text(500), "500ms");
+        assert_eq!(duration_text(0), "0s");
+        assert_eq!(duration_text(90_061_001), "1d1h1m1s1ms");
     }
 }

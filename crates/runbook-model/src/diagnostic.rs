@@ -8,7 +8,7 @@ use crate::source::Source;
 use crate::spanned::Loc;
 
 /// How bad a diagnostic is. Errors fail `check`; warnings do with `--deny-warnings`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
@@ -16,7 +16,7 @@ pub enum Severity {
 }
 
 /// One problem in one file, with the source line it points at.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Diagnostic {
     pub severity: Severity,
     /// A stable kebab-case name for the rule (`undefined-name`, `unknown-target`, ...).
@@ -176,6 +176,31 @@ fn escape_data(s: &str) -> String {
 
 fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// The version of `check --format json`, written in [`CheckReport::format`].
+pub const CHECK_FORMAT: &str = "runbook-check/v1";
+
+/// What `runbook check --format json` prints.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(title = "runbook check report (runbook-check/v1)")]
+pub struct CheckReport<'a> {
+    /// `runbook-check/v1`.
+    #[schemars(extend("const" = "runbook-check/v1"))]
+    pub format: &'static str,
+    /// Files checked.
+    pub files: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    pub diagnostics: &'a [Diagnostic],
+}
+
+/// The JSON Schema of the check report (`runbook schema check`, `schemas/check.v1.json`).
+pub fn check_schema() -> String {
+    let schema = schemars::schema_for!(CheckReport<'static>);
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema always serializes");
+    text.push('\n');
+    text
 }
 
 /// Sorts by file, line, column, so output is stable whatever order rules ran in.

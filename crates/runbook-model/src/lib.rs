@@ -14,6 +14,7 @@ pub mod hosts;
 pub mod inventory;
 pub mod load;
 pub mod playbook;
+mod recover;
 pub mod schema;
 pub mod source;
 pub mod spanned;
@@ -106,20 +107,19 @@ fn check_bytes_here(path: &Path, bytes: Vec<u8>) -> Checked {
             };
         }
     };
-    let document = match load::parse_document(&source) {
-        Ok(document) => document,
-        Err(diagnostic) => {
-            return Checked {
-                source: Some(source),
-                document: None,
-                diagnostics: vec![diagnostic],
-            };
-        }
+    // Unknown fields are reported and left out, so the rest is still parsed and validated.
+    let (document, mut diagnostics) = load::parse_document_recovering(&source);
+    let Some(document) = document else {
+        return Checked {
+            source: Some(source),
+            document: None,
+            diagnostics,
+        };
     };
-    let mut diagnostics = match &document {
+    diagnostics.extend(match &document {
         Document::Playbook(playbook) => validate::validate_playbook(&source, playbook, Some(path)),
         Document::Inventory(inventory) => validate::validate_inventory(&source, inventory),
-    };
+    });
     diagnostic::sort(&mut diagnostics);
     Checked {
         source: Some(source),

@@ -130,8 +130,10 @@ fn file_kind(kind: &std::fs::FileType) -> &'static str {
 /// Parses a file's bytes: size, UTF-8, YAML, then the document for its version and kind.
 pub fn load_bytes(path: &str, bytes: Vec<u8>) -> Result<(Source, Document), Vec<Diagnostic>> {
     let source = decode(path, bytes)?;
-    let document = parse_document(&source).map_err(|d| vec![d])?;
-    Ok((source, document))
+    match parse_document_recovering(&source) {
+        (Some(document), diagnostics) if diagnostics.is_empty() => Ok((source, document)),
+        (_, diagnostics) => Err(diagnostics),
+    }
 }
 
 /// Checks size and encoding and turns bytes into a [`Source`].
@@ -176,20 +178,112 @@ pub fn sniff_kind(source: &Source) -> Result<Kind, Diagnostic> {
 
 /// Parses a source whose kind is decided by its own `kind` field.
 pub fn parse_document(source: &Source) -> Result<Document, Diagnostic> {
-    let header = parse_header(source)?;
-    let version = check_version(source, &header)?;
-    let kind = kind_of(source, &header)?;
+    match parse_document_recovering(source) {
+        (Some(document), diagnostics) if diagnostics.is_empty() => Ok(document),
+        (_, mut diagnostics) => Err(diagnostics.swap_remove(0)),
+    }
+}
+
+/// Parses a source and goes on past unknown fields: each is reported (with the closest known
+/// field) and left out, so one typo does not hide the other problems of the file. The
+/// document is returned when the rest parses, for validation to find what else is wrong; it
+/// comes with errors then, and must not be used for anything but checking.
+pub fn parse_document_recovering(source: &Source) -> (Option<Document>, Vec<Diagnostic>) {
+    let header = match parse_header(source)
+        .and_then(|h| check_version(source, &h).map(|v| (h, v)))
+        .and_then(|(h, v)| kind_of(source, &h).map(|k| (v, k)))
+    {
+        Ok(header) => header,
+        Err(diagnostic) => return (None, vec![diagnostic]),
+    };
     // Migration point: a future runbook/v2 reader would parse older versions into their own
     // types here and convert them into the current model before validation sees them.
-    match (version, kind) {
+    match header {
         ("runbook/v1", Kind::Playbook) => {
-            parse_as::<Playbook>(source).map(|p| Document::Playbook(Box::new(p)))
+            let (playbook, diagnostics) = parse_recovering::<Playbook>(source);
+            (
+                playbook.map(|p| Document::Playbook(Box::new(p))),
+                diagnostics,
+            )
         }
         ("runbook/v1", Kind::Inventory) => {
-            parse_as::<Inventory>(source).map(|i| Document::Inventory(Box::new(i)))
+            let (inventory, diagnostics) = parse_recovering::<Inventory>(source);
+            (
+                inventory.map(|i| Document::Inventory(Box::new(i))),
+                diagnostics,
+            )
         }
         _ => unreachable!("check_version accepts only SUPPORTED_VERSIONS"),
     }
+}
+
+/// How many unknown fields one file may report before parsing gives up.
+const MAX_UNKNOWN_FIELDS: usize = 100;
+
+/// Deserializes `T`; an unknown field is reported and blanked out of the text (positions
+/// kept), then parsing starts again. Any other error ends it.
+fn parse_recovering<T: for<'de> Deserialize<'de>>(source: &Source) -> (Option<T>, Vec<Diagnostic>) {
+    let mut text = std::borrow::Cow::Borrowed(source.text.as_str());
+    let mut diagnostics: Vec<Diagnostic> = Vec::new();
+    for _ in 0..=MAX_UNKNOWN_FIELDS {
+        let err = match serde_saphyr::from_str_with_options::<T>(&text, options()) {
+            Ok(value) => return (Some(value), diagnostics),
+            Err(err) => err,
+        };
+        let diagnostic = yaml_error(source, &err);
+        let unknown = unknown_field(&diagnostic.message);
+        let blanked = unknown
+            .as_ref()
+            .and_then(|_| crate::recover::blank_pair(&text, diagnostic.line, diagnostic.column));
+        match (unknown, blanked) {
+            (Some((field, expected)), Some(next)) => {
+                let mut d = Diagnostic::error(
+                    "unknown-field",
+                    source,
+                    Loc::new(diagnostic.line, diagnostic.column),
+                    format!("unknown field `{field}`"),
+                )
+                .with_width(field.chars().count());
+                d = match crate::suggest::did_you_mean(&field, expected.iter().map(String::as_str))
+                {
+                    Some(close) => d.with_hint(format!("did you mean `{close}`?")),
+                    None if expected.is_empty() => d,
+                    None => d.with_hint(format!("expected one of: {}", expected.join(", "))),
+                };
+                // The same place twice means the text did not change: stop there.
+                if diagnostics
+                    .last()
+                    .is_some_and(|last: &Diagnostic| last.line == d.line && last.column == d.column)
+                {
+                    return (None, diagnostics);
+                }
+                diagnostics.push(d);
+                text = std::borrow::Cow::Owned(next);
+            }
+            _ => {
+                diagnostics.push(diagnostic);
+                return (None, diagnostics);
+            }
+        }
+    }
+    (None, diagnostics)
+}
+
+/// `unknown field `x`, expected one of a, b` → (`x`, [a, b]).
+fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let expected = match rest.trim_start_matches(',').trim() {
+        r if r.starts_with("expected one of ") => r["expected one of ".len()..]
+            .split(", ")
+            .map(|s| s.trim_matches('`').to_owned())
+            .collect(),
+        r if r.starts_with("expected ") => {
+            vec![r["expected ".len()..].trim_matches('`').to_owned()]
+        }
+        _ => Vec::new(),
+    };
+    Some((field.to_owned(), expected))
 }
 
 fn parse_header(source: &Source) -> Result<Header, Diagnostic> {

@@ -441,3 +441,45 @@ pub fn unset_param_diagnostics(tree: &Tree, inventory: Option<&Inventory>) -> Ve
         })
         .collect()
 }
+
+/// Steps whose `on:` names no host or group of the inventory (in the playbook and the
+/// sub-playbooks it includes), as warnings at the `on:` value.
+pub fn unknown_target_diagnostics(tree: &Tree, inventory: &Inventory) -> Vec<Diagnostic> {
+    let known: Vec<&str> = inventory
+        .hosts
+        .keys()
+        .chain(inventory.groups.keys())
+        .map(String::as_str)
+        .collect();
+    let mut out = Vec::new();
+    for node in &tree.nodes {
+        for step in node.playbook.all_steps() {
+            let Some(on) = &step.on else { continue };
+            if inventory.resolve_target(on).is_some() {
+                continue;
+            }
+            let hint = match did_you_mean(on, known.iter().copied()) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None if known.is_empty() => {
+                    "the inventory defines no hosts or groups; add it under `hosts:` or `groups:`"
+                        .to_owned()
+                }
+                None => format!("the inventory's hosts and groups are: {}", known.join(", ")),
+            };
+            out.push(
+                Diagnostic::warning(
+                    "unknown-host",
+                    &node.source,
+                    on.loc,
+                    format!(
+                        "step `{}` runs on `{}`, which is not a host or group of the inventory",
+                        step.id.value, on.value
+                    ),
+                )
+                .with_width(on.value.chars().count())
+                .with_hint(hint),
+            );
+        }
+    }
+    out
+}

@@ -1745,15 +1745,65 @@ fn invalid_yaml_unknown_field_points_at_the_typo() {
             run: echo
             on_falure: abort
         "#,
-        "invalid-yaml",
+        "unknown-field",
         Error,
         8,
         5,
     );
-    assert!(
-        d.message.contains("unknown field `on_falure`"),
+    assert_eq!(d.message, "unknown field `on_falure`");
+    assert_eq!(d.hint.as_deref(), Some("did you mean `on_failure`?"));
+}
+
+#[test]
+fn unknown_fields_do_not_hide_the_other_errors() {
+    let text = r#"
+        apiVersion: runbook/v1
+        kind: Playbook
+        metadata:
+          name: t
+          titel: T
+        steps:
+          - { id: a, run: echo, tiemout: 5s, on_failure: nowhere }
+          - id: b
+            run: echo
+            expect:
+              stdot: { contains: x }
+            zzzzzz: 1
+          - id: a
+            run: echo
+        "#;
+    let diagnostics = check(text);
+    let found: Vec<(&str, usize, Option<&str>)> = diagnostics
+        .iter()
+        .map(|d| (d.code, d.line, d.hint.as_deref()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("unknown-field", 5, Some("did you mean `title`?")),
+            ("unknown-field", 7, Some("did you mean `timeout`?")),
+            (
+                "unknown-target",
+                7,
+                Some("the steps under `steps:` are: a, b, a")
+            ),
+            ("unknown-field", 11, Some("did you mean `stdout`?")),
+            ("unknown-field", 12, diagnostics[4].hint.as_deref()),
+            ("duplicate-id", 13, Some("first defined at line 7")),
+        ],
         "{}",
-        d.message
+        show(&diagnostics)
+    );
+    // Nothing close: the hint lists what the step may hold.
+    let no_match = &diagnostics[4];
+    assert_eq!(no_match.message, "unknown field `zzzzzz`");
+    assert!(
+        no_match
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.starts_with("expected one of: id, name, doc, run,")),
+        "{:?}",
+        no_match.hint
     );
 }
 

@@ -491,6 +491,12 @@ pub fn placeholder(label: &str) -> Value {
     Value::from_object(Placeholder(format!("<{label}>")))
 }
 
+/// A placeholder shown exactly as `text` (`⟨name⟩` for a value `plan` does not have): written
+/// as is, never quoted, so a reviewer reads the command as it would be.
+pub fn placeholder_text(text: &str) -> Value {
+    Value::from_object(Placeholder(text.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

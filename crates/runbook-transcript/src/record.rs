@@ -174,6 +174,71 @@ impl Outcome {
     }
 }
 
+/// Why a step ended as it did, for machines (`message` says it for people).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepReason {
+    /// Everything the step expects held.
+    Passed,
+    /// A graded check decided the outcome (ok, warning or critical).
+    Check,
+    /// The exit code is not one the step accepts.
+    Exit,
+    /// An expectation on stdout, stderr or JSON failed.
+    Expectation,
+    /// A capture found nothing to take.
+    Capture,
+    /// The step ran past its `timeout`.
+    Timeout,
+    /// Its `when` was false.
+    When,
+    /// The operator decided: skipped, aborted, a manual step not done, a wait cut short.
+    Operator,
+    /// The operator declined `confirm:` or did not type a destructive step's phrase.
+    NotConfirmed,
+    /// Nobody could answer (`--yes`): a destructive step without `--allow-destructive`, a
+    /// manual step under `--manual fail`.
+    Unattended,
+    /// A template (command, `when`, check, message, `with:`) could not be rendered.
+    Template,
+    /// A child of the parallel group failed.
+    Group,
+    /// The sub-playbook failed.
+    SubPlaybook,
+    /// The step would run more often than `max_visits`.
+    VisitLimit,
+    /// A signal (Ctrl-C, SIGTERM, SIGHUP) stopped it.
+    Interrupted,
+    /// This build cannot run it (a remote step).
+    Unsupported,
+    /// The step could not be started.
+    Error,
+}
+
+impl StepReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StepReason::Passed => "passed",
+            StepReason::Check => "check",
+            StepReason::Exit => "exit",
+            StepReason::Expectation => "expectation",
+            StepReason::Capture => "capture",
+            StepReason::Timeout => "timeout",
+            StepReason::When => "when",
+            StepReason::Operator => "operator",
+            StepReason::NotConfirmed => "not_confirmed",
+            StepReason::Unattended => "unattended",
+            StepReason::Template => "template",
+            StepReason::Group => "group",
+            StepReason::SubPlaybook => "sub_playbook",
+            StepReason::VisitLimit => "visit_limit",
+            StepReason::Interrupted => "interrupted",
+            StepReason::Unsupported => "unsupported",
+            StepReason::Error => "error",
+        }
+    }
+}
+
 /// One expectation or check and how it went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Verdict {
@@ -201,6 +266,9 @@ pub struct StepFinished {
     /// Why, in one line: the failed expectation, the check message, the skip reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Why, as a code (added within v1: older transcripts have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<StepReason>,
     /// The first kilobytes of stdout/stderr, for `steps.<id>.stdout` after a resume.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stdout: String,

@@ -25,6 +25,19 @@ pub const REPORT_FORMAT: &str = "runbook-report/v1";
 /// hold the rest.
 pub const OUTPUT_HEAD_LINES: usize = 30;
 
+/// The JSON Schema of the JSON report (`runbook schema report`, `schemas/report.v1.json`).
+pub fn schema() -> String {
+    let mut generator = schemars::generate::SchemaSettings::default().into_generator();
+    let mut schema = generator.root_schema_for::<Timeline>();
+    schema.insert(
+        "title".into(),
+        "runbook incident report (runbook-report/v1)".into(),
+    );
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema always serializes");
+    text.push('\n');
+    text
+}
+
 /// The Markdown incident report of a transcript.
 pub fn markdown(records: &[Record]) -> String {
     Timeline::build(records).markdown()
@@ -41,8 +54,10 @@ pub fn json(records: &[Record]) -> String {
 }
 
 /// Everything a report shows, built once from the records.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Timeline {
+    /// `runbook-report/v1`.
+    #[schemars(extend("const" = "runbook-report/v1"))]
     pub format: &'static str,
     /// `None` when the transcript has no `run_started` record.
     pub run: Option<RunInfo>,
@@ -54,7 +69,7 @@ pub struct Timeline {
 }
 
 /// Who ran what, where, when.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RunInfo {
     pub run_id: String,
     pub playbook: PlaybookInfo,
@@ -69,7 +84,7 @@ pub struct RunInfo {
 }
 
 /// `runbook resume` continued the run here.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Resume {
     #[serde(skip)]
     seq: u64,
@@ -85,7 +100,7 @@ pub struct Resume {
 }
 
 /// How a step ended, or that it never did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
@@ -137,7 +152,7 @@ impl From<Outcome> for Status {
 }
 
 /// One execution of a step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct StepEntry {
     #[serde(skip)]
     seq: u64,
@@ -183,7 +198,7 @@ impl StepEntry {
 }
 
 /// A question put to the operator (or answered by policy) and what the answer did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Decision {
     pub at: String,
     pub elapsed_ms: u64,
@@ -195,7 +210,7 @@ pub struct Decision {
 }
 
 /// The first lines of one output stream.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct OutputHead {
     pub stream: Stream,
     pub text: String,
@@ -206,7 +221,7 @@ pub struct OutputHead {
 }
 
 /// An escalation and how its deliveries went.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct EscalationEntry {
     #[serde(skip)]
     seq: u64,
@@ -254,7 +269,7 @@ impl Resume {
 }
 
 /// How the run ended, or that it has not.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Totals {
     /// A `run_finished` record closes the transcript (after its last resume).
     pub finished: bool,
@@ -962,6 +977,7 @@ mod tests {
             verdicts: Vec::new(),
             captures: IndexMap::new(),
             message: (outcome == Outcome::Failed).then(|| "expected exit 0, got 1".into()),
+            reason: None,
             stdout: String::new(),
             stderr: String::new(),
             spilled: None,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 use runbook_template::Mode;
-use runbook_transcript::{Outcome, RunOutcome};
+use runbook_transcript::{Outcome, RunOutcome, StepReason};
 use serde_json::Value;
 
 use super::report::StepReport;
@@ -21,7 +21,7 @@ impl Scope {
         let instructions = step.manual.as_ref().expect("a manual step");
         let text = match self.render(instructions, Mode::Text, None) {
             Ok(t) => self.shared.redact(&t),
-            Err(e) => return StepReport::failed(format!("manual: {e}")),
+            Err(e) => return StepReport::template(format!("manual: {e}")),
         };
         self.started(idx, "manual", None, 1, visit);
         let inputs: Vec<_> = step
@@ -57,6 +57,12 @@ impl Scope {
                     .iter()
                     .filter_map(|(name, input)| input.default.clone().map(|d| (name.clone(), d)))
                     .collect();
+                // Under --yes the policy answered, not a person.
+                let who = if self.shared.interactive() {
+                    StepReason::Operator
+                } else {
+                    StepReason::Unattended
+                };
                 let mut report = if answer.value == ManualAnswer::Fail {
                     self.prompt(idx, answer.question, answer.answer.clone(), "fail");
                     StepReport::failed(format!("manual step not done: {}", answer.answer))
@@ -64,6 +70,7 @@ impl Scope {
                     self.prompt(idx, answer.question, answer.answer.clone(), "skip");
                     StepReport::new(Outcome::Skipped).with_message(answer.answer)
                 };
+                report.reason = Some(who);
                 report.inputs = defaults;
                 report
             }
@@ -96,7 +103,8 @@ impl Scope {
                 }) => {
                     self.prompt(idx, question, answer, "skip");
                     return StepReport::new(Outcome::Ok)
-                        .with_message("wait cut short by the operator");
+                        .with_message("wait cut short by the operator")
+                        .with_reason(StepReason::Operator);
                 }
                 Some(_) => return StepReport::new(Outcome::Ok),
                 None => {
@@ -113,7 +121,8 @@ impl Scope {
                 AfterInterrupt::Retry => continue,
                 AfterInterrupt::Skip => {
                     return StepReport::new(Outcome::Ok)
-                        .with_message("wait cut short by the operator");
+                        .with_message("wait cut short by the operator")
+                        .with_reason(StepReason::Operator);
                 }
                 AfterInterrupt::Abort => return StepReport::aborted(),
             }
@@ -135,7 +144,7 @@ impl Scope {
                 report.report = Some(text);
                 report
             }
-            Err(e) => StepReport::failed(format!("report: {e}")),
+            Err(e) => StepReport::template(format!("report: {e}")),
         }
     }
 
@@ -163,15 +172,18 @@ impl Scope {
             })
         } else {
             StepReport::failed(format!("failed: {}", failed.join(", ")))
+                .with_reason(StepReason::Group)
         };
         report.interrupted = reports.iter().any(|r| r.interrupted);
         report.abort = reports.iter().any(|r| r.abort);
         if report.interrupted {
             report.outcome = Outcome::Aborted;
             report.message = Some("interrupted".into());
+            report.reason = Some(StepReason::Interrupted);
         } else if report.abort {
             report.outcome = Outcome::Aborted;
             report.message = Some("aborted by the operator".into());
+            report.reason = Some(StepReason::Operator);
         }
         report
     }
@@ -191,7 +203,7 @@ impl Scope {
             let text = value_text(&value.value);
             match self.render(&text, Mode::Text, None) {
                 Ok(v) => overrides.vars.push((name.clone(), v)),
-                Err(e) => return StepReport::failed(format!("with {name}: {e}")),
+                Err(e) => return StepReport::template(format!("with {name}: {e}")),
             }
         }
         let vars = match Vars::resolve(
@@ -223,7 +235,8 @@ impl Scope {
             RunOutcome::Failed => StepReport::failed(format!(
                 "sub-playbook {} failed",
                 sub.playbook.metadata.name.value
-            )),
+            ))
+            .with_reason(StepReason::SubPlaybook),
             RunOutcome::Aborted => StepReport::aborted(),
             RunOutcome::Interrupted => StepReport::stopped(),
         };

@@ -25,7 +25,7 @@ impl Scope {
         let template = node.step.run.as_ref().expect("a run step");
         let command = match self.render(template, Mode::Shell, None) {
             Ok(command) => command,
-            Err(e) => return StepReport::failed(format!("command template: {e}")),
+            Err(e) => return StepReport::template(format!("command template: {e}")),
         };
         match self.hosts_of(idx) {
             Ok(Some(hosts)) => return self.fan_out(idx, hosts, visit).await,
@@ -40,7 +40,7 @@ impl Scope {
         for (name, value) in &node.step.env {
             match self.render(value, Mode::Text, None) {
                 Ok(v) => env.push((name.clone(), v)),
-                Err(e) => return StepReport::failed(format!("env {name}: {e}")),
+                Err(e) => return StepReport::template(format!("env {name}: {e}")),
             }
         }
         env.push(("RUNBOOK_RUN_ID".into(), self.shared.run_id.clone()));
@@ -353,6 +353,7 @@ impl Scope {
             report.outcome = Outcome::Aborted;
             report.interrupted = true;
             report.message = Some("interrupted".into());
+            report.reason = Some(runbook_transcript::StepReason::Interrupted);
             report.stdout = super::judge::head(&result.stdout.text);
             report.stderr = super::judge::head(&result.stderr.text);
             return report;

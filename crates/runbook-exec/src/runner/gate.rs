@@ -1,7 +1,7 @@
 //! The questions before a step runs: the operator's go-ahead (run, edit, skip, abort), the
 //! playbook's `confirm:`, and the typed phrase of a destructive step.
 
-use runbook_transcript::Outcome;
+use runbook_transcript::{Outcome, StepReason};
 
 use super::report::StepReport;
 use super::scope::Scope;
@@ -174,9 +174,9 @@ impl Scope {
             }
             BeforeStep::Skip => {
                 self.prompt(idx, before.question, before.answer, "skip");
-                return Err(
-                    StepReport::new(Outcome::Skipped).with_message("skipped by the operator")
-                );
+                return Err(StepReport::new(Outcome::Skipped)
+                    .with_message("skipped by the operator")
+                    .with_reason(StepReason::Operator));
             }
             BeforeStep::Abort => {
                 self.prompt(idx, before.question, before.answer, "abort");
@@ -191,13 +191,15 @@ impl Scope {
             let decision = if answer.value { "run" } else { "declined" };
             self.prompt(idx, answer.question, answer.answer, decision);
             if !answer.value {
-                return Err(StepReport::new(Outcome::Skipped).with_message("not confirmed"));
+                return Err(StepReport::new(Outcome::Skipped)
+                    .with_message("not confirmed")
+                    .with_reason(StepReason::NotConfirmed));
             }
         }
         if step.danger.is_some() {
             let phrase = self
                 .render(step.confirm_phrase_template(), Mode::Text, None)
-                .map_err(|e| StepReport::failed(format!("confirm_phrase: {e}")))?;
+                .map_err(|e| StepReport::template(format!("confirm_phrase: {e}")))?;
             let id = step.id.value.clone();
             let shown = self.shared.redact(&command);
             let Some(answer) = self
@@ -218,9 +220,11 @@ impl Scope {
                 return Err(if interactive {
                     StepReport::new(Outcome::Skipped)
                         .with_message("destructive step skipped by the operator")
+                        .with_reason(StepReason::NotConfirmed)
                 } else {
                     StepReport::new(Outcome::Failed)
                         .with_message(format!("destructive step not confirmed: {}", answer.answer))
+                        .with_reason(StepReason::Unattended)
                 });
             }
         }

@@ -5,7 +5,7 @@
 use indexmap::IndexMap;
 use runbook_model::playbook::CheckStatus;
 use runbook_template::Mode;
-use runbook_transcript::{Outcome, Verdict};
+use runbook_transcript::{Outcome, StepReason, Verdict};
 
 use super::report::StepReport;
 use super::scope::Scope;
@@ -31,6 +31,7 @@ impl Scope {
         report.stderr = head(stderr);
         if result.timed_out {
             report.outcome = Outcome::Failed;
+            report.reason = Some(StepReason::Timeout);
             report.message = Some(format!(
                 "timed out after {}",
                 step.timeout.as_ref().map_or("?", |t| t.0.as_str())
@@ -39,6 +40,8 @@ impl Scope {
         }
         let render = |t: &str| self.render(t, Mode::Text, None);
         report.verdicts = expect::judge(step.expect.as_ref(), result.exit, stdout, stderr, &render);
+        // The exit code's verdict comes first, then the expectations, then the captures.
+        let expectations = report.verdicts.len();
         let mut own = IndexMap::new();
         for (name, spec) in &step.capture {
             match expect::capture(spec, result.exit, stdout, stderr) {
@@ -52,8 +55,14 @@ impl Scope {
                 }),
             }
         }
-        if let Some(failed) = report.verdicts.iter().find(|v| !v.ok) {
+        if let Some(at) = report.verdicts.iter().position(|v| !v.ok) {
+            let failed = &report.verdicts[at];
             report.outcome = Outcome::Failed;
+            report.reason = Some(match at {
+                0 => StepReason::Exit,
+                at if at < expectations => StepReason::Expectation,
+                _ => StepReason::Capture,
+            });
             report.message = Some(match &failed.got {
                 Some(got) => format!("expected {}, got {}", failed.what, one_line(got)),
                 None => format!("expected {}", failed.what),
@@ -95,10 +104,12 @@ impl Scope {
                         CheckStatus::Critical => Outcome::Failed,
                     };
                     report.message = Some(message);
+                    report.reason = Some(StepReason::Check);
                     return;
                 }
                 Err(err) => {
                     report.outcome = Outcome::Failed;
+                    report.reason = Some(StepReason::Template);
                     report.message = Some(format!(
                         "check `{}`: {}",
                         check.condition.value, err.message

@@ -1,7 +1,7 @@
 //! What a step ended as, and the data that goes with it into `step_finished`.
 
 use indexmap::IndexMap;
-use runbook_transcript::{Outcome, Verdict};
+use runbook_transcript::{Outcome, StepReason, Verdict};
 use serde_json::Value;
 
 pub(super) struct StepReport {
@@ -11,6 +11,8 @@ pub(super) struct StepReport {
     pub verdicts: Vec<Verdict>,
     pub captures: IndexMap<String, Value>,
     pub message: Option<String>,
+    /// Why, as a code; when unset, the outcome decides (`passed`, `error`, …).
+    pub reason: Option<StepReason>,
     pub stdout: String,
     pub stderr: String,
     pub spilled: Option<String>,
@@ -36,6 +38,7 @@ impl StepReport {
             verdicts: Vec::new(),
             captures: IndexMap::new(),
             message: None,
+            reason: None,
             stdout: String::new(),
             stderr: String::new(),
             spilled: None,
@@ -52,16 +55,25 @@ impl StepReport {
         StepReport::new(Outcome::Failed).with_message(message)
     }
 
+    /// A template that could not be rendered failed the step.
+    pub fn template(message: impl Into<String>) -> Self {
+        StepReport::failed(message).with_reason(StepReason::Template)
+    }
+
     /// A Ctrl-C, SIGTERM or SIGHUP stopped the run while this step ran or asked.
     pub fn stopped() -> Self {
-        let mut report = StepReport::new(Outcome::Aborted).with_message("interrupted");
+        let mut report = StepReport::new(Outcome::Aborted)
+            .with_message("interrupted")
+            .with_reason(StepReason::Interrupted);
         report.interrupted = true;
         report
     }
 
     /// The operator aborted the run here.
     pub fn aborted() -> Self {
-        let mut report = StepReport::new(Outcome::Aborted).with_message("aborted by the operator");
+        let mut report = StepReport::new(Outcome::Aborted)
+            .with_message("aborted by the operator")
+            .with_reason(StepReason::Operator);
         report.abort = true;
         report
     }
@@ -69,5 +81,20 @@ impl StepReport {
     pub fn with_message(mut self, message: impl Into<String>) -> Self {
         self.message = Some(message.into());
         self
+    }
+
+    pub fn with_reason(mut self, reason: StepReason) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    /// The reason recorded: the one set, else what the outcome implies.
+    pub fn reason(&self) -> StepReason {
+        self.reason.unwrap_or(match self.outcome {
+            Outcome::Ok | Outcome::Warning => StepReason::Passed,
+            Outcome::Skipped => StepReason::Operator,
+            Outcome::Failed => StepReason::Error,
+            Outcome::Aborted => StepReason::Interrupted,
+        })
     }
 }

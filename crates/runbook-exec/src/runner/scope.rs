@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use indexmap::IndexMap;
 use runbook_template::{Mode, TemplateValue};
-use runbook_transcript::{Event, Outcome, RunOutcome, StepFinished, StepStarted};
+use runbook_transcript::{Event, Outcome, RunOutcome, StepFinished, StepReason, StepStarted};
 use serde_json::Value;
 
 use super::Shared;
@@ -112,7 +112,8 @@ impl Scope {
                     ordinal(visit),
                     node.max_visits
                 );
-                self.finish(idx, visit, &StepReport::failed(message), 0);
+                let report = StepReport::failed(message).with_reason(StepReason::VisitLimit);
+                self.finish(idx, visit, &report, 0);
                 self.shared.mark_failed(self.path(idx));
                 return RunOutcome::Failed;
             }
@@ -202,6 +203,7 @@ impl Scope {
         ));
         let mut report = StepReport::new(done.outcome);
         report.message = done.message;
+        report.reason = done.reason;
         report.replayed = true;
         report
     }
@@ -235,6 +237,7 @@ impl Scope {
             verdicts: report.verdicts.clone(),
             captures: report.captures.clone(),
             message: report.message.clone(),
+            reason: Some(report.reason()),
             stdout: report.stdout.clone(),
             stderr: report.stderr.clone(),
             spilled: report.spilled.clone(),
@@ -259,9 +262,10 @@ impl Scope {
                 Ok(true) => {}
                 Ok(false) => {
                     return StepReport::new(Outcome::Skipped)
-                        .with_message(format!("when: {} is false", when.value));
+                        .with_message(format!("when: {} is false", when.value))
+                        .with_reason(StepReason::When);
                 }
-                Err(err) => return StepReport::failed(format!("when: {}", err.message)),
+                Err(err) => return StepReport::template(format!("when: {}", err.message)),
             }
         }
         if self.shared.should_stop() {
