@@ -49,29 +49,32 @@ impl Serialize for HostCount {
     }
 }
 
+/// Reads one host count: an integer, or a percentage string.
+struct CountVisitor;
+
+impl serde::de::Visitor<'_> for CountVisitor {
+    type Value = HostCount;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a number of hosts or a percentage such as \"25%\"")
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<HostCount, E> {
+        u32::try_from(v)
+            .map(HostCount::Count)
+            .map_err(|_| E::custom("too many hosts"))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<HostCount, E> {
+        u32::try_from(v)
+            .map(HostCount::Count)
+            .map_err(|_| E::custom("a host count is 0 or more"))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<HostCount, E> {
+        HostCount::parse(v).map_err(E::custom)
+    }
+}
+
 impl<'de> Deserialize<'de> for HostCount {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = HostCount;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a number of hosts or a percentage such as \"25%\"")
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<HostCount, E> {
-                u32::try_from(v)
-                    .map(HostCount::Count)
-                    .map_err(|_| E::custom("too many hosts"))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<HostCount, E> {
-                u32::try_from(v)
-                    .map(HostCount::Count)
-                    .map_err(|_| E::custom("a host count is 0 or more"))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<HostCount, E> {
-                HostCount::parse(v).map_err(E::custom)
-            }
-        }
-        d.deserialize_any(Visitor)
+        d.deserialize_any(CountVisitor)
     }
 }
 
@@ -101,6 +104,7 @@ pub enum Serial {
 
 impl<'de> Deserialize<'de> for Serial {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Visitor as _;
         struct Visitor;
         impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = Serial;
@@ -108,13 +112,13 @@ impl<'de> Deserialize<'de> for Serial {
                 f.write_str("a batch size (2, \"25%\") or a ramp of them ([1, \"10%\", \"100%\"])")
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Serial, E> {
-                HostCountVisitor.visit_u64(v).map(Serial::One)
+                CountVisitor.visit_u64(v).map(Serial::One)
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Serial, E> {
-                HostCountVisitor.visit_i64(v).map(Serial::One)
+                CountVisitor.visit_i64(v).map(Serial::One)
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Serial, E> {
-                HostCountVisitor.visit_str(v).map(Serial::One)
+                CountVisitor.visit_str(v).map(Serial::One)
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
@@ -125,22 +129,6 @@ impl<'de> Deserialize<'de> for Serial {
                     ramp.push(n);
                 }
                 Ok(Serial::Ramp(ramp))
-            }
-        }
-        struct HostCountVisitor;
-        impl HostCountVisitor {
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<HostCount, E> {
-                u32::try_from(v)
-                    .map(HostCount::Count)
-                    .map_err(|_| E::custom("too many hosts"))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<HostCount, E> {
-                u32::try_from(v)
-                    .map(HostCount::Count)
-                    .map_err(|_| E::custom("a host count is 0 or more"))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<HostCount, E> {
-                HostCount::parse(v).map_err(E::custom)
             }
         }
         d.deserialize_any(Visitor)
