@@ -104,7 +104,6 @@ pub enum Serial {
 
 impl<'de> Deserialize<'de> for Serial {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Visitor as _;
         struct Visitor;
         impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = Serial;
