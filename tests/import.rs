@@ -31,8 +31,10 @@ const FLOORS: &[(&str, f64, f64)] = &[
     ("apex", 47.0, 58.0),
 ];
 
+/// A copy of shared/seeds kept in the repository, so the tests do not depend on what lies
+/// beside the checkout.
 fn seeds_dir() -> PathBuf {
-    root().join("../shared/seeds")
+    root().join("tests/fixtures/seeds")
 }
 
 /// Imports a Markdown file into a fresh folder; returns the folder and the report.
