@@ -128,44 +128,37 @@ pub fn load_after(
     })
 }
 
-/// Compiles the playbook for the engine: sub-playbooks loaded, include cycles refused.
+/// Compiles the playbook for the engine, from the tree `check` already read.
 pub fn compile(
     loaded: &Loaded,
 ) -> Result<std::sync::Arc<runbook_exec::program::Program>, CliError> {
-    runbook_exec::program::Program::compile(loaded.playbook().clone(), &loaded.path)
+    runbook_exec::program::Program::compile(&loaded.tree)
         .map(std::sync::Arc::new)
         .map_err(|e| CliError::new(Exit::Invalid, e.to_string()))
 }
 
 /// Refuses a run whose playbook (or a sub-playbook) pages a channel the inventory does not
-/// define: a misspelled channel fails now, not when the page is due.
-pub fn require_channels(
-    program: &runbook_exec::program::Program,
-    inventory: Option<&Inventory>,
-) -> Result<(), CliError> {
-    let mut missing: Vec<String> = Vec::new();
-    for (channel, file, place) in program.channels() {
-        if inventory.is_some_and(|i| i.channels.contains_key(&channel)) {
-            continue;
-        }
-        let line = format!("`{channel}` ({}, {place})", file.display());
-        if !missing.contains(&line) {
-            missing.push(line);
-        }
-    }
+/// define: a misspelled channel fails now, at its line, not when the page is due.
+pub fn require_channels(loaded: &Loaded) -> Result<(), CliError> {
+    let inventory = loaded.inventory.as_ref().map(|(i, _)| i);
+    let missing = tree::missing_channels(&loaded.tree, inventory);
     if missing.is_empty() {
         return Ok(());
     }
-    let what = if inventory.is_some() {
-        "the inventory defines no channel"
-    } else {
-        "no inventory (-i) defines the channel"
-    };
-    Err(CliError::new(
-        Exit::Invalid,
-        format!("{what} {}", missing.join(", ")),
-    )
-    .hint("define it under `channels:` in the inventory (a webhook or a command), or fix its name in the playbook"))
+    let diagnostics: Vec<Diagnostic> = missing
+        .iter()
+        .map(|m| {
+            let d = m.diagnostic(&loaded.tree, Severity::Error);
+            match inventory {
+                Some(_) => d,
+                None => {
+                    d.with_hint("pass the environment's inventory with -i; it defines the channels")
+                }
+            }
+        })
+        .collect();
+    print_diagnostics(&diagnostics);
+    Err(CliError::silent(Exit::Invalid))
 }
 
 /// A `--var` key nothing reads is a typo: the default would be used without a word.

@@ -28,7 +28,7 @@ pub fn run(args: &RunArgs, verbose: u8) -> Result<Exit, CliError> {
     // that the playbook does not exist.
     let mut loaded = load::load(&engine, &args.playbook, &args.env)?;
     let program = load::compile(&loaded)?;
-    load::require_channels(&program, loaded.inventory.as_ref().map(|(i, _)| i))?;
+    load::require_channels(&loaded)?;
     let transcript = transcript_path(args.transcript.as_deref(), &loaded.playbook().metadata.name)?;
     let interactive = wants_operator(&args.flags)?;
     if !interactive {
@@ -105,7 +105,7 @@ pub fn resume(args: &ResumeArgs, verbose: u8) -> Result<Exit, CliError> {
     env.vars.extend(args.env.vars.iter().cloned());
     let mut loaded = load::load_after(&engine, &playbook_path, &env, recorded)?;
     let program = load::compile(&loaded)?;
-    load::require_channels(&program, loaded.inventory.as_ref().map(|(i, _)| i))?;
+    load::require_channels(&loaded)?;
     let point = resume_point(&read.records, &program, args.force).map_err(|e| match e {
         ResumeError::StepsChanged(_) => CliError::new(Exit::Invalid, e.to_string())
             .hint("pass --force to resume anyway (steps are matched by id), or start a new run"),

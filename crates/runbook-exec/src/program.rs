@@ -1,8 +1,9 @@
 //! The compiled step program: a checked playbook turned into what the engine executes.
 //!
-//! Durations are parsed, flow targets are indices, every sub-playbook is loaded and compiled
-//! up front (an include cycle is an error before anything runs), and the escalation ladder is
-//! typed. [`Program::next`] is the one place that decides where a run goes after a step: the
+//! Durations are parsed, flow targets are indices, every sub-playbook is compiled up front
+//! from the [`Tree`] that `check` already read (an include cycle, a missing or invalid
+//! sub-playbook are errors before anything runs; a sub-playbook included twice is compiled
+//! once), and the escalation ladder is typed. [`Program::next`] is the one place that decides where a run goes after a step: the
 //! runner, resume, `plan` and the Mermaid chart all ask it.
 
 use std::collections::HashMap;
@@ -11,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use runbook_model::playbook::WatchUntil;
-use runbook_model::{Document, Flow, Playbook, Spanned, Step};
+use runbook_model::tree::{Include, Target, Tree};
+use runbook_model::{Flow, Playbook, Spanned, Step};
 
 /// How deep sub-playbooks may nest.
 pub const MAX_DEPTH: usize = 8;
@@ -164,10 +166,14 @@ pub enum CompileError {
 }
 
 impl Program {
-    /// Compiles a checked playbook and, recursively, its sub-playbooks.
-    pub fn compile(playbook: Playbook, file: &Path) -> Result<Program, CompileError> {
-        let mut stack = vec![canonical(file)];
-        Compiler { stack: &mut stack }.program(playbook, file)
+    /// Compiles a checked playbook (the tree's root) and, recursively, its sub-playbooks.
+    pub fn compile(tree: &Tree) -> Result<Program, CompileError> {
+        let root = tree.root();
+        Compiler {
+            tree,
+            done: HashMap::new(),
+        }
+        .program(&root.playbook, &root.path, &root.includes, 0)
     }
 
     pub fn node(&self, idx: StepIdx) -> &Node {
@@ -231,56 +237,28 @@ impl Program {
             .map(|s| s.id.value.clone())
             .collect()
     }
-
-    /// Every escalation channel this program and its sub-playbooks name, with where:
-    /// (channel, playbook file, step id or `escalation`).
-    pub fn channels(&self) -> Vec<(String, PathBuf, String)> {
-        let mut out = Vec::new();
-        for rung in &self.ladder {
-            for c in &rung.notify {
-                out.push((c.clone(), self.file.clone(), "escalation".to_owned()));
-            }
-        }
-        for node in &self.steps {
-            if let Some(c) = &node.on_failure.escalate {
-                out.push((c.clone(), self.file.clone(), node.step.id.value.clone()));
-            }
-            if let Action::Playbook(sub) = &node.action {
-                out.extend(sub.channels());
-            }
-        }
-        out
-    }
-
-    /// The names a `--var` may set: params and vars of this playbook and its sub-playbooks.
-    pub fn known_names(&self, out: &mut std::collections::BTreeSet<String>) {
-        out.extend(self.playbook.params.keys().cloned());
-        out.extend(self.playbook.vars.keys().cloned());
-        for node in &self.steps {
-            if let Action::Playbook(sub) = &node.action {
-                sub.known_names(out);
-            }
-        }
-    }
 }
 
-struct Compiler<'s> {
-    /// Canonical paths of the playbooks being compiled, outermost first (cycle detection).
-    stack: &'s mut Vec<PathBuf>,
+struct Compiler<'t> {
+    tree: &'t Tree,
+    /// Sub-playbooks already compiled, by their index in the tree.
+    done: HashMap<usize, Arc<Program>>,
 }
 
 impl Compiler<'_> {
-    fn program(&mut self, playbook: Playbook, file: &Path) -> Result<Program, CompileError> {
+    fn program(
+        &mut self,
+        playbook: &Playbook,
+        file: &Path,
+        includes: &[Include],
+        depth: usize,
+    ) -> Result<Program, CompileError> {
         let invalid = |what: String| CompileError::Invalid {
             file: file.to_owned(),
             what,
         };
         let mut program = Program {
-            playbook: Arc::new(Playbook {
-                steps: Vec::new(),
-                finally: Vec::new(),
-                ..playbook.clone()
-            }),
+            playbook: Arc::new(playbook.clone()),
             file: file.to_owned(),
             steps: Vec::new(),
             main: Vec::new(),
@@ -329,7 +307,6 @@ impl Compiler<'_> {
             d.parse()
                 .map_err(|e| invalid(format!("{what} `{}`: {e}", d.0)))
         };
-        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut nodes = Vec::with_capacity(order.len());
         for (idx, (step, place)) in order.iter().enumerate() {
             let action = if step.run.is_some() {
@@ -344,8 +321,12 @@ impl Compiler<'_> {
                         .filter(|&c| order[c].1 == Place::Child { group: idx })
                         .collect(),
                 )
-            } else if let Some(path) = &step.playbook {
-                Action::Playbook(Arc::new(self.sub(&dir.join(path.as_str()))?))
+            } else if step.playbook.is_some() {
+                let include = includes
+                    .iter()
+                    .find(|i| i.step == step.id.value)
+                    .ok_or_else(|| invalid(format!("`{}` includes nothing", step.id.value)))?;
+                Action::Playbook(self.sub(include, depth + 1)?)
             } else if step.report.is_some() {
                 Action::Report
             } else {
@@ -413,62 +394,65 @@ impl Compiler<'_> {
             });
         }
         program.steps = nodes;
-        program.playbook = Arc::new(playbook);
         Ok(program)
     }
 
-    fn sub(&mut self, file: &Path) -> Result<Program, CompileError> {
-        let key = canonical(file);
-        if let Some(at) = self.stack.iter().position(|p| *p == key) {
-            let mut chain: Vec<String> = self.stack[at..]
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
-            chain.push(key.display().to_string());
-            return Err(CompileError::Cycle {
-                file: file.to_owned(),
-                chain,
-            });
-        }
-        if self.stack.len() > MAX_DEPTH {
-            return Err(CompileError::TooDeep {
-                file: file.to_owned(),
-            });
-        }
-        let checked = runbook_model::check_file(file);
-        let playbook = match (checked.has_errors(), checked.document) {
-            (false, Some(Document::Playbook(pb))) => *pb,
-            _ => {
+    fn sub(&mut self, include: &Include, depth: usize) -> Result<Arc<Program>, CompileError> {
+        let file = include.path.clone();
+        let index = match &include.target {
+            Target::Node(index) => *index,
+            Target::Cycle(chain) => {
+                return Err(CompileError::Cycle {
+                    file,
+                    chain: chain.iter().map(|p| p.display().to_string()).collect(),
+                });
+            }
+            Target::Missing | Target::Unread => {
                 return Err(CompileError::Invalid {
-                    file: file.to_owned(),
+                    file,
                     what: "not a valid playbook; run `runbook check` on it".into(),
                 });
             }
         };
-        self.stack.push(key);
-        let program = self.program(playbook, file);
-        self.stack.pop();
-        program
+        if depth > MAX_DEPTH {
+            return Err(CompileError::TooDeep { file });
+        }
+        if let Some(done) = self.done.get(&index) {
+            return Ok(done.clone());
+        }
+        let node = &self.tree.nodes[index];
+        let problems = runbook_model::validate::validate_playbook(
+            &node.source,
+            &node.playbook,
+            Some(&node.path),
+        );
+        if problems.iter().any(runbook_model::Diagnostic::is_error) {
+            return Err(CompileError::Invalid {
+                file,
+                what: "not a valid playbook; run `runbook check` on it".into(),
+            });
+        }
+        let program = Arc::new(self.program(&node.playbook, &node.path, &node.includes, depth)?);
+        self.done.insert(index, program.clone());
+        Ok(program)
     }
-}
-
-fn canonical(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use runbook_model::Document;
 
     fn compile(yaml: &str) -> Program {
         let text =
             format!("apiVersion: runbook/v1\nkind: Playbook\nmetadata: {{ name: t }}\n{yaml}");
         let checked = runbook_model::check_bytes(Path::new("t.yaml"), text.into_bytes());
         assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
-        let Some(Document::Playbook(pb)) = checked.document else {
+        let (Some(source), Some(Document::Playbook(pb))) = (checked.source, checked.document)
+        else {
             panic!("not a playbook")
         };
-        Program::compile(*pb, Path::new("t.yaml")).expect("compiles")
+        Program::compile(&Tree::new(Path::new("t.yaml"), source, *pb)).expect("compiles")
     }
 
     fn id(p: &Program, next: Next) -> String {
@@ -546,7 +530,7 @@ escalation:
             Action::Wait(d) if d == Duration::from_secs(90)
         ));
         assert_eq!(p.ladder[0].after, Duration::from_secs(900));
-        assert_eq!(p.channels()[0].0, "lead");
+        assert_eq!(p.ladder[0].notify, ["lead"]);
     }
 
     #[test]
@@ -564,11 +548,8 @@ escalation:
         };
         write("a.yaml", "b.yaml");
         write("b.yaml", "a.yaml");
-        let checked = runbook_model::check_file(&dir.path().join("a.yaml"));
-        let Some(Document::Playbook(pb)) = checked.document else {
-            panic!("a playbook")
-        };
-        let err = Program::compile(*pb, &dir.path().join("a.yaml")).unwrap_err();
+        let tree = Tree::load(&dir.path().join("a.yaml")).expect("a playbook");
+        let err = Program::compile(&tree).unwrap_err();
         // `check` reports the cycle in b.yaml itself; compiling refuses either way.
         assert!(
             matches!(

@@ -96,10 +96,10 @@ fn program(dir: &Path, yaml: &str) -> Arc<Program> {
     std::fs::write(&file, &text).unwrap();
     let checked = runbook_model::check_file(&file);
     assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
-    let Some(Document::Playbook(pb)) = checked.document else {
+    let (Some(source), Some(Document::Playbook(pb))) = (checked.source, checked.document) else {
         panic!("a playbook")
     };
-    Arc::new(Program::compile(*pb, &file).unwrap())
+    Arc::new(Program::compile(&runbook_model::Tree::new(&file, source, *pb)).unwrap())
 }
 
 async fn execute(
