@@ -227,7 +227,7 @@ impl Scope {
         let child = Scope::new(self.shared.clone(), sub.clone(), vars, prefix.clone());
         // The child's ladder joins the incident clock while it runs.
         let ladder = child.rendered_ladder();
-        self.shared.escalator.enter(&self.shared, &prefix, ladder);
+        self.shared.escalator.enter(&prefix, ladder);
         let outcome = Box::pin(child.run()).await;
         self.shared.escalator.leave(&prefix);
         let mut report = match outcome {

@@ -36,15 +36,10 @@ impl Scope {
             Ok(command) => command,
             Err(report) => return report,
         };
-        let mut env = Vec::with_capacity(node.step.env.len() + 2);
-        for (name, value) in &node.step.env {
-            match self.render(value, Mode::Text, None) {
-                Ok(v) => env.push((name.clone(), v)),
-                Err(e) => return StepReport::template(format!("env {name}: {e}")),
-            }
-        }
-        env.push(("RUNBOOK_RUN_ID".into(), self.shared.run_id.clone()));
-        env.push(("RUNBOOK_STEP".into(), node.step.id.value.clone()));
+        let env = match self.step_env(idx, None) {
+            Ok(env) => env,
+            Err(why) => return StepReport::template(why),
+        };
         let spec = ProcessSpec {
             script: command,
             env,
@@ -322,32 +317,16 @@ impl Scope {
         attempt: u32,
         visit: u32,
     ) -> StepReport {
-        let base = self.shared.signals();
         let path = self.path(idx);
-        let mut sink = StepOutput::new(self, &path, visit, attempt);
-        let mut signals = self.shared.signals.clone();
-        tracing::debug!(step = %path, attempt, timeout = ?spec.timeout, "starting bash");
-        // Recorded before the process exists: a kill in between leaves a step that shows as
-        // running (and runs again), never a process nothing recorded.
-        self.started(idx, "run", Some(&spec.script), attempt, visit);
-        let result = process::run(spec, &mut sink, &mut signals, base, &mut |pgid| {
-            if let Some(pgid) = pgid {
-                self.shared.emit(runbook_transcript::Event::Process(
-                    runbook_transcript::Process {
-                        step: path.clone(),
-                        attempt,
-                        pgid,
-                    },
-                ));
-            }
-        })
-        .await;
+        let (result, spilled) = self
+            .spawn_recorded(idx, &path, None, spec, attempt, visit)
+            .await;
         let result = match result {
             Ok(result) => result,
             Err(err) => return StepReport::failed(format!("cannot start bash: {err}")),
         };
         let mut report = StepReport::new(Outcome::Ok);
-        report.spilled = sink.spill_path.take().map(|p| p.display().to_string());
+        report.spilled = spilled;
         report.exit = Some(result.exit);
         if result.interrupted {
             report.outcome = Outcome::Aborted;
@@ -359,6 +338,64 @@ impl Scope {
             return report;
         }
         self.judge(idx, &result, report)
+    }
+
+    /// The environment of a step's process: its `env:` rendered, and `RUNBOOK_RUN_ID`,
+    /// `RUNBOOK_STEP` (and `RUNBOOK_HOST` on an inventory host). `Err` says which template
+    /// failed.
+    pub(super) fn step_env(
+        &self,
+        idx: StepIdx,
+        host: Option<&str>,
+    ) -> Result<Vec<(String, String)>, String> {
+        let step = &self.program.node(idx).step;
+        let mut env = Vec::with_capacity(step.env.len() + 3);
+        for (name, value) in &step.env {
+            match self.render(value, Mode::Text, None) {
+                Ok(v) => env.push((name.clone(), v)),
+                Err(e) => return Err(format!("env {name}: {e}")),
+            }
+        }
+        env.push(("RUNBOOK_RUN_ID".into(), self.shared.run_id.clone()));
+        env.push(("RUNBOOK_STEP".into(), step.id.value.clone()));
+        if let Some(host) = host {
+            env.push(("RUNBOOK_HOST".into(), host.to_owned()));
+        }
+        Ok(env)
+    }
+
+    /// One process of a step, recorded: `step_started` before it exists (a kill in between
+    /// leaves a step that shows as running, never a process nothing recorded), its `process`
+    /// record once it does, its output as it comes. `label` is the step's path, or
+    /// `step@host` on an inventory host. Returns the result and the spill file, if any.
+    pub(super) async fn spawn_recorded(
+        &self,
+        idx: StepIdx,
+        label: &str,
+        host: Option<&str>,
+        spec: &ProcessSpec,
+        attempt: u32,
+        visit: u32,
+    ) -> (std::io::Result<process::ProcessResult>, Option<String>) {
+        let base = self.shared.signals();
+        let mut sink = StepOutput::new(self, label, visit, attempt);
+        let mut signals = self.shared.signals.clone();
+        tracing::debug!(step = %label, attempt, timeout = ?spec.timeout, "starting a step's process");
+        self.started_on(idx, host, "run", Some(&spec.script), attempt, visit);
+        let result = process::run(spec, &mut sink, &mut signals, base, &mut |pgid| {
+            if let Some(pgid) = pgid {
+                self.shared.emit(runbook_transcript::Event::Process(
+                    runbook_transcript::Process {
+                        step: label.to_owned(),
+                        attempt,
+                        pgid,
+                    },
+                ));
+            }
+        })
+        .await;
+        let spilled = sink.spill_path.take().map(|p| p.display().to_string());
+        (result, spilled)
     }
 }
 
@@ -398,19 +435,19 @@ fn why_failed(report: &StepReport) -> String {
 }
 
 /// Records output lines: the first ones in the transcript, the rest in a spill file.
-pub(super) struct StepOutput<'a> {
+struct StepOutput<'a> {
     scope: &'a Scope,
     step: &'a str,
     recorded: [usize; 2],
     spill: Option<std::io::BufWriter<std::fs::File>>,
-    pub(super) spill_path: Option<PathBuf>,
+    spill_path: Option<PathBuf>,
     spill_failed: bool,
     visit: u32,
     attempt: u32,
 }
 
 impl<'a> StepOutput<'a> {
-    pub(super) fn new(scope: &'a Scope, step: &'a str, visit: u32, attempt: u32) -> Self {
+    fn new(scope: &'a Scope, step: &'a str, visit: u32, attempt: u32) -> Self {
         StepOutput {
             scope,
             step,
@@ -484,6 +521,10 @@ fn create_spill(dir: &Path, name: &str) -> std::io::Result<(std::fs::File, PathB
 
 impl LineSink for StepOutput<'_> {
     fn line(&mut self, stream: Stream, line: &str) {
+        let scope = self.scope;
+        let shared = &scope.shared;
+        // Masked once, here: the spill file, the transcript and the screen all get this.
+        let line = shared.journal.redact_line(line);
         let slot = usize::from(stream == Stream::Stderr);
         let recorded = self.recorded[slot] < RECORDED_LINES;
         if recorded {
@@ -494,14 +535,12 @@ impl LineSink for StepOutput<'_> {
             }
             if let Some(spill) = &mut self.spill {
                 let tag = if slot == 0 { "" } else { "[stderr] " };
-                let line = self.scope.shared.redact(line);
                 let _ = writeln!(spill, "{tag}{line}");
             }
         }
-        let shared = &self.scope.shared;
         shared
             .journal
-            .output(self.step, stream, line, recorded, &|e| {
+            .output(self.step, stream, &line, recorded, &|e| {
                 shared.journal_failed(e)
             });
     }

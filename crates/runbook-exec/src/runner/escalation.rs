@@ -91,7 +91,7 @@ impl Escalator {
     }
 
     /// A playbook's ladder joins the clock (`scope` is `""` for the run's own).
-    pub(super) fn enter(&self, _shared: &Arc<Shared>, scope: &str, ladder: Ladder) {
+    pub(super) fn enter(&self, scope: &str, ladder: Ladder) {
         if !ladder.rungs.is_empty() {
             self.send(Command::Enter {
                 scope: scope.to_owned(),
@@ -108,7 +108,7 @@ impl Escalator {
     }
 
     /// Sends a page now, without waiting for its delivery.
-    pub(super) fn fire(&self, _shared: &Arc<Shared>, page: Page) {
+    pub(super) fn fire(&self, page: Page) {
         self.send(Command::Fire(page));
     }
 

@@ -14,10 +14,9 @@ use runbook_template::Mode;
 use runbook_transcript::Outcome;
 use serde_json::Value;
 
-use super::command::StepOutput;
 use super::report::StepReport;
 use super::scope::Scope;
-use crate::process::{self, ProcessSpec};
+use crate::process::ProcessSpec;
 use crate::program::StepIdx;
 use crate::remote::{self, HostTarget};
 
@@ -216,19 +215,12 @@ impl Scope {
             };
         }
         let began = Instant::now();
-        let mut env: Vec<(String, String)> = Vec::with_capacity(node.step.env.len() + 3);
-        for (name, value) in &node.step.env {
-            match self.render(value, Mode::Text, None) {
-                Ok(v) => env.push((name.clone(), v)),
-                Err(e) => {
-                    let report = StepReport::failed(format!("env {name}: {e}"));
-                    return self.host_done(label, host, visit, report, began);
-                }
+        let env = match self.step_env(idx, Some(&host.name)) {
+            Ok(env) => env,
+            Err(why) => {
+                return self.host_done(label, host, visit, StepReport::template(why), began);
             }
-        }
-        env.push(("RUNBOOK_RUN_ID".into(), self.shared.run_id.clone()));
-        env.push(("RUNBOOK_STEP".into(), node.step.id.value.clone()));
-        env.push(("RUNBOOK_HOST".into(), host.name.clone()));
+        };
         let remote = match &host.ssh {
             Some(ssh) => {
                 if let Err(why) = remote::connect(ssh, control).await {
@@ -240,7 +232,7 @@ impl Scope {
             None => None,
         };
         let spec = ProcessSpec {
-            script: command.clone(),
+            script: command,
             env,
             timeout: node.timeout,
             grace: self.shared.kill_grace,
@@ -249,22 +241,9 @@ impl Scope {
         let mut delay = node.retry.delay;
         let mut attempt = 1;
         loop {
-            let base = self.shared.signals();
-            self.started_on(idx, Some(&host.name), "run", Some(&command), attempt, visit);
-            let mut sink = StepOutput::new(self, &label, visit, attempt);
-            let mut signals = self.shared.signals.clone();
-            let result = process::run(&spec, &mut sink, &mut signals, base, &mut |pgid| {
-                if let Some(pgid) = pgid {
-                    self.shared.emit(runbook_transcript::Event::Process(
-                        runbook_transcript::Process {
-                            step: label.clone(),
-                            attempt,
-                            pgid,
-                        },
-                    ));
-                }
-            })
-            .await;
+            let (result, spilled) = self
+                .spawn_recorded(idx, &label, Some(&host.name), &spec, attempt, visit)
+                .await;
             let mut report = match result {
                 Err(err) => StepReport::failed(format!("cannot start ssh: {err}")),
                 Ok(result) if result.interrupted => {
@@ -275,7 +254,7 @@ impl Scope {
                 Ok(result) => {
                     let mut r = StepReport::new(Outcome::Ok);
                     r.exit = Some(result.exit);
-                    r.spilled = sink.spill_path.take().map(|p| p.display().to_string());
+                    r.spilled = spilled;
                     // ssh itself failing (exit 255) is the connection, not the command.
                     if host.ssh.is_some() && result.exit == 255 && !result.timed_out {
                         r.outcome = Outcome::Failed;
@@ -285,7 +264,7 @@ impl Scope {
                                 .stderr
                                 .text
                                 .lines()
-                                .last()
+                                .next_back()
                                 .unwrap_or("connection lost")
                         ));
                         r

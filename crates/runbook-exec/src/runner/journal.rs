@@ -84,7 +84,7 @@ impl Journal {
         record
     }
 
-    /// One output line: recorded (unless `spilled`), then shown.
+    /// One output line, already masked ([`Journal::redact_line`]): recorded unless it was spilled, then shown.
     pub(super) fn output(
         &self,
         step: &str,
@@ -93,26 +93,28 @@ impl Journal {
         recorded: bool,
         failed: &dyn Fn(&str),
     ) {
-        let line = {
-            let r = self.redactor.lock().expect("redactor lock");
-            if r.is_empty() {
-                std::borrow::Cow::Borrowed(line)
-            } else {
-                std::borrow::Cow::Owned(r.redact(line))
-            }
-        };
         if recorded {
             self.write_redacted(
                 Event::Output(runbook_transcript::Output {
                     step: step.to_owned(),
                     stream,
-                    text: line.clone().into_owned(),
+                    text: line.to_owned(),
                 }),
                 false,
                 failed,
             );
         }
-        self.observer.output(step, stream, &line);
+        self.observer.output(step, stream, line);
+    }
+
+    /// An output line with every known secret masked (borrowed when there is none to mask).
+    pub(super) fn redact_line<'l>(&self, line: &'l str) -> std::borrow::Cow<'l, str> {
+        let r = self.redactor.lock().expect("redactor lock");
+        if r.is_empty() {
+            std::borrow::Cow::Borrowed(line)
+        } else {
+            std::borrow::Cow::Owned(r.redact(line))
+        }
     }
 
     /// Tells the screen the run waits before an attempt or repetition (redacted).

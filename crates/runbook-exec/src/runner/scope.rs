@@ -405,20 +405,17 @@ impl Scope {
             ),
             None => format!("{} unresolved after {elapsed}", playbook.title()),
         };
-        self.shared.escalator.fire(
-            &self.shared,
-            super::escalation::Page {
-                reason: reason.to_owned(),
-                channels,
-                title: playbook.title().to_owned(),
-                severity: severity(playbook),
-                message,
-                step,
-                rung: None,
-                due_ms: None,
-                late_ms: 0,
-            },
-        );
+        self.shared.escalator.fire(super::escalation::Page {
+            reason: reason.to_owned(),
+            channels,
+            title: playbook.title().to_owned(),
+            severity: severity(playbook),
+            message,
+            step,
+            rung: None,
+            due_ms: None,
+            late_ms: 0,
+        });
     }
 }
 
