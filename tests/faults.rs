@@ -721,3 +721,37 @@ finally:
     assert!(!r.dump().contains("s3cret-value"));
     assert_schema_valid(&r.transcript);
 }
+
+#[test]
+fn a_sub_playbooks_rungs_not_yet_due_end_with_it() {
+    let sink = HttpSink::start();
+    let sb = Sandbox::new();
+    let inv = sb.inventory(
+        "inv.yaml",
+        &format!("channels:\n  senior: {{ webhook: \"{}\" }}\n", sink.url),
+    );
+    sb.write(
+        "quick.yaml",
+        "apiVersion: runbook/v1
+kind: Playbook
+metadata: { name: quick }
+escalation:
+  - after: 1s
+    notify: [senior]
+    message: quick is still open
+steps:
+  - id: fix
+    run: 'true'
+",
+    );
+    let pb = sb.playbook(
+        "pb.yaml",
+        "after-quick",
+        "steps:\n  - id: quick\n    playbook: quick.yaml\n  - id: linger\n    run: sleep 1.6\n",
+    );
+    let r = sb.run(&pb, &["-i", inv.to_str().unwrap()]);
+    r.assert_code(0);
+    // The sub-playbook ended before its rung was due: nobody is paged for it afterwards.
+    assert!(sink.take(1, Duration::from_millis(300)).is_empty());
+    assert!(r.events("escalation").is_empty(), "{}", r.dump());
+}

@@ -306,6 +306,8 @@ fn an_unreachable_host_and_a_changed_host_key_are_failed_hosts_not_a_hung_run() 
     assert_eq!(r.outcome("c@spoofed"), "failed");
     let why = s(&r.finished("c@spoofed")["message"]).to_owned();
     assert!(why.contains("unreachable"), "{why}");
+    // Refused for its key, not for the network.
+    assert!(why.contains("Host key verification failed"), "{why}");
     assert!(!Path::new("/tmp/runbook-spoofed-ran").exists());
 }
 
@@ -396,4 +398,50 @@ steps:
     }
     assert!(!finished.contains(&"web-5".to_owned()));
     assert_eq!(ran.iter().filter(|l| *l == "web-5").count(), 2, "{ran:?}");
+}
+
+#[test]
+fn the_inventorys_target_moves_a_playbook_without_on_and_limit_keeps_some_hosts() {
+    let sshd = Sshd::start();
+    let sb = Sandbox::new();
+    let kh = sshd.path("known_hosts");
+    let mut hosts = String::new();
+    for i in 1..=3 {
+        hosts.push_str(&sshd.host(&format!("web-{i}"), &kh));
+    }
+    let remote = sb.inventory(
+        "remote.yaml",
+        &format!("target: web\nhosts:\n{hosts}  here: {{ connection: local }}\ngroups:\n  web: [web-1, web-2, web-3]\n"),
+    );
+    let local = sb.inventory("local.yaml", "hosts:\n  here: { connection: local }\n");
+    // No `on:` anywhere: where it runs is the inventory's business.
+    let pb = sb.playbook(
+        "pb.yaml",
+        "movable",
+        "steps:\n  - id: where\n    run: echo \"$(whoami) ${RUNBOOK_HOST:-local}\"\n  - id: here\n    on: here\n    run: echo \"$(whoami) ${RUNBOOK_HOST:-none}\"\n",
+    );
+    let r = sb.run(
+        &pb,
+        &[
+            "-i",
+            remote.to_str().unwrap(),
+            "--limit",
+            "web-1,web-3,here",
+        ],
+    );
+    r.assert_code(0);
+    assert_eq!(r.output("where@web-1"), vec![format!("{USER} web-1")]);
+    assert_eq!(r.output("where@web-3"), vec![format!("{USER} web-3")]);
+    assert!(
+        r.started("where@web-2").is_empty(),
+        "--limit left web-2 out"
+    );
+    // A `connection: local` host runs here, as this user, under its inventory name.
+    let me = String::from_utf8(Command::new("whoami").output().unwrap().stdout).unwrap();
+    assert_eq!(r.output("here@here"), vec![format!("{} here", me.trim())]);
+
+    // The same playbook with an inventory without a target runs `where` on this machine.
+    let r = sb.run(&pb, &["-i", local.to_str().unwrap()]);
+    r.assert_code(0);
+    assert_eq!(r.output("where"), vec![format!("{} local", me.trim())]);
 }

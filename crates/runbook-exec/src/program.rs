@@ -560,4 +560,27 @@ escalation:
         );
         assert!(err.to_string().contains("b.yaml"), "{err}");
     }
+
+    #[test]
+    fn a_sub_playbook_included_twice_is_compiled_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("verify.yaml"),
+            "apiVersion: runbook/v1\nkind: Playbook\nmetadata: { name: verify }\nsteps:\n  - { id: v, run: 'true' }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("main.yaml"),
+            "apiVersion: runbook/v1\nkind: Playbook\nmetadata: { name: main }\nsteps:\n  - { id: first, playbook: verify.yaml }\n  - { id: again, playbook: verify.yaml }\n",
+        )
+        .unwrap();
+        let tree = Tree::load(&dir.path().join("main.yaml")).expect("a playbook");
+        let p = Program::compile(&tree).expect("compiles");
+        let sub = |id: &str| match &p.node(p.find(id).unwrap()).action {
+            Action::Playbook(sub) => sub.clone(),
+            _ => panic!("a playbook step"),
+        };
+        assert!(Arc::ptr_eq(&sub("first"), &sub("again")));
+        assert_eq!(sub("first").playbook.metadata.name.value, "verify");
+    }
 }
