@@ -53,10 +53,6 @@ impl Journal {
         self.error.lock().expect("lock").clone()
     }
 
-    pub(super) fn redactor(&self) -> Redactor {
-        self.redactor.lock().expect("redactor lock").clone()
-    }
-
     pub(super) fn add_secrets(&self, more: &Redactor) {
         self.redactor.lock().expect("redactor lock").merge(more);
     }

@@ -42,7 +42,6 @@ use crate::error::Error;
 use crate::operator::{Operator, Unattended};
 use crate::process::Signals;
 use crate::program::Program;
-use crate::redact::Redactor;
 use crate::resume::ResumePoint;
 use crate::vars::{Overrides, Vars};
 
@@ -179,11 +178,11 @@ impl Shared {
     }
 
     fn interactive(&self) -> bool {
-        self.operator.interactive() && !self.stopping.load(Ordering::SeqCst)
+        self.operator.interactive() && !self.is_stopping()
     }
 
     fn operator(&self) -> &dyn Operator {
-        if self.stopping.load(Ordering::SeqCst) {
+        if self.is_stopping() {
             &self.stopping_operator
         } else {
             &*self.operator
@@ -198,7 +197,7 @@ impl Shared {
         if self.journal.broken() {
             return true;
         }
-        if self.stopping.load(Ordering::SeqCst) {
+        if self.is_stopping() {
             return s.since(*self.stop_base.lock().expect("lock"));
         }
         s.terminated || s.hangup || (!self.operator.interactive() && s.interrupts > 0)
@@ -235,25 +234,24 @@ impl Shared {
     /// Stops the run because nobody can answer its questions any more (stdin ended): as a
     /// SIGTERM would, so it ends interrupted and resumable, with the reason recorded.
     fn operator_gone(&self, why: &str) {
-        self.stop_reason
-            .lock()
-            .expect("lock")
-            .get_or_insert_with(|| why.to_owned());
         if self.is_stopping() {
+            self.stop_reason
+                .lock()
+                .expect("lock")
+                .get_or_insert_with(|| why.to_owned());
             return;
         }
-        self.signal_tx.send_modify(|s| {
-            s.terminated = true;
-            s.stops += 1;
-        });
+        self.stop_with(why.to_owned());
     }
 
     /// Stops the run because its transcript cannot be written.
     fn journal_failed(&self, error: &str) {
-        self.stop_reason
-            .lock()
-            .expect("lock")
-            .get_or_insert_with(|| format!("the transcript cannot be written: {error}"));
+        self.stop_with(format!("the transcript cannot be written: {error}"));
+    }
+
+    /// Records why the run stops (the first reason wins) and stops it as a SIGTERM does.
+    fn stop_with(&self, reason: String) {
+        self.stop_reason.lock().expect("lock").get_or_insert(reason);
         self.signal_tx.send_modify(|s| {
             s.terminated = true;
             s.stops += 1;
@@ -262,10 +260,6 @@ impl Shared {
 
     fn elapsed(&self) -> Duration {
         self.clock.elapsed()
-    }
-
-    fn redactor(&self) -> Redactor {
-        self.journal.redactor()
     }
 
     fn redact(&self, text: &str) -> String {
@@ -410,7 +404,7 @@ pub async fn run(request: RunRequest) -> Result<RunSummary, Error> {
             }));
         }
         None => {
-            let redactor = shared.redactor();
+            // The journal masks secrets in these values on the way out, as in every record.
             shared.emit(Event::RunStarted(RunStarted {
                 format: runbook_transcript::FORMAT.to_owned(),
                 run_id: run_id.clone(),
@@ -422,11 +416,7 @@ pub async fn run(request: RunRequest) -> Result<RunSummary, Error> {
                     .map(|name| (name.clone(), redacted_value(&vars, name)))
                     .collect(),
                 secrets: vars.secret_names.iter().cloned().collect(),
-                overrides: overrides
-                    .vars
-                    .iter()
-                    .map(|(k, v)| (k.clone(), redactor.redact(v)))
-                    .collect(),
+                overrides: overrides.vars.clone(),
                 var_files: overrides
                     .var_files
                     .iter()
