@@ -418,7 +418,7 @@ fn the_inventorys_target_moves_a_playbook_without_on_and_limit_keeps_some_hosts(
     let pb = sb.playbook(
         "pb.yaml",
         "movable",
-        "steps:\n  - id: where\n    run: echo \"$(whoami) ${RUNBOOK_HOST:-local}\"\n  - id: here\n    on: here\n    run: echo \"$(whoami) ${RUNBOOK_HOST:-none}\"\n",
+        "steps:\n  - id: where\n    run: echo \"$(whoami) ${RUNBOOK_HOST:-local}\"\n  - id: here\n    on: here\n    run: echo \"$(whoami) ${RUNBOOK_HOST:-none}\"\n  - id: mine\n    on: local\n    run: echo mine\n",
     );
     let r = sb.run(
         &pb,
@@ -439,6 +439,8 @@ fn the_inventorys_target_moves_a_playbook_without_on_and_limit_keeps_some_hosts(
     // A `connection: local` host runs here, as this user, under its inventory name.
     let me = String::from_utf8(Command::new("whoami").output().unwrap().stdout).unwrap();
     assert_eq!(r.output("here@here"), vec![format!("{} here", me.trim())]);
+    // `on: local` is this machine whatever --limit says.
+    assert_eq!(r.output("mine"), vec!["mine"]);
 
     // The same playbook with an inventory without a target runs `where` on this machine.
     let r = sb.run(&pb, &["-i", local.to_str().unwrap()]);

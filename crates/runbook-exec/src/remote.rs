@@ -63,15 +63,9 @@ pub struct SshHost {
     pub options: Vec<String>,
 }
 
-/// The hosts a target names (`local`, a host, a group), or `None` when the inventory has no
-/// such host or group.
+/// The hosts a target names (a host or a group), or `None` when the inventory has no such
+/// host or group. (`local` is this machine: the runner never asks for it.)
 pub fn resolve(inventory: Option<&Inventory>, target: &str) -> Option<Vec<HostTarget>> {
-    if target == "local" {
-        return Some(vec![HostTarget {
-            name: "local".to_owned(),
-            ssh: None,
-        }]);
-    }
     let inventory = inventory?;
     let names = inventory.resolve_target(target)?;
     Some(

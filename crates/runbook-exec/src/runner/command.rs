@@ -23,15 +23,16 @@ impl Scope {
     pub(super) async fn run_step(&self, idx: StepIdx, visit: u32) -> StepReport {
         let node = self.program.node(idx);
         let template = node.step.run.as_ref().expect("a run step");
-        let command = match self.render(template, Mode::Shell, None) {
-            Ok(command) => command,
-            Err(e) => return StepReport::template(format!("command template: {e}")),
-        };
+        // On inventory hosts the command is rendered per host, with each host's vars.
         match self.hosts_of(idx) {
             Ok(Some(hosts)) => return self.fan_out(idx, hosts, visit).await,
             Ok(None) => {}
             Err(why) => return StepReport::failed(why),
         }
+        let command = match self.render(template, Mode::Shell, None) {
+            Ok(command) => command,
+            Err(e) => return StepReport::template(format!("command template: {e}")),
+        };
         let command = match self.gate(idx, command).await {
             Ok(command) => command,
             Err(report) => return report,

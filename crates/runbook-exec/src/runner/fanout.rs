@@ -40,6 +40,9 @@ impl Scope {
             (None, Some(target)) => target.value.clone(),
             (None, None) => return Ok(None),
         };
+        if target == "local" {
+            return Ok(None);
+        }
         let hosts = remote::resolve(inventory, &target).ok_or_else(|| match inventory {
             Some(_) => format!("`{target}` is not a host or group of the inventory"),
             None => format!("`on: {target}` needs an inventory (-i) that defines it"),
@@ -53,9 +56,6 @@ impl Scope {
                     .is_none_or(|l| l.matches(&h.name))
             })
             .collect();
-        if hosts.len() == 1 && hosts[0].ssh.is_none() && hosts[0].name == "local" {
-            return Ok(None);
-        }
         if hosts.is_empty() {
             return Err(format!("`{target}`: no host is left after --limit"));
         }

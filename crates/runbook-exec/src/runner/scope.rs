@@ -62,20 +62,17 @@ impl Scope {
         }
         for &idx in &self.program.finally {
             if self.shared.should_stop() {
-                if self.shared.is_stopping() || self.shared.journal.broken() {
+                outcome = RunOutcome::Interrupted;
+                if self.finally_ends() {
                     break;
                 }
-                // A signal between steps: the rest of `finally` still runs, unattended.
-                self.shared.begin_stopping();
-                outcome = RunOutcome::Interrupted;
             }
             let report = self.visit(idx, 1).await;
             if report.interrupted {
                 outcome = RunOutcome::Interrupted;
-                if self.shared.is_stopping() || self.shared.journal.broken() {
+                if self.finally_ends() {
                     break;
                 }
-                self.shared.begin_stopping();
                 continue;
             }
             if report.outcome == Outcome::Failed && outcome == RunOutcome::Success {
@@ -84,6 +81,16 @@ impl Scope {
             }
         }
         outcome
+    }
+
+    /// A signal came during `finally`: the first one lets the rest of it run, unattended; a
+    /// further one (or a transcript that cannot be written) ends it. True when it ends.
+    fn finally_ends(&self) -> bool {
+        if self.shared.is_stopping() || self.shared.journal.broken() {
+            return true;
+        }
+        self.shared.begin_stopping();
+        false
     }
 
     async fn run_main(&self) -> RunOutcome {
