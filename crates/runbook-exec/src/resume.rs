@@ -15,6 +15,8 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use indexmap::IndexMap;
+
 use runbook_transcript::{Event, Outcome, Record, RunOutcome, RunStarted, Rung, StepFinished};
 
 use crate::program::{Next, Place, Program};
@@ -112,23 +114,19 @@ pub fn resume_point(
     let mut fired = HashSet::new();
     let mut escalations = 0;
     let mut untagged_policy = 0;
-    // The last thing each path did: started (with its process group) or finished.
-    let mut last: Vec<(String, Option<Outcome>, Option<i32>)> = Vec::new();
-    let mut last_at: HashMap<String, usize> = HashMap::new();
-    let mut note = |path: &str, outcome: Option<Outcome>, pgid: Option<i32>| match last_at.get(path)
-    {
-        Some(&i) => last[i] = (path.to_owned(), outcome, pgid.or(last[i].2)),
-        None => {
-            last_at.insert(path.to_owned(), last.len());
-            last.push((path.to_owned(), outcome, pgid));
-        }
-    };
+    // The last thing each path did, in the order paths first appear: started (with the
+    // process group of its latest attempt) or finished.
+    let mut last: IndexMap<&str, (Option<Outcome>, Option<i32>)> = IndexMap::new();
     for (at, record) in records.iter().enumerate() {
         match &record.event {
-            Event::StepStarted(s) => note(&s.step, None, None),
-            Event::Process(p) => note(&p.step, None, Some(p.pgid)),
+            Event::StepStarted(s) => {
+                last.insert(&s.step, (None, None));
+            }
+            Event::Process(p) => {
+                last.entry(&p.step).or_default().1 = Some(p.pgid);
+            }
             Event::StepFinished(f) => {
-                note(&f.step, Some(f.outcome), None);
+                last.entry(&f.step).or_default().0 = Some(f.outcome);
                 if is_done(program, f, last_end.is_some_and(|end| end > at)) {
                     replay
                         .done
@@ -155,8 +153,8 @@ pub fn resume_point(
     }
     let interrupted = last
         .into_iter()
-        .filter(|(_, outcome, _)| matches!(outcome, None | Some(Outcome::Aborted)))
-        .map(|(path, _, pgid)| (path, pgid))
+        .filter(|(_, (outcome, _))| matches!(outcome, None | Some(Outcome::Aborted)))
+        .map(|(path, (_, pgid))| (path.to_owned(), pgid))
         .collect();
     let next_step = next_step(program, &replay);
     let last_record = records.last();
