@@ -483,28 +483,35 @@ steps:
     assert!(md.contains("late"), "{md}");
 }
 
-#[test]
-fn a_sub_playbooks_ladder_pages_on_the_incident_clock() {
+/// A webhook sink, an inventory whose channel `senior` posts to it, and `NAME.yaml`: a
+/// sub-playbook whose ladder pages `senior` with `message` after 1 s and whose one step runs
+/// `run`.
+fn sub_playbook_with_a_rung(
+    sb: &Sandbox,
+    name: &str,
+    message: &str,
+    run: &str,
+) -> (HttpSink, std::path::PathBuf) {
     let sink = HttpSink::start();
-    let sb = Sandbox::new();
     let inv = sb.inventory(
         "inv.yaml",
         &format!("channels:\n  senior: {{ webhook: \"{}\" }}\n", sink.url),
     );
     sb.write(
-        "p1.yaml",
-        "apiVersion: runbook/v1
-kind: Playbook
-metadata: { name: p1, title: P1 outage, severity: P1 }
-escalation:
-  - after: 1s
-    notify: [senior]
-    message: P1 still open
-steps:
-  - id: fix
-    run: sleep 2
-",
+        &format!("{name}.yaml"),
+        &format!(
+            "apiVersion: runbook/v1\nkind: Playbook\nmetadata: {{ name: {name}, title: {name} outage, severity: P1 }}\n\
+             escalation:\n  - after: 1s\n    notify: [senior]\n    message: {message}\n\
+             steps:\n  - id: fix\n    run: {run}\n"
+        ),
     );
+    (sink, inv)
+}
+
+#[test]
+fn a_sub_playbooks_ladder_pages_on_the_incident_clock() {
+    let sb = Sandbox::new();
+    let (sink, inv) = sub_playbook_with_a_rung(&sb, "p1", "P1 still open", "sleep 2");
     let pb = sb.playbook(
         "pb.yaml",
         "triage",
@@ -724,26 +731,8 @@ finally:
 
 #[test]
 fn a_sub_playbooks_rungs_not_yet_due_end_with_it() {
-    let sink = HttpSink::start();
     let sb = Sandbox::new();
-    let inv = sb.inventory(
-        "inv.yaml",
-        &format!("channels:\n  senior: {{ webhook: \"{}\" }}\n", sink.url),
-    );
-    sb.write(
-        "quick.yaml",
-        "apiVersion: runbook/v1
-kind: Playbook
-metadata: { name: quick }
-escalation:
-  - after: 1s
-    notify: [senior]
-    message: quick is still open
-steps:
-  - id: fix
-    run: 'true'
-",
-    );
+    let (sink, inv) = sub_playbook_with_a_rung(&sb, "quick", "quick is still open", "'true'");
     let pb = sb.playbook(
         "pb.yaml",
         "after-quick",

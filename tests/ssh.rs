@@ -85,7 +85,7 @@ impl Sshd {
         }
         std::fs::copy(p("client_key.pub"), p("authorized_keys")).unwrap();
         run_ok(Command::new("chmod").arg("644").arg(p("authorized_keys")));
-        let port = free_port();
+        let port = closed_port();
         std::fs::write(
             p("sshd_config"),
             format!(
@@ -158,14 +158,6 @@ impl Sshd {
         body.push_str("]\n");
         sb.inventory("inv.yaml", &body)
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn lines(path: &Path) -> Vec<String> {
@@ -281,7 +273,7 @@ fn an_unreachable_host_and_a_changed_host_key_are_failed_hosts_not_a_hung_run() 
     );
     let other = std::fs::read_to_string(sshd.path("other_key.pub")).unwrap();
     std::fs::write(&wrong, format!("runbook-test {other}")).unwrap();
-    let closed = free_port();
+    let closed = closed_port();
     let extra = format!(
         "{}  down: {{ address: 127.0.0.1, port: {closed}, user: {USER} }}\n",
         sshd.host("spoofed", &wrong)
