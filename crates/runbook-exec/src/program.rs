@@ -1,7 +1,7 @@
 //! The compiled step program: a checked playbook turned into what the engine executes.
 //!
 //! Durations are parsed, flow targets are indices, every sub-playbook is compiled up front
-//! from the [`Tree`] that `check` already read (an include cycle, a missing or invalid
+//! from the [`Tree`] loaded with the playbook (an include cycle, a missing or invalid
 //! sub-playbook are errors before anything runs; a sub-playbook included twice is compiled
 //! once), and the escalation ladder is typed. [`Program::next`] is the one place that decides where a run goes after a step: the
 //! runner, resume, `plan` and the Mermaid chart all ask it.
