@@ -729,6 +729,7 @@ impl<'a> Planner<'a> {
             .chain(playbook.vars.keys())
             .map(|name| self.value(name))
             .collect();
+        let local = self.context("local");
         let escalation = self
             .program
             .ladder
@@ -739,7 +740,7 @@ impl<'a> Planner<'a> {
                 notify: rung.notify.clone(),
                 message: match &rung.message {
                     Some(m) => self
-                        .render(m, "local", Mode::Text)
+                        .render_in(&local, m, Mode::Text)
                         .unwrap_or_else(|e| format!("<error: {e}>")),
                     None => format!("{} unresolved after {}", playbook.title(), rung.after_text),
                 },
@@ -839,9 +840,14 @@ impl<'a> Planner<'a> {
     }
 
     fn render(&self, text: &str, host: &str, mode: Mode) -> Result<String, String> {
+        self.render_in(&self.context(host), text, mode)
+    }
+
+    /// Renders with a context built once for all the texts of a step (or of the ladder).
+    fn render_in(&self, ctx: &TemplateValue, text: &str, mode: Mode) -> Result<String, String> {
         self.inputs
             .engine
-            .render(text, &self.context(host), mode)
+            .render(text, ctx, mode)
             .map(|s| self.redactor.redact(&s))
             .map_err(|e| e.message)
     }
@@ -903,7 +909,8 @@ impl<'a> Planner<'a> {
                 format!("<error: {e}>")
             })
         };
-        let text = |t: &str| note(self.render(t, &host, Mode::Text));
+        let ctx = self.context(&host);
+        let text = |t: &str| note(self.render_in(&ctx, t, Mode::Text));
         let action = match node.action {
             Action::Run => StepAction::Run,
             Action::Manual => StepAction::Manual,
@@ -915,7 +922,7 @@ impl<'a> Planner<'a> {
         let command = step
             .run
             .as_ref()
-            .map(|run| note(self.render(run, &host, Mode::Shell)));
+            .map(|run| note(self.render_in(&ctx, run, Mode::Shell)));
         let body = step
             .manual
             .as_ref()
@@ -978,7 +985,7 @@ impl<'a> Planner<'a> {
                     condition: c.condition.value.clone(),
                     // A message usually computes with run-time values: as written if so.
                     message: c.message.as_ref().map(|m| {
-                        self.render(m, &host, Mode::Text)
+                        self.render_in(&ctx, m, Mode::Text)
                             .unwrap_or_else(|_| m.value.clone())
                     }),
                 })
