@@ -769,17 +769,12 @@ impl<'a> Planner<'a> {
             Some(_) => Some(ValueOrigin::With),
             None => self.vars.origins.get(name).copied().map(ValueOrigin::from),
         };
-        if let Some((text, true)) = self.with.get(name) {
-            return PlanValue {
-                name: name.to_owned(),
-                value: Some(Value::String(text.clone())),
-                text: text.clone(),
-                origin,
-                secret,
-                set: true,
-            };
-        }
-        if let Some(text) = self.rerendered.get(name) {
+        // A `with:` value known only at run time, or a var rendered again with placeholders.
+        let shown = match self.with.get(name) {
+            Some((text, true)) => Some(text),
+            _ => self.rerendered.get(name),
+        };
+        if let Some(text) = shown {
             return PlanValue {
                 name: name.to_owned(),
                 value: Some(Value::String(text.clone())),
