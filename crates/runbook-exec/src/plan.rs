@@ -7,6 +7,7 @@
 //! (durations in milliseconds, targets as host ids, expectations as objects); the JSON form is
 //! versioned by [`PLAN_FORMAT`] and described by [`schema`].
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -795,11 +796,9 @@ impl<'a> Planner<'a> {
             },
             Some(value) => {
                 // A value that holds a secret known elsewhere (a caller's) is masked too.
-                let text = self.redactor.redact(&value_text(value));
-                let value = if text == value_text(value) {
-                    value.clone()
-                } else {
-                    Value::String(text.clone())
+                let (text, value) = match self.redactor.redact_cow(&value_text(value)) {
+                    Cow::Borrowed(text) => (text.to_owned(), value.clone()),
+                    Cow::Owned(text) => (text.clone(), Value::String(text)),
                 };
                 PlanValue {
                     name: name.to_owned(),
