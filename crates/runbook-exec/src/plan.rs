@@ -7,6 +7,7 @@
 //! (durations in milliseconds, targets as host ids, expectations as objects); the JSON form is
 //! versioned by [`PLAN_FORMAT`] and described by [`schema`].
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -729,6 +730,7 @@ impl<'a> Planner<'a> {
             .chain(playbook.vars.keys())
             .map(|name| self.value(name))
             .collect();
+        let local = self.context("local");
         let escalation = self
             .program
             .ladder
@@ -739,7 +741,7 @@ impl<'a> Planner<'a> {
                 notify: rung.notify.clone(),
                 message: match &rung.message {
                     Some(m) => self
-                        .render(m, "local", Mode::Text)
+                        .render_in(&local, m, Mode::Text)
                         .unwrap_or_else(|e| format!("<error: {e}>")),
                     None => format!("{} unresolved after {}", playbook.title(), rung.after_text),
                 },
@@ -768,17 +770,12 @@ impl<'a> Planner<'a> {
             Some(_) => Some(ValueOrigin::With),
             None => self.vars.origins.get(name).copied().map(ValueOrigin::from),
         };
-        if let Some((text, true)) = self.with.get(name) {
-            return PlanValue {
-                name: name.to_owned(),
-                value: Some(Value::String(text.clone())),
-                text: text.clone(),
-                origin,
-                secret,
-                set: true,
-            };
-        }
-        if let Some(text) = self.rerendered.get(name) {
+        // A `with:` value known only at run time, or a var rendered again with placeholders.
+        let shown = match self.with.get(name) {
+            Some((text, true)) => Some(text),
+            _ => self.rerendered.get(name),
+        };
+        if let Some(text) = shown {
             return PlanValue {
                 name: name.to_owned(),
                 value: Some(Value::String(text.clone())),
@@ -799,11 +796,9 @@ impl<'a> Planner<'a> {
             },
             Some(value) => {
                 // A value that holds a secret known elsewhere (a caller's) is masked too.
-                let text = self.redactor.redact(&value_text(value));
-                let value = if text == value_text(value) {
-                    value.clone()
-                } else {
-                    Value::String(text.clone())
+                let (text, value) = match self.redactor.redact_cow(&value_text(value)) {
+                    Cow::Borrowed(text) => (text.to_owned(), value.clone()),
+                    Cow::Owned(text) => (text.clone(), Value::String(text)),
                 };
                 PlanValue {
                     name: name.to_owned(),
@@ -839,9 +834,14 @@ impl<'a> Planner<'a> {
     }
 
     fn render(&self, text: &str, host: &str, mode: Mode) -> Result<String, String> {
+        self.render_in(&self.context(host), text, mode)
+    }
+
+    /// Renders with a context built once for all the texts of a step (or of the ladder).
+    fn render_in(&self, ctx: &TemplateValue, text: &str, mode: Mode) -> Result<String, String> {
         self.inputs
             .engine
-            .render(text, &self.context(host), mode)
+            .render(text, ctx, mode)
             .map(|s| self.redactor.redact(&s))
             .map_err(|e| e.message)
     }
@@ -903,7 +903,8 @@ impl<'a> Planner<'a> {
                 format!("<error: {e}>")
             })
         };
-        let text = |t: &str| note(self.render(t, &host, Mode::Text));
+        let ctx = self.context(&host);
+        let text = |t: &str| note(self.render_in(&ctx, t, Mode::Text));
         let action = match node.action {
             Action::Run => StepAction::Run,
             Action::Manual => StepAction::Manual,
@@ -915,7 +916,7 @@ impl<'a> Planner<'a> {
         let command = step
             .run
             .as_ref()
-            .map(|run| note(self.render(run, &host, Mode::Shell)));
+            .map(|run| note(self.render_in(&ctx, run, Mode::Shell)));
         let body = step
             .manual
             .as_ref()
@@ -978,7 +979,7 @@ impl<'a> Planner<'a> {
                     condition: c.condition.value.clone(),
                     // A message usually computes with run-time values: as written if so.
                     message: c.message.as_ref().map(|m| {
-                        self.render(m, &host, Mode::Text)
+                        self.render_in(&ctx, m, Mode::Text)
                             .unwrap_or_else(|_| m.value.clone())
                     }),
                 })

@@ -6,6 +6,8 @@
 //! redacted one line at a time, so a PEM key must be masked line by line). Values inside the
 //! engine are never masked; redaction is for what leaves it.
 
+use std::borrow::Cow;
+
 /// Replaces secret values with `***`. Longest first, so a secret containing another is
 /// replaced whole.
 #[derive(Debug, Clone, Default)]
@@ -92,16 +94,26 @@ impl Redactor {
     }
 
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_owned();
+        self.redact_cow(text).into_owned()
+    }
+
+    /// `text` with every known secret masked; borrowed, with nothing allocated, when it holds
+    /// none (most output lines, most strings of a record).
+    pub fn redact_cow<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let mut out = Cow::Borrowed(text);
         for secret in &self.secrets {
             if !out.contains(secret.as_str()) {
                 continue;
             }
-            out = if secret.chars().count() >= WHOLE_WORD_BELOW {
-                out.replace(secret.as_str(), MASK)
+            if secret.chars().count() >= WHOLE_WORD_BELOW {
+                out = Cow::Owned(out.replace(secret.as_str(), MASK));
             } else {
-                replace_words(&out, secret)
-            };
+                let masked = replace_words(&out, secret);
+                // Found only inside longer words: nothing was masked.
+                if masked != *out {
+                    out = Cow::Owned(masked);
+                }
+            }
         }
         out
     }
@@ -112,7 +124,11 @@ impl Redactor {
             return;
         }
         match value {
-            serde_json::Value::String(s) => *s = self.redact(s),
+            serde_json::Value::String(s) => {
+                if let Cow::Owned(masked) = self.redact_cow(s) {
+                    *s = masked;
+                }
+            }
             serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
             serde_json::Value::Object(map) => map.values_mut().for_each(|v| self.redact_json(v)),
             _ => {}
@@ -252,5 +268,16 @@ mod tests {
         let mut v = serde_json::json!({"a": ["pw=s3cret"], "b": 1});
         r.redact_json(&mut v);
         assert_eq!(v, serde_json::json!({"a": ["pw=***"], "b": 1}));
+    }
+
+    #[test]
+    fn text_without_a_secret_is_borrowed() {
+        let mut r = Redactor::default();
+        r.add("hunter2-long");
+        assert!(matches!(r.redact_cow("nothing here"), Cow::Borrowed(_)));
+        assert_eq!(r.redact_cow("pw=hunter2-long"), "pw=***");
+        // A short secret that stands only inside words leaves the text as it was.
+        r.add("ab");
+        assert!(matches!(r.redact_cow("tabby"), Cow::Borrowed("tabby")));
     }
 }

@@ -466,16 +466,18 @@ pub fn analyze_expression(expression: &str) -> Result<BTreeSet<String>, Template
     ))
 }
 
-/// A bare environment for static analysis: compiling needs no filters or escaping.
-fn lint_env() -> Environment<'static> {
-    Environment::new()
+/// A bare environment for static analysis: compiling needs no filters or escaping. Built once
+/// per process, not once per template analyzed.
+fn lint_env() -> &'static Environment<'static> {
+    static LINT: std::sync::LazyLock<Environment<'static>> =
+        std::sync::LazyLock::new(Environment::new);
+    &LINT
 }
 
 /// Drops the environment's global functions (`range`, `dict`, `namespace`, `debug`) from a
 /// set of names a template reads: they are always defined.
 fn without_globals(mut names: BTreeSet<String>) -> BTreeSet<String> {
-    let env = lint_env();
-    for (global, _) in env.globals() {
+    for (global, _) in lint_env().globals() {
         names.remove(global);
     }
     names

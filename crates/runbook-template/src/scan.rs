@@ -179,21 +179,27 @@ fn pieces(template: &str) -> Vec<Piece<'_>> {
 /// The offset of `close` after `from`, skipping string literals; the end of the text if none.
 fn find_close(template: &str, from: usize, close: &str) -> usize {
     let bytes = template.as_bytes();
-    let mut i = from;
+    unquoted(template, from)
+        .find(|&(i, _)| bytes[i..].starts_with(close.as_bytes()))
+        .map_or(template.len(), |(i, _)| i)
+}
+
+/// The bytes of `text` from `from` on that stand outside string literals (`'…'`, `"…"`, with
+/// backslash escapes inside them), with their offsets.
+fn unquoted(text: &str, from: usize) -> impl Iterator<Item = (usize, u8)> + '_ {
     let mut quote: Option<u8> = None;
-    while i < bytes.len() {
-        let b = bytes[i];
+    let mut escaped = false;
+    text.bytes().enumerate().skip(from).filter(move |&(_, b)| {
         match quote {
-            Some(_) if b == b'\\' => i += 1,
+            Some(_) if escaped => escaped = false,
+            Some(_) if b == b'\\' => escaped = true,
             Some(q) if b == q => quote = None,
             Some(_) => {}
             None if b == b'\'' || b == b'"' => quote = Some(b),
-            None if template[i..].starts_with(close) => return i,
-            None => {}
+            None => return true,
         }
-        i += 1;
-    }
-    template.len()
+        false
+    })
 }
 
 /// The offset of the `{% endraw %}` tag after `from` (or the end of the text).
@@ -218,36 +224,20 @@ fn find_endraw(template: &str, from: usize) -> usize {
 /// are skipped, so `"a|b"` holds no filter.
 fn filters(inner: &str) -> Vec<(usize, &str)> {
     let bytes = inner.as_bytes();
-    let mut out = Vec::new();
-    let mut quote: Option<u8> = None;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match quote {
-            Some(_) if b == b'\\' => i += 1,
-            Some(q) if b == q => quote = None,
-            Some(_) => {}
-            None if b == b'\'' || b == b'"' => quote = Some(b),
-            None if b == b'|' => {
-                let mut j = i + 1;
-                while j < bytes.len() && bytes[j].is_ascii_whitespace() {
-                    j += 1;
-                }
-                let start = j;
-                while j < bytes.len() && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_') {
-                    j += 1;
-                }
-                if j > start {
-                    out.push((start, &inner[start..j]));
-                }
-                i = j;
-                continue;
+    unquoted(inner, 0)
+        .filter(|&(_, b)| b == b'|')
+        .filter_map(|(bar, _)| {
+            let mut start = bar + 1;
+            while start < bytes.len() && bytes[start].is_ascii_whitespace() {
+                start += 1;
             }
-            None => {}
-        }
-        i += 1;
-    }
-    out
+            let mut end = start;
+            while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+                end += 1;
+            }
+            (end > start).then(|| (start, &inner[start..end]))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -304,5 +294,19 @@ mod tests {
     #[test]
     fn raw_placeholders_are_not_followed() {
         assert!(placeholder_problems("echo {{ a | raw }} {{ b }}").is_empty());
+    }
+
+    #[test]
+    fn text_that_is_not_ascii_is_read_whole() {
+        // A multi-byte character outside a string literal, inside `{{ }}` and `{% %}`.
+        let t = "echo é {{ é | raw }} {% if ü %}{{ 'ü|safe' | e }}{% endif %} {{ ß";
+        assert!(placeholder_problems(t).is_empty());
+        assert_eq!(
+            names(t),
+            vec![
+                ("raw".into(), OptOutKind::Raw),
+                ("e".into(), OptOutKind::Ignored)
+            ]
+        );
     }
 }

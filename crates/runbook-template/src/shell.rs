@@ -388,6 +388,28 @@ impl Lexer {
         }
     }
 
+    /// `$(`: a command substitution, which the next `(` turns into `$((` arithmetic.
+    fn open_substitution(&mut self) {
+        self.push(Frame::Command(Command::new(true)));
+        self.fresh_substitution = true;
+    }
+
+    /// A character where double quotes' rules hold (inside `"…"`, in an unquoted
+    /// here-document's body): `\` escapes, `` ` ``, `$(` and `${` open expansions.
+    fn double_quoted_char(&mut self, c: char, dollar: bool) {
+        match c {
+            '\\' => self.escape = true,
+            '`' => self.push(Frame::Backquote),
+            '$' => self.dollar = !dollar,
+            '(' if dollar => self.open_substitution(),
+            '{' if dollar => self.push(Frame::Parameter {
+                depth: 0,
+                in_double: true,
+            }),
+            _ => {}
+        }
+    }
+
     fn step(&mut self, c: char) {
         let dollar = std::mem::take(&mut self.dollar);
         if std::mem::take(&mut self.fresh_substitution) && c == '(' {
@@ -419,24 +441,11 @@ impl Lexer {
             }
             Frame::Double => {
                 if !escaped {
-                    match c {
-                        '\\' => self.escape = true,
-                        '"' => {
-                            self.pop();
-                            return;
-                        }
-                        '`' => self.push(Frame::Backquote),
-                        '$' => self.dollar = !dollar,
-                        '(' if dollar => {
-                            self.push(Frame::Command(Command::new(true)));
-                            self.fresh_substitution = true;
-                        }
-                        '{' if dollar => self.push(Frame::Parameter {
-                            depth: 0,
-                            in_double: true,
-                        }),
-                        _ => {}
+                    if c == '"' {
+                        self.pop();
+                        return;
                     }
+                    self.double_quoted_char(c, dollar);
                 }
                 // The word owner is the frame below the quote; nested frames have no owner.
                 if let [.., Frame::Command(cmd), Frame::Double] = self.stack.as_mut_slice() {
@@ -465,18 +474,14 @@ impl Lexer {
                     '\'' if !in_double => self.push(Frame::Single),
                     '`' => self.push(Frame::Backquote),
                     '$' => self.dollar = !dollar,
-                    '(' if dollar => {
-                        self.push(Frame::Command(Command::new(true)));
-                        self.fresh_substitution = true;
-                    }
+                    '(' if dollar => self.open_substitution(),
                     _ => {}
                 }
             }
             Frame::Arithmetic { depth, closing } => match c {
                 '(' if dollar => {
                     *closing = false;
-                    self.push(Frame::Command(Command::new(true)));
-                    self.fresh_substitution = true;
+                    self.open_substitution();
                 }
                 '(' => {
                     *depth += 1;
@@ -514,22 +519,8 @@ impl Lexer {
                     return;
                 }
                 h.push(c);
-                if literal || escaped {
-                    return;
-                }
-                match c {
-                    '\\' => self.escape = true,
-                    '`' => self.push(Frame::Backquote),
-                    '$' => self.dollar = !dollar,
-                    '(' if dollar => {
-                        self.push(Frame::Command(Command::new(true)));
-                        self.fresh_substitution = true;
-                    }
-                    '{' if dollar => self.push(Frame::Parameter {
-                        depth: 0,
-                        in_double: true,
-                    }),
-                    _ => {}
+                if !literal && !escaped {
+                    self.double_quoted_char(c, dollar);
                 }
             }
             Frame::Command(_) => self.command_char(c, escaped, dollar),
@@ -607,10 +598,7 @@ impl Lexer {
                 depth: 0,
                 in_double: false,
             }),
-            '(' if dollar => {
-                self.push(Frame::Command(Command::new(true)));
-                self.fresh_substitution = true;
-            }
+            '(' if dollar => self.open_substitution(),
             '(' if open_paren => {
                 // `((`: arithmetic, not two subshells.
                 cmd.parens = cmd.parens.saturating_sub(1);
