@@ -105,12 +105,7 @@ impl Journal {
 
     /// An output line with every known secret masked (borrowed when there is none to mask).
     pub(super) fn redact_line<'l>(&self, line: &'l str) -> std::borrow::Cow<'l, str> {
-        let r = self.redactor.lock().expect("redactor lock");
-        if r.is_empty() {
-            std::borrow::Cow::Borrowed(line)
-        } else {
-            std::borrow::Cow::Owned(r.redact(line))
-        }
+        self.redactor.lock().expect("redactor lock").redact_cow(line)
     }
 
     /// Tells the screen the run waits before an attempt or repetition (redacted).
@@ -168,10 +163,15 @@ fn redact_event(r: &Redactor, event: &mut Event) {
     if r.is_empty() {
         return;
     }
-    let text = |s: &mut String| *s = r.redact(s);
+    // A field is replaced only where a secret was masked in it.
+    let text = |s: &mut String| {
+        if let std::borrow::Cow::Owned(masked) = r.redact_cow(s) {
+            *s = masked;
+        }
+    };
     let opt = |s: &mut Option<String>| {
         if let Some(s) = s {
-            *s = r.redact(s);
+            text(s);
         }
     };
     match event {
