@@ -14,6 +14,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use runbook_exec::runner::{Observer, RunSummary};
 use runbook_model::Playbook;
+use runbook_transcript::text::plural;
 use runbook_transcript::time::format_duration;
 use runbook_transcript::{Event, Outcome, Record, RunOutcome, Stream, visible, visible_line};
 
@@ -147,9 +148,8 @@ impl Printer {
                 .map(|(s, _)| *s)
                 .collect();
             format!(
-                "{} failure{} handled by the playbook ({})",
-                f.steps_failed,
-                if f.steps_failed == 1 { "" } else { "s" },
+                "{} handled by the playbook ({})",
+                plural(f.steps_failed as usize, "failure"),
                 handled
                     .iter()
                     .map(|h| visible_line(h).into_owned())
