@@ -313,7 +313,7 @@ impl Observer for Printer {
                     && let Some(tail) = tail
                 {
                     for l in tail {
-                        self.say(&format!("    │ {l}"));
+                        self.say(&format!("    │ {}", visible_line(&l)));
                     }
                 }
             }
@@ -377,12 +377,13 @@ impl Observer for Printer {
                 visible_line(line)
             ));
         } else {
+            // Kept as they came: only a failed step's last lines are shown (and escaped then).
             let mut tails = self.tails.lock().expect("tails lock");
             let tail = tails.entry(step.to_owned()).or_default();
             if tail.len() == TAIL_LINES {
                 tail.pop_front();
             }
-            tail.push_back(visible_line(line).into_owned());
+            tail.push_back(line.to_owned());
         }
     }
 }
