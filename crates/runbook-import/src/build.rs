@@ -1483,8 +1483,14 @@ pub fn slug(text: &str, max: usize) -> String {
     out.trim_end_matches('-').to_owned()
 }
 
+/// `text` on one line: every run of whitespace (newlines too) is one space.
+pub fn squash(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// [`squash`]ed and cut to `max` characters, `…` marking the cut.
 pub fn one_line(text: &str, max: usize) -> String {
-    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let joined = squash(text);
     if joined.chars().count() <= max {
         return joined;
     }
