@@ -738,3 +738,35 @@ steps:
     settings.set_omit_expression(true);
     settings.bind(|| insta::assert_snapshot!(r.stderr));
 }
+
+/// Without `-v` on a pipe, a failed step's last output lines are printed after it: escaped,
+/// as live output is, and only the last ones kept.
+#[test]
+fn a_failed_steps_tail_is_printed_escaped() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "tail",
+        r#"
+steps:
+  - id: noisy
+    run: |
+      seq 1 30
+      printf 'one\033[2K\rFAKE ok\n\033]0;owned\007two\n'
+      exit 1
+"#,
+    );
+    let (r, _) = run(&sb, &pb, &[], &[]);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("one\\x1b[2K\\rFAKE ok") && r.stderr.contains("\\x1b]0;owned\\x07two"),
+        "{}",
+        r.stderr
+    );
+    for sequence in ["\x1b[2K", "\x1b]0;", "\x07", "\r"] {
+        assert!(!r.stderr.contains(sequence), "{sequence:?} reached stderr");
+    }
+    // The head of the output is gone, the tail is there.
+    assert!(r.stderr.contains("│ 30\n"), "{}", r.stderr);
+    assert!(!r.stderr.contains("│ 1\n"), "{}", r.stderr);
+}

@@ -2,6 +2,7 @@
 
 use runbook_model::tree::{self, Tree};
 use runbook_model::{Diagnostic, Document, Inventory, Severity};
+use runbook_transcript::text::plural;
 
 use crate::args::{CheckArgs, CheckFormat};
 use crate::{CliError, Exit, style, walk, write_stdout};
@@ -152,12 +153,4 @@ fn with_inventory(
             .map(|m| m.diagnostic(&tree, Severity::Warning)),
     );
     out
-}
-
-pub fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
 }

@@ -29,54 +29,25 @@ pub fn run(engine: &Engine, args: &PlanArgs, old_spec: &str) -> Result<Exit, Cli
             (Some(planned.plan), side, None)
         }
         Old::Git { rev, path } => {
-            let tmp = TempDir::new()?;
-            let repo = Repo::find(new_path.parent().unwrap_or(Path::new(".")))?;
-            let rel = repo.relative(path)?;
+            let tmp = tempfile::Builder::new()
+                .prefix("runbook-diff-")
+                .tempdir()
+                .map_err(|e| {
+                    CliError::new(
+                        Exit::Invalid,
+                        format!(
+                            "cannot create a folder in {}: {e}",
+                            std::env::temp_dir().display()
+                        ),
+                    )
+                })?;
+            let plan = plan_at(engine, args, rev, path, tmp.path())?;
             let display = path.display().to_string();
-            if !repo.materialize(rev, &rel, tmp.path(), 0)? {
-                let side = Side {
-                    file: display,
-                    revision: Some(rev.clone()),
-                    exists: false,
-                    name: None,
-                    title: None,
-                    version: None,
-                };
-                (None, side, Some(tmp))
-            } else {
-                let copy = tmp.path().join(&rel);
-                match plan_file(engine, &copy, &args.env, true) {
-                    Ok(planned) => {
-                        let mut plan = planned.plan;
-                        plan.file = display.clone();
-                        let cdup = repo.cdup.clone();
-                        rewrite_files(&mut plan, &|f| {
-                            Path::new(f).strip_prefix(tmp.path()).ok().map(|rel| {
-                                runbook_model::tree::normalize(&cdup.join(rel))
-                                    .display()
-                                    .to_string()
-                            })
-                        });
-                        let side = side(&plan, display, Some(rev.clone()));
-                        (Some(plan), side, Some(tmp))
-                    }
-                    Err(err) => {
-                        err.print();
-                        eprintln!(
-                            "note: {display} at {rev} cannot be planned; it is compared as absent"
-                        );
-                        let side = Side {
-                            file: display,
-                            revision: Some(rev.clone()),
-                            exists: false,
-                            name: None,
-                            title: None,
-                            version: None,
-                        };
-                        (None, side, Some(tmp))
-                    }
-                }
-            }
+            let side = match &plan {
+                Some(plan) => side(plan, display, Some(rev.clone())),
+                None => absent(display, Some(rev.clone())),
+            };
+            (plan, side, Some(tmp))
         }
     };
     let (new_plan, new_side) = if new_exists {
@@ -90,15 +61,7 @@ pub fn run(engine: &Engine, args: &PlanArgs, old_spec: &str) -> Result<Exit, Cli
                 format!("{} does not exist on either side", new_path.display()),
             ));
         }
-        let side = Side {
-            file: new_path.display().to_string(),
-            revision: None,
-            exists: false,
-            name: None,
-            title: None,
-            version: None,
-        };
-        (None, side)
+        (None, absent(new_path.display().to_string(), None))
     };
     let unset = new_plan.as_ref().map(Plan::all_unset).unwrap_or_default();
     if args.strict && !unset.is_empty() {
@@ -126,6 +89,55 @@ fn side(plan: &Plan, file: String, revision: Option<String>) -> Side {
         name: Some(plan.name.clone()),
         title: Some(plan.title.clone()),
         version: plan.version.clone(),
+    }
+}
+
+/// A side whose playbook does not exist (or, at a revision, cannot be planned).
+fn absent(file: String, revision: Option<String>) -> Side {
+    Side {
+        file,
+        revision,
+        exists: false,
+        name: None,
+        title: None,
+        version: None,
+    }
+}
+
+/// The playbook `path` as it is at `rev`, planned from a copy under `tmp` laid out like the
+/// repository (with the sub-playbooks it includes from the same revision), its files named
+/// as in the repository. None when it does not exist at `rev` or cannot be planned there.
+fn plan_at(
+    engine: &Engine,
+    args: &PlanArgs,
+    rev: &str,
+    path: &Path,
+    tmp: &Path,
+) -> Result<Option<Plan>, CliError> {
+    let repo = Repo::find(args.playbook.parent().unwrap_or(Path::new(".")))?;
+    let rel = repo.relative(path)?;
+    if !repo.materialize(rev, &rel, tmp, 0)? {
+        return Ok(None);
+    }
+    let display = path.display().to_string();
+    match plan_file(engine, &tmp.join(&rel), &args.env, true) {
+        Ok(planned) => {
+            let mut plan = planned.plan;
+            plan.file = display;
+            rewrite_files(&mut plan, &|f| {
+                Path::new(f).strip_prefix(tmp).ok().map(|rel| {
+                    runbook_model::tree::normalize(&repo.cdup.join(rel))
+                        .display()
+                        .to_string()
+                })
+            });
+            Ok(Some(plan))
+        }
+        Err(err) => {
+            err.print();
+            eprintln!("note: {display} at {rev} cannot be planned; it is compared as absent");
+            Ok(None)
+        }
     }
 }
 
@@ -310,35 +322,5 @@ impl Repo {
             }
         }
         Ok(true)
-    }
-}
-
-/// A temporary folder removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Result<TempDir, CliError> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let path =
-            std::env::temp_dir().join(format!("runbook-diff-{}-{nanos}", std::process::id()));
-        std::fs::create_dir(&path).map_err(|e| {
-            CliError::new(
-                Exit::Invalid,
-                format!("cannot create {}: {e}", path.display()),
-            )
-        })?;
-        Ok(TempDir(path))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -2,6 +2,12 @@
 //! renderer: raw HTML and `<placeholder>` text would be parsed as tags and dropped by its
 //! sanitizer, so every `<` outside code is written as `&lt;`; code goes into code spans and
 //! fences long enough for the backticks it holds.
+//!
+//! The code span and fence themselves are `runbook_transcript::text`'s, shared with the
+//! incident report; what differs here is the policy around them (text is trimmed, an empty
+//! span is empty, prose keeps its Markdown).
+
+use runbook_transcript::text::{code_span, fence_ticks};
 
 /// Prose (a doc, a manual step's text): Markdown is kept, raw HTML is escaped. Code spans
 /// and fenced blocks are left alone, since GitHub shows their content literally already.
@@ -53,24 +59,18 @@ fn span(text: &str, in_table: bool) -> String {
     if one.is_empty() {
         return String::new();
     }
-    let ticks = "`".repeat(longest_run(&one, '`') + 1);
-    let pad = if one.starts_with('`') || one.ends_with('`') {
-        " "
+    // Escaping `|` adds no backtick, and puts none at either end: the same fence.
+    if in_table {
+        code_span(&one.replace('|', "\\|"))
     } else {
-        ""
-    };
-    let body = if in_table {
-        one.replace('|', "\\|")
-    } else {
-        one
-    };
-    format!("{ticks}{pad}{body}{pad}{ticks}")
+        code_span(&one)
+    }
 }
 
 /// A fenced code block with an info string; the fence is longer than any backtick run in the
 /// text, so no content can close it.
 pub fn fence(info: &str, text: &str) -> String {
-    let ticks = "`".repeat((longest_run(text, '`') + 1).max(3));
+    let ticks = fence_ticks(text);
     format!("{ticks}{info}\n{}\n{ticks}\n", text.trim_end())
 }
 
@@ -80,20 +80,6 @@ pub fn html(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace(['\r', '\n'], " ")
-}
-
-fn longest_run(text: &str, c: char) -> usize {
-    let mut best = 0;
-    let mut run = 0;
-    for ch in text.chars() {
-        if ch == c {
-            run += 1;
-            best = best.max(run);
-        } else {
-            run = 0;
-        }
-    }
-    best
 }
 
 /// The opening of a fenced block: three or more backticks or tildes.

@@ -14,6 +14,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use runbook_exec::runner::{Observer, RunSummary};
 use runbook_model::Playbook;
+use runbook_transcript::text::plural;
 use runbook_transcript::time::format_duration;
 use runbook_transcript::{Event, Outcome, Record, RunOutcome, Stream, visible, visible_line};
 
@@ -147,9 +148,8 @@ impl Printer {
                 .map(|(s, _)| *s)
                 .collect();
             format!(
-                "{} failure{} handled by the playbook ({})",
-                f.steps_failed,
-                if f.steps_failed == 1 { "" } else { "s" },
+                "{} handled by the playbook ({})",
+                plural(f.steps_failed as usize, "failure"),
                 handled
                     .iter()
                     .map(|h| visible_line(h).into_owned())
@@ -313,7 +313,7 @@ impl Observer for Printer {
                     && let Some(tail) = tail
                 {
                     for l in tail {
-                        self.say(&format!("    │ {l}"));
+                        self.say(&format!("    │ {}", visible_line(&l)));
                     }
                 }
             }
@@ -377,12 +377,13 @@ impl Observer for Printer {
                 visible_line(line)
             ));
         } else {
+            // Kept as they came: only a failed step's last lines are shown (and escaped then).
             let mut tails = self.tails.lock().expect("tails lock");
             let tail = tails.entry(step.to_owned()).or_default();
             if tail.len() == TAIL_LINES {
                 tail.pop_front();
             }
-            tail.push_back(visible_line(line).into_owned());
+            tail.push_back(line.to_owned());
         }
     }
 }

@@ -8,9 +8,10 @@ use runbook_exec::plan::PlanValue;
 use runbook_exec::plan_diff::{
     Change, DestructiveChange, DestructiveKind, FieldChange, PlanDiff, Side, StepChange, WordOp,
 };
+use runbook_transcript::text::one_line;
 
 use crate::md;
-use crate::render_plan::{human_details, markdown_body, one_line};
+use crate::render_plan::{human_details, markdown_body};
 use crate::style::Style;
 
 /// The terminal view.

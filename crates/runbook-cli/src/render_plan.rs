@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use runbook_exec::plan::{Plan, PlanStep, PlanValue, StepAction, duration_text};
+use runbook_transcript::text::one_line;
 
 use crate::md;
 use crate::style::Style;
@@ -494,13 +495,4 @@ fn quote(text: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-pub fn one_line(text: &str) -> String {
-    let first = text.lines().next().unwrap_or("");
-    if text.lines().nth(1).is_some() {
-        format!("{first} …")
-    } else {
-        first.to_owned()
-    }
 }

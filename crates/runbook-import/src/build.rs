@@ -956,17 +956,18 @@ impl<'d> Builder<'d> {
             ));
         }
         let trimmed = one_shot.as_deref().unwrap_or(trimmed);
+        // `watch CMD` becomes a step that repeats CMD, interactive or not.
+        if let Some(caps) = WATCH.captures(trimmed) {
+            let every = caps.get(1).map_or("2", |m| m.as_str());
+            let inner = caps
+                .get(2)
+                .or_else(|| caps.get(3))
+                .or_else(|| caps.get(4))
+                .map_or("", |m| m.as_str());
+            self.watch_step(inner, every, name, line, cwd);
+            return;
+        }
         if danger::interactive(trimmed) {
-            if let Some(caps) = WATCH.captures(trimmed) {
-                let every = caps.get(1).map_or("2", |m| m.as_str());
-                let inner = caps
-                    .get(2)
-                    .or_else(|| caps.get(3))
-                    .or_else(|| caps.get(4))
-                    .map_or("", |m| m.as_str());
-                self.watch_step(inner, every, name, line, cwd);
-                return;
-            }
             let name = name.unwrap_or_else(|| self.context_name());
             self.draft.notes.push(Note::new(
                 NoteKind::Manual,
@@ -982,16 +983,6 @@ impl<'d> Builder<'d> {
                 Vec::new(),
                 line,
             );
-            return;
-        }
-        if let Some(caps) = WATCH.captures(trimmed) {
-            let every = caps.get(1).map_or("2", |m| m.as_str());
-            let inner = caps
-                .get(2)
-                .or_else(|| caps.get(3))
-                .or_else(|| caps.get(4))
-                .map_or("", |m| m.as_str());
-            self.watch_step(inner, every, name, line, cwd);
             return;
         }
         let full = with_cwd(trimmed, cwd.as_deref());
@@ -1492,8 +1483,14 @@ pub fn slug(text: &str, max: usize) -> String {
     out.trim_end_matches('-').to_owned()
 }
 
+/// `text` on one line: every run of whitespace (newlines too) is one space.
+pub fn squash(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// [`squash`]ed and cut to `max` characters, `…` marking the cut.
 pub fn one_line(text: &str, max: usize) -> String {
-    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let joined = squash(text);
     if joined.chars().count() <= max {
         return joined;
     }

@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::Value;
 
+use crate::build::squash;
 use crate::draft::{Action, Draft, Expectation, Step};
 
 /// The YAML text and, for each step, its first and last line (1-based).
@@ -106,7 +107,7 @@ fn emit_step(out: &mut String, step: &Step) {
     if !step.checklist.is_empty() {
         out.push_str("    checklist:\n");
         for item in &step.checklist {
-            let _ = writeln!(out, "      - {}", scalar(&one_line(item)));
+            let _ = writeln!(out, "      - {}", scalar(&squash(item)));
         }
     }
     if !step.env.is_empty() {
@@ -155,10 +156,6 @@ fn emit_step(out: &mut String, step: &Step) {
         out.push_str("    on_failure: continue\n");
     }
     out.push('\n');
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Text shown to people is a template too: literal `{{` in it is kept as written.

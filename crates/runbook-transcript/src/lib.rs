@@ -9,6 +9,7 @@
 pub mod reader;
 pub mod record;
 pub mod report;
+pub mod text;
 pub mod time;
 pub mod visible;
 pub mod writer;

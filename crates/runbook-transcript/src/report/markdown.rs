@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use super::{
     Row, StepEntry, Timeline, clock, format_duration, run_outcome_name, stream_name, value_text,
 };
+use crate::text::{code_span, fence_ticks, one_line, plural};
 
 pub(super) fn render(t: &Timeline) -> String {
     let mut out = String::new();
@@ -380,10 +381,9 @@ fn step(out: &mut String, n: usize, s: &StepEntry) {
         };
         let _ = writeln!(
             out,
-            "{} ({} line{}{more}):\n",
+            "{} ({}{more}):\n",
             stream_name(o.stream),
-            o.lines + o.omitted_lines,
-            plural(o.lines + o.omitted_lines)
+            plural(o.lines + o.omitted_lines, "line")
         );
         let _ = writeln!(out, "{}", fence("text", &o.text, ""));
     }
@@ -443,20 +443,6 @@ fn outcome_word(s: &StepEntry) -> String {
     }
 }
 
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
-}
-
-fn one_line(text: &str) -> String {
-    let mut lines = text.lines();
-    let first = lines.next().unwrap_or("").to_owned();
-    if lines.next().is_some() {
-        first + " …"
-    } else {
-        first
-    }
-}
-
 /// Inline text with Markdown and HTML syntax escaped, on one line.
 fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -493,14 +479,7 @@ fn code(s: &str) -> String {
     if s.is_empty() {
         return "(empty)".to_owned();
     }
-    let s = s.replace(['\n', '\r'], " ");
-    let ticks = "`".repeat(longest_run(&s, '`') + 1);
-    let pad = if s.starts_with('`') || s.ends_with('`') {
-        " "
-    } else {
-        ""
-    };
-    format!("{ticks}{pad}{s}{pad}{ticks}")
+    code_span(&s.replace(['\n', '\r'], " "))
 }
 
 /// A code span inside a table cell: GitHub splits cells at `|` even in code spans.
@@ -510,24 +489,11 @@ fn cell_code(s: &str) -> String {
 
 /// A fenced block longer than any backtick fence inside it, each line indented by `indent`.
 fn fence(lang: &str, body: &str, indent: &str) -> String {
-    let ticks = "`".repeat((longest_run(body, '`') + 1).max(3));
+    let ticks = fence_ticks(body);
     let mut out = format!("{indent}{ticks}{lang}\n");
     for line in body.lines() {
         let _ = writeln!(out, "{indent}{line}");
     }
     let _ = writeln!(out, "{indent}{ticks}");
     out
-}
-
-fn longest_run(s: &str, c: char) -> usize {
-    let (mut best, mut run) = (0, 0);
-    for ch in s.chars() {
-        if ch == c {
-            run += 1;
-            best = best.max(run);
-        } else {
-            run = 0;
-        }
-    }
-    best
 }
