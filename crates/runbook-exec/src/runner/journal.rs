@@ -105,7 +105,10 @@ impl Journal {
 
     /// An output line with every known secret masked (borrowed when there is none to mask).
     pub(super) fn redact_line<'l>(&self, line: &'l str) -> std::borrow::Cow<'l, str> {
-        self.redactor.lock().expect("redactor lock").redact_cow(line)
+        self.redactor
+            .lock()
+            .expect("redactor lock")
+            .redact_cow(line)
     }
 
     /// Tells the screen the run waits before an attempt or repetition (redacted).

@@ -64,7 +64,11 @@ impl Scope {
                 _ => StepReason::Capture,
             });
             report.message = Some(match &failed.got {
-                Some(got) => format!("expected {}, got {}", failed.what, one_line(got)),
+                Some(got) => format!(
+                    "expected {}, got {}",
+                    failed.what,
+                    runbook_transcript::text::one_line(got)
+                ),
                 None => format!("expected {}", failed.what),
             });
         } else {
@@ -131,15 +135,6 @@ pub(super) fn head(text: &str) -> String {
         .find(|i| text.is_char_boundary(*i))
         .unwrap_or(0);
     text[..cut].to_owned()
-}
-
-fn one_line(text: &str) -> String {
-    let first = text.lines().next().unwrap_or("");
-    if text.lines().nth(1).is_some() {
-        format!("{first} …")
-    } else {
-        first.to_owned()
-    }
 }
 
 fn status_word(status: CheckStatus) -> &'static str {
