@@ -2316,3 +2316,27 @@ fn crlf_line_endings_keep_lines_and_columns() {
         vec![("template-syntax", 9, 19, "      echo {{ x + }}")]
     );
 }
+
+#[test]
+fn non_ascii_text_in_a_template_is_a_diagnostic_not_a_panic() {
+    // `check` used to cut a template in the middle of `é` while looking for its end.
+    let diagnostics = check(
+        r#"
+        apiVersion: runbook/v1
+        kind: Playbook
+        metadata: { name: accents }
+        steps:
+          - id: a
+            run: echo {{ é }}
+          - id: b
+            report: "{% if ü %}x{% endif %}"
+        "#,
+    );
+    // A panic would surface as an `internal` diagnostic; the template's own problem must.
+    assert!(
+        diagnostics.iter().all(|d| d.code != "internal")
+            && diagnostics.iter().any(|d| d.severity == Error),
+        "{}",
+        show(&diagnostics)
+    );
+}
