@@ -804,3 +804,128 @@ fn a_step_with_its_own_confirm_question_asks_it_once() {
     assert_eq!(prompts.len(), 1, "{prompts:?}");
     assert_eq!(prompts[0]["decision"], "run");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The clock ticks by itself (#4): a status line on the terminal's last row
+// ---------------------------------------------------------------------------------------------
+
+/// The binary in a terminal of 24 rows that understands cursor movement (TERM=xterm), every
+/// byte it writes kept: `sh` sizes the terminal, then becomes `runbook run`.
+fn sized_terminal(sb: &Sandbox, pb: &std::path::Path, t: &std::path::Path) -> Term {
+    let mut inner = sb.command_term("xterm");
+    inner
+        .arg("run")
+        .arg(pb)
+        .arg("--transcript")
+        .arg(t)
+        .args(["--operator", "alice"]);
+    let mut cmd = std::process::Command::new("sh");
+    cmd.env_clear()
+        .envs(inner.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .current_dir(sb.root())
+        .args(["-c", "stty rows 24 cols 100; exec \"$0\" \"$@\""])
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    Term::spawn_raw(cmd)
+}
+
+#[test]
+fn the_status_line_ticks_while_a_question_waits_and_gives_the_terminal_back() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "status",
+        "steps:\n  - id: check-logs\n    manual: Read the logs.\n  - id: after\n    run: echo after-ran\n",
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = sized_terminal(&sb, &pb, &t);
+    // The last row is reserved: a scroll region over rows 1-23.
+    term.expect("\x1b[1;23r");
+    term.expect("Done? [d]one [s]kip [f]ailed [?]");
+    // Nobody answers for 2.5 s: the line is drawn again each second, on row 24, with the
+    // step and that it waits.
+    let shown = term.shown_during(std::time::Duration::from_millis(2500));
+    let drawn: Vec<&str> = shown
+        .split("\x1b[24;1H\x1b[2K")
+        .skip(1)
+        .filter_map(|rest| rest.split('\x1b').next())
+        .collect();
+    let clocks: std::collections::BTreeSet<&str> = drawn
+        .iter()
+        .filter(|line| line.contains("check-logs · waiting for your answer"))
+        .filter_map(|line| line.strip_prefix("⏱ "))
+        .map(|line| &line[..8])
+        .collect();
+    assert!(
+        clocks.len() >= 2,
+        "the clock did not tick while the question waited: {drawn:?}"
+    );
+    term.send_line("d");
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect("after-ran");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+    // At the end the whole terminal is given back (the region reset, the row cleared).
+    let end = term
+        .screen
+        .rfind("\x1b[r")
+        .expect("the scroll region is reset");
+    assert!(
+        term.screen[end..].contains("succeeded"),
+        "the summary comes after the terminal is given back"
+    );
+}
+
+#[test]
+fn editing_a_command_that_holds_a_secret_keeps_the_secret_and_never_shows_it() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "edit-secret",
+        r#"
+params:
+  token: { type: string, secret: true, default: "tok-Secret-7788" }
+steps:
+  - id: call
+    run: printf '%s' {{ token }} > first.txt
+"#,
+    );
+    // The editor changes where the output goes and leaves the secret's token in place.
+    let editor = sb.write(
+        "editor.sh",
+        "#!/bin/sh\ncp \"$1\" seen-by-editor.txt\nsed -i 's/first.txt/second.txt/' \"$1\"\n",
+    );
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let t = sb.path("t.jsonl");
+    let mut cmd = sb.command();
+    cmd.arg("run")
+        .arg(&pb)
+        .arg("--transcript")
+        .arg(&t)
+        .args(["--operator", "alice"])
+        .env("EDITOR", &editor);
+    let mut term = Term::spawn(cmd);
+    term.expect_run_prompt();
+    term.send_line("e");
+    term.expect("***1*** stands for a secret of the run");
+    term.expect("$ printf '%s' ***1*** > second.txt");
+    term.expect("Run the edited command? [y]es [n]o");
+    term.send_line("y");
+    term.expect("succeeded");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+    // The edited command ran with the real secret; the editor's file never held it.
+    assert_eq!(sb.read("second.txt"), "tok-Secret-7788");
+    assert!(!sb.exists("first.txt"));
+    assert_eq!(
+        sb.read("seen-by-editor.txt"),
+        "printf '%s' ***1*** > first.txt\n"
+    );
+    assert!(!term.screen.contains("tok-Secret-7788"), "{}", term.screen);
+    let text = sb.read("t.jsonl");
+    assert!(!text.contains("tok-Secret-7788"));
+    let records = read_transcript(&t);
+    assert_eq!(
+        one(&records, "step_started", "call")["command"],
+        "printf '%s' *** > second.txt"
+    );
+}

@@ -19,6 +19,7 @@ mod render_plan;
 mod report;
 mod run;
 mod run_summary;
+mod status;
 mod style;
 mod suggest;
 mod walk;

@@ -21,6 +21,7 @@ use runbook_transcript::time::format_duration;
 use runbook_transcript::{Verdict, visible, visible_line};
 use serde_json::Value;
 
+use crate::status::StatusLine;
 use crate::style::Style;
 
 /// The incident clock: when the run started (on the clock) and the escalation deadlines.
@@ -33,6 +34,11 @@ pub struct Clock {
 
 impl Clock {
     fn line(&self, s: Style) -> String {
+        s.dim(&self.text())
+    }
+
+    /// "⏱ 00:12:03 · next escalation: cto in 00:02:57", as it is now.
+    pub fn text(&self) -> String {
         let elapsed = self.clock.elapsed();
         let mut text = format!("⏱ {}", clock(elapsed));
         if let Some((at, who)) = self.deadlines.iter().find(|(at, _)| *at > elapsed) {
@@ -41,7 +47,7 @@ impl Clock {
                 clock(*at - elapsed)
             ));
         }
-        s.dim(&text)
+        text
     }
 }
 
@@ -64,6 +70,8 @@ pub struct Interactive {
     signals: tokio::sync::watch::Receiver<Signals>,
     /// Called before anything is shown: clears the printer's spinner.
     pause: Box<dyn Fn() + Send + Sync>,
+    /// The clock and the current step on the terminal's last row, ticking by itself.
+    status: Option<StatusLine>,
 }
 
 impl Interactive {
@@ -81,7 +89,19 @@ impl Interactive {
             closed: AtomicBool::new(false),
             signals,
             pause: Box::new(|| {}),
+            status: None,
         }
+    }
+
+    /// Keeps the clock and the current step on the terminal's last row (when it can).
+    pub fn with_status_line(mut self) -> Self {
+        self.status = StatusLine::start(self.clock.clone(), self.style);
+        self
+    }
+
+    /// Gives the terminal back whole to a program that takes it (an editor, a shell).
+    fn whole_terminal(&self) -> Option<crate::status::Suspended<'_>> {
+        self.status.as_ref().map(StatusLine::suspend)
     }
 
     /// `pause` runs before every line the operator is shown (see [`Printer::pause`]).
@@ -121,7 +141,13 @@ impl Interactive {
             clock: self.clock.clone(),
             style: self.style,
         });
+        if let Some(status) = &self.status {
+            status.set_waiting(true);
+        }
         let answer = read_answer(hidden).map(|l| l.trim().to_owned());
+        if let Some(status) = &self.status {
+            status.set_waiting(false);
+        }
         *open_question() = None;
         if answer.is_none() {
             self.end_of_input();
@@ -186,10 +212,10 @@ impl Interactive {
     /// The step card's first line: position, id and name, the incident clock.
     fn header(&self, id: &str, name: &str, position: Option<(usize, usize)>) {
         let s = self.style;
-        let mut title = match position {
-            Some((n, m)) => format!("step {n} of {m} · {id}"),
-            None => id.to_owned(),
-        };
+        let mut title = step_title(id, position);
+        if let Some(status) = &self.status {
+            status.set_step(title.clone());
+        }
         if name != id {
             title.push_str(&format!(" · {name}"));
         }
@@ -210,6 +236,12 @@ impl Interactive {
             .or_else(|_| std::env::var("EDITOR"))
             .ok()
             .filter(|e| !e.trim().is_empty());
+        if command.contains("***1***") {
+            self.say(&format!(
+                "  {} stands for a secret of the run: keep it where the secret goes",
+                s.command("***1***")
+            ));
+        }
         let edited = match editor {
             Some(editor) => {
                 let dir = tempfile::Builder::new()
@@ -220,6 +252,7 @@ impl Interactive {
                 std::fs::write(&file, format!("{command}\n")).ok()?;
                 self.say(&format!("  editing the command in {editor}"));
                 // The editor's own words may hold arguments (`code --wait`): bash splits them.
+                let _whole = self.whole_terminal();
                 let status = std::process::Command::new("bash")
                     .arg("-c")
                     .arg(format!("{editor} \"$1\""))
@@ -327,7 +360,10 @@ impl Interactive {
                 command.arg("--rcfile").arg(&rc).arg("-i");
             }
         }
-        if let Err(err) = command.status() {
+        let whole = self.whole_terminal();
+        let ran = command.status();
+        drop(whole);
+        if let Err(err) = ran {
             self.say(&format!("  cannot start {shell}: {err}"));
         }
         history
@@ -339,6 +375,15 @@ impl Interactive {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+/// "step 4 of 9 · resources", or the id alone outside the main steps' count.
+fn step_title(id: &str, position: Option<(usize, usize)>) -> String {
+    let id = visible_line(id);
+    match position {
+        Some((n, m)) => format!("step {n} of {m} · {id}"),
+        None => id.into_owned(),
     }
 }
 
@@ -449,6 +494,10 @@ impl Operator for Interactive {
             BeforeStep::Run
         };
         if self.continue_all.load(Ordering::Relaxed) {
+            // No card, but the status line still says which step runs.
+            if let Some(status) = &self.status {
+                status.set_step(step_title(&step.id, step.position));
+            }
             return Answered {
                 value: BeforeStep::Run,
                 question: question.into(),
@@ -527,7 +576,8 @@ impl Operator for Interactive {
                 break (choice, answer);
             }
             // An edit is shown, and runs only on a yes; otherwise the step is asked again.
-            if let Some(edited) = step.command.as_deref().and_then(|c| self.edit(c)) {
+            let editable = step.editable.as_deref().or(step.command.as_deref());
+            if let Some(edited) = editable.and_then(|c| self.edit(c)) {
                 return Answered {
                     value: BeforeStep::Edit(edited.clone()),
                     question: question.into(),

@@ -306,7 +306,8 @@ fn execute(
         let printer = printer.clone();
         Arc::new(
             Interactive::new(operator_name, s, clock, signal_rx.clone())
-                .pausing(move || printer.pause()),
+                .pausing(move || printer.pause())
+                .with_status_line(),
         )
     } else {
         Arc::new(Unattended {

@@ -106,6 +106,9 @@ pub struct StepPreview {
     pub doc: Option<String>,
     pub action: &'static str,
     pub command: Option<String>,
+    /// The command for the operator to edit: each secret a numbered token (`***1***`) that
+    /// the runner turns back into the secret, so an edit never sees nor loses one.
+    pub editable: Option<String>,
     pub host: String,
     pub expect: Vec<String>,
     /// "step 3 of 9" among the playbook's main steps (`finally` steps: of `finally`).

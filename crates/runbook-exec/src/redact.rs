@@ -118,6 +118,82 @@ impl Redactor {
         out
     }
 
+    /// `text` for an operator to edit without seeing its secrets: each secret in it becomes a
+    /// numbered token (`***1***`), and the spellings come back in token order so
+    /// [`Redactor::unmask_edited`] can put them back where the operator left the tokens.
+    pub fn mask_for_edit(&self, text: &str) -> (String, Vec<String>) {
+        // Segments already masked are not searched again: a short secret (`1`) would
+        // otherwise be found inside a token.
+        enum Piece<'t> {
+            Text(Cow<'t, str>),
+            Token(usize),
+        }
+        let mut pieces = vec![Piece::Text(Cow::Borrowed(text))];
+        let mut found: Vec<String> = Vec::new();
+        for secret in &self.secrets {
+            let whole_word = secret.chars().count() < WHOLE_WORD_BELOW;
+            let mut next = Vec::with_capacity(pieces.len());
+            for piece in pieces {
+                let Piece::Text(part) = piece else {
+                    next.push(piece);
+                    continue;
+                };
+                let mut rest: &str = &part;
+                let mut text = String::new();
+                let mut any = false;
+                while let Some(i) = rest.find(secret.as_str()) {
+                    let end = i + secret.len();
+                    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+                    let inside_word = whole_word
+                        && (rest[..i].chars().next_back().is_some_and(is_word)
+                            || rest[end..].chars().next().is_some_and(is_word));
+                    text.push_str(&rest[..i]);
+                    if inside_word {
+                        text.push_str(secret);
+                    } else {
+                        any = true;
+                        next.push(Piece::Text(Cow::Owned(std::mem::take(&mut text))));
+                        let n = match found.iter().position(|f| f == secret) {
+                            Some(n) => n,
+                            None => {
+                                found.push(secret.clone());
+                                found.len() - 1
+                            }
+                        };
+                        next.push(Piece::Token(n));
+                    }
+                    rest = &rest[end..];
+                }
+                if any {
+                    text.push_str(rest);
+                    next.push(Piece::Text(Cow::Owned(text)));
+                } else {
+                    next.push(Piece::Text(part));
+                }
+            }
+            pieces = next;
+        }
+        let mut out = String::with_capacity(text.len());
+        for piece in pieces {
+            match piece {
+                Piece::Text(t) => out.push_str(&t),
+                Piece::Token(n) => out.push_str(&edit_token(n)),
+            }
+        }
+        (out, found)
+    }
+
+    /// The command an operator edited from [`Redactor::mask_for_edit`]: each token still in
+    /// it becomes its secret again, as it was spelled there. Anything else is as typed.
+    pub fn unmask_edited(edited: &str, spellings: &[String]) -> String {
+        let mut out = edited.to_owned();
+        // Highest first: `***12***` is not `***1***` followed by text.
+        for (n, spelling) in spellings.iter().enumerate().rev() {
+            out = out.replace(&edit_token(n), spelling);
+        }
+        out
+    }
+
     /// Redacts every string inside a JSON value.
     pub fn redact_json(&self, value: &mut serde_json::Value) {
         if self.secrets.is_empty() {
@@ -134,6 +210,11 @@ impl Redactor {
             _ => {}
         }
     }
+}
+
+/// The token that stands for the `n`-th (from 0) secret of a command being edited.
+fn edit_token(n: usize) -> String {
+    format!("{MASK}{}{MASK}", n + 1)
 }
 
 /// The spellings of `text` other than itself: shell-quoted for each place of a command, JSON
@@ -279,5 +360,40 @@ mod tests {
         // A short secret that stands only inside words leaves the text as it was.
         r.add("ab");
         assert!(matches!(r.redact_cow("tabby"), Cow::Borrowed("tabby")));
+    }
+
+    #[test]
+    fn an_edit_keeps_its_secrets_without_showing_them() {
+        let mut r = Redactor::default();
+        r.add("s3cr3t-token");
+        r.add("1");
+        let command = "curl -H 'Authorization: Bearer s3cr3t-token' --retry 1 https://x/1";
+        let (editable, spellings) = r.mask_for_edit(command);
+        assert_eq!(
+            editable,
+            "curl -H 'Authorization: Bearer ***1***' --retry ***2*** https://x/***2***"
+        );
+        assert!(!editable.contains("s3cr3t"));
+        // The operator changes the URL and moves nothing else.
+        let edited = editable.replace("https://x/***2***", "https://y/");
+        assert_eq!(
+            Redactor::unmask_edited(&edited, &spellings),
+            "curl -H 'Authorization: Bearer s3cr3t-token' --retry 1 https://y/"
+        );
+        // Unchanged, the round trip gives the command back byte for byte.
+        assert_eq!(Redactor::unmask_edited(&editable, &spellings), command);
+    }
+
+    #[test]
+    fn an_edit_of_a_quoted_spelling_puts_that_spelling_back() {
+        let mut r = Redactor::default();
+        r.add("it's secret");
+        let command = "echo 'it'\\''s secret' | wc -c";
+        let (editable, spellings) = r.mask_for_edit(command);
+        assert_eq!(editable, "echo '***1***' | wc -c");
+        assert_eq!(
+            Redactor::unmask_edited("echo '***1***' | wc -l", &spellings),
+            "echo 'it'\\''s secret' | wc -l"
+        );
     }
 }

@@ -127,6 +127,7 @@ impl Scope {
         let node = self.program.node(idx);
         let step = &node.step;
         let shown = self.shared.redact(&command);
+        let (editable, secrets) = self.shared.mask_for_edit(&command);
         let confirm = match &step.confirm {
             Some(question) => Some(
                 self.render(question, Mode::Text, None)
@@ -141,6 +142,7 @@ impl Scope {
             doc: step.doc.clone(),
             action: "run",
             command: Some(shown.clone()),
+            editable: Some(editable),
             host: hosts,
             expect: step
                 .expect
@@ -170,7 +172,7 @@ impl Scope {
             }
             BeforeStep::Edit(edited) => {
                 self.prompt(idx, before.question, before.answer, "edited");
-                command = edited;
+                command = crate::redact::Redactor::unmask_edited(&edited, &secrets);
             }
             BeforeStep::Skip => {
                 self.prompt(idx, before.question, before.answer, "skip");

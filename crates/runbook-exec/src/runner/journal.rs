@@ -65,6 +65,14 @@ impl Journal {
         self.redactor.lock().expect("redactor lock").redact(text)
     }
 
+    /// See [`Redactor::mask_for_edit`]: a command the operator may edit, secrets as tokens.
+    pub(super) fn mask_for_edit(&self, text: &str) -> (String, Vec<String>) {
+        self.redactor
+            .lock()
+            .expect("redactor lock")
+            .mask_for_edit(text)
+    }
+
     /// Writes a record (a step boundary is synced to disk), then shows it. When the write
     /// fails, `failed` is called once and the record is still shown.
     pub(super) fn emit(&self, event: Event, failed: &dyn Fn(&str)) -> Record {

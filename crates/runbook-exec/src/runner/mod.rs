@@ -266,6 +266,10 @@ impl Shared {
         self.journal.redact(text)
     }
 
+    fn mask_for_edit(&self, text: &str) -> (String, Vec<String>) {
+        self.journal.mask_for_edit(text)
+    }
+
     fn emit(&self, event: Event) -> Record {
         self.journal.emit(event, &|e| self.journal_failed(e))
     }
