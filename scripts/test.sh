@@ -12,6 +12,10 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 # tests/ssh.rs starts a real sshd on loopback.
 [[ -x /usr/sbin/sshd ]] || need_apt+=(openssh-server)
 command -v ssh >/dev/null || need_apt+=(openssh-client)
+# The demo (tests/demo.rs, and the main job) runs real PostgreSQL and Redis servers.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v npm >/dev/null || need_apt+=(npm)
 if ((${#need_apt[@]})) && command -v apt-get >/dev/null; then
   echo "==> installing ${need_apt[*]}"
   SUDO=; [[ $(id -u) == 0 ]] || SUDO=sudo

@@ -121,6 +121,37 @@ fn the_demo_p0_restores_the_crashed_service() {
     assert_eq!(outcome("health"), Some("failed".into()));
     assert_eq!(outcome("verify-restart"), Some("ok".into()));
     assert_eq!(gpt.last().unwrap()["outcome"], "success");
+    // Its checks pass or fail for real reasons: the real PostgreSQL and Redis answer, the
+    // stand-ins for the cloud CLIs (pm2, vercel) too, and no step met a missing tool.
+    for step in [
+        "database",
+        "redis",
+        "openai",
+        "deployments",
+        "pm2-status",
+        "restart",
+    ] {
+        assert_eq!(outcome(step), Some("ok".into()), "{step}");
+    }
+    let redis = gpt
+        .iter()
+        .find(|r| r["event"] == "output" && r["step"] == "redis")
+        .expect("redis-cli printed");
+    assert_eq!(redis["text"], "PONG");
+    let database = gpt
+        .iter()
+        .filter(|r| r["event"] == "output" && r["step"] == "database")
+        .map(|r| r["text"].as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(database.contains("PostgreSQL"), "{database}");
+    for (name, records) in [("apeg", &records), ("gpt-agent", &gpt)] {
+        let missing: Vec<&Value> = records
+            .iter()
+            .filter(|r| r["event"] == "step_finished" && r["exit"] == 127)
+            .collect();
+        assert!(missing.is_empty(), "{name}: a tool is missing: {missing:?}");
+    }
     // run.sh cleaned up: the service is stopped again.
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),

@@ -15,14 +15,20 @@ if [[ -z ${RUNBOOK_BIN:-} || -z ${DEMO_SERVICE_BIN:-} ]]; then
   cargo build --locked --quiet --bin runbook --example demo-service
 fi
 runbook=${RUNBOOK_BIN:-$root/target/debug/runbook}
-export DEMO_SERVICE_BIN=${DEMO_SERVICE_BIN:-$root/target/debug/examples/demo-service}
+DEMO_SERVICE_BIN=${DEMO_SERVICE_BIN:-$root/target/debug/examples/demo-service}
+# Steps `cd` elsewhere: the supervisor needs the binary by an absolute path.
+export DEMO_SERVICE_BIN; DEMO_SERVICE_BIN=$(realpath "$DEMO_SERVICE_BIN")
 
 export DEMO_STATE; DEMO_STATE=$(mktemp -d "${TMPDIR:-/tmp}/runbook-demo.XXXXXX")
 export DEMO_PORT=${DEMO_PORT:-18080}
 export DEMO_UNIT=apeg.service
 export PATH="$root/examples/demo/bin:$PATH"
+# shellcheck source=examples/demo/services.sh
+source "$root/examples/demo/services.sh"
 cleanup() {
   systemctl stop apeg.service >/dev/null 2>&1 || true
+  [[ -f $DEMO_STATE/api.pid ]] && kill "$(cat "$DEMO_STATE/api.pid")" 2>/dev/null
+  demo_services_stop
   rm -rf "$DEMO_STATE"
 }
 trap cleanup EXIT
@@ -31,6 +37,14 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$DEMO_PORT") 2>/dev/null; then
   echo "error: port $DEMO_PORT is in use; set DEMO_PORT to a free port" >&2
   exit 2
 fi
+
+# The data services the playbooks check for real: PostgreSQL and Redis of the demo's own.
+demo_services_start
+# A public API the GPT Agent checks (OpenAI's, in production): another demo-service, up.
+DEMO_API_PORT=$(demo_free_port $((DEMO_PORT + 1)))
+mkdir -p "$DEMO_STATE/api"
+"$DEMO_SERVICE_BIN" --port "$DEMO_API_PORT" --state "$DEMO_STATE/api" >"$DEMO_STATE/api.log" 2>&1 &
+echo $! >"$DEMO_STATE/api.pid"
 
 echo "==> starting the demo APEG service on port $DEMO_PORT, then crashing it" >&2
 systemctl start apeg.service
@@ -68,12 +82,18 @@ echo "==> crashing the service again for playbooks/gpt-agent/p0-service-outage.y
 kill -9 "$(cat "$DEMO_STATE/apeg.service.pid")"
 for _ in $(seq 50); do systemctl is-active apeg.service >/dev/null || break; sleep 0.1; done
 gpt_transcript=$runs/$(date -u +%Y%m%dT%H%M%SZ)-demo-gpt-agent-p0.jsonl
+# The application's checkout: `npm run health:check` asks the service, as the seed's does.
+cat >"$DEMO_STATE/package.json" <<JSON
+{ "name": "gpt-agent-demo", "private": true,
+  "scripts": { "health:check": "curl -fsS --max-time 5 http://127.0.0.1:$DEMO_PORT/api/health" } }
+JSON
 gpt_status=0
-DATABASE_URL="postgresql://demo@127.0.0.1:9/demo" "$runbook" run --yes --manual skip \
+"$runbook" run --yes --manual skip \
   playbooks/gpt-agent/p0-service-outage.yaml \
   -i examples/demo/inventories/gpt-agent-demo.yaml \
   --var base_url="http://127.0.0.1:$DEMO_PORT" \
-  --var openai_models_url="http://127.0.0.1:$DEMO_PORT/version" \
+  --var openai_models_url="http://127.0.0.1:$DEMO_API_PORT/v1/models" \
+  --var redis_url="$REDIS_URL" \
   --var app_dir="$DEMO_STATE" --var app_log="$DEMO_STATE/apeg.service.log" \
   --transcript "$gpt_transcript" || gpt_status=$?
 "$runbook" report "$gpt_transcript" --format html -o "${gpt_transcript%.jsonl}.html"

@@ -1,7 +1,7 @@
 //! `demo-service`: the small real HTTP service the demo playbooks diagnose and repair.
 //!
 //! `demo-service --port PORT --state DIR` serves `GET /health` (also `/api/health`, `/health/ready`; 200 `{"status":"healthy",...}`,
-//! or 503 `{"status":"down"}` while `DIR/broken` exists), `GET /` and `GET /version`. It logs one
+//! or 503 `{"status":"down"}` while `DIR/broken` exists), `GET /`, `GET /version` and `GET /v1/models` (401, as a public API without a key). It logs one
 //! line per request to stdout. The supervisor (`bin/systemctl`) starts, stops and breaks it.
 
 use std::io::{BufRead, BufReader, Write};
@@ -74,6 +74,13 @@ fn serve(mut stream: TcpStream, state: &Path, started: Instant) -> std::io::Resu
             ),
         ),
         "/version" => ("200 OK", format!(r#"{{"version":"{VERSION}"}}"#)),
+        // What a public API answers without a key: reachable, not authorised (the demo's
+        // stand-in for OpenAI's /v1/models).
+        "/v1/models" => (
+            "401 Unauthorized",
+            r#"{"error":{"message":"You didn't provide an API key.","type":"invalid_request_error"}}"#
+                .to_owned(),
+        ),
         "/" => ("200 OK", r#"{"service":"demo"}"#.to_owned()),
         _ => ("404 Not Found", r#"{"error":"not found"}"#.to_owned()),
     };
