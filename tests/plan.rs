@@ -106,7 +106,7 @@ fn json() {
     assert_eq!(plan["steps"][4]["wait_ms"], 30_000);
     assert_eq!(
         plan["steps"][9]["target"],
-        serde_json::json!({"on": "web", "hosts": ["web-1", "web-2"]})
+        serde_json::json!({"on": "web", "hosts": ["web-1", "web-2"], "max_fail": 0})
     );
     assert_eq!(
         plan["steps"][0]["expect"][1],
@@ -413,4 +413,99 @@ fn a_callers_secret_is_masked_in_its_sub_playbooks_plan() {
         assert!(!out.stdout.contains("s3cr3t"), "{format}\n{}", out.stdout);
         assert!(out.stdout.contains("***"), "{format}\n{}", out.stdout);
     }
+}
+
+const FLEET: &str = "tests/fixtures/valid/fleet.yaml";
+const FLEET_INVENTORY: &str = "tests/fixtures/valid/inventory-fleet.yaml";
+
+fn fleet_plan(format: &str) -> Output {
+    runbook(["plan", FLEET, "-i", FLEET_INVENTORY, "--format", format])
+        .env("NO_COLOR", "1")
+        .run()
+}
+
+/// A fan-out resolved per host (issue 11): which hosts, which batches, max_fail over the
+/// step, the count question, and the command on each host whose vars change it.
+#[test]
+fn a_fan_out_is_resolved_per_host_in_every_format() {
+    let out = fleet_plan("json");
+    out.expect_code(0);
+    let plan = out.json();
+    let drain = &plan["steps"][0]["target"];
+    assert_eq!(
+        drain["batches"],
+        serde_json::json!([["web-1"], ["web-2", "web-3", "web-4"], ["web-5", "web-6"]]),
+        "serial [1, 50%] over 6 hosts: a canary, then 3, then the rest"
+    );
+    assert_eq!(drain["max_fail"], 2, "25% of 6 hosts, rounded up");
+    assert_eq!(drain["confirm_count"], true, "more than 5 hosts");
+    // web-3's own `pool` var changes its command; the others run the step's command.
+    assert_eq!(
+        plan["steps"][0]["command"],
+        "lb-drain --pool main --release 2.4.1 \"$RUNBOOK_HOST\""
+    );
+    assert_eq!(
+        drain["commands"],
+        serde_json::json!({"web-3": "lb-drain --pool canary --release 2.4.1 \"$RUNBOOK_HOST\""})
+    );
+    let restart = &plan["steps"][1]["target"];
+    assert_eq!(restart["max_fail"], 1);
+    assert!(restart.get("batches").is_none(), "one batch: no batches");
+    assert!(restart.get("commands").is_none(), "the same everywhere");
+    let local = &plan["steps"][2]["target"];
+    assert!(
+        local.get("max_fail").is_none(),
+        "a local step is no fan-out"
+    );
+
+    let human = fleet_plan("human");
+    human.expect_code(0);
+    assert!(human.stdout.contains(
+        "fan-out  batches web-1 │ web-2, web-3, web-4 │ web-5, web-6 · max_fail 2 (over the whole step)"
+    ));
+    assert!(human.stdout.contains("$ lb-drain --pool canary"));
+    let markdown = fleet_plan("markdown");
+    markdown.expect_code(0);
+    assert!(
+        markdown
+            .stdout
+            .contains("on `web-3`:\n\n```sh\nlb-drain --pool canary")
+    );
+    assert!(
+        markdown
+            .stdout
+            .contains("s1[\"1 drain<br/>Drain each host from its own load balancer<br/>on web: 6 hosts, batches 1/3/2\"]"),
+        "{}",
+        markdown.stdout
+    );
+    let _guard = settings().bind_to_scope();
+    insta::assert_snapshot!("fleet-human", human.transcript());
+    insta::assert_snapshot!("fleet-markdown", markdown.transcript());
+}
+
+/// A step without `on:` goes where the inventory's `target:` sends it, as in a run.
+#[test]
+fn the_inventorys_target_is_where_a_step_without_on_is_planned() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("inv.yaml");
+    std::fs::write(
+        &inv,
+        "apiVersion: runbook/v1\nkind: Inventory\ntarget: web\nhosts:\n  web-1: {}\n  web-2: {}\ngroups:\n  web: [web-1, web-2]\n",
+    )
+    .unwrap();
+    let out = runbook([
+        "plan",
+        "tests/fixtures/valid/minimal.yaml",
+        "-i",
+        inv.to_str().unwrap(),
+        "--format",
+        "json",
+    ])
+    .run();
+    out.expect_code(0);
+    let plan = out.json();
+    assert_eq!(
+        plan["steps"][0]["target"],
+        serde_json::json!({"on": "web", "hosts": ["web-1", "web-2"], "max_fail": 0})
+    );
 }

@@ -2,6 +2,7 @@
 //! port, a dedicated unprivileged user (created when missing; scripts/test.sh installs
 //! openssh-server). Ten inventory hosts are aliases of that one server.
 
+mod pty_support;
 mod run_support;
 
 use std::os::unix::process::CommandExt;
@@ -438,4 +439,323 @@ fn the_inventorys_target_moves_a_playbook_without_on_and_limit_keeps_some_hosts(
     let r = sb.run(&pb, &["-i", local.to_str().unwrap()]);
     r.assert_code(0);
     assert_eq!(r.output("where"), vec![format!("{} local", me.trim())]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The operator at a fan-out: the host count, the failure menu, Ctrl-C (a real terminal)
+// ---------------------------------------------------------------------------------------------
+
+/// `runbook run PLAYBOOK -i INVENTORY` in a pseudo-terminal, as alice, asking.
+fn run_in_terminal(sb: &Sandbox, pb: &Path, inv: &Path, transcript: &Path) -> pty_support::Term {
+    let mut cmd = sb.command();
+    cmd.env("TERM", "dumb")
+        .arg("run")
+        .arg(pb)
+        .arg("--transcript")
+        .arg(transcript)
+        .args(["--operator", "alice", "-i"])
+        .arg(inv);
+    pty_support::Term::spawn(cmd)
+}
+
+fn prompts<'a>(records: &'a [Value], step: &str) -> Vec<&'a Value> {
+    records
+        .iter()
+        .filter(|r| r["event"] == "prompt" && r["step"] == step)
+        .collect()
+}
+
+fn host_runs(log: &Path, host: &str) -> usize {
+    lines(log).iter().filter(|l| *l == host).count()
+}
+
+#[test]
+fn a_large_fan_out_asks_for_the_host_count_and_the_failure_menu_retries_only_the_failed_hosts() {
+    let sshd = Sshd::start();
+    let sb = Sandbox::new();
+    let inv = sshd.inventory(&sb, 7, "");
+    let log = sshd.path("shared/log");
+    let gate = sshd.path("shared/gate");
+    let pb = sb.playbook(
+        "pb.yaml",
+        "confirm-fleet",
+        &format!(
+            r#"
+steps:
+  - id: roll
+    on: web
+    run: |
+      echo "$RUNBOOK_HOST" >> {log}
+      case "$RUNBOOK_HOST" in web-3|web-6) [ -e {gate} ] || exit 7;; esac
+  - id: after
+    run: touch after-ran
+"#,
+            log = log.display(),
+            gate = gate.display()
+        ),
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = run_in_terminal(&sb, &pb, &inv, &t);
+    term.expect("7 hosts (web-1, web-2, web-3, web-4, web-5, web-6, web-7)");
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect("reaches more than 5 hosts");
+    term.expect("How many hosts?");
+    // A wrong count runs nothing and asks again.
+    term.send_line("6");
+    term.expect("`6` is not the number of hosts: nothing ran");
+    term.expect("How many hosts?");
+    assert!(lines(&log).is_empty(), "nothing ran before the count");
+    term.send_line("7");
+    term.expect("FAILED roll: 2 of 7 hosts failed (max_fail 0)");
+    let menu = term.expect("[r]etry the 2 hosts [s]kip them [e]scalate [a]bort [?]");
+    assert!(menu.contains("web-3, web-6: "), "grouped by reason: {menu}");
+    assert!(menu.contains("5 passed (never run again)"), "{menu}");
+    std::fs::write(&gate, "").unwrap();
+    term.send_line("r");
+    term.expect_run_prompt();
+    term.send_line("y");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+    assert!(sb.exists("after-ran"));
+    // The hosts that passed ran once; the failed ones once more.
+    for i in 1..=7 {
+        let host = format!("web-{i}");
+        let want = if i == 3 || i == 6 { 2 } else { 1 };
+        assert_eq!(host_runs(&log, &host), want, "{host}: {:?}", lines(&log));
+    }
+    let records = read_transcript(&t);
+    let asked = prompts(&records, "roll");
+    let count = asked
+        .iter()
+        .find(|p| s(&p["question"]).contains("type their number"))
+        .expect("the host count is recorded");
+    assert_eq!(count["answer"], "7 (after 1 wrong count)");
+    assert_eq!(count["decision"], "run");
+    assert!(asked.iter().any(|p| p["decision"] == "retry"), "{asked:?}");
+    let attempts = |host: &str| -> Vec<u64> {
+        records
+            .iter()
+            .filter(|r| r["event"] == "step_started" && r["step"] == format!("roll@{host}"))
+            .map(|r| r["attempt"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(attempts("web-3"), vec![1, 2], "the retry is attempt 2");
+    assert_eq!(attempts("web-1"), vec![1]);
+    let outcomes: Vec<&str> = records
+        .iter()
+        .filter(|r| r["event"] == "step_finished" && r["step"] == "roll@web-6")
+        .map(|r| s(&r["outcome"]))
+        .collect();
+    assert_eq!(outcomes, vec!["failed", "ok"], "each attempt recorded");
+    let roll = records
+        .iter()
+        .rfind(|r| r["event"] == "step_finished" && r["step"] == "roll")
+        .unwrap();
+    assert_eq!(roll["outcome"], "ok", "{roll}");
+}
+
+#[test]
+fn the_host_count_can_be_skipped_the_failed_hosts_skipped_and_eof_stops_the_run() {
+    let sshd = Sshd::start();
+    let sb = Sandbox::new();
+    let inv = sshd.inventory(&sb, 6, "");
+    let log = sshd.path("shared/log");
+    let pb = sb.playbook(
+        "pb.yaml",
+        "skip-fleet",
+        &format!(
+            r#"
+steps:
+  - id: first
+    on: web
+    run: echo "first $RUNBOOK_HOST" >> {log}
+  - id: second
+    on: web
+    run: |
+      echo "second $RUNBOOK_HOST" >> {log}
+      [ "$RUNBOOK_HOST" != web-2 ]
+  - id: third
+    on: web
+    run: echo "third $RUNBOOK_HOST" >> {log}
+"#,
+            log = log.display()
+        ),
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = run_in_terminal(&sb, &pb, &inv, &t);
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect("How many hosts?");
+    term.send_line("skip");
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect("How many hosts?");
+    term.send_line("6");
+    // on_failure is abort: Enter does nothing, `skip` accepts the failed host.
+    term.expect("[f]ail the run (the playbook's on_failure: abort) [r]etry the 1 host [s]kip them");
+    term.send_line("s");
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect("How many hosts?");
+    term.ctrl_d();
+    term.expect("end of input");
+    assert_eq!(term.finish(), 3, "{}", term.screen);
+    let ran = lines(&log);
+    assert!(!ran.iter().any(|l| l.starts_with("first")), "{ran:?}");
+    assert!(!ran.iter().any(|l| l.starts_with("third")), "{ran:?}");
+    assert_eq!(ran.iter().filter(|l| l.starts_with("second")).count(), 6);
+    let records = read_transcript(&t);
+    let outcome = |step: &str| {
+        records
+            .iter()
+            .rfind(|r| r["event"] == "step_finished" && r["step"] == step)
+            .map(|r| (s(&r["outcome"]).to_owned(), s(&r["message"]).to_owned()))
+            .unwrap_or_default()
+    };
+    assert_eq!(outcome("first").0, "skipped");
+    assert!(
+        outcome("first").1.contains("not confirmed"),
+        "{:?}",
+        outcome("first")
+    );
+    let (second, why) = outcome("second");
+    assert_eq!(second, "warning");
+    assert!(
+        why.contains("skipped by the operator") && why.contains("web-2"),
+        "{why}"
+    );
+    assert_eq!(outcome("second@web-2").0, "failed");
+    let fin = pty_support::run_finished(&records);
+    assert_eq!(fin["outcome"], "interrupted", "{fin}");
+    assert!(s(&fin["reason"]).contains("end of input"), "{fin}");
+}
+
+#[test]
+fn ctrl_c_mid_fan_out_stops_the_remote_groups_and_resume_runs_only_unfinished_hosts() {
+    let sshd = Sshd::start();
+    let sb = Sandbox::new();
+    let inv = sshd.inventory(&sb, 8, "");
+    let log = sshd.path("shared/log");
+    let gate = sshd.path("shared/gate");
+    let pb = sb.playbook(
+        "pb.yaml",
+        "interrupted-fleet",
+        &format!(
+            r#"
+steps:
+  - id: roll
+    on: web
+    serial: 3
+    run: |
+      echo "$RUNBOOK_HOST" >> {log}
+      if [ "$RUNBOOK_HOST" = web-5 ] && [ ! -e {gate} ]; then (sleep 31.55 &); sleep 31.56; fi
+"#,
+            log = log.display(),
+            gate = gate.display()
+        ),
+    );
+    let (mut child, transcript) = sb.spawn(&pb, &["-i", inv.to_str().unwrap()]);
+    // web-4 and web-6 finished; web-5 sleeps on the host (web-7 and web-8 wait for its batch).
+    let finished = |host: &str| {
+        std::fs::read_to_string(&transcript)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|r| r["event"] == "step_finished" && r["step"] == format!("roll@{host}"))
+    };
+    assert!(wait_for(Duration::from_secs(30), || {
+        finished("web-4") && finished("web-6") && !processes_matching("sleep 31.56").is_empty()
+    }));
+    signal(child.id(), "INT");
+    let status = wait_exit(&mut child, Duration::from_secs(20));
+    // Only the remote wrapper can have stopped these: they are the sshd user's processes.
+    let gone = wait_for(Duration::from_secs(6), || {
+        processes_matching("sleep 31.5").is_empty()
+    });
+    kill_leftovers("sleep 31.5");
+    assert!(gone, "a remote process outlived Ctrl-C");
+    assert_eq!(status.code(), Some(3), "an interrupted run exits 3");
+    let records = read_transcript(&transcript);
+    let roll = records
+        .iter()
+        .rfind(|r| r["event"] == "step_finished" && r["step"] == "roll")
+        .unwrap();
+    assert_eq!(roll["outcome"], "aborted", "{roll}");
+    assert!(
+        !records
+            .iter()
+            .any(|r| r["event"] == "step_started" && r["step"] == "roll@web-7"),
+        "the next batch never started"
+    );
+    std::fs::write(&gate, "").unwrap();
+    let out = sb
+        .command()
+        .args(["resume", "--yes", "--operator", "tester"])
+        .arg(&transcript)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for i in 1..=8 {
+        let host = format!("web-{i}");
+        // web-5 was in flight: it runs again; every other host runs exactly once.
+        let want = if i == 5 { 2 } else { 1 };
+        assert_eq!(host_runs(&log, &host), want, "{host}: {:?}", lines(&log));
+    }
+}
+
+#[test]
+fn ctrl_c_mid_fan_out_in_a_terminal_asks_and_retry_runs_only_the_unfinished_hosts() {
+    let sshd = Sshd::start();
+    let sb = Sandbox::new();
+    let inv = sshd.inventory(&sb, 3, "");
+    let log = sshd.path("shared/log");
+    let gate = sshd.path("shared/gate");
+    let pb = sb.playbook(
+        "pb.yaml",
+        "ctrl-c-fleet",
+        &format!(
+            r#"
+steps:
+  - id: roll
+    on: web
+    run: |
+      echo "$RUNBOOK_HOST" >> {log}
+      if [ "$RUNBOOK_HOST" = web-2 ] && [ ! -e {gate} ]; then sleep 31.44; fi
+"#,
+            log = log.display(),
+            gate = gate.display()
+        ),
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = run_in_terminal(&sb, &pb, &inv, &t);
+    term.expect_run_prompt();
+    term.send_line("y");
+    assert!(wait_for(Duration::from_secs(20), || {
+        !processes_matching("sleep 31.44").is_empty() && host_runs(&log, "web-3") == 1
+    }));
+    term.ctrl_c();
+    term.expect("`roll` was stopped (Ctrl-C)");
+    term.expect("[r]etry [s]kip [a]bort");
+    let gone = wait_for(Duration::from_secs(6), || {
+        processes_matching("sleep 31.44").is_empty()
+    });
+    kill_leftovers("sleep 31.44");
+    assert!(gone, "the remote group was stopped before the question");
+    std::fs::write(&gate, "").unwrap();
+    term.send_line("r");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+    assert_eq!(host_runs(&log, "web-1"), 1);
+    assert_eq!(host_runs(&log, "web-2"), 2);
+    assert_eq!(host_runs(&log, "web-3"), 1);
+    let records = read_transcript(&t);
+    assert!(
+        prompts(&records, "roll")
+            .iter()
+            .any(|p| p["decision"] == "retry")
+    );
 }

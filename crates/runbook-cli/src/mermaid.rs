@@ -141,6 +141,23 @@ fn node(out: &mut String, step: &PlanStep, id: &str, pad: &str) {
     if step.danger.is_some() {
         text.push_str("<br/>⚠ destructive");
     }
+    // A fan-out says where and how wide: the hosts and batches, not each host's command.
+    if step.target.max_fail.is_some() {
+        let on = step.target.on.as_deref().unwrap_or_default();
+        let n = step.target.hosts.len();
+        let mut fan = format!("on {on}: {n} host{}", if n == 1 { "" } else { "s" });
+        if !step.target.batches.is_empty() {
+            let sizes: Vec<String> = step
+                .target
+                .batches
+                .iter()
+                .map(|b| b.len().to_string())
+                .collect();
+            fan.push_str(&format!(", batches {}", sizes.join("/")));
+        }
+        text.push_str("<br/>");
+        text.push_str(&escape(&cut(&fan)));
+    }
     let _ = writeln!(out, "{pad}{id}{open}\"{text}\"{close}");
 }
 

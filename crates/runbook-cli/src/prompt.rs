@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use runbook_exec::operator::{
-    AfterFailure, AfterInterrupt, Answered, BeforeStep, Branch, ManualAnswer, Operator, StepPreview,
+    AfterFailure, AfterInterrupt, Answered, BeforeStep, Branch, HostsConfirm, HostsFailed,
+    ManualAnswer, Operator, StepPreview,
 };
 use runbook_exec::process::Signals;
 use runbook_model::ParamType;
@@ -836,6 +837,19 @@ impl Operator for Interactive {
             answer: String::new(),
         }
     }
+
+    fn confirm_hosts(&self, step: &str, hosts: usize) -> Answered<HostsConfirm> {
+        self.ask_host_count(step, hosts)
+    }
+
+    fn after_hosts_failed(
+        &self,
+        step: &str,
+        failed: &HostsFailed,
+        branch: &Branch,
+    ) -> Answered<AfterFailure> {
+        self.hosts_failed_menu(step, failed, branch)
+    }
 }
 
 impl Interactive {
@@ -1021,4 +1035,153 @@ fn stdin_ready(timeout: Duration) -> bool {
     // SAFETY: one valid pollfd on the stack, for the duration of the call.
     let n = unsafe { libc::poll(&mut fds, 1, timeout.as_millis() as libc::c_int) };
     n > 0 && fds.revents & libc::POLLIN != 0
+}
+
+const HOST_COUNT_HELP: &str =
+    "  The step runs on every host the card lists. Type how many there are to run it;
+  `skip` does not run it (recorded); `abort` stops the run (resume it later).";
+
+/// The fan-out questions (issue 11): the host count before a large fan-out, and the failure
+/// menu of a step that failed on some hosts.
+impl Interactive {
+    fn ask_host_count(&self, step: &str, hosts: usize) -> Answered<HostsConfirm> {
+        let s = self.style;
+        self.say(&format!(
+            "  {} `{}` reaches more than {} hosts: type their number to go on.",
+            s.warning("confirm"),
+            visible_line(step),
+            runbook_exec::operator::CONFIRM_HOSTS_ABOVE
+        ));
+        let question = "How many hosts? (the number, `skip` or `abort`)";
+        let recorded = format!("`{step}` runs on {hosts} hosts: type their number");
+        let mut mistyped = 0;
+        loop {
+            let Some(answer) = self.ask(question) else {
+                return Answered {
+                    value: HostsConfirm::Abort,
+                    question: recorded,
+                    answer: EOF_ANSWER.to_owned(),
+                };
+            };
+            let value = match answer.to_lowercase().as_str() {
+                "" => {
+                    self.say("  Enter alone does nothing here: type the number of hosts, `skip` or `abort`.");
+                    continue;
+                }
+                "?" | "help" | "h" => {
+                    self.say(HOST_COUNT_HELP);
+                    continue;
+                }
+                "skip" | "s" => HostsConfirm::Skip,
+                "abort" | "a" => HostsConfirm::Abort,
+                typed if typed.parse::<usize>() == Ok(hosts) => HostsConfirm::Run,
+                _ => {
+                    mistyped += 1;
+                    self.say(&format!(
+                        "  `{}` is not the number of hosts: nothing ran. Count them on the card and type it again, or `skip` / `abort`.",
+                        visible_line(&answer)
+                    ));
+                    continue;
+                }
+            };
+            let answer = match mistyped {
+                0 => answer,
+                1 => format!("{answer} (after 1 wrong count)"),
+                n => format!("{answer} (after {n} wrong counts)"),
+            };
+            return Answered {
+                value,
+                question: recorded,
+                answer,
+            };
+        }
+    }
+
+    fn hosts_failed_menu(
+        &self,
+        step: &str,
+        failed: &HostsFailed,
+        branch: &Branch,
+    ) -> Answered<AfterFailure> {
+        let s = self.style;
+        self.say(&format!(
+            "  {} {step}: {} of {} hosts failed (max_fail {})",
+            s.error("FAILED"),
+            failed.failed.len(),
+            failed.total,
+            failed.max_fail
+        ));
+        // Hosts that failed for the same reason are one line: 40 hosts behind one broken
+        // bastion read as one problem.
+        let mut by_reason: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (host, why) in &failed.failed {
+            match by_reason.iter_mut().find(|(w, _)| *w == why.as_str()) {
+                Some((_, hosts)) => hosts.push(host),
+                None => by_reason.push((why, vec![host])),
+            }
+        }
+        for (why, hosts) in &by_reason {
+            self.say(&format!(
+                "    {}: {}",
+                visible_line(&hosts.join(", ")),
+                visible_line(why)
+            ));
+        }
+        let passed = failed.total - failed.failed.len() - failed.not_started;
+        let mut note = format!("    {passed} passed (never run again)");
+        if failed.not_started > 0 {
+            note.push_str(&format!(", {} not started", failed.not_started));
+        }
+        self.say(&note);
+        let again = failed.failed.len() + failed.not_started;
+        let retry = format!(
+            "[r]etry the {again} host{}",
+            if again == 1 { "" } else { "s" }
+        );
+        let stops = *branch == Branch::Stop;
+        let question = if stops {
+            format!(
+                "[f]ail the run (the playbook's on_failure: abort) {retry} [s]kip them [e]scalate [a]bort [?]"
+            )
+        } else {
+            format!(
+                "Enter: {} · {retry} [s]kip them [e]scalate [a]bort [?]",
+                visible_line(&branch.describe())
+            )
+        };
+        let help = format!(
+            "  {}
+  retry     run the step again on the hosts that failed or did not start, only those
+  skip      accept the failed hosts: the step is a warning and the run goes on
+  escalate  notify the next escalation level now, then ask again
+  abort     stop the run here (resume it later with `runbook resume`)",
+            if stops {
+                "fail      follow the playbook: the step fails the run (finally runs; exit 1)"
+                    .to_owned()
+            } else {
+                format!(
+                    "Enter     follow the playbook: {} (also `branch`)",
+                    visible_line(&branch.describe())
+                )
+            }
+        );
+        let (choice, answer) = self.choose(
+            &question,
+            &["branch", "fail", "retry", "skip", "escalate", "abort"],
+            (!stops).then_some("branch"),
+            &help,
+        );
+        let value = match choice {
+            "branch" | "fail" => AfterFailure::Branch,
+            "retry" => AfterFailure::Retry,
+            "skip" => AfterFailure::Skip,
+            "escalate" => AfterFailure::Escalate,
+            _ => AfterFailure::Abort,
+        };
+        Answered {
+            value,
+            question,
+            answer,
+        }
+    }
 }

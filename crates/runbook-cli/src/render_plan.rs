@@ -142,6 +142,7 @@ pub fn human_details(step: &PlanStep, s: Style) -> Vec<String> {
             lines.push(format!("{} {}", step.action.keyword(), step.detail()));
         }
     }
+    lines.extend(human_fan_out(step, s));
     for item in &step.checklist {
         lines.push(format!("[ ] {item}"));
     }
@@ -183,6 +184,37 @@ pub fn human_details(step: &PlanStep, s: Style) -> Vec<String> {
     }
     for error in &step.errors {
         lines.push(format!("{}  {error}", s.error("error")));
+    }
+    lines
+}
+
+/// "1 host differs", "2 hosts differ".
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 host {one}")
+    } else {
+        format!("{n} hosts {many}")
+    }
+}
+
+/// A fan-out's lines: batches and max_fail, then each host whose command differs.
+fn human_fan_out(step: &PlanStep, s: Style) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(fan) = step.target.fan_out() {
+        lines.push(format!("fan-out  {fan}"));
+    }
+    if !step.target.commands.is_empty() {
+        lines.push(format!(
+            "{} (its inventory vars); the command above runs on the others:",
+            plural(step.target.commands.len(), "differs", "differ")
+        ));
+    }
+    for (host, command) in &step.target.commands {
+        lines.push(format!("  on {host}:"));
+        for (i, line) in command.lines().enumerate() {
+            let lead = if i == 0 { "    $ " } else { "      " };
+            lines.push(s.command(&format!("{lead}{line}")));
+        }
     }
     lines
 }
@@ -372,7 +404,19 @@ pub fn markdown_body(step: &PlanStep) -> String {
         let _ = writeln!(out, "{}\n", quote(&md::prose(doc)));
     }
     match step.action {
-        StepAction::Run => out.push_str(&md::fence("sh", &step.detail())),
+        StepAction::Run => {
+            out.push_str(&md::fence("sh", &step.detail()));
+            if !step.target.commands.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "\nWhere the inventory's vars make it differ (the command above runs on the other hosts):"
+                );
+            }
+            for (host, command) in &step.target.commands {
+                let _ = writeln!(out, "\non {}:\n", md::code(host));
+                out.push_str(&md::fence("sh", command));
+            }
+        }
         StepAction::Manual | StepAction::Report => {
             let _ = writeln!(out, "{}", md::prose(&step.detail()));
         }
@@ -457,6 +501,9 @@ pub fn markdown_body(step: &PlanStep) -> String {
     }
     for error in &step.errors {
         items.push(format!("**error**: {}", md::inline(error)));
+    }
+    if let Some(fan) = step.target.fan_out() {
+        items.insert(0, format!("fan-out: {}", md::inline(&fan)));
     }
     for item in items {
         let _ = writeln!(out, "- {item}");

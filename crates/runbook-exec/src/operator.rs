@@ -65,6 +65,42 @@ pub enum ManualAnswer {
     Fail,
 }
 
+/// A fan-out to more hosts than this asks the operator to type the host count (after "Run
+/// it?"): a slip of `on:` or `--limit` should not reach the whole fleet on one keystroke.
+pub const CONFIRM_HOSTS_ABOVE: usize = 5;
+
+/// The answer to "type the host count" before a large fan-out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostsConfirm {
+    Run,
+    Skip,
+    Abort,
+}
+
+impl HostsConfirm {
+    /// The decision as the transcript records it.
+    pub fn label(self) -> &'static str {
+        match self {
+            HostsConfirm::Run => "run",
+            HostsConfirm::Skip => "skip",
+            HostsConfirm::Abort => "abort",
+        }
+    }
+}
+
+/// A fan-out step that failed beyond its `max_fail`, as its failure menu shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostsFailed {
+    /// The step's hosts.
+    pub total: usize,
+    /// The failed hosts and why (masked), in the order of the step's hosts.
+    pub failed: Vec<(String, String)>,
+    /// Hosts of later batches that did not start.
+    pub not_started: usize,
+    /// The failures the step tolerates.
+    pub max_fail: usize,
+}
+
 /// What to do after Ctrl-C stopped a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AfterInterrupt {
@@ -165,6 +201,30 @@ pub trait Operator: Send + Sync {
             value: AfterInterrupt::Abort,
             question: format!("`{step}` was interrupted"),
             answer: "abort".into(),
+        }
+    }
+    /// Before a fan-out to more than [`CONFIRM_HOSTS_ABOVE`] hosts: the operator types the
+    /// host count to run it (or skips or aborts).
+    fn confirm_hosts(&self, step: &str, hosts: usize) -> Answered<HostsConfirm> {
+        Answered {
+            value: HostsConfirm::Run,
+            question: format!("`{step}` runs on {hosts} hosts"),
+            answer: "yes (policy)".into(),
+        }
+    }
+    /// After a fan-out step failed beyond its `max_fail`: follow the playbook, retry the
+    /// hosts that did not pass (only those), skip them (the step becomes a warning and the
+    /// run goes on), escalate, or abort. `Shell` is never answered here.
+    fn after_hosts_failed(
+        &self,
+        step: &str,
+        _failed: &HostsFailed,
+        _branch: &Branch,
+    ) -> Answered<AfterFailure> {
+        Answered {
+            value: AfterFailure::Branch,
+            question: format!("`{step}` failed on some hosts"),
+            answer: "follow the playbook (policy)".into(),
         }
     }
     /// Why nobody can answer any more (stdin reached its end), once that happened. The

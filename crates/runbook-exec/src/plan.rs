@@ -151,11 +151,65 @@ impl StepAction {
 /// Where a step runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Target {
-    /// The inventory group or host of `on:`; null for the local machine.
+    /// The inventory group or host the step runs on: its `on:`, else the inventory's
+    /// `target:`; null for the local machine.
     pub on: Option<String>,
     /// Host ids from the inventory; `["local"]` for a local step, empty when `on:` names
     /// nothing the inventory defines.
     pub hosts: Vec<String>,
+    /// A fan-out's `serial:` resolved: the hosts of each batch, in order. Empty when every
+    /// host is in one batch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batches: Vec<Vec<String>>,
+    /// A fan-out's `max_fail` resolved: how many of its hosts may fail, counted over the
+    /// whole step (not per batch). Absent for a local step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fail: Option<usize>,
+    /// The command on each host where it differs from the step's `command` (the first
+    /// host's), through the inventory's group and host vars.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub commands: IndexMap<String, String>,
+    /// The operator types the host count before it runs (more than 5 hosts, interactive).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirm_count: bool,
+}
+
+impl Target {
+    fn local() -> Self {
+        Target {
+            on: None,
+            hosts: vec!["local".to_owned()],
+            batches: Vec::new(),
+            max_fail: None,
+            commands: IndexMap::new(),
+            confirm_count: false,
+        }
+    }
+
+    /// How it fans out, in words: "batches 1 · 3 · 3, max_fail 0 (over the step)", or
+    /// `None` on this machine.
+    pub fn fan_out(&self) -> Option<String> {
+        let max_fail = self.max_fail?;
+        let mut parts = Vec::new();
+        if !self.batches.is_empty() {
+            parts.push(format!(
+                "batches {}",
+                self.batches
+                    .iter()
+                    .map(|b| b.join(", "))
+                    .collect::<Vec<_>>()
+                    .join(" │ ")
+            ));
+        }
+        parts.push(format!("max_fail {max_fail} (over the whole step)"));
+        if self.confirm_count {
+            parts.push(format!(
+                "the operator types the host count ({})",
+                self.hosts.len()
+            ));
+        }
+        Some(parts.join(" · "))
+    }
 }
 
 impl std::fmt::Display for Target {
@@ -833,6 +887,28 @@ impl<'a> Planner<'a> {
         .build()
     }
 
+    /// The context on one inventory host: its group and host vars over the run's values, as
+    /// the runner layers them. This machine (`local`) has none.
+    fn context_on(&self, host: &str) -> TemplateValue {
+        let inventory = self.inputs.inventory.map(|(i, _)| i);
+        let own = crate::vars::host_values(&IndexMap::new(), inventory, host);
+        if own.is_empty() {
+            return self.context(host);
+        }
+        let mut values = self.vars.values.clone();
+        values.extend(own);
+        ContextParts {
+            playbook: self.playbook,
+            values: &values,
+            captures: &self.extra,
+            steps: self.steps_value.clone(),
+            host,
+            run: self.run_value.clone(),
+            incident: self.incident_value.clone(),
+        }
+        .build()
+    }
+
     fn render(&self, text: &str, host: &str, mode: Mode) -> Result<String, String> {
         self.render_in(&self.context(host), text, mode)
     }
@@ -866,29 +942,49 @@ impl<'a> Planner<'a> {
         let node = self.program.node(idx);
         let step: &Step = &node.step;
         let mut errors: Vec<String> = Vec::new();
-        let target = match &step.on {
+        let inventory = self.inputs.inventory.map(|(i, _)| i);
+        // Where the runner sends it: `on:`, else the inventory's `target:`.
+        let on = step
+            .on
+            .as_ref()
+            .map(|on| on.value.clone())
+            .or_else(|| inventory.and_then(|i| i.target.as_ref().map(|t| t.value.clone())))
+            .filter(|on| on != "local");
+        let target = match on {
             Some(on) => {
-                let hosts = self
-                    .inputs
-                    .inventory
-                    .and_then(|(i, _)| i.resolve_target(on));
+                let hosts = inventory.and_then(|i| i.resolve_target(&on));
                 if hosts.is_none() {
                     errors.push(format!(
-                        "`on: {}` is not a host or group of the inventory",
-                        on.value
+                        "`on: {on}` is not a host or group of the inventory"
                     ));
                 }
+                let hosts = hosts.unwrap_or_default();
+                let mut batches = Vec::new();
+                if let Some(serial) = &step.serial {
+                    let mut rest = hosts.iter();
+                    for size in serial.batches(hosts.len()) {
+                        batches.push(rest.by_ref().take(size).cloned().collect());
+                    }
+                }
+                if batches.len() < 2 {
+                    batches.clear();
+                }
                 Target {
-                    on: Some(on.value.clone()),
-                    hosts: hosts.unwrap_or_default(),
+                    on: Some(on),
+                    max_fail: Some(step.max_fail.map_or(0, |m| m.of(hosts.len()))),
+                    confirm_count: hosts.len() > crate::operator::CONFIRM_HOSTS_ABOVE,
+                    hosts,
+                    batches,
+                    commands: IndexMap::new(),
                 }
             }
-            None => Target {
-                on: None,
-                hosts: vec!["local".to_owned()],
+            None if step.on.is_some() => Target {
+                on: Some("local".to_owned()),
+                ..Target::local()
             },
+            None => Target::local(),
         };
-        let host = match &step.on {
+        let host = match &target.on {
             Some(_) => target
                 .hosts
                 .first()
@@ -903,7 +999,7 @@ impl<'a> Planner<'a> {
                 format!("<error: {e}>")
             })
         };
-        let ctx = self.context(&host);
+        let ctx = self.context_on(&host);
         let text = |t: &str| note(self.render_in(&ctx, t, Mode::Text));
         let action = match node.action {
             Action::Run => StepAction::Run,
@@ -917,6 +1013,18 @@ impl<'a> Planner<'a> {
             .run
             .as_ref()
             .map(|run| note(self.render_in(&ctx, run, Mode::Shell)));
+        // Each further host's command, kept where its vars make it differ.
+        let mut target = target;
+        if let (Some(run), Some(first)) = (&step.run, &command)
+            && target.on.is_some()
+        {
+            for other in target.hosts.iter().skip(1) {
+                let rendered = note(self.render_in(&self.context_on(other), run, Mode::Shell));
+                if rendered != *first {
+                    target.commands.insert(other.clone(), rendered);
+                }
+            }
+        }
         let body = step
             .manual
             .as_ref()

@@ -175,7 +175,7 @@ impl Scope {
     }
 
     /// Where the playbook sends the run when this step fails, as the operator is told.
-    fn failure_branch(&self, idx: StepIdx) -> Branch {
+    pub(super) fn failure_branch(&self, idx: StepIdx) -> Branch {
         let node = self.program.node(idx);
         let id = |t: StepIdx| self.program.node(t).step.id.value.clone();
         match (self.program.next(idx, false), node.on_failure.then) {
@@ -188,7 +188,7 @@ impl Scope {
 
     /// Where an operator's "escalate now" goes: the next rung of the policy not yet reached,
     /// else the last one.
-    fn escalation_channels(&self) -> Vec<String> {
+    pub(super) fn escalation_channels(&self) -> Vec<String> {
         let elapsed = self.shared.elapsed();
         let ladder = &self.program.ladder;
         ladder
@@ -277,7 +277,7 @@ impl Scope {
 
     /// After Ctrl-C stopped a step's command or its wait between attempts: an operator
     /// decides (recorded); a policy, or a run that must stop, stops.
-    async fn after_interrupt(&self, idx: StepIdx, what: &str) -> Interrupted {
+    pub(super) async fn after_interrupt(&self, idx: StepIdx, what: &str) -> Interrupted {
         if !self.shared.interactive() || self.shared.should_stop() {
             return Interrupted::Stop(StepReport::stopped());
         }
@@ -401,7 +401,7 @@ impl Scope {
 }
 
 /// What the operator decided after Ctrl-C.
-enum Interrupted {
+pub(super) enum Interrupted {
     /// The run stops (a policy, a further signal, nobody left to answer).
     Stop(StepReport),
     /// Run the command (again) now.
