@@ -1,4 +1,4 @@
-//! Colour decisions: on for a terminal unless NO_COLOR is set, off when piped; output must make
+//! Colour decisions: on for a terminal unless `NO_COLOR` is set, off when piped; output must make
 //! sense without colour.
 
 use std::io::IsTerminal;
@@ -42,6 +42,8 @@ pub fn stderr() -> Style {
     }
 }
 
+// The painters are passed around as `fn(&Style, &str) -> String`.
+#[allow(clippy::trivially_copy_pass_by_ref)]
 impl Style {
     fn paint(&self, code: &str, text: &str) -> String {
         if self.color {

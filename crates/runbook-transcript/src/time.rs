@@ -92,14 +92,17 @@ impl Clock {
         }
     }
 
+    /// Time on the incident clock: since the run first started, across resumes.
     pub fn elapsed(&self) -> std::time::Duration {
         self.offset + self.origin.elapsed()
     }
 
+    /// [`Clock::elapsed`] in milliseconds.
     pub fn elapsed_ms(&self) -> u64 {
         self.elapsed().as_millis() as u64
     }
 
+    /// When the clock started, in milliseconds since the Unix epoch.
     pub fn start_unix_ms(&self) -> u64 {
         self.start_unix_ms
     }
@@ -148,6 +151,7 @@ pub fn parse_rfc3339_ms(text: &str) -> Option<u64> {
     Some(secs * 1000 + ms)
 }
 
+/// The current time as a transcript timestamp (RFC 3339, UTC, milliseconds).
 pub fn now() -> String {
     rfc3339(SystemTime::now())
 }

@@ -112,7 +112,9 @@ impl Scope {
             Err(report) => return report,
         };
         if edited != commands[0] {
-            commands.iter_mut().for_each(|c| c.clone_from(&edited));
+            for command in &mut commands {
+                command.clone_from(&edited);
+            }
         }
         self.started(idx, "run", Some(&commands[0]), 1, visit);
         let control = match remote::control_dir() {
