@@ -95,7 +95,6 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
 
 /// Diagnostics on stderr: warnings by default, more with -v / -vv, or `RUST_LOG`.
 fn init_tracing(verbose: u8) {
-    use std::io::IsTerminal;
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -106,7 +105,8 @@ fn init_tracing(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(printer::LogWriter)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        // The same decision as our own output on stderr.
+        .with_ansi(style::stderr().color)
         .without_time()
         .try_init();
 }
