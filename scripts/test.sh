@@ -32,6 +32,11 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> unused dependencies (cargo machete)"
+command -v cargo-machete >/dev/null || cargo install cargo-machete --locked --quiet
+# --with-metadata reads cargo's resolved names, which finds more than a text search (a
+# dev-dependency no test uses, a workspace dependency nothing imports).
+cargo machete --with-metadata
 echo "==> docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 echo "==> cargo test"

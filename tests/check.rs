@@ -365,6 +365,29 @@ fn colour_is_forced_with_color_always() {
     assert!(!out.stdout.contains("\x1b["), "{}", out.stdout);
 }
 
+#[test]
+fn colour_follows_the_environment_under_color_auto() {
+    let check = || runbook(["check", "tests/fixtures/invalid/bad-name.yaml"]);
+    // A pipe gets no colour unless the environment forces it...
+    let out = check().run();
+    assert!(!out.stdout.contains("\x1b["), "{}", out.stdout);
+    let out = check().env("CLICOLOR_FORCE", "1").run();
+    assert!(out.stdout.contains("\x1b["), "{}", out.stdout);
+    // ...and NO_COLOR wins over forcing it.
+    let out = check()
+        .env("CLICOLOR_FORCE", "1")
+        .env("NO_COLOR", "1")
+        .run();
+    assert!(!out.stdout.contains("\x1b["), "{}", out.stdout);
+    // `--color never` wins over the environment.
+    let out = check()
+        .arg("--color")
+        .arg("never")
+        .env("CLICOLOR_FORCE", "1")
+        .run();
+    assert!(!out.stdout.contains("\x1b["), "{}", out.stdout);
+}
+
 /// The codes of a JSON report's diagnostics, in order.
 fn codes(report: &serde_json::Value) -> Vec<String> {
     report["diagnostics"]

@@ -206,7 +206,7 @@ fn check_mermaid(chart: &str, what: &str) {
                 let rest = &plain[i + 1..];
                 let entity: String = rest
                     .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric())
+                    .take_while(char::is_ascii_alphanumeric)
                     .collect();
                 !entity.is_empty() && rest[entity.len()..].starts_with(';')
             })

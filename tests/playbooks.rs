@@ -166,7 +166,7 @@ fn playbooks_with_inventories() -> Vec<(String, String)> {
         .unwrap()
         .flatten()
         .collect();
-    systems.sort_by_key(|e| e.file_name());
+    systems.sort_by_key(std::fs::DirEntry::file_name);
     for system_dir in systems {
         let system = system_dir.file_name().to_string_lossy().into_owned();
         let inventory = format!("inventories/{system}-prod.yaml");

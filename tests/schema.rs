@@ -168,7 +168,8 @@ fn the_schema_and_check_agree_on_every_file() {
         .args_from(&files)
         .run();
     let report = out.json();
-    let mut errors: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut errors: std::collections::BTreeMap<String, Vec<String>> =
+        std::collections::BTreeMap::new();
     for d in report["diagnostics"].as_array().unwrap() {
         if d["severity"] == "error" {
             errors

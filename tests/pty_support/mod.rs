@@ -73,7 +73,7 @@ impl Sandbox {
         self.write(rel, &text)
     }
 
-    /// The binary with a cleared environment (PATH and HOME kept, TERM=dumb, NO_COLOR=1), the
+    /// The binary with a cleared environment (PATH and HOME kept, TERM=dumb, `NO_COLOR=1`), the
     /// sandbox as working directory.
     pub fn command(&self) -> Command {
         self.command_term("dumb")
@@ -343,7 +343,7 @@ pub fn one<'a>(records: &'a [Value], event: &str, step: &str) -> &'a Value {
     found[0]
 }
 
-/// The outcome of a step's (last) step_finished record.
+/// The outcome of a step's (last) `step_finished` record.
 pub fn outcome(records: &[Value], step: &str) -> String {
     step_events(records, "step_finished", step)
         .last()
@@ -353,7 +353,7 @@ pub fn outcome(records: &[Value], step: &str) -> String {
         .to_owned()
 }
 
-/// The last record, which must be run_finished.
+/// The last record, which must be `run_finished`.
 pub fn run_finished(records: &[Value]) -> &Value {
     let last = records.last().expect("an empty transcript");
     assert_eq!(last["event"], "run_finished", "the last record: {last}");

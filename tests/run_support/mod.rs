@@ -198,7 +198,7 @@ impl RunResult {
     pub fn dump(&self) -> String {
         self.records
             .iter()
-            .map(|r| r.to_string())
+            .map(std::string::ToString::to_string)
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -218,7 +218,7 @@ impl RunResult {
         self.of_step("step_started", step)
     }
 
-    /// The last step_finished record of a step.
+    /// The last `step_finished` record of a step.
     pub fn finished(&self, step: &str) -> &Value {
         self.of_step("step_finished", step)
             .last()
@@ -490,6 +490,6 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
         .into_iter()
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
+        .map(walkdir::DirEntry::into_path)
         .collect()
 }

@@ -18,12 +18,16 @@ Exit codes: 0 success (warnings allowed), 1 a step failed, 2 invalid input, 3 ab
 #[derive(Debug, Parser)]
 #[command(name = "runbook", version, after_help = EXAMPLES, propagate_version = true)]
 pub struct Cli {
+    #[allow(
+        missing_docs,
+        reason = "a doc comment here would become clap's help text"
+    )]
     #[command(subcommand)]
     pub command: Command,
-    /// More diagnostics on stderr (-v info, -vv debug); RUST_LOG works too.
+    /// More diagnostics on stderr (-v info, -vv debug); `RUST_LOG` works too.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// When to use colour; NO_COLOR is respected under `auto`.
+    /// When to use colour; `NO_COLOR` is respected under `auto`.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 }
@@ -315,7 +319,7 @@ pub struct SchemaArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The Markdown runbook (CommonMark + GitHub tables and task lists).
+    /// The Markdown runbook (`CommonMark` + GitHub tables and task lists).
     pub runbook: PathBuf,
     /// Folder for the playbooks (default: one named after the runbook, in the current folder).
     #[arg(short, long, value_name = "DIR")]

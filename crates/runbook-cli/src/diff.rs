@@ -285,9 +285,8 @@ impl Repo {
             return Ok(false);
         }
         let spec = format!("{rev}:{}", rel.display());
-        let bytes = match git(&self.top, &["show", &spec]) {
-            Ok(bytes) => bytes,
-            Err(_) => return Ok(false),
+        let Ok(bytes) = git(&self.top, &["show", &spec]) else {
+            return Ok(false);
         };
         if let Some(dir) = target.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {

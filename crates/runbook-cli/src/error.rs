@@ -19,12 +19,16 @@ pub enum Exit {
 /// An error to print as `error: ...` followed by `hint: ...` lines.
 #[derive(Debug)]
 pub struct CliError {
+    /// The documented exit code it maps to.
     pub exit: Exit,
+    /// The `error:` line; empty when the error was already printed.
     pub message: String,
+    /// The `hint:` lines under it.
     pub hints: Vec<String>,
 }
 
 impl CliError {
+    /// An error with its exit code and message, no hints yet.
     pub fn new(exit: Exit, message: impl Into<String>) -> Self {
         CliError {
             exit,
@@ -33,6 +37,7 @@ impl CliError {
         }
     }
 
+    /// Adds a `hint:` line.
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hints.push(hint.into());
         self
@@ -43,6 +48,7 @@ impl CliError {
         CliError::new(exit, String::new())
     }
 
+    /// Prints the error and its hints to stderr, once, at the edge.
     pub fn print(&self) {
         if self.message.is_empty() {
             return;

@@ -100,7 +100,7 @@ fn trimmed_fence(line: &str) -> &str {
 }
 
 /// `<` becomes `&lt;` except inside code spans (a backtick run closed by a run of the same
-/// length, as CommonMark reads them).
+/// length, as `CommonMark` reads them).
 fn escape_outside_code_spans(line: &str) -> String {
     let chars: Vec<char> = line.chars().collect();
     let mut out = String::with_capacity(line.len());

@@ -30,6 +30,12 @@ fn active_bar() -> std::sync::MutexGuard<'static, Option<ProgressBar>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+fn stop_spinner() {
+    if let Some(bar) = active_bar().take() {
+        bar.finish_and_clear();
+    }
+}
+
 /// A `tracing` writer for stderr that suspends the active bar while a log line is written.
 pub struct LogWriter;
 
@@ -188,7 +194,7 @@ impl Printer {
             return;
         }
         // The previous attempt's spinner goes first: none is left behind on the screen.
-        self.stop_spinner();
+        stop_spinner();
         let bar = ProgressBar::new_spinner();
         bar.set_style(
             ProgressStyle::with_template("  {spinner} {msg} {elapsed}").expect("static template"),
@@ -203,7 +209,7 @@ impl Printer {
         if !self.enabled || !self.terminal {
             return;
         }
-        self.stop_spinner();
+        stop_spinner();
         let bar = ProgressBar::new(planned.as_millis() as u64);
         bar.set_style(
             ProgressStyle::with_template("  {msg} {bar:30} {elapsed} of {len_text}")
@@ -227,16 +233,14 @@ impl Printer {
         *active_bar() = Some(bar);
     }
 
-    fn stop_spinner(&self) {
-        if let Some(bar) = active_bar().take() {
-            bar.finish_and_clear();
-        }
-    }
-
     /// Clears the spinner or countdown before the operator is asked something: a bar that
     /// went on drawing would write over the question.
+    #[allow(
+        clippy::unused_self,
+        reason = "callers need not know the bar is process-wide"
+    )]
     pub fn pause(&self) {
-        self.stop_spinner();
+        stop_spinner();
     }
 }
 
@@ -281,7 +285,7 @@ impl Observer for Printer {
                 }
             }
             Event::StepFinished(done) => {
-                self.stop_spinner();
+                stop_spinner();
                 let (word, painted) = match done.outcome {
                     Outcome::Ok => ("ok", s.ok("ok  ")),
                     Outcome::Warning => ("warn", s.warning("warn")),

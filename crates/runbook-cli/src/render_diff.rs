@@ -210,14 +210,14 @@ fn side_text(side: &Side) -> String {
         Some(rev) => format!("{} at {rev}", side.file),
         None => side.file.clone(),
     };
-    if !side.exists {
-        text.push_str("  (does not exist)");
-    } else {
+    if side.exists {
         let mut meta: Vec<String> = side.name.iter().cloned().collect();
         meta.extend(side.version.clone());
         if !meta.is_empty() {
             text.push_str(&format!("  ({})", meta.join(" ")));
         }
+    } else {
+        text.push_str("  (does not exist)");
     }
     text
 }
@@ -489,7 +489,7 @@ fn markdown_step(out: &mut String, c: &StepChange) {
     }
 }
 
-/// A ```diff block: removed lines, then added lines, unchanged lines as context.
+/// A fenced `diff` block: removed lines, then added lines, unchanged lines as context.
 fn diff_block(f: &FieldChange) -> String {
     let old = f.old_text.as_deref().unwrap_or("");
     let new = f.new_text.as_deref().unwrap_or("");

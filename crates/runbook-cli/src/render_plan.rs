@@ -156,19 +156,40 @@ pub fn human_details(step: &PlanStep, s: Style) -> Vec<String> {
     let rows: [(&str, Option<String>); 6] = [
         (
             "expect",
-            join(step.expect.iter().map(|e| e.to_string()).collect()),
+            join(
+                step.expect
+                    .iter()
+                    .map(std::string::ToString::to_string)
+                    .collect(),
+            ),
         ),
         (
             "capture",
-            join(step.captures.iter().map(|c| c.to_string()).collect()),
+            join(
+                step.captures
+                    .iter()
+                    .map(std::string::ToString::to_string)
+                    .collect(),
+            ),
         ),
         (
             "checks",
-            join(step.checks.iter().map(|c| c.to_string()).collect()),
+            join(
+                step.checks
+                    .iter()
+                    .map(std::string::ToString::to_string)
+                    .collect(),
+            ),
         ),
-        ("retry", step.retry.as_ref().map(|r| r.to_string())),
+        (
+            "retry",
+            step.retry.as_ref().map(std::string::ToString::to_string),
+        ),
         ("timeout", step.timeout_ms.map(duration_text)),
-        ("watch", step.watch.as_ref().map(|w| w.to_string())),
+        (
+            "watch",
+            step.watch.as_ref().map(std::string::ToString::to_string),
+        ),
     ];
     for (label, value) in rows {
         if let Some(value) = value {

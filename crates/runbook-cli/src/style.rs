@@ -1,27 +1,25 @@
-//! Colour decisions: on for a terminal unless NO_COLOR is set, off when piped; output must make
+//! Colour decisions and painters. Whether a stream gets colour is decided once, by anstream
+//! (`--color`, then `NO_COLOR`, `CLICOLOR_FORCE`, `CLICOLOR`, `TERM=dumb` and whether the
+//! stream is a terminal), for our own output and tracing's log lines alike. Output must make
 //! sense without colour.
 
-use std::io::IsTerminal;
-use std::sync::OnceLock;
+use anstream::{AutoStream, ColorChoice as Decision};
+use anstyle::{AnsiColor, Effects};
 
 use crate::args::ColorChoice;
 
-static CHOICE: OnceLock<ColorChoice> = OnceLock::new();
-
+/// Makes `--color` the process-wide choice; `auto` leaves it to the environment.
 pub fn init(choice: ColorChoice) {
-    let _ = CHOICE.set(choice);
+    let decision = match choice {
+        ColorChoice::Auto => Decision::Auto,
+        ColorChoice::Always => Decision::AlwaysAnsi,
+        ColorChoice::Never => Decision::Never,
+    };
+    decision.write_global();
 }
 
-fn enabled(is_terminal: bool) -> bool {
-    match CHOICE.get().copied().unwrap_or(ColorChoice::Auto) {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            is_terminal
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::env::var("TERM").map_or(true, |t| t != "dumb")
-        }
-    }
+fn colored(decision: Decision) -> bool {
+    decision != Decision::Never
 }
 
 /// A painter for one stream.
@@ -30,45 +28,56 @@ pub struct Style {
     pub color: bool,
 }
 
+/// The painter for stdout.
 pub fn stdout() -> Style {
     Style {
-        color: enabled(std::io::stdout().is_terminal()),
+        color: colored(AutoStream::choice(&std::io::stdout())),
     }
 }
 
+/// The painter for stderr (also what tracing's log lines use).
 pub fn stderr() -> Style {
     Style {
-        color: enabled(std::io::stderr().is_terminal()),
+        color: colored(AutoStream::choice(&std::io::stderr())),
     }
 }
 
+// The painters are passed around as `fn(&Style, &str) -> String`.
+#[allow(clippy::trivially_copy_pass_by_ref)]
 impl Style {
-    fn paint(&self, code: &str, text: &str) -> String {
+    fn paint(&self, style: anstyle::Style, text: &str) -> String {
         if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            format!("{style}{text}{style:#}")
         } else {
             text.to_owned()
         }
     }
+    /// `error:` and failures: bold red.
     pub fn error(&self, t: &str) -> String {
-        self.paint("1;31", t)
+        self.paint(AnsiColor::Red.on_default().bold(), t)
     }
+    /// `warning:` and warnings: bold yellow.
     pub fn warning(&self, t: &str) -> String {
-        self.paint("1;33", t)
+        self.paint(AnsiColor::Yellow.on_default().bold(), t)
     }
+    /// Success: bold green.
     pub fn ok(&self, t: &str) -> String {
-        self.paint("1;32", t)
+        self.paint(AnsiColor::Green.on_default().bold(), t)
     }
+    /// `hint:` lines: bold cyan.
     pub fn hint(&self, t: &str) -> String {
-        self.paint("1;36", t)
+        self.paint(AnsiColor::Cyan.on_default().bold(), t)
     }
+    /// Emphasis.
     pub fn bold(&self, t: &str) -> String {
-        self.paint("1", t)
+        self.paint(anstyle::Style::new().bold(), t)
     }
+    /// Secondary text.
     pub fn dim(&self, t: &str) -> String {
-        self.paint("2", t)
+        self.paint(anstyle::Style::new().effects(Effects::DIMMED), t)
     }
+    /// Commands: cyan.
     pub fn command(&self, t: &str) -> String {
-        self.paint("36", t)
+        self.paint(AnsiColor::Cyan.on_default(), t)
     }
 }

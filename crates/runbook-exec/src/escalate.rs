@@ -100,7 +100,9 @@ async fn post(
             .map_err(|e| {
                 let mut secrets = Redactor::default();
                 secrets.add(&url);
-                headers.iter().for_each(|(_, v)| secrets.add(v));
+                for (_, value) in &headers {
+                    secrets.add(value);
+                }
                 format!(
                     "the webhook POST failed: {}",
                     secrets.redact(&e.to_string())

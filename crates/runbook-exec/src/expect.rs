@@ -212,7 +212,7 @@ mod tests {
         let spec = Capture {
             regex: Some(runbook_model::Spanned::new(
                 r"(\d+)%".into(),
-                Default::default(),
+                runbook_model::Loc::default(),
             )),
             ..Default::default()
         };

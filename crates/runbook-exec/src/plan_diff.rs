@@ -658,16 +658,16 @@ fn step_fields(old: &PlanStep, new: &PlanStep) -> Vec<FieldChange> {
         "expect",
         json(&old.expect),
         json(&new.expect),
-        texts(&old.expect, |e| e.to_string()),
-        texts(&new.expect, |e| e.to_string()),
+        texts(&old.expect, std::string::ToString::to_string),
+        texts(&new.expect, std::string::ToString::to_string),
         false,
     );
     push(
         "captures",
         json(&old.captures),
         json(&new.captures),
-        texts(&old.captures, |c| c.to_string()),
-        texts(&new.captures, |c| c.to_string()),
+        texts(&old.captures, std::string::ToString::to_string),
+        texts(&new.captures, std::string::ToString::to_string),
         false,
     );
     let check = |c: &crate::plan::PlanCheck| match &c.message {
@@ -686,8 +686,8 @@ fn step_fields(old: &PlanStep, new: &PlanStep) -> Vec<FieldChange> {
         "retry",
         json(&old.retry),
         json(&new.retry),
-        old.retry.as_ref().map(|r| r.to_string()),
-        new.retry.as_ref().map(|r| r.to_string()),
+        old.retry.as_ref().map(std::string::ToString::to_string),
+        new.retry.as_ref().map(std::string::ToString::to_string),
         false,
     );
     push(
@@ -702,8 +702,8 @@ fn step_fields(old: &PlanStep, new: &PlanStep) -> Vec<FieldChange> {
         "watch",
         json(&old.watch),
         json(&new.watch),
-        old.watch.as_ref().map(|w| w.to_string()),
-        new.watch.as_ref().map(|w| w.to_string()),
+        old.watch.as_ref().map(std::string::ToString::to_string),
+        new.watch.as_ref().map(std::string::ToString::to_string),
         false,
     );
     push(

@@ -277,6 +277,7 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
 }
 
 /// Whether a process group still has a member.
+#[allow(unsafe_code, reason = "killpg through libc")]
 pub fn group_alive(pgid: i32) -> bool {
     // SAFETY: killpg with signal 0 only checks for existence and permission.
     pgid > 1 && unsafe { libc::killpg(pgid, 0) } == 0
@@ -299,6 +300,7 @@ pub fn stop_group(pgid: i32, grace: Duration) -> bool {
     true
 }
 
+#[allow(unsafe_code, reason = "killpg through libc")]
 fn signal_group(pgid: i32, signal: i32) {
     // SAFETY: killpg has no memory-safety preconditions; a stale group id fails with ESRCH.
     unsafe {

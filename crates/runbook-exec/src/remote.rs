@@ -1,5 +1,5 @@
 //! Steps on other hosts, through the system `ssh`: the user's `~/.ssh/config`, agent,
-//! ProxyJump and known_hosts work as they are configured. One multiplexed master connection
+//! `ProxyJump` and `known_hosts` work as they are configured. One multiplexed master connection
 //! per host (a private control folder, `%C` paths), opened once and reused by every step.
 //!
 //! A remote step runs under a small fixed wrapper (`WRAPPER`) that reads the script (and the
@@ -93,6 +93,7 @@ pub fn resolve(inventory: Option<&Inventory>, target: &str) -> Option<Vec<HostTa
 
 /// The private folder of the control sockets: `$TMPDIR/runbook-ssh-<uid>`, mode 0700, refused
 /// when it is not a real folder of ours.
+#[allow(unsafe_code, reason = "getuid through libc")]
 pub fn control_dir() -> std::io::Result<PathBuf> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     // SAFETY: getuid has no preconditions.
@@ -170,7 +171,7 @@ pub fn step_args(host: &SshHost, control: &Path) -> Vec<String> {
     let mut args = vec!["ssh".to_owned()];
     args.extend(base_args(host, control));
     let wrapper = shlex::try_quote(WRAPPER)
-        .map(|q| q.into_owned())
+        .map(std::borrow::Cow::into_owned)
         .unwrap_or_else(|_| WRAPPER.to_owned());
     args.extend([
         "-o".into(),
@@ -195,7 +196,7 @@ pub fn payload(script: &str, env: &[(String, String)]) -> Vec<u8> {
     let mut text = String::new();
     for (name, value) in env {
         let quoted = shlex::try_quote(value)
-            .map(|q| q.into_owned())
+            .map(std::borrow::Cow::into_owned)
             .unwrap_or_else(|_| "''".to_owned());
         text.push_str(&format!("export {name}={quoted}\n"));
     }

@@ -48,7 +48,7 @@ impl Replay {
 #[derive(Debug, Clone)]
 pub struct ResumePoint {
     pub started: RunStarted,
-    /// The timestamp of the run_started record.
+    /// The timestamp of the `run_started` record.
     pub started_ts: String,
     /// When the incident clock started (Unix ms): it keeps running across the gap.
     pub clock_start_ms: u64,

@@ -943,7 +943,7 @@ impl<'d> Builder<'d> {
             let export = caps.get(1).is_some();
             let var = caps[2].to_owned();
             let value = caps[3].to_owned();
-            if self.assignment(&var, &value, export, name.clone(), line, cwd) {
+            if self.assignment(&var, &value, export, name.clone(), line, cwd.as_deref()) {
                 return;
             }
         }
@@ -964,7 +964,7 @@ impl<'d> Builder<'d> {
                 .or_else(|| caps.get(3))
                 .or_else(|| caps.get(4))
                 .map_or("", |m| m.as_str());
-            self.watch_step(inner, every, name, line, cwd);
+            self.watch_step(inner, every, name, line, cwd.as_deref());
             return;
         }
         if danger::interactive(trimmed) {
@@ -987,20 +987,18 @@ impl<'d> Builder<'d> {
         }
         let full = with_cwd(trimmed, cwd.as_deref());
         let index = self.run_step(&full, name, line, output, runme.id_hint());
-        if let Some(index) = index {
-            match expect::from_output(output) {
-                Some(found) if !output.is_empty() => {
-                    let text = format!("Expected output: `{}`", output.join(" ").trim());
-                    self.set_expect(index, found, line, &text);
-                }
-                _ if !output.is_empty() => {
-                    self.draft.steps[index].add_doc(&format!(
-                        "Example output:\n\n```\n{}\n```",
-                        output.join("\n")
-                    ));
-                }
-                _ => {}
+        match expect::from_output(output) {
+            Some(found) if !output.is_empty() => {
+                let text = format!("Expected output: `{}`", output.join(" ").trim());
+                self.set_expect(index, found, line, &text);
             }
+            _ if !output.is_empty() => {
+                self.draft.steps[index].add_doc(&format!(
+                    "Example output:\n\n```\n{}\n```",
+                    output.join("\n")
+                ));
+            }
+            _ => {}
         }
     }
 
@@ -1012,11 +1010,11 @@ impl<'d> Builder<'d> {
         export: bool,
         name: Option<String>,
         line: usize,
-        cwd: &Option<String>,
+        cwd: Option<&str>,
     ) -> bool {
         let key = params::snake(var);
         if let Some(inner) = value.strip_prefix("$(").and_then(|v| v.strip_suffix(')')) {
-            let full = with_cwd(inner, cwd.as_deref());
+            let full = with_cwd(inner, cwd);
             let index = self.run_step(
                 &full,
                 name.or_else(|| Some(format!("Set {var}"))),
@@ -1024,24 +1022,22 @@ impl<'d> Builder<'d> {
                 &[],
                 None,
             );
-            if let Some(index) = index {
-                self.draft.steps[index].capture = Some(key.clone());
-                self.draft.steps[index].continue_on_failure = false;
-                self.shell_vars
-                    .insert(var.to_owned(), Source::Capture(key.clone()));
-                if export {
-                    self.exports
-                        .insert(var.to_owned(), format!("{{{{ {key} }}}}"));
-                }
-                self.draft.notes.push(Note::new(
-                    NoteKind::Mapped,
-                    line,
-                    format!(
-                        "`{var}=$(...)` became a capture `{key}` of step `{}`",
-                        self.draft.steps[index].id
-                    ),
-                ));
+            self.draft.steps[index].capture = Some(key.clone());
+            self.draft.steps[index].continue_on_failure = false;
+            self.shell_vars
+                .insert(var.to_owned(), Source::Capture(key.clone()));
+            if export {
+                self.exports
+                    .insert(var.to_owned(), format!("{{{{ {key} }}}}"));
             }
+            self.draft.notes.push(Note::new(
+                NoteKind::Mapped,
+                line,
+                format!(
+                    "`{var}=$(...)` became a capture `{key}` of step `{}`",
+                    self.draft.steps[index].id
+                ),
+            ));
             return true;
         }
         if value.contains('$') || value.contains('`') {
@@ -1087,18 +1083,17 @@ impl<'d> Builder<'d> {
         every: &str,
         name: Option<String>,
         line: usize,
-        cwd: &Option<String>,
+        cwd: Option<&str>,
     ) {
         let inner = danger::one_shot(inner).unwrap_or_else(|| inner.trim().to_owned());
-        let full = with_cwd(&inner, cwd.as_deref());
-        if let Some(index) = self.run_step(&full, name, line, &[], None) {
-            self.draft.steps[index].watch = Some((format!("{every}s"), "5m".into()));
-            self.draft.notes.push(Note::new(
-                NoteKind::Human,
-                line,
-                format!("`watch -n {every}` became a `watch` of step `{}` every {every}s for 5m: set how long to watch", self.draft.steps[index].id),
-            ));
-        }
+        let full = with_cwd(&inner, cwd);
+        let index = self.run_step(&full, name, line, &[], None);
+        self.draft.steps[index].watch = Some((format!("{every}s"), "5m".into()));
+        self.draft.notes.push(Note::new(
+            NoteKind::Human,
+            line,
+            format!("`watch -n {every}` became a `watch` of step `{}` every {every}s for 5m: set how long to watch", self.draft.steps[index].id),
+        ));
     }
 
     /// A run step from command text (placeholders become params). Returns its index.
@@ -1109,7 +1104,7 @@ impl<'d> Builder<'d> {
         line: usize,
         _output: &[String],
         id_hint: Option<String>,
-    ) -> Option<usize> {
+    ) -> usize {
         let template = self.template(text, line);
         let name = name.unwrap_or_else(|| self.context_name());
         let id = self.unique_id(id_hint.as_deref().unwrap_or(&name));
@@ -1146,7 +1141,7 @@ impl<'d> Builder<'d> {
         self.push_step(step);
         let index = self.draft.steps.len() - 1;
         self.last_run = Some(index);
-        Some(index)
+        index
     }
 
     /// Turns command text into a template: placeholders to `{{ name }}`, declared as params.

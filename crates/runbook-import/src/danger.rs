@@ -54,7 +54,7 @@ static CONFIRM_TARGET: LazyLock<Regex> = LazyLock::new(|| {
 pub fn confirm_target(cmd: &str) -> Option<String> {
     // `kubectl -n ns delete pod NAME`: the second word after `delete` that is not an option.
     let words: Vec<&str> = cmd.split_whitespace().collect();
-    if matches!(words.first(), Some(&"kubectl") | Some(&"oc"))
+    if matches!(words.first(), Some(&"kubectl" | &"oc"))
         && let Some(at) = words.iter().position(|w| *w == "delete")
     {
         let mut plain = Vec::new();

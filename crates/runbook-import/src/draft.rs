@@ -115,11 +115,17 @@ impl Step {
 pub enum NoteKind {
     /// Something mapped: a capture, an expectation, a var, inline commands.
     Mapped,
+    /// A placeholder or environment variable became a param.
     Param,
+    /// Expected output became an `expect`.
     Expectation,
+    /// A command was marked destructive.
     Danger,
+    /// An escalation table or list became the ladder.
     Escalation,
+    /// Prose became a manual step.
     Manual,
+    /// Text was kept as a step's documentation.
     Doc,
     /// Left out because the text warns against it.
     Warned,
@@ -146,13 +152,16 @@ impl NoteKind {
 /// One line of the import report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
+    /// What it is about.
     pub kind: NoteKind,
     /// Line in the Markdown.
     pub line: usize,
+    /// The note itself, one line of Markdown.
     pub text: String,
 }
 
 impl Note {
+    /// A note of `kind` about line `line`.
     pub fn new(kind: NoteKind, line: usize, text: String) -> Self {
         Note { kind, line, text }
     }

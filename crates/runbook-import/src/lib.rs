@@ -1,4 +1,4 @@
-//! Markdown runbooks to playbooks. [`import`] reads a runbook (CommonMark + GFM, through
+//! Markdown runbooks to playbooks. [`import`] reads a runbook (`CommonMark` + GFM, through
 //! pulldown-cmark), finds its procedures, and writes each as a `runbook/v1` playbook: steps
 //! from numbered items, sub-headings and shell blocks; params from placeholders; `expect` from
 //! "Expected:" lines; `danger: destructive` on commands that destroy; manual steps for human
@@ -9,6 +9,8 @@
 //!
 //! **Invariant:** no terminal or file I/O here: text in, text out.
 //! **Invariant:** every returned playbook has no `check` error.
+
+#![forbid(unsafe_code)]
 
 mod build;
 mod danger;
@@ -39,20 +41,28 @@ use outline::{Section, SectionNode, has_commands, has_commands_deep, pure_phase,
 pub struct Playbook {
     /// `metadata.name`; the file is `<name>.yaml`.
     pub name: String,
+    /// `metadata.title`: the procedure's heading.
     pub title: String,
+    /// `metadata.severity`, when the runbook names one.
     pub severity: Option<String>,
     /// The playbook's YAML text.
     pub yaml: String,
     /// Lines of the Markdown it came from.
     pub lines: (usize, usize),
+    /// How many `run` steps it has.
     pub run_steps: usize,
+    /// How many `manual` steps it has.
     pub manual_steps: usize,
+    /// How many `wait` steps it has.
     pub wait_steps: usize,
+    /// The names of its params.
     pub params: Vec<String>,
+    /// What was decided and what needs a human, for the report.
     pub notes: Vec<Note>,
 }
 
 impl Playbook {
+    /// The file name to write it to: `<name>.yaml`.
     pub fn file_name(&self) -> String {
         format!("{}.yaml", self.name)
     }
@@ -61,8 +71,11 @@ impl Playbook {
 /// A section of the Markdown that did not become a playbook, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
+    /// The section's heading.
     pub title: String,
+    /// The heading's line.
     pub line: usize,
+    /// Why it is not a procedure.
     pub reason: String,
 }
 
@@ -71,7 +84,9 @@ pub struct Skipped {
 pub struct Import {
     /// The Markdown file's name, as shown in headers and the report.
     pub source: String,
+    /// One playbook per procedure found.
     pub playbooks: Vec<Playbook>,
+    /// The sections that did not become playbooks.
     pub skipped: Vec<Skipped>,
 }
 

@@ -1,4 +1,4 @@
-//! Markdown (CommonMark + GFM) to a small block tree: headings, paragraphs, lists with their
+//! Markdown (`CommonMark` + GFM) to a small block tree: headings, paragraphs, lists with their
 //! items, fenced code, tables. Inline content keeps only what the importer reads: the text, the
 //! inline code spans and a bold lead (`**Check status**`). Every node carries its source line.
 
@@ -52,7 +52,7 @@ pub enum Node {
     },
     Code {
         line: usize,
-        /// The first word of the info string, lowercased (`bash`, `console`, `` for none).
+        /// The first word of the info string, lowercased (`bash`, `console`, empty for none).
         lang: String,
         /// The rest of the info string (Runme annotations: `{"name": "x"}`, `{ name=x }`).
         attrs: String,
@@ -197,7 +197,7 @@ pub fn parse(text: &str) -> Vec<Node> {
                 close_item_title(&mut stack, &mut inline);
                 table = Some((line, Vec::new()));
             }
-            Event::Start(Tag::TableHead) | Event::Start(Tag::TableRow) => {
+            Event::Start(Tag::TableHead | Tag::TableRow) => {
                 if let Some((_, rows)) = table.as_mut() {
                     rows.push(Vec::new());
                 }
@@ -208,7 +208,7 @@ pub fn parse(text: &str) -> Vec<Node> {
                     push(&mut stack, Node::Table { line, rows });
                 }
             }
-            Event::Start(Tag::Heading { .. }) | Event::Start(Tag::Paragraph) => {
+            Event::Start(Tag::Heading { .. } | Tag::Paragraph) => {
                 // A list item's first paragraph is its title: keep collecting into it.
                 let item_title_open = matches!(stack.last(), Some(Frame::Item { title: None, .. }))
                     && inline.is_some();
@@ -388,8 +388,8 @@ fn finish(inline: Option<Inline>) -> Inline {
 fn push(stack: &mut [Frame], node: Node) {
     match stack.last_mut() {
         Some(Frame::Blocks(nodes)) => nodes.push(node),
-        Some(Frame::Item { children, .. }) | Some(Frame::Quote { children, .. }) => {
-            children.push(node)
+        Some(Frame::Item { children, .. } | Frame::Quote { children, .. }) => {
+            children.push(node);
         }
         // A list holds items only; a stray node (never produced by the parser) is dropped.
         Some(Frame::List { .. }) | None => {}

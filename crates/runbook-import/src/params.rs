@@ -204,7 +204,7 @@ const STOP: &[&str] = &[
     "above", "output", "value", "here", "insert", "by", "with",
 ];
 
-/// A parameter name (snake_case, starting with a letter) from free text.
+/// A parameter name (`snake_case`, starting with a letter) from free text.
 pub fn snake(text: &str) -> String {
     let words: Vec<String> = text
         .split(|c: char| !c.is_ascii_alphanumeric())

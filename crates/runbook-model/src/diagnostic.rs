@@ -142,7 +142,7 @@ impl Diagnostic {
                 SnippetLevel::HELP.secondary_title(hint.as_str()),
             ));
         }
-        renderer.render(&groups).to_string()
+        renderer.render(&groups).clone()
     }
 
     /// A GitHub Actions workflow command that annotates the pull request's diff.

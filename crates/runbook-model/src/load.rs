@@ -83,7 +83,7 @@ pub fn read_source(path: &std::path::Path) -> Result<Vec<u8>, Diagnostic> {
             &display,
             format!(
                 "{display} is not a regular file (a {}): refused",
-                file_kind(&meta.file_type())
+                file_kind(meta.file_type())
             ),
         ));
     }
@@ -110,7 +110,7 @@ pub fn read_source(path: &std::path::Path) -> Result<Vec<u8>, Diagnostic> {
     Ok(bytes)
 }
 
-fn file_kind(kind: &std::fs::FileType) -> &'static str {
+fn file_kind(kind: std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     if kind.is_fifo() {
         "FIFO"

@@ -43,7 +43,7 @@ pub(crate) fn blank_pair(text: &str, line: usize, col: usize) -> Option<String> 
         // everywhere).
         if let Some(comma) = text[..start].trim_end().strip_suffix(',') {
             let at = comma.len();
-            out.replace_range(at..at + 1, " ");
+            out.replace_range(at..=at, " ");
         }
     }
     Some(out)

@@ -249,7 +249,10 @@ impl<'a> Validator<'a> {
             ),
             1 => {}
             _ => {
-                let names: Vec<_> = actions.iter().map(|a| a.keyword()).collect();
+                let names: Vec<_> = actions
+                    .iter()
+                    .map(super::playbook::Action::keyword)
+                    .collect();
                 self.out.push(
                     Diagnostic::error(
                         "many-actions",
@@ -567,7 +570,7 @@ impl<'a> Validator<'a> {
                 }
             });
         if let Err(err) = result {
-            let why = err.to_string();
+            let why = err.clone();
             let why = why
                 .lines()
                 .last()
@@ -1038,7 +1041,7 @@ pub fn validate_inventory(source: &Source, inventory: &Inventory) -> Vec<Diagnos
                     source,
                     channel.loc,
                     format!("channel `{name}`: webhook `{url}` is not an http(s) URL"),
-                ))
+                ));
             }
             (None, Some(command)) => match template::analyze(command) {
                 Err(err) => {

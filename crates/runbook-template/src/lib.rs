@@ -14,6 +14,8 @@
 //! hanging. The static helpers ([`analyze`], [`analyze_expression`], [`scan`]) let the
 //! validator find problems before anything runs.
 
+#![forbid(unsafe_code)]
+
 pub mod scan;
 pub mod shell;
 
@@ -239,7 +241,7 @@ impl Engine {
             Mode::Text => self
                 .env
                 .render_named_str(TEXT_TEMPLATE, source, ctx)
-                .map_err(|err| self.explain_undefined(source, ctx, &err)),
+                .map_err(|err| Self::explain_undefined(source, ctx, &err)),
             Mode::Shell => {
                 let template = self
                     .env
@@ -247,7 +249,7 @@ impl Engine {
                     .map_err(|err| TemplateError::from_minijinja(&err))?;
                 let (output, spans) = template
                     .render_with_spans(ctx)
-                    .map_err(|err| self.explain_undefined(source, ctx, &err))?;
+                    .map_err(|err| Self::explain_undefined(source, ctx, &err))?;
                 self.quote(source, &output, &spans)
             }
         }
@@ -334,16 +336,11 @@ impl Engine {
         compiled
             .eval(ctx.clone())
             .map(|v| v.is_true())
-            .map_err(|err| self.explain_undefined(expression, ctx, &err))
+            .map_err(|err| Self::explain_undefined(expression, ctx, &err))
     }
 
     /// Turns minijinja's bare "undefined value" into a message that names the variable.
-    fn explain_undefined(
-        &self,
-        source: &str,
-        ctx: &Value,
-        err: &minijinja::Error,
-    ) -> TemplateError {
+    fn explain_undefined(source: &str, ctx: &Value, err: &minijinja::Error) -> TemplateError {
         let mut out = TemplateError::from_minijinja(err);
         if err.kind() == minijinja::ErrorKind::UndefinedError {
             // Look in the failing expression first: the template may use other names that are

@@ -13,6 +13,7 @@ pub struct PlaceProblem {
     pub offset: usize,
     /// Length of the placeholder, `{{` to `}}`.
     pub len: usize,
+    /// Why no value can go there.
     pub problem: PlaceError,
 }
 
@@ -29,9 +30,11 @@ pub enum OptOutKind {
 /// One use of an opt-out, with the offset of its name in the template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OptOut {
+    /// Byte offset of the filter or tag name.
     pub offset: usize,
     /// The filter or tag name as written (`raw`, `safe`, `autoescape`, ...).
     pub name: String,
+    /// Whether it really opts out (`raw`) or only looks like it.
     pub kind: OptOutKind,
 }
 

@@ -174,6 +174,7 @@ struct Command {
     word: String,
     word_literal: bool,
     /// The current word is the first of a simple command.
+    #[allow(clippy::struct_field_names, reason = "the shell's term for it")]
     command_position: bool,
     /// A literal `--` word was seen in the current simple command.
     options_ended: bool,
@@ -311,6 +312,7 @@ impl Default for Lexer {
 }
 
 impl Lexer {
+    /// A lexer at the start of a command, outside any quotes.
     pub fn new() -> Self {
         Lexer {
             stack: vec![Frame::Command(Command::new(false))],

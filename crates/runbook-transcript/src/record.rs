@@ -305,7 +305,7 @@ pub struct Delivery {
 pub struct Escalation {
     /// 1-based position in the policy; on-failure escalations count as the next level.
     pub level: u32,
-    /// `policy` (the clock) or `failure` (a step's on_failure) or `operator`.
+    /// `policy` (the clock) or `failure` (a step's `on_failure`) or `operator`.
     pub reason: String,
     pub channels: Vec<String>,
     pub message: String,
@@ -324,6 +324,10 @@ pub struct Escalation {
     pub late_ms: u64,
 }
 
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }

@@ -1,46 +1,20 @@
-//! UTC timestamps without a date library: RFC 3339 with milliseconds, and compact ids.
+//! UTC timestamps (RFC 3339 with milliseconds, through humantime), compact ids, durations for
+//! people, and the incident clock.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-fn parts(t: SystemTime) -> (i64, u32, u32, u64, u64, u64, u32) {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (y, mo, day) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    (
-        y,
-        mo,
-        day,
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        d.subsec_millis(),
-    )
-}
-
 /// `2026-11-22T21:30:05.123Z`
 pub fn rfc3339(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, s, ms) = parts(t);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
+    humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// `20261122T213005Z`, for file names and run ids.
 pub fn compact(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, s, _) = parts(t);
-    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect()
 }
 
 /// Formats a duration compactly for people: `450ms`, `8.1s`, `2m30s`, `1h05m`.
@@ -92,14 +66,17 @@ impl Clock {
         }
     }
 
+    /// Time on the incident clock: since the run first started, across resumes.
     pub fn elapsed(&self) -> std::time::Duration {
         self.offset + self.origin.elapsed()
     }
 
+    /// [`Clock::elapsed`] in milliseconds.
     pub fn elapsed_ms(&self) -> u64 {
         self.elapsed().as_millis() as u64
     }
 
+    /// When the clock started, in milliseconds since the Unix epoch.
     pub fn start_unix_ms(&self) -> u64 {
         self.start_unix_ms
     }
@@ -119,35 +96,18 @@ pub fn unix_ms(t: SystemTime) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Days since 1970-01-01 of a civil date (the inverse of `civil_from_days`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// Parses the timestamps this crate writes (`2026-11-22T21:30:05.123Z`) back to Unix
 /// milliseconds; `None` for anything else.
 pub fn parse_rfc3339_ms(text: &str) -> Option<u64> {
-    let b = text.as_bytes();
-    if b.len() != 24 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[23] != b'Z' {
+    // humantime also reads other precisions; a transcript's timestamps have milliseconds.
+    if text.len() != 24 {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<u64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, s, ms) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    let days = days_from_civil(y as i64, mo as u32, d as u32);
-    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + mi * 60 + s;
-    Some(secs * 1000 + ms)
+    let t = humantime::parse_rfc3339(text).ok()?;
+    Some(t.duration_since(UNIX_EPOCH).ok()?.as_millis() as u64)
 }
 
+/// The current time as a transcript timestamp (RFC 3339, UTC, milliseconds).
 pub fn now() -> String {
     rfc3339(SystemTime::now())
 }

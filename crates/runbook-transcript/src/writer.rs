@@ -28,7 +28,7 @@ impl std::fmt::Debug for TranscriptWriter {
         f.debug_struct("TranscriptWriter")
             .field("path", &self.path)
             .field("seq", &self.seq)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -84,6 +84,7 @@ impl TranscriptWriter {
         }
     }
 
+    /// The transcript's file.
     pub fn path(&self) -> &Path {
         &self.path
     }

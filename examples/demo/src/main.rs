@@ -21,7 +21,7 @@ fn main() {
                 port = args
                     .next()
                     .and_then(|p| p.parse().ok())
-                    .unwrap_or_else(|| usage())
+                    .unwrap_or_else(|| usage());
             }
             "--state" => state = args.next().map(PathBuf::from).unwrap_or_else(|| usage()),
             _ => usage(),

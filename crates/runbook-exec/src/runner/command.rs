@@ -542,7 +542,7 @@ impl LineSink for StepOutput<'_> {
         shared
             .journal
             .output(self.step, stream, &line, recorded, &|e| {
-                shared.journal_failed(e)
+                shared.journal_failed(e);
             });
     }
 }

@@ -126,7 +126,9 @@ impl Scope {
             Err(report) => return report,
         };
         if edited != commands[0] {
-            commands.iter_mut().for_each(|c| c.clone_from(&edited));
+            for command in &mut commands {
+                command.clone_from(&edited);
+            }
         }
         if hosts.len() > CONFIRM_HOSTS_ABOVE
             && self.shared.interactive()

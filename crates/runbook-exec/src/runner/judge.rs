@@ -13,7 +13,7 @@ use crate::expect;
 use crate::process::ProcessResult;
 use crate::program::StepIdx;
 
-/// Bytes of stdout/stderr kept in `steps.<id>` and the step_finished record.
+/// Bytes of stdout/stderr kept in `steps.<id>` and the `step_finished` record.
 const VIEW_BYTES: usize = 16 * 1024;
 
 impl Scope {

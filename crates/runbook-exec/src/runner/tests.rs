@@ -35,7 +35,7 @@ impl Operator for Scripted {
     fn interactive(&self) -> bool {
         true
     }
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "script"
     }
     fn before_step(&self, step: &StepPreview) -> Answered<BeforeStep> {

@@ -454,7 +454,7 @@ fn text(s: &str) -> String {
                 .peek()
                 .is_some_and(|n| n.is_ascii_alphanumeric() || *n == '#') =>
             {
-                out.push_str("&amp;")
+                out.push_str("&amp;");
             }
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
