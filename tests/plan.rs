@@ -424,7 +424,7 @@ fn fleet_plan(format: &str) -> Output {
         .run()
 }
 
-/// A fan-out resolved per host (issue 11): which hosts, which batches, max_fail over the
+/// A fan-out resolved per host (issue 11): which hosts, which batches, `max_fail` over the
 /// step, the count question, and the command on each host whose vars change it.
 #[test]
 fn a_fan_out_is_resolved_per_host_in_every_format() {

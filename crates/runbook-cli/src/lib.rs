@@ -22,6 +22,8 @@ mod render_plan;
 mod report;
 mod run;
 mod run_summary;
+// The terminal's size (TIOCGWINSZ) goes through libc.
+#[allow(unsafe_code)]
 mod status;
 mod style;
 mod suggest;

@@ -218,7 +218,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     }
 }
 
-/// A fan-out's lines: batches and max_fail, then each host whose command differs.
+/// A fan-out's lines: batches and `max_fail`, then each host whose command differs.
 fn human_fan_out(step: &PlanStep, s: Style) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(fan) = step.target.fan_out() {

@@ -70,7 +70,11 @@ impl StatusLine {
 
     /// Shows `text` (the current step) on the line, now.
     pub fn set_step(&self, text: String) {
-        *self.shared.step.lock().unwrap_or_else(|e| e.into_inner()) = text;
+        *self
+            .shared
+            .step
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = text;
         self.shared.nudge();
     }
 
@@ -118,11 +122,13 @@ impl Shared {
             let into = self.clock.clock.elapsed().subsec_millis();
             let wait = Duration::from_millis(u64::from(1000 - into));
             let (lock, cvar) = &self.wake;
-            let mut woken = lock.lock().unwrap_or_else(|e| e.into_inner());
+            let mut woken = lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if !*woken {
                 woken = cvar
                     .wait_timeout(woken, wait)
-                    .unwrap_or_else(|e| e.into_inner())
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .0;
             }
             *woken = false;
@@ -145,7 +151,9 @@ impl Shared {
 
     fn nudge(&self) {
         let (lock, cvar) = &self.wake;
-        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        *lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
         cvar.notify_one();
     }
 
@@ -171,7 +179,11 @@ impl Shared {
             return;
         }
         let cols = terminal_size().map_or(80, |(_, c)| usize::from(c));
-        let step = self.step.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let step = self
+            .step
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         let waiting = self.waiting.load(Ordering::SeqCst);
         let text = status_text(&self.clock, &step, waiting, cols);
         // One write: the line never lands half-way through other output.
@@ -217,7 +229,7 @@ fn terminal_size() -> Option<(u16, u16)> {
     let tty = std::fs::File::open("/dev/tty").ok();
     let fds = [2, 0]
         .into_iter()
-        .chain(tty.as_ref().map(|f| f.as_raw_fd()));
+        .chain(tty.as_ref().map(AsRawFd::as_raw_fd));
     for fd in fds {
         // SAFETY: winsize is plain data; TIOCGWINSZ fills it or fails without touching it.
         let mut size: libc::winsize = unsafe { std::mem::zeroed() };

@@ -186,7 +186,7 @@ impl Target {
         }
     }
 
-    /// How it fans out, in words: "batches 1 · 3 · 3, max_fail 0 (over the step)", or
+    /// How it fans out, in words: "batches 1 · 3 · 3, `max_fail` 0 (over the step)", or
     /// `None` on this machine.
     pub fn fan_out(&self) -> Option<String> {
         let max_fail = self.max_fail?;
