@@ -27,11 +27,14 @@ pub fn human(plan: &Plan, s: Style) -> String {
         for e in &plan.escalation {
             let _ = writeln!(
                 out,
-                "  after {:<6} → {}: {}",
-                e.after,
+                "  {:<12} → {}: {}",
+                e.timing(),
                 e.notify.join(", "),
                 one_line(&e.message)
             );
+            if let Some(when) = &e.when {
+                let _ = writeln!(out, "  {:<12}   {}", "", s.dim(&format!("when {when}")));
+            }
         }
     }
     let _ = writeln!(out, "\n{}", s.bold("Steps"));
@@ -232,9 +235,19 @@ pub fn markdown(plan: &Plan) -> String {
     if !plan.escalation.is_empty() {
         let _ = writeln!(out, "### Escalation\n");
         for e in &plan.escalation {
+            let when = e
+                .when
+                .as_ref()
+                .map(|w| format!(" (when {})", md::code(w)))
+                .unwrap_or_default();
+            let every = e
+                .every
+                .as_ref()
+                .map(|every| format!(", every **{every}**"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "- after **{}** → {}: {}",
+                "- after **{}**{every}{when} → {}: {}",
                 e.after,
                 e.notify
                     .iter()

@@ -121,6 +121,24 @@ pub struct PlanRung {
     pub notify: Vec<String>,
     /// The rendered message.
     pub message: String,
+    /// Since format 1.1: the condition the rung pages on, evaluated when it comes due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    /// Since format 1.1: how often the rung repeats after `after`, as written (`15m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_ms: Option<u64>,
+}
+
+impl PlanRung {
+    /// `after 15m` or `after 15m, every 15m`.
+    pub fn timing(&self) -> String {
+        match &self.every {
+            Some(every) => format!("after {}, every {every}", self.after),
+            None => format!("after {}", self.after),
+        }
+    }
 }
 
 /// What a step does.
@@ -745,6 +763,9 @@ impl<'a> Planner<'a> {
                         .unwrap_or_else(|e| format!("<error: {e}>")),
                     None => format!("{} unresolved after {}", playbook.title(), rung.after_text),
                 },
+                when: rung.when.clone(),
+                every: rung.every_text.clone(),
+                every_ms: rung.every.map(millis),
             })
             .collect();
         Plan {

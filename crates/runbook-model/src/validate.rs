@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::diagnostic::Diagnostic;
 use crate::duration::DurationText;
 use crate::inventory::Inventory;
-use crate::playbook::{Capture, Flow, Matcher, Param, ParamType, Playbook, Step};
+use crate::playbook::{Capture, Escalation, Flow, Matcher, Param, ParamType, Playbook, Step};
 use crate::source::Source;
 use crate::spanned::{Loc, Spanned};
 use crate::tree::{self, Include, Target};
@@ -113,9 +113,6 @@ impl<'a> Validator<'a> {
         self.ids(pb);
         for rung in &pb.escalation {
             self.duration(&rung.after);
-            if let Some(message) = &rung.message {
-                self.template(message, TemplateKind::Text, &[]);
-            }
         }
         if pb.steps.is_empty() {
             self.out.push(Diagnostic::warning(
@@ -131,9 +128,39 @@ impl<'a> Validator<'a> {
         for step in &pb.finally {
             self.step(step);
         }
+        // A rung's `when` and message are evaluated when it comes due: they may read any value
+        // a step of the playbook learns (an answer, a capture), so they are checked after it.
+        for rung in &pb.escalation {
+            self.rung_conditions(rung);
+        }
         self.targets(&pb.steps, "steps");
         self.targets(&pb.finally, "finally");
         self.flow_graph(&pb.steps);
+    }
+
+    /// Since format 1.1: a rung's `when` and `every`.
+    fn rung_conditions(&mut self, rung: &Spanned<Escalation>) {
+        if let Some(when) = &rung.when {
+            self.expression(when, &[]);
+        }
+        if let Some(message) = &rung.message {
+            self.template(message, TemplateKind::Text, &[]);
+        }
+        if let Some(every) = &rung.every {
+            match every.parse() {
+                Ok(d) if d.is_zero() => self.out.push(
+                    Diagnostic::error(
+                        "bad-duration",
+                        self.src,
+                        every.loc,
+                        "escalation `every` must be longer than zero",
+                    )
+                    .with_width(every.0.chars().count().max(1)),
+                ),
+                Ok(_) => {}
+                Err(_) => self.duration(every),
+            }
+        }
     }
 
     fn metadata(&mut self, pb: &Playbook) {

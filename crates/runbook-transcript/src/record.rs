@@ -333,6 +333,13 @@ fn is_zero(n: &u64) -> bool {
 pub struct Rung {
     pub scope: String,
     pub index: u32,
+    /// Which page of a repeating rung (`every:`, since format 1.1): 0 for the first.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub repeat: u32,
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

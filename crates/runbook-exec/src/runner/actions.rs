@@ -226,7 +226,7 @@ impl Scope {
         let prefix = format!("{}/", self.path(idx));
         let child = Scope::new(self.shared.clone(), sub.clone(), vars, prefix.clone());
         // The child's ladder joins the incident clock while it runs.
-        let ladder = child.rendered_ladder();
+        let ladder = child.ladder();
         self.shared.escalator.enter(&prefix, ladder);
         let outcome = Box::pin(child.run()).await;
         self.shared.escalator.leave(&prefix);

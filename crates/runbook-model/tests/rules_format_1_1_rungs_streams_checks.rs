@@ -1,0 +1,128 @@
+//! Validation rules of the format 1.1 additions to escalation rungs, run steps (`follow`,
+//! `interactive`), graded checks (`checks` on manual steps, `notify`) and watch captures:
+//! the smallest playbook breaking each rule, with the diagnostic's code, line and column, and
+//! the clean uses next to them.
+
+use std::path::Path;
+
+use runbook_model::{Diagnostic, check_bytes};
+
+/// Strips a raw string's leading newline and its common indentation.
+fn yaml(text: &str) -> String {
+    let text = text.strip_prefix('\n').unwrap_or(text);
+    let indent = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    text.lines()
+        .map(|l| format!("{}\n", l.get(indent..).unwrap_or("")))
+        .collect()
+}
+
+fn check(text: &str) -> Vec<Diagnostic> {
+    check_bytes(Path::new("t.yaml"), yaml(text).into_bytes()).diagnostics
+}
+
+fn show(diagnostics: &[Diagnostic]) -> String {
+    diagnostics
+        .iter()
+        .map(|d| {
+            format!(
+                "  {:?} {} {}:{} {}\n",
+                d.severity, d.code, d.line, d.column, d.message
+            )
+        })
+        .collect()
+}
+
+/// The (code, line, column) of every diagnostic.
+#[track_caller]
+fn places(text: &str) -> Vec<(&'static str, usize, usize)> {
+    check(text)
+        .iter()
+        .map(|d| (d.code, d.line, d.column))
+        .collect()
+}
+
+#[track_caller]
+fn expect_clean(text: &str) {
+    let diagnostics = check(text);
+    assert!(
+        diagnostics.is_empty(),
+        "expected no diagnostics, got:\n{}",
+        show(&diagnostics)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Escalation rungs: `when`, `every`
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_rung_when_may_read_a_value_a_later_step_learns() {
+    expect_clean(
+        r#"
+        apiVersion: runbook/v1
+        kind: Playbook
+        metadata: { name: t }
+        escalation:
+          - after: 0s
+            notify: [cto]
+            when: "severity == 'P0'"
+          - after: 15m
+            every: 15m
+            notify: [stakeholders]
+            when: "status != 'resolved'"
+        vars:
+          status: open
+        steps:
+          - id: triage
+            manual: Pick the severity
+            inputs:
+              severity: { prompt: Severity, type: choice, choices: [P0, P1] }
+        "#,
+    );
+}
+
+#[test]
+fn a_rung_when_naming_nothing_is_an_error_at_the_name() {
+    assert_eq!(
+        places(
+            r#"
+            apiVersion: runbook/v1
+            kind: Playbook
+            metadata: { name: t }
+            escalation:
+              - after: 0s
+                notify: [cto]
+                when: "sevrity == 'P0'"
+            steps:
+              - id: a
+                run: 'true'
+            "#
+        ),
+        [("undefined-name", 7, 11)]
+    );
+}
+
+#[test]
+fn a_rung_every_must_be_a_duration_longer_than_zero() {
+    assert_eq!(
+        places(
+            r#"
+            apiVersion: runbook/v1
+            kind: Playbook
+            metadata: { name: t }
+            escalation:
+              - { after: 1m, every: 0s, notify: [lead] }
+              - { after: 1m, every: 15, notify: [lead] }
+            steps:
+              - id: a
+                run: 'true'
+            "#
+        ),
+        [("bad-duration", 5, 25), ("bad-duration", 6, 25)]
+    );
+}
