@@ -155,7 +155,7 @@ pub fn human_details(step: &PlanStep, s: Style) -> Vec<String> {
         lines.push(format!("env      {name}={value}"));
     }
     let join = |items: Vec<String>| (!items.is_empty()).then(|| items.join("; "));
-    let rows: [(&str, Option<String>); 6] = [
+    let rows: [(&str, Option<String>); 7] = [
         (
             "expect",
             join(step.expect.iter().map(|e| e.to_string()).collect()),
@@ -170,6 +170,11 @@ pub fn human_details(step: &PlanStep, s: Style) -> Vec<String> {
         ),
         ("retry", step.retry.as_ref().map(|r| r.to_string())),
         ("timeout", step.timeout_ms.map(duration_text)),
+        (
+            "follow",
+            step.follow_ms
+                .map(|f| format!("{}, then stopped", duration_text(f))),
+        ),
         ("watch", step.watch.as_ref().map(|w| w.to_string())),
     ];
     for (label, value) in rows {
@@ -458,6 +463,9 @@ pub fn markdown_body(step: &PlanStep) -> String {
     }
     if let Some(t) = step.timeout_ms {
         items.push(format!("timeout {}", duration_text(t)));
+    }
+    if let Some(f) = step.follow_ms {
+        items.push(format!("follow {}, then stopped", duration_text(f)));
     }
     if let Some(w) = &step.watch {
         items.push(format!("watch {w}"));

@@ -449,6 +449,9 @@ pub struct PlanStep {
     pub retry: Option<PlanRetry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// Since format 1.1: how long a streaming command is followed, then stopped (a success).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<PlanWatch>,
     /// Asked before the step runs, rendered.
@@ -1011,6 +1014,7 @@ impl<'a> Planner<'a> {
                 backoff: node.retry.backoff,
             }),
             timeout_ms: node.timeout.map(millis),
+            follow_ms: node.follow.map(millis),
             watch: node.watch.map(|w| PlanWatch {
                 every_ms: millis(w.every),
                 for_ms: millis(w.duration),

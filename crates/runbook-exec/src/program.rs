@@ -51,6 +51,8 @@ pub struct Node {
     pub on_success: Option<StepIdx>,
     pub on_failure: FailurePolicy,
     pub max_visits: u32,
+    /// Since format 1.1: how long a streaming command is followed before it is stopped.
+    pub follow: Option<Duration>,
 }
 
 /// Where a step sits in its playbook.
@@ -415,6 +417,11 @@ impl Compiler<'_> {
                     then,
                 },
                 max_visits: step.visit_limit(),
+                follow: step
+                    .follow
+                    .as_ref()
+                    .map(|f| duration(f, "follow"))
+                    .transpose()?,
             });
         }
         for rung in &playbook.escalation {

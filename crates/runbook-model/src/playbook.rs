@@ -210,6 +210,9 @@ pub struct Step {
     /// Hosts of this step allowed to fail (a count or a percentage, over the whole step);
     /// one more stops its next batches and fails the step. Default 0.
     pub max_fail: Option<crate::hosts::HostCount>,
+    /// Since format 1.1: a `run` step that streams (`journalctl -f`) is followed this long,
+    /// then its process group is stopped, which counts as exit 0; its output is judged as usual.
+    pub follow: Option<Spanned<DurationText>>,
 }
 
 /// What the step's result must look like.

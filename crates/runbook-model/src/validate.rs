@@ -328,7 +328,10 @@ impl<'a> Validator<'a> {
         for value in step.with.values() {
             self.value_templates(value);
         }
-        for duration in [&step.wait, &step.timeout].into_iter().flatten() {
+        for duration in [&step.wait, &step.timeout, &step.follow]
+            .into_iter()
+            .flatten()
+        {
             self.duration(duration);
         }
         if let Some(retry) = &step.retry {
@@ -507,6 +510,7 @@ impl<'a> Validator<'a> {
             ("watch", step.watch.is_some()),
             ("on", step.on.is_some()),
             ("env", !step.env.is_empty()),
+            ("follow", step.follow.is_some()),
         ] {
             if set && !is_run {
                 wrong(field, "a `run` action");
@@ -520,6 +524,20 @@ impl<'a> Validator<'a> {
         }
         if !step.checks.is_empty() && step.capture.is_empty() && !is_run {
             wrong("checks", "a `run` action");
+        }
+        if step.follow.is_some() && step.watch.is_some() {
+            self.out.push(
+                Diagnostic::error(
+                    "misplaced-field",
+                    self.src,
+                    step.id.loc,
+                    format!(
+                        "step `{}`: `follow` and `watch` do not go together",
+                        step.id.value
+                    ),
+                )
+                .with_hint("a followed stream runs once, for its duration; a watch repeats a command that ends"),
+            );
         }
     }
 

@@ -126,3 +126,47 @@ fn a_rung_every_must_be_a_duration_longer_than_zero() {
         [("bad-duration", 5, 25), ("bad-duration", 6, 25)]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// `follow` on run steps
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn follow_is_a_duration_on_a_run_step() {
+    expect_clean(
+        r#"
+        apiVersion: runbook/v1
+        kind: Playbook
+        metadata: { name: t }
+        steps:
+          - id: tail
+            run: journalctl -f -u app
+            follow: 5m
+        "#,
+    );
+    assert_eq!(
+        places(
+            r#"
+            apiVersion: runbook/v1
+            kind: Playbook
+            metadata: { name: t }
+            steps:
+              - id: tail
+                run: journalctl -f -u app
+                follow: 5 minutes
+              - id: look
+                manual: Look at the logs
+                follow: 5m
+              - id: both
+                run: journalctl -f
+                follow: 5m
+                watch: { every: 1m, for: 10m }
+            "#
+        ),
+        [
+            ("bad-duration", 7, 13),
+            ("misplaced-field", 8, 9),
+            ("misplaced-field", 11, 9)
+        ]
+    );
+}

@@ -74,6 +74,16 @@ impl Scope {
         } else {
             self.grade(step, &own, &mut report);
         }
+        if result.followed {
+            report.verdicts.push(Verdict {
+                what: format!(
+                    "follow {}",
+                    step.follow.as_ref().map_or("?", |f| f.0.as_str())
+                ),
+                ok: true,
+                got: Some("stopped at the end of its follow duration".to_owned()),
+            });
+        }
         report.captures = own;
         report
     }

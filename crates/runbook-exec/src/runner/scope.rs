@@ -326,7 +326,7 @@ impl Scope {
             .or_insert_with(Instant::now);
         let planned = match &node.action {
             Action::Wait(d) => Some(*d),
-            _ => node.watch.map(|w| w.duration),
+            _ => node.watch.map(|w| w.duration).or(node.follow),
         };
         self.shared.emit(Event::StepStarted(StepStarted {
             step: match host {
