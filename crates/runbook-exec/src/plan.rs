@@ -273,6 +273,9 @@ pub struct PlanCheck {
     pub condition: String,
     /// The message, rendered (run-time values as `<name>`).
     pub message: Option<String>,
+    /// Since format 1.1: channels notified when this check decides the step's status.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
 }
 
 impl std::fmt::Display for PlanCheck {
@@ -282,7 +285,11 @@ impl std::fmt::Display for PlanCheck {
             CheckStatus::Warning => "warning",
             CheckStatus::Critical => "critical",
         };
-        write!(f, "{status} if {}", self.condition)
+        write!(f, "{status} if {}", self.condition)?;
+        if !self.notify.is_empty() {
+            write!(f, " → notify {}", self.notify.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -1006,6 +1013,7 @@ impl<'a> Planner<'a> {
                         self.render_in(&ctx, m, Mode::Text)
                             .unwrap_or_else(|_| m.value.clone())
                     }),
+                    notify: c.notify.iter().map(|n| n.value.clone()).collect(),
                 })
                 .collect(),
             retry: step.retry.as_ref().map(|_| PlanRetry {

@@ -344,6 +344,10 @@ pub struct Check {
     pub status: CheckStatus,
     /// A text template shown and recorded when the check matches.
     pub message: Option<Spanned<String>>,
+    /// Since format 1.1: channels notified when this check decides the step's status (a
+    /// warning that must reach someone), recorded like every page.
+    #[serde(default)]
+    pub notify: Vec<Spanned<String>>,
 }
 
 /// Run the step again when it fails.

@@ -293,7 +293,13 @@ impl<'a> Validator<'a> {
                 );
             }
         }
-        let own: Vec<&str> = step.capture.keys().map(String::as_str).collect();
+        // A step's checks read its own captures, or (since format 1.1) a manual step's inputs.
+        let own: Vec<&str> = step
+            .capture
+            .keys()
+            .chain(step.inputs.keys())
+            .map(String::as_str)
+            .collect();
 
         if let Some(when) = &step.when {
             self.expression(when, &[]);
@@ -522,8 +528,8 @@ impl<'a> Validator<'a> {
         if step.confirm_phrase.is_some() && step.danger.is_none() {
             wrong("confirm_phrase", "`danger: destructive`");
         }
-        if !step.checks.is_empty() && step.capture.is_empty() && !is_run {
-            wrong("checks", "a `run` action");
+        if !step.checks.is_empty() && !is_run && step.manual.is_none() {
+            wrong("checks", "a `run` or `manual` action");
         }
         if step.follow.is_some() && step.watch.is_some() {
             self.out.push(

@@ -170,3 +170,46 @@ fn follow_is_a_duration_on_a_run_step() {
         ]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// `checks` on manual steps, over their inputs
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn checks_on_a_manual_step_read_its_inputs() {
+    expect_clean(
+        r#"
+        apiVersion: runbook/v1
+        kind: Playbook
+        metadata: { name: t }
+        steps:
+          - id: dashboard
+            manual: Read the error rate
+            inputs:
+              error_rate: { prompt: "Error rate (%)", type: int }
+            checks:
+              - { if: "error_rate > 5", status: critical, notify: [oncall] }
+        "#,
+    );
+    assert_eq!(
+        places(
+            r#"
+            apiVersion: runbook/v1
+            kind: Playbook
+            metadata: { name: t }
+            steps:
+              - id: dashboard
+                manual: Read the error rate
+                inputs:
+                  error_rate: { prompt: "Error rate (%)", type: int }
+                checks:
+                  - { if: "eror_rate > 5", status: critical }
+              - id: pause
+                wait: 1m
+                checks:
+                  - { if: "true", status: warning }
+            "#
+        ),
+        [("undefined-name", 10, 15), ("misplaced-field", 11, 9)]
+    );
+}

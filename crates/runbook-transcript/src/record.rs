@@ -305,7 +305,8 @@ pub struct Delivery {
 pub struct Escalation {
     /// 1-based position in the policy; on-failure escalations count as the next level.
     pub level: u32,
-    /// `policy` (the clock) or `failure` (a step's on_failure) or `operator`.
+    /// `policy` (the clock) or `failure` (a step's on_failure) or `operator`, or `check` (a
+    /// graded check's `notify`, since format 1.1).
     pub reason: String,
     pub channels: Vec<String>,
     pub message: String,

@@ -47,6 +47,9 @@ impl Scope {
                     }
                     report.inputs.insert(name, value);
                 }
+                // Since format 1.1: the answers are graded like a command's captures.
+                let answers = report.inputs.clone();
+                self.grade(step, &answers, &mut report);
                 report
             }
             ManualAnswer::Skip | ManualAnswer::Fail => {

@@ -7,7 +7,7 @@ use runbook_model::playbook::CheckStatus;
 use runbook_template::Mode;
 use runbook_transcript::{Outcome, StepReason, Verdict};
 
-use super::report::StepReport;
+use super::report::{CheckNotice, StepReport};
 use super::scope::Scope;
 use crate::expect;
 use crate::process::ProcessResult;
@@ -88,8 +88,9 @@ impl Scope {
         report
     }
 
-    /// The graded checks: the first that holds sets the outcome and the message.
-    fn grade(
+    /// The graded checks: the first that holds sets the outcome and the message. `own` is
+    /// what the step itself learned: a command's captures, a manual step's answers.
+    pub(super) fn grade(
         &self,
         step: &runbook_model::Step,
         own: &IndexMap<String, serde_json::Value>,
@@ -117,6 +118,13 @@ impl Scope {
                         CheckStatus::Warning => Outcome::Warning,
                         CheckStatus::Critical => Outcome::Failed,
                     };
+                    if !check.notify.is_empty() {
+                        report.check_notice = Some(CheckNotice {
+                            channels: check.notify.iter().map(|c| c.value.clone()).collect(),
+                            status: status_word(check.status),
+                            message: message.clone(),
+                        });
+                    }
                     report.message = Some(message);
                     report.reason = Some(StepReason::Check);
                     return;

@@ -254,6 +254,9 @@ impl Scope {
             report: report.report.clone(),
             inputs,
         }));
+        if let Some(notice) = &report.check_notice {
+            self.notify_check(&step, notice);
+        }
         if counted {
             self.shared
                 .outcomes
@@ -380,6 +383,23 @@ impl Scope {
             operator: self.shared.operator.name().to_owned(),
             decision: Some(decision.to_owned()),
         }));
+    }
+
+    /// Sends a check's notification (since format 1.1), once its step ended: a retried
+    /// step notifies for the check that decided its final outcome only.
+    fn notify_check(&self, step: &str, notice: &super::report::CheckNotice) {
+        let playbook = &self.program.playbook;
+        self.shared.escalator.fire(super::escalation::Page {
+            reason: "check".to_owned(),
+            channels: notice.channels.clone(),
+            title: playbook.title().to_owned(),
+            severity: severity(playbook),
+            message: format!("Step `{step}` {}: {}", notice.status, notice.message),
+            step: Some(step.to_owned()),
+            rung: None,
+            due_ms: None,
+            late_ms: 0,
+        });
     }
 
     /// Pages now (a step's `on_failure: {escalate}`, or the operator's "escalate now"); the
