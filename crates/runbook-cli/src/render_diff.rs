@@ -68,8 +68,12 @@ pub fn human(diff: &PlanDiff, s: Style) -> String {
         for r in &diff.escalation {
             let rung = |r: &runbook_exec::plan::PlanRung| {
                 format!(
-                    "after {} → {}: {}",
-                    r.after,
+                    "{}{} → {}: {}",
+                    r.timing(),
+                    r.when
+                        .as_ref()
+                        .map(|w| format!(" when {w}"))
+                        .unwrap_or_default(),
                     r.notify.join(", "),
                     one_line(&r.message)
                 )
@@ -336,8 +340,16 @@ pub fn markdown(diff: &PlanDiff) -> String {
         for r in &diff.escalation {
             let rung = |r: &runbook_exec::plan::PlanRung| {
                 format!(
-                    "after **{}** → {}: {}",
+                    "after **{}**{}{} → {}: {}",
                     r.after,
+                    r.every
+                        .as_ref()
+                        .map(|e| format!(", every **{e}**"))
+                        .unwrap_or_default(),
+                    r.when
+                        .as_ref()
+                        .map(|w| format!(" (when {})", md::code(w)))
+                        .unwrap_or_default(),
                     r.notify
                         .iter()
                         .map(|c| md::code(c))

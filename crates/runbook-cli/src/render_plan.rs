@@ -27,11 +27,14 @@ pub fn human(plan: &Plan, s: Style) -> String {
         for e in &plan.escalation {
             let _ = writeln!(
                 out,
-                "  after {:<6} → {}: {}",
-                e.after,
+                "  {:<12} → {}: {}",
+                e.timing(),
                 e.notify.join(", "),
                 one_line(&e.message)
             );
+            if let Some(when) = &e.when {
+                let _ = writeln!(out, "  {:<12}   {}", "", s.dim(&format!("when {when}")));
+            }
         }
     }
     let _ = writeln!(out, "\n{}", s.bold("Steps"));
@@ -153,7 +156,7 @@ pub fn human_details(step: &PlanStep, s: Style) -> Vec<String> {
         lines.push(format!("env      {name}={value}"));
     }
     let join = |items: Vec<String>| (!items.is_empty()).then(|| items.join("; "));
-    let rows: [(&str, Option<String>); 6] = [
+    let rows: [(&str, Option<String>); 7] = [
         (
             "expect",
             join(
@@ -186,6 +189,11 @@ pub fn human_details(step: &PlanStep, s: Style) -> Vec<String> {
             step.retry.as_ref().map(std::string::ToString::to_string),
         ),
         ("timeout", step.timeout_ms.map(duration_text)),
+        (
+            "follow",
+            step.follow_ms
+                .map(|f| format!("{}, then stopped", duration_text(f))),
+        ),
         (
             "watch",
             step.watch.as_ref().map(std::string::ToString::to_string),
@@ -285,9 +293,19 @@ pub fn markdown(plan: &Plan) -> String {
     if !plan.escalation.is_empty() {
         let _ = writeln!(out, "### Escalation\n");
         for e in &plan.escalation {
+            let when = e
+                .when
+                .as_ref()
+                .map(|w| format!(" (when {})", md::code(w)))
+                .unwrap_or_default();
+            let every = e
+                .every
+                .as_ref()
+                .map(|every| format!(", every **{every}**"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "- after **{}** → {}: {}",
+                "- after **{}**{every}{when} → {}: {}",
                 e.after,
                 e.notify
                     .iter()
@@ -510,6 +528,9 @@ pub fn markdown_body(step: &PlanStep) -> String {
     }
     if let Some(t) = step.timeout_ms {
         items.push(format!("timeout {}", duration_text(t)));
+    }
+    if let Some(f) = step.follow_ms {
+        items.push(format!("follow {}, then stopped", duration_text(f)));
     }
     if let Some(w) = &step.watch {
         items.push(format!("watch {w}"));

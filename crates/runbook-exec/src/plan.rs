@@ -121,6 +121,24 @@ pub struct PlanRung {
     pub notify: Vec<String>,
     /// The rendered message.
     pub message: String,
+    /// Since format 1.1: the condition the rung pages on, evaluated when it comes due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    /// Since format 1.1: how often the rung repeats after `after`, as written (`15m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_ms: Option<u64>,
+}
+
+impl PlanRung {
+    /// `after 15m` or `after 15m, every 15m`.
+    pub fn timing(&self) -> String {
+        match &self.every {
+            Some(every) => format!("after {}, every {every}", self.after),
+            None => format!("after {}", self.after),
+        }
+    }
 }
 
 /// What a step does.
@@ -309,6 +327,9 @@ pub struct PlanCheck {
     pub condition: String,
     /// The message, rendered (run-time values as `<name>`).
     pub message: Option<String>,
+    /// Since format 1.1: channels notified when this check decides the step's status.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
 }
 
 impl std::fmt::Display for PlanCheck {
@@ -318,7 +339,11 @@ impl std::fmt::Display for PlanCheck {
             CheckStatus::Warning => "warning",
             CheckStatus::Critical => "critical",
         };
-        write!(f, "{status} if {}", self.condition)
+        write!(f, "{status} if {}", self.condition)?;
+        if !self.notify.is_empty() {
+            write!(f, " → notify {}", self.notify.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -485,6 +510,9 @@ pub struct PlanStep {
     pub retry: Option<PlanRetry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// Since format 1.1: how long a streaming command is followed, then stopped (a success).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<PlanWatch>,
     /// Asked before the step runs, rendered.
@@ -799,6 +827,9 @@ impl<'a> Planner<'a> {
                         .unwrap_or_else(|e| format!("<error: {e}>")),
                     None => format!("{} unresolved after {}", playbook.title(), rung.after_text),
                 },
+                when: rung.when.clone(),
+                every: rung.every_text.clone(),
+                every_ms: rung.every.map(millis),
             })
             .collect();
         Plan {
@@ -1090,6 +1121,7 @@ impl<'a> Planner<'a> {
                         self.render_in(&ctx, m, Mode::Text)
                             .unwrap_or_else(|_| m.value.clone())
                     }),
+                    notify: c.notify.iter().map(|n| n.value.clone()).collect(),
                 })
                 .collect(),
             retry: step.retry.as_ref().map(|_| PlanRetry {
@@ -1098,6 +1130,7 @@ impl<'a> Planner<'a> {
                 backoff: node.retry.backoff,
             }),
             timeout_ms: node.timeout.map(millis),
+            follow_ms: node.follow.map(millis),
             watch: node.watch.map(|w| PlanWatch {
                 every_ms: millis(w.every),
                 for_ms: millis(w.duration),

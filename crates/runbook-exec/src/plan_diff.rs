@@ -699,6 +699,14 @@ fn step_fields(old: &PlanStep, new: &PlanStep) -> Vec<FieldChange> {
         false,
     );
     push(
+        "follow_ms",
+        json(&old.follow_ms),
+        json(&new.follow_ms),
+        old.follow_ms.map(duration_text),
+        new.follow_ms.map(duration_text),
+        false,
+    );
+    push(
         "watch",
         json(&old.watch),
         json(&new.watch),

@@ -51,6 +51,8 @@ pub struct ProcessSpec {
     pub script: String,
     pub env: Vec<(String, String)>,
     pub timeout: Option<Duration>,
+    /// Follow a stream this long, then stop its process group: the end the step asked for.
+    pub follow: Option<Duration>,
     /// Time between SIGTERM (or SIGINT) and SIGKILL.
     pub grace: Duration,
     /// Run on another host: this `ssh` command line, which reads the script on its stdin.
@@ -83,6 +85,8 @@ pub struct ProcessResult {
     /// The exit code, or 128 + signal when a signal ended it.
     pub exit: i32,
     pub timed_out: bool,
+    /// Stopped at the end of its `follow` duration (then `exit` is 0).
+    pub followed: bool,
     pub interrupted: bool,
     pub stdout: Kept,
     pub stderr: Kept,
@@ -168,6 +172,8 @@ pub async fn run(
         };
 
     let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
+    let follow_end = spec.follow.map(|t| tokio::time::Instant::now() + t);
+    let mut followed = false;
     let mut timed_out = false;
     let mut interrupted = false;
     let mut unsignalled = false;
@@ -180,11 +186,15 @@ pub async fn run(
                 None => pipes_open = false,
             },
             exit = child.wait() => status = Some(exit?),
-            () = sleep_until(deadline), if !timed_out && !interrupted => {
+            () = sleep_until(deadline), if !timed_out && !interrupted && !followed => {
                 timed_out = true;
                 status = Some(stop(&mut child, pgid, libc::SIGTERM, spec.grace).await?);
             }
-            signalled = interrupt.wait_for(|s| s.since(base)), if !interrupted && !timed_out && !unsignalled => {
+            () = sleep_until(follow_end), if !timed_out && !interrupted && !followed => {
+                followed = true;
+                status = Some(stop(&mut child, pgid, libc::SIGTERM, spec.grace).await?);
+            }
+            signalled = interrupt.wait_for(|s| s.since(base)), if !interrupted && !timed_out && !followed && !unsignalled => {
                 if signalled.is_ok() {
                     interrupted = true;
                     status = Some(stop(&mut child, pgid, libc::SIGINT, spec.grace).await?);
@@ -196,7 +206,7 @@ pub async fn run(
         }
     }
     let killed_by_sigint = status.is_some_and(|s| exit_code(s) == 128 + libc::SIGINT);
-    if !interrupted && !timed_out && killed_by_sigint {
+    if !interrupted && !timed_out && !followed && killed_by_sigint {
         // The terminal's SIGINT can reach a child spawned in that instant before the runtime
         // has counted it for us: give the count a moment to arrive.
         let mut waiting = interrupt.clone();
@@ -206,8 +216,8 @@ pub async fn run(
         )
         .await;
     }
-    interrupted |= !timed_out && interrupt.borrow().since(base);
-    if interrupted || timed_out {
+    interrupted |= !timed_out && !followed && interrupt.borrow().since(base);
+    if interrupted || timed_out || followed {
         // Whatever the group started must not outlive the step.
         if let Some(pgid) = pgid {
             signal_group(pgid, libc::SIGKILL);
@@ -231,10 +241,16 @@ pub async fn run(
         }
         sink.line(s, line);
     });
-    let exit = exit_code(status.expect("loop ends with a status"));
+    // Stopping a followed stream is the step's own end, not a failure of the command.
+    let exit = if followed {
+        0
+    } else {
+        exit_code(status.expect("loop ends with a status"))
+    };
     Ok(ProcessResult {
         exit,
         timed_out,
+        followed,
         interrupted,
         stdout,
         stderr,
@@ -414,6 +430,7 @@ mod tests {
 
     fn spec(script: &str) -> ProcessSpec {
         ProcessSpec {
+            follow: None,
             script: script.into(),
             env: vec![],
             timeout: None,

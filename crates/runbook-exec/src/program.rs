@@ -51,6 +51,8 @@ pub struct Node {
     pub on_success: Option<StepIdx>,
     pub on_failure: FailurePolicy,
     pub max_visits: u32,
+    /// Since format 1.1: how long a streaming command is followed before it is stopped.
+    pub follow: Option<Duration>,
 }
 
 /// Where a step sits in its playbook.
@@ -141,6 +143,38 @@ pub struct Rung {
     pub message: Option<String>,
     /// The text the playbook wrote for `after` (`15m`), for messages.
     pub after_text: String,
+    /// Since format 1.1: the rung pages only once this expression holds (evaluated when due).
+    pub when: Option<String>,
+    /// Since format 1.1: the rung repeats this often after `after` until its playbook ends.
+    pub every: Option<Duration>,
+    /// The text the playbook wrote for `every`.
+    pub every_text: Option<String>,
+}
+
+impl Rung {
+    /// When repetition `repeat` (0 for the first page) comes due on the incident clock.
+    pub fn due(&self, repeat: u32) -> Duration {
+        match self.every {
+            Some(every) => self.after + every.saturating_mul(repeat),
+            None => self.after,
+        }
+    }
+
+    /// The latest repetition due by `now`, never one before `at_least`: when several
+    /// came due at once (the run was down, or a sub-playbook joined late), only the latest
+    /// of them is paged.
+    pub fn repetition_at(&self, now: Duration, at_least: u32) -> u32 {
+        let Some(every) = self.every.filter(|e| !e.is_zero()) else {
+            return at_least;
+        };
+        let overdue = now.saturating_sub(self.after).as_millis() / every.as_millis();
+        let latest_due = if now >= self.after {
+            u32::try_from(overdue).unwrap_or(u32::MAX)
+        } else {
+            0
+        };
+        latest_due.max(at_least)
+    }
 }
 
 /// Where the run goes after a step.
@@ -383,6 +417,11 @@ impl Compiler<'_> {
                     then,
                 },
                 max_visits: step.visit_limit(),
+                follow: step
+                    .follow
+                    .as_ref()
+                    .map(|f| duration(f, "follow"))
+                    .transpose()?,
             });
         }
         for rung in &playbook.escalation {
@@ -391,6 +430,13 @@ impl Compiler<'_> {
                 notify: rung.notify.iter().map(|c| c.value.clone()).collect(),
                 message: rung.message.as_ref().map(|m| m.value.clone()),
                 after_text: rung.after.0.clone(),
+                when: rung.when.as_ref().map(|w| w.value.clone()),
+                every: rung
+                    .every
+                    .as_ref()
+                    .map(|e| duration(e, "escalation every"))
+                    .transpose()?,
+                every_text: rung.every.as_ref().map(|e| e.0.clone()),
             });
         }
         program.steps = nodes;

@@ -143,6 +143,7 @@ pub fn resume_point(
                         Rung {
                             scope: String::new(),
                             index: untagged_policy - 1,
+                            repeat: 0,
                         }
                     });
                     fired.insert(rung);

@@ -17,6 +17,10 @@ pub const NAME_PATTERN: &str = r"^[a-z0-9]+(-[a-z0-9]+)*$";
 pub const VERSION_PATTERN: &str =
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$";
 
+/// A duration with at least one non-zero part (an escalation rung's `every`).
+pub const NONZERO_DURATION_PATTERN: &str =
+    r"^([0-9]+(ms|s|m|h|d))*[0-9]*[1-9][0-9]*(ms|s|m|h|d)([0-9]+(ms|s|m|h|d))*$";
+
 /// A playbook: metadata, inputs, steps and the policies around them.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -114,6 +118,13 @@ pub struct Escalation {
     pub notify: Vec<Spanned<String>>,
     /// A text template; defaults to a message naming the playbook and the elapsed time.
     pub message: Option<Spanned<String>>,
+    /// Since format 1.1: an expression evaluated when the rung comes due (and again as the
+    /// run learns values, until it holds); the rung pages only once it is true.
+    pub when: Option<Spanned<String>>,
+    /// Since format 1.1: the rung repeats this often after `after`, until its playbook ends.
+    /// Longer than zero.
+    #[schemars(extend("pattern" = NONZERO_DURATION_PATTERN))]
+    pub every: Option<Spanned<DurationText>>,
 }
 
 /// Only `destructive` exists: the step needs a typed confirmation.
@@ -199,6 +210,9 @@ pub struct Step {
     /// Hosts of this step allowed to fail (a count or a percentage, over the whole step);
     /// one more stops its next batches and fails the step. Default 0.
     pub max_fail: Option<crate::hosts::HostCount>,
+    /// Since format 1.1: a `run` step that streams (`journalctl -f`) is followed this long,
+    /// then its process group is stopped, which counts as exit 0; its output is judged as usual.
+    pub follow: Option<Spanned<DurationText>>,
 }
 
 /// What the step's result must look like.
@@ -330,6 +344,10 @@ pub struct Check {
     pub status: CheckStatus,
     /// A text template shown and recorded when the check matches.
     pub message: Option<Spanned<String>>,
+    /// Since format 1.1: channels notified when this check decides the step's status (a
+    /// warning that must reach someone), recorded like every page.
+    #[serde(default)]
+    pub notify: Vec<Spanned<String>>,
 }
 
 /// Run the step again when it fails.

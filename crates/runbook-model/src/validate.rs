@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::diagnostic::Diagnostic;
 use crate::duration::DurationText;
 use crate::inventory::Inventory;
-use crate::playbook::{Capture, Flow, Matcher, Param, ParamType, Playbook, Step};
+use crate::playbook::{Capture, Escalation, Flow, Matcher, Param, ParamType, Playbook, Step};
 use crate::source::Source;
 use crate::spanned::{Loc, Spanned};
 use crate::tree::{self, Include, Target};
@@ -113,9 +113,6 @@ impl<'a> Validator<'a> {
         self.ids(pb);
         for rung in &pb.escalation {
             self.duration(&rung.after);
-            if let Some(message) = &rung.message {
-                self.template(message, TemplateKind::Text, &[]);
-            }
         }
         if pb.steps.is_empty() {
             self.out.push(Diagnostic::warning(
@@ -131,9 +128,39 @@ impl<'a> Validator<'a> {
         for step in &pb.finally {
             self.step(step);
         }
+        // A rung's `when` and message are evaluated when it comes due: they may read any value
+        // a step of the playbook learns (an answer, a capture), so they are checked after it.
+        for rung in &pb.escalation {
+            self.rung_conditions(rung);
+        }
         self.targets(&pb.steps, "steps");
         self.targets(&pb.finally, "finally");
         self.flow_graph(&pb.steps);
+    }
+
+    /// Since format 1.1: a rung's `when` and `every`.
+    fn rung_conditions(&mut self, rung: &Spanned<Escalation>) {
+        if let Some(when) = &rung.when {
+            self.expression(when, &[]);
+        }
+        if let Some(message) = &rung.message {
+            self.template(message, TemplateKind::Text, &[]);
+        }
+        if let Some(every) = &rung.every {
+            match every.parse() {
+                Ok(d) if d.is_zero() => self.out.push(
+                    Diagnostic::error(
+                        "bad-duration",
+                        self.src,
+                        every.loc,
+                        "escalation `every` must be longer than zero",
+                    )
+                    .with_width(every.0.chars().count().max(1)),
+                ),
+                Ok(_) => {}
+                Err(_) => self.duration(every),
+            }
+        }
     }
 
     fn metadata(&mut self, pb: &Playbook) {
@@ -269,7 +296,13 @@ impl<'a> Validator<'a> {
                 );
             }
         }
-        let own: Vec<&str> = step.capture.keys().map(String::as_str).collect();
+        // A step's checks read its own captures, or (since format 1.1) a manual step's inputs.
+        let own: Vec<&str> = step
+            .capture
+            .keys()
+            .chain(step.inputs.keys())
+            .map(String::as_str)
+            .collect();
 
         if let Some(when) = &step.when {
             self.expression(when, &[]);
@@ -304,7 +337,10 @@ impl<'a> Validator<'a> {
         for value in step.with.values() {
             self.value_templates(value);
         }
-        for duration in [&step.wait, &step.timeout].into_iter().flatten() {
+        for duration in [&step.wait, &step.timeout, &step.follow]
+            .into_iter()
+            .flatten()
+        {
             self.duration(duration);
         }
         if let Some(retry) = &step.retry {
@@ -483,6 +519,7 @@ impl<'a> Validator<'a> {
             ("watch", step.watch.is_some()),
             ("on", step.on.is_some()),
             ("env", !step.env.is_empty()),
+            ("follow", step.follow.is_some()),
         ] {
             if set && !is_run {
                 wrong(field, "a `run` action");
@@ -494,8 +531,22 @@ impl<'a> Validator<'a> {
         if step.confirm_phrase.is_some() && step.danger.is_none() {
             wrong("confirm_phrase", "`danger: destructive`");
         }
-        if !step.checks.is_empty() && step.capture.is_empty() && !is_run {
-            wrong("checks", "a `run` action");
+        if !step.checks.is_empty() && !is_run && step.manual.is_none() {
+            wrong("checks", "a `run` or `manual` action");
+        }
+        if step.follow.is_some() && step.watch.is_some() {
+            self.out.push(
+                Diagnostic::error(
+                    "misplaced-field",
+                    self.src,
+                    step.id.loc,
+                    format!(
+                        "step `{}`: `follow` and `watch` do not go together",
+                        step.id.value
+                    ),
+                )
+                .with_hint("a followed stream runs once, for its duration; a watch repeats a command that ends"),
+            );
         }
     }
 

@@ -305,7 +305,8 @@ pub struct Delivery {
 pub struct Escalation {
     /// 1-based position in the policy; on-failure escalations count as the next level.
     pub level: u32,
-    /// `policy` (the clock) or `failure` (a step's `on_failure`) or `operator`.
+    /// `policy` (the clock) or `failure` (a step's `on_failure`) or `operator`, or `check` (a
+    /// graded check's `notify`, since format 1.1).
     pub reason: String,
     pub channels: Vec<String>,
     pub message: String,
@@ -337,6 +338,17 @@ fn is_zero(n: &u64) -> bool {
 pub struct Rung {
     pub scope: String,
     pub index: u32,
+    /// Which page of a repeating rung (`every:`, since format 1.1): 0 for the first.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub repeat: u32,
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -237,20 +237,33 @@ pub struct EscalationEntry {
     pub failed: usize,
     /// How late a rung fired: it came due while no process ran the run.
     pub late_ms: u64,
+    /// Which page of a repeating rung this is (0 for the first; since format 1.1).
+    #[serde(skip_serializing_if = "is_first")]
+    pub repeat: u32,
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_first(repeat: &u32) -> bool {
+    *repeat == 0
 }
 
 impl EscalationEntry {
-    /// The reason, with how late the page went out when it was.
+    /// The reason, with which repetition of its rung it was and how late it went out.
     pub fn reason_text(&self) -> String {
-        if self.late_ms == 0 {
-            self.reason.clone()
-        } else {
-            format!(
-                "{} (late by {})",
-                self.reason,
-                crate::time::format_duration(std::time::Duration::from_millis(self.late_ms))
-            )
+        let mut text = self.reason.clone();
+        if self.repeat > 0 {
+            text.push_str(&format!(", repeat {}", self.repeat));
         }
+        if self.late_ms > 0 {
+            text.push_str(&format!(
+                " (late by {})",
+                crate::time::format_duration(std::time::Duration::from_millis(self.late_ms))
+            ));
+        }
+        text
     }
 }
 
@@ -626,6 +639,7 @@ impl Builder {
                     delivered,
                     failed: e.deliveries.len() - delivered,
                     late_ms: e.late_ms,
+                    repeat: e.rung.as_ref().map_or(0, |r| r.repeat),
                 });
             }
             Event::RunFinished(f) => self.finished = Some((f.clone(), record.ts.clone())),

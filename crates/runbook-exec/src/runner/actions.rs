@@ -47,6 +47,9 @@ impl Scope {
                     }
                     report.inputs.insert(name, value);
                 }
+                // Since format 1.1: the answers are graded like a command's captures.
+                let answers = report.inputs.clone();
+                self.grade(step, &answers, &mut report);
                 report
             }
             ManualAnswer::Skip | ManualAnswer::Fail => {
@@ -226,7 +229,7 @@ impl Scope {
         let prefix = format!("{}/", self.path(idx));
         let child = Scope::new(self.shared.clone(), sub.clone(), vars, prefix.clone());
         // The child's ladder joins the incident clock while it runs.
-        let ladder = child.rendered_ladder();
+        let ladder = child.ladder();
         self.shared.escalator.enter(&prefix, ladder);
         let outcome = Box::pin(child.run()).await;
         self.shared.escalator.leave(&prefix);

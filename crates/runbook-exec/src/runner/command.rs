@@ -45,6 +45,7 @@ impl Scope {
             script: command,
             env,
             timeout: node.timeout,
+            follow: node.follow,
             grace: self.shared.kill_grace,
             remote: None,
         };

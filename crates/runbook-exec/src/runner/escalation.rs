@@ -18,7 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use super::Shared;
-use super::scope::{Scope, severity};
+use super::context::Known;
+use super::scope::{Scope, context_of, severity};
 use crate::escalate::{self, Notice};
 
 /// A page to send now.
@@ -35,11 +36,13 @@ pub(super) struct Page {
     pub late_ms: u64,
 }
 
-/// A playbook's ladder with its messages rendered, ready for the clock.
+/// A playbook's ladder, with what the playbook knows: each rung's `when` and message are
+/// evaluated against it when the rung comes due, not when the playbook starts.
 pub(super) struct Ladder {
     pub title: String,
     pub severity: String,
-    pub rungs: Vec<(Duration, Vec<String>, String)>,
+    pub rungs: Vec<crate::program::Rung>,
+    pub known: Arc<Known>,
 }
 
 enum Command {
@@ -50,6 +53,8 @@ enum Command {
     Leave {
         scope: String,
     },
+    /// A step finished: values a rung's `when` reads may have changed.
+    Learned,
     Fire(Page),
     Finish {
         grace: Duration,
@@ -76,6 +81,7 @@ impl Escalator {
             fired,
             down_since,
             pending: Vec::new(),
+            held: Vec::new(),
             inflight: JoinSet::new(),
             meta: HashMap::new(),
             next_id: 0,
@@ -107,6 +113,12 @@ impl Escalator {
         });
     }
 
+    /// The run learned values (a step finished): rungs waiting for their `when` are
+    /// evaluated again.
+    pub(super) fn learned(&self) {
+        self.send(Command::Learned);
+    }
+
     /// Sends a page now, without waiting for its delivery.
     pub(super) fn fire(&self, page: Page) {
         self.send(Command::Fire(page));
@@ -123,38 +135,31 @@ impl Escalator {
 }
 
 impl Scope {
-    /// This playbook's ladder, messages rendered now.
-    pub(super) fn rendered_ladder(&self) -> Ladder {
+    /// This playbook's ladder.
+    pub(super) fn ladder(&self) -> Ladder {
         let playbook = &self.program.playbook;
-        let rungs = self
-            .program
-            .ladder
-            .iter()
-            .map(|rung| {
-                let message = match &rung.message {
-                    Some(m) => self.render(m, Mode::Text, None).unwrap_or_else(|e| {
-                        format!("{} (message template: {e})", playbook.title())
-                    }),
-                    None => format!("{} unresolved after {}", playbook.title(), rung.after_text),
-                };
-                (rung.after, rung.notify.clone(), message)
-            })
-            .collect();
         Ladder {
             title: playbook.title().to_owned(),
             severity: severity(playbook),
-            rungs,
+            rungs: self.program.ladder.clone(),
+            known: self.known.clone(),
         }
     }
 }
 
+/// What every rung of one ladder shares.
+struct LadderInfo {
+    title: String,
+    severity: String,
+    known: Arc<Known>,
+}
+
+/// A rung (or one repetition of a repeating rung) waiting for its time or its `when`.
 struct PendingRung {
     rung: Rung,
     due: Duration,
-    channels: Vec<String>,
-    message: String,
-    title: String,
-    severity: String,
+    spec: Arc<crate::program::Rung>,
+    ladder: Arc<LadderInfo>,
 }
 
 /// The state of the clock's task.
@@ -164,6 +169,8 @@ struct Clock {
     /// The clock's reading when this process took the run over after a gap, if it did.
     down_since: Option<u64>,
     pending: Vec<PendingRung>,
+    /// Rungs that came due while their `when` did not hold: each pages once it does.
+    held: Vec<PendingRung>,
     inflight: JoinSet<(u64, Vec<Delivery>)>,
     meta: HashMap<u64, (Page, u32)>,
     next_id: u64,
@@ -179,9 +186,10 @@ impl Clock {
                 command = rx.recv() => match command {
                     Some(Command::Enter { scope, ladder }) => self.enter(scope, ladder),
                     Some(Command::Leave { scope }) => {
-                        let prefix = scope;
-                        self.pending.retain(|p| p.rung.scope != prefix);
+                        self.pending.retain(|p| p.rung.scope != scope);
+                        self.held.retain(|p| p.rung.scope != scope);
                     }
+                    Some(Command::Learned) => self.reconsider(),
                     Some(Command::Fire(page)) => self.deliver(page),
                     Some(Command::Finish { grace, done }) => break Some((grace, done)),
                     None => break None,
@@ -230,27 +238,51 @@ impl Clock {
     }
 
     fn enter(&mut self, scope: String, ladder: Ladder) {
-        for (index, (due, channels, message)) in ladder.rungs.into_iter().enumerate() {
-            let rung = Rung {
-                scope: scope.clone(),
-                index: index as u32,
+        let info = Arc::new(LadderInfo {
+            title: ladder.title,
+            severity: ladder.severity,
+            known: ladder.known,
+        });
+        let now = self.shared.clock.elapsed();
+        for (index, spec) in ladder.rungs.into_iter().enumerate() {
+            let index = index as u32;
+            let repeat = if spec.every.is_some() {
+                // A resumed run goes on with the cadence after the last page it recorded.
+                let next = self
+                    .fired
+                    .iter()
+                    .filter(|r| r.scope == scope && r.index == index)
+                    .map(|r| r.repeat + 1)
+                    .max()
+                    .unwrap_or(0);
+                spec.repetition_at(now, next)
+            } else {
+                let first = Rung {
+                    scope: scope.clone(),
+                    index,
+                    repeat: 0,
+                };
+                if self.fired.contains(&first) {
+                    continue;
+                }
+                0
             };
-            if self.fired.contains(&rung) {
-                continue;
-            }
             self.pending.push(PendingRung {
-                rung,
-                due,
-                channels,
-                message,
-                title: ladder.title.clone(),
-                severity: ladder.severity.clone(),
+                rung: Rung {
+                    scope: scope.clone(),
+                    index,
+                    repeat,
+                },
+                due: spec.due(repeat),
+                spec: Arc::new(spec),
+                ladder: info.clone(),
             });
         }
         self.fire_due();
     }
 
-    /// Fires every rung whose time has come.
+    /// Fires every rung whose time has come and whose `when` holds; a repeating rung is
+    /// scheduled again whatever its `when` said this time.
     fn fire_due(&mut self) {
         let now = self.shared.clock.elapsed();
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
@@ -258,27 +290,95 @@ impl Clock {
             .partition(|p| p.due <= now);
         self.pending = later;
         for p in due {
-            let due_ms = p.due.as_millis() as u64;
-            // Late only when it came due while no process was running the run.
-            let late_ms = match self.down_since {
-                Some(resumed_at) if due_ms < resumed_at => {
-                    (now.as_millis() as u64).saturating_sub(due_ms)
-                }
-                _ => 0,
-            };
-            self.fired.insert(p.rung.clone());
-            self.deliver(Page {
-                reason: "policy".into(),
-                channels: p.channels,
-                title: p.title,
-                severity: p.severity,
-                message: p.message,
-                step: None,
-                rung: Some(p.rung),
-                due_ms: Some(due_ms),
-                late_ms,
-            });
+            if p.spec.every.is_some() {
+                let repeat = p.spec.repetition_at(now, p.rung.repeat + 1);
+                self.pending.push(PendingRung {
+                    rung: Rung {
+                        repeat,
+                        ..p.rung.clone()
+                    },
+                    due: p.spec.due(repeat),
+                    spec: p.spec.clone(),
+                    ladder: p.ladder.clone(),
+                });
+            }
+            if self.applies(&p) {
+                self.page(p);
+            } else if p.spec.every.is_none() {
+                self.held.push(p);
+            } else {
+                tracing::info!(rung = ?p.rung, "escalation rung skipped: its `when` is false");
+            }
         }
+    }
+
+    /// Held rungs whose `when` holds now page.
+    fn reconsider(&mut self) {
+        for p in std::mem::take(&mut self.held) {
+            if self.applies(&p) {
+                self.page(p);
+            } else {
+                self.held.push(p);
+            }
+        }
+    }
+
+    /// Whether a due rung's `when` holds now. A name the run has not learned yet (the
+    /// operator has not answered) is not an error: the rung waits.
+    fn applies(&self, p: &PendingRung) -> bool {
+        let Some(when) = &p.spec.when else {
+            return true;
+        };
+        let ctx = context_of(&self.shared, &p.ladder.known, "local", None);
+        match self.shared.engine.is_true(when, &ctx) {
+            Ok(holds) => holds,
+            Err(err) => {
+                tracing::debug!(rung = ?p.rung, error = %err.message, "escalation `when` not decidable yet");
+                false
+            }
+        }
+    }
+
+    /// Pages a due rung, its message rendered now.
+    fn page(&mut self, p: PendingRung) {
+        let now = self.shared.clock.elapsed();
+        let due_ms = p.due.as_millis() as u64;
+        // Late only when it came due while no process was running the run.
+        let late_ms = match self.down_since {
+            Some(resumed_at) if due_ms < resumed_at => {
+                (now.as_millis() as u64).saturating_sub(due_ms)
+            }
+            _ => 0,
+        };
+        let title = &p.ladder.title;
+        let message = match &p.spec.message {
+            Some(template) => {
+                let ctx = context_of(&self.shared, &p.ladder.known, "local", None);
+                self.shared
+                    .engine
+                    .render(template, &ctx, Mode::Text)
+                    .unwrap_or_else(|e| format!("{title} (message template: {})", e.message))
+            }
+            None if p.rung.repeat == 0 => {
+                format!("{title} unresolved after {}", p.spec.after_text)
+            }
+            None => format!(
+                "{title} unresolved after {}",
+                runbook_transcript::time::format_duration(p.due)
+            ),
+        };
+        self.fired.insert(p.rung.clone());
+        self.deliver(Page {
+            reason: "policy".into(),
+            channels: p.spec.notify.clone(),
+            title: title.clone(),
+            severity: p.ladder.severity.clone(),
+            message,
+            step: None,
+            rung: Some(p.rung),
+            due_ms: Some(due_ms),
+            late_ms,
+        });
     }
 
     /// Starts delivering a page to each of its channels at once.

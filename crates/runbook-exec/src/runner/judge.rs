@@ -7,7 +7,7 @@ use runbook_model::playbook::CheckStatus;
 use runbook_template::Mode;
 use runbook_transcript::{Outcome, StepReason, Verdict};
 
-use super::report::StepReport;
+use super::report::{CheckNotice, StepReport};
 use super::scope::Scope;
 use crate::expect;
 use crate::process::ProcessResult;
@@ -74,12 +74,23 @@ impl Scope {
         } else {
             self.grade(step, &own, &mut report);
         }
+        if result.followed {
+            report.verdicts.push(Verdict {
+                what: format!(
+                    "follow {}",
+                    step.follow.as_ref().map_or("?", |f| f.0.as_str())
+                ),
+                ok: true,
+                got: Some("stopped at the end of its follow duration".to_owned()),
+            });
+        }
         report.captures = own;
         report
     }
 
-    /// The graded checks: the first that holds sets the outcome and the message.
-    fn grade(
+    /// The graded checks: the first that holds sets the outcome and the message. `own` is
+    /// what the step itself learned: a command's captures, a manual step's answers.
+    pub(super) fn grade(
         &self,
         step: &runbook_model::Step,
         own: &IndexMap<String, serde_json::Value>,
@@ -107,6 +118,13 @@ impl Scope {
                         CheckStatus::Warning => Outcome::Warning,
                         CheckStatus::Critical => Outcome::Failed,
                     };
+                    if !check.notify.is_empty() {
+                        report.check_notice = Some(CheckNotice {
+                            channels: check.notify.iter().map(|c| c.value.clone()).collect(),
+                            status: status_word(check.status),
+                            message: message.clone(),
+                        });
+                    }
                     report.message = Some(message);
                     report.reason = Some(StepReason::Check);
                     return;

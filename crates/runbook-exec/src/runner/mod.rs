@@ -443,7 +443,7 @@ pub async fn run(request: RunRequest) -> Result<RunSummary, Error> {
     );
 
     let scope = Scope::new(shared.clone(), program.clone(), vars, String::new());
-    shared.escalator.enter("", scope.rendered_ladder());
+    shared.escalator.enter("", scope.ladder());
     let outcome = scope.run().await;
     drop(scope);
 

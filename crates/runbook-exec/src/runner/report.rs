@@ -27,6 +27,15 @@ pub(super) struct StepReport {
     pub abort: bool,
     /// Restored from a resumed run's transcript, not run again.
     pub replayed: bool,
+    /// The check that decided the step names channels to notify (sent once the step ends).
+    pub check_notice: Option<CheckNotice>,
+}
+
+/// A check's notification: its channels and what it says.
+pub(super) struct CheckNotice {
+    pub channels: Vec<String>,
+    pub status: &'static str,
+    pub message: String,
 }
 
 impl StepReport {
@@ -48,6 +57,7 @@ impl StepReport {
             interrupted: false,
             abort: false,
             replayed: false,
+            check_notice: None,
         }
     }
 

@@ -184,6 +184,8 @@ impl Scope {
         );
         report.stdout.clear();
         report.stderr.clear();
+        // A rung waiting for its `when` may apply now.
+        self.shared.escalator.learned();
         report
     }
 
@@ -208,6 +210,7 @@ impl Scope {
             done.outcome,
             done.duration_ms,
         ));
+        self.shared.escalator.learned();
         let mut report = StepReport::new(done.outcome);
         report.message = done.message;
         report.reason = done.reason;
@@ -251,6 +254,9 @@ impl Scope {
             report: report.report.clone(),
             inputs,
         }));
+        if let Some(notice) = &report.check_notice {
+            self.notify_check(&step, notice);
+        }
         if counted {
             self.shared
                 .outcomes
@@ -323,7 +329,7 @@ impl Scope {
             .or_insert_with(Instant::now);
         let planned = match &node.action {
             Action::Wait(d) => Some(*d),
-            _ => node.watch.map(|w| w.duration),
+            _ => node.watch.map(|w| w.duration).or(node.follow),
         };
         self.shared.emit(Event::StepStarted(StepStarted {
             step: match host {
@@ -347,22 +353,7 @@ impl Scope {
 
     /// The context on one host: `host` is its name, `own` its group and host vars.
     pub fn context_on(&self, host: &str, own: Option<&IndexMap<String, Value>>) -> TemplateValue {
-        let elapsed = self.shared.elapsed();
-        let format = runbook_transcript::time::format_duration;
-        let failed = self.shared.failed_step.lock().expect("lock").clone();
-        let run = runbook_template::context(&serde_json::json!({
-            "id": self.shared.run_id,
-            "elapsed": format(elapsed),
-            "elapsed_seconds": elapsed.as_secs(),
-            "operator": self.shared.operator.name(),
-            "failed_step": failed,
-        }));
-        let incident = runbook_template::context(&serde_json::json!({
-            "elapsed": format(elapsed),
-            "elapsed_minutes": elapsed.as_secs() / 60,
-            "started": self.shared.started_at,
-        }));
-        self.known.context(host, run, incident, own)
+        context_of(&self.shared, &self.known, host, own)
     }
 
     pub fn render(
@@ -392,6 +383,23 @@ impl Scope {
             operator: self.shared.operator.name().to_owned(),
             decision: Some(decision.to_owned()),
         }));
+    }
+
+    /// Sends a check's notification (since format 1.1), once its step ended: a retried
+    /// step notifies for the check that decided its final outcome only.
+    fn notify_check(&self, step: &str, notice: &super::report::CheckNotice) {
+        let playbook = &self.program.playbook;
+        self.shared.escalator.fire(super::escalation::Page {
+            reason: "check".to_owned(),
+            channels: notice.channels.clone(),
+            title: playbook.title().to_owned(),
+            severity: severity(playbook),
+            message: format!("Step `{step}` {}: {}", notice.status, notice.message),
+            step: Some(step.to_owned()),
+            rung: None,
+            due_ms: None,
+            late_ms: 0,
+        });
     }
 
     /// Pages now (a step's `on_failure: {escalate}`, or the operator's "escalate now"); the
@@ -424,6 +432,32 @@ impl Scope {
             late_ms: 0,
         });
     }
+}
+
+/// The template context of a playbook instance now: what it `known`s, with the run's and the
+/// incident's built-ins (also used by the incident clock, which outlives no scope's values).
+pub(super) fn context_of(
+    shared: &Shared,
+    known: &Arc<Known>,
+    host: &str,
+    own: Option<&IndexMap<String, Value>>,
+) -> TemplateValue {
+    let elapsed = shared.elapsed();
+    let format = runbook_transcript::time::format_duration;
+    let failed = shared.failed_step.lock().expect("lock").clone();
+    let run = runbook_template::context(&serde_json::json!({
+        "id": shared.run_id,
+        "elapsed": format(elapsed),
+        "elapsed_seconds": elapsed.as_secs(),
+        "operator": shared.operator.name(),
+        "failed_step": failed,
+    }));
+    let incident = runbook_template::context(&serde_json::json!({
+        "elapsed": format(elapsed),
+        "elapsed_minutes": elapsed.as_secs() / 60,
+        "started": shared.started_at,
+    }));
+    known.context(host, run, incident, own)
 }
 
 pub(super) fn severity(playbook: &runbook_model::Playbook) -> String {
