@@ -133,6 +133,9 @@ pub enum StepAction {
     Parallel,
     Playbook,
     Report,
+    Notify,
+    Fail,
+    Succeed,
 }
 
 impl StepAction {
@@ -144,6 +147,9 @@ impl StepAction {
             StepAction::Parallel => "parallel",
             StepAction::Playbook => "playbook",
             StepAction::Report => "report",
+            StepAction::Notify => "notify",
+            StepAction::Fail => "fail",
+            StepAction::Succeed => "succeed",
         }
     }
 }
@@ -377,6 +383,14 @@ impl std::fmt::Display for NextStep {
     }
 }
 
+/// Where a `notify` step sends its message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanNotify {
+    pub channels: Vec<String>,
+    /// The run's report so far goes with the message.
+    pub report: bool,
+}
+
 /// A destructive step: the operator types the phrase.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanDanger {
@@ -400,12 +414,16 @@ pub struct PlanStep {
     /// The resolved command of a `run` step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
-    /// The rendered text of a `manual` or `report` step.
+    /// The rendered text of a `manual`, `report`, `fail` or `succeed` step, or the message
+    /// of a `notify` step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// A `wait` step's pause.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ms: Option<u64>,
+    /// A `notify` step's channels and whether the report so far goes with the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<PlanNotify>,
     /// A sub-playbook: its plan with the values `with:` gives it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub playbook: Option<Box<Plan>>,
@@ -912,6 +930,9 @@ impl<'a> Planner<'a> {
             Action::Parallel(_) => StepAction::Parallel,
             Action::Playbook(_) => StepAction::Playbook,
             Action::Report => StepAction::Report,
+            Action::Notify => StepAction::Notify,
+            Action::Fail => StepAction::Fail,
+            Action::Succeed => StepAction::Succeed,
         };
         let command = step
             .run
@@ -921,6 +942,9 @@ impl<'a> Planner<'a> {
             .manual
             .as_ref()
             .or(step.report.as_ref())
+            .or(step.notify.as_ref().map(|n| &n.message))
+            .or(step.fail.as_ref())
+            .or(step.succeed.as_ref())
             .map(|t| text(t));
         let with: IndexMap<String, (String, bool)> = step
             .with
@@ -946,7 +970,7 @@ impl<'a> Planner<'a> {
             .as_ref()
             .map(|e| expectations(e, &text))
             .unwrap_or_default();
-        let passed = |outcome: Outcome| self.next(self.program.next(idx, outcome.passed()));
+        let passed = |outcome: Outcome| self.next(self.program.next_after(idx, outcome));
         PlanStep {
             number: number.to_owned(),
             id: step.id.value.clone(),
@@ -959,6 +983,10 @@ impl<'a> Planner<'a> {
                 Action::Wait(d) => Some(millis(d)),
                 _ => None,
             },
+            notify: step.notify.as_ref().map(|n| PlanNotify {
+                channels: n.channels.iter().map(|c| c.value.clone()).collect(),
+                report: n.report,
+            }),
             playbook,
             with: with.into_iter().map(|(k, (v, _))| (k, v)).collect(),
             target,

@@ -14,6 +14,7 @@ use std::time::Duration;
 use runbook_model::playbook::WatchUntil;
 use runbook_model::tree::{Include, Target, Tree};
 use runbook_model::{Flow, Playbook, Spanned, Step};
+use runbook_transcript::Outcome;
 
 /// How deep sub-playbooks may nest.
 pub const MAX_DEPTH: usize = 8;
@@ -73,6 +74,12 @@ pub enum Action {
     Parallel(Vec<StepIdx>),
     Playbook(Arc<Program>),
     Report,
+    /// Send a message to channels now (since format 1.1).
+    Notify,
+    /// End the run as failed (since format 1.1).
+    Fail,
+    /// End the run as succeeded: on to `finally` (since format 1.1).
+    Succeed,
 }
 
 impl Action {
@@ -84,6 +91,9 @@ impl Action {
             Action::Parallel(_) => "parallel",
             Action::Playbook(_) => "playbook",
             Action::Report => "report",
+            Action::Notify => "notify",
+            Action::Fail => "fail",
+            Action::Succeed => "succeed",
         }
     }
 }
@@ -214,6 +224,24 @@ impl Program {
         }
     }
 
+    /// Where the run goes after a step that ended with `outcome`: [`Program::next`], except
+    /// that a `succeed` main step that ran (was not skipped) ends the main steps, and a
+    /// `fail` step that ran stops the run wherever it is.
+    pub fn next_after(&self, at: StepIdx, outcome: Outcome) -> Next {
+        let node = &self.steps[at];
+        match (&node.action, node.place) {
+            (Action::Succeed, Place::Main(_))
+                if matches!(outcome, Outcome::Ok | Outcome::Warning) =>
+            {
+                Next::Finally
+            }
+            (Action::Fail, Place::Main(_) | Place::Child { .. }) if outcome == Outcome::Failed => {
+                Next::Stop
+            }
+            _ => self.next(at, outcome.passed()),
+        }
+    }
+
     /// The program and step a transcript path names (`step`, or `parent/child` inside a
     /// sub-playbook).
     pub fn resolve(&self, path: &str) -> Option<(&Program, StepIdx)> {
@@ -329,6 +357,12 @@ impl Compiler<'_> {
                 Action::Playbook(self.sub(include, depth + 1)?)
             } else if step.report.is_some() {
                 Action::Report
+            } else if step.notify.is_some() {
+                Action::Notify
+            } else if step.fail.is_some() {
+                Action::Fail
+            } else if step.succeed.is_some() {
+                Action::Succeed
             } else {
                 return Err(invalid(format!("step `{}` has no action", step.id.value)));
             };
@@ -498,6 +532,35 @@ finally:
         assert_eq!(children, &vec![at("g1"), at("g2")]);
         assert_eq!(p.main.len(), 5);
         assert_eq!(p.finally, vec![at("f1"), at("f2")]);
+    }
+
+    #[test]
+    fn fail_stops_and_succeed_ends_the_main_steps_unless_skipped() {
+        let p = compile(
+            "steps:
+  - { id: stop, when: 'false', fail: gone }
+  - { id: done, when: 'true', succeed: fine }
+  - { id: after, run: 'true' }
+  - id: g
+    parallel:
+      - { id: g1, fail: child }
+finally:
+  - { id: f1, fail: late }
+  - { id: f2, report: y }
+",
+        );
+        let at = |s: &str| p.find(s).unwrap();
+        assert_eq!(id(&p, p.next_after(at("stop"), Outcome::Failed)), "<stop>");
+        assert_eq!(id(&p, p.next_after(at("stop"), Outcome::Skipped)), "done");
+        assert_eq!(id(&p, p.next_after(at("done"), Outcome::Ok)), "<finally>");
+        assert_eq!(id(&p, p.next_after(at("done"), Outcome::Skipped)), "after");
+        // A `succeed` whose message cannot be rendered failed: the run stops.
+        assert_eq!(id(&p, p.next_after(at("done"), Outcome::Failed)), "<stop>");
+        assert_eq!(id(&p, p.next_after(at("g1"), Outcome::Failed)), "<stop>");
+        // In `finally` a failure never stops the other steps.
+        assert_eq!(id(&p, p.next_after(at("f1"), Outcome::Failed)), "f2");
+        assert!(matches!(p.node(at("stop")).action, Action::Fail));
+        assert!(matches!(p.node(at("done")).action, Action::Succeed));
     }
 
     #[test]

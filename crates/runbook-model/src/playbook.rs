@@ -116,6 +116,20 @@ pub struct Escalation {
     pub message: Option<Spanned<String>>,
 }
 
+/// A `notify:` action: a message to channels, sent now (since format 1.1).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// Channel names, defined in the inventory.
+    #[schemars(length(min = 1))]
+    pub channels: Vec<Spanned<String>>,
+    /// A text template.
+    pub message: Spanned<String>,
+    /// Also send the run's report so far (Markdown, from the transcript).
+    #[serde(default, deserialize_with = "crate::strict::bool")]
+    pub report: bool,
+}
+
 /// Only `destructive` exists: the step needs a typed confirmation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -124,7 +138,7 @@ pub enum Danger {
 }
 
 /// One step. Exactly one action field (`run`, `manual`, `wait`, `parallel`, `playbook`,
-/// `report`) must be set: the schema says so, and the validator points at the step.
+/// `report`, `notify`, `fail`, `succeed`) must be set: the schema says so, and the validator points at the step.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("oneOf" = [
@@ -134,6 +148,9 @@ pub enum Danger {
     { "required": ["parallel"], "properties": { "parallel": { "not": { "type": "null" } } } },
     { "required": ["playbook"], "properties": { "playbook": { "not": { "type": "null" } } } },
     { "required": ["report"], "properties": { "report": { "not": { "type": "null" } } } },
+    { "required": ["notify"], "properties": { "notify": { "not": { "type": "null" } } } },
+    { "required": ["fail"], "properties": { "fail": { "not": { "type": "null" } } } },
+    { "required": ["succeed"], "properties": { "succeed": { "not": { "type": "null" } } } },
 ]))]
 pub struct Step {
     /// Unique within the playbook, nested steps included.
@@ -156,6 +173,13 @@ pub struct Step {
     pub playbook: Option<Spanned<String>>,
     /// A Markdown template rendered from the run's state.
     pub report: Option<Spanned<String>>,
+    /// Send a message to escalation channels now (since format 1.1).
+    pub notify: Option<Spanned<Notify>>,
+    /// End the run as failed, with this reason (a text template; since format 1.1).
+    pub fail: Option<Spanned<String>>,
+    /// End the run now as succeeded, with this reason: the remaining main steps do not run,
+    /// `finally` does (a text template; since format 1.1).
+    pub succeed: Option<Spanned<String>>,
 
     // --- modifiers ---
     /// Params for a sub-playbook.
@@ -496,6 +520,9 @@ pub enum Action<'a> {
     Parallel(&'a [Spanned<Step>]),
     Playbook(&'a Spanned<String>),
     Report(&'a Spanned<String>),
+    Notify(&'a Spanned<Notify>),
+    Fail(&'a Spanned<String>),
+    Succeed(&'a Spanned<String>),
 }
 
 impl Action<'_> {
@@ -507,6 +534,9 @@ impl Action<'_> {
             Action::Parallel(_) => "parallel",
             Action::Playbook(_) => "playbook",
             Action::Report(_) => "report",
+            Action::Notify(_) => "notify",
+            Action::Fail(_) => "fail",
+            Action::Succeed(_) => "succeed",
         }
     }
 }
@@ -532,6 +562,15 @@ impl Step {
         }
         if let Some(v) = &self.report {
             out.push(Action::Report(v));
+        }
+        if let Some(v) = &self.notify {
+            out.push(Action::Notify(v));
+        }
+        if let Some(v) = &self.fail {
+            out.push(Action::Fail(v));
+        }
+        if let Some(v) = &self.succeed {
+            out.push(Action::Succeed(v));
         }
         out
     }

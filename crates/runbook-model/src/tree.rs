@@ -276,7 +276,7 @@ impl Tree {
     }
 
     /// Every place a playbook of the tree names an escalation channel: the `notify` lists of
-    /// its escalation rungs and `on_failure: {escalate: ...}` of its steps.
+    /// its escalation rungs, `on_failure: {escalate: ...}` and `notify:` of its steps.
     pub fn channel_uses(&self) -> Vec<ChannelUse> {
         let mut out = Vec::new();
         for (node, n) in self.nodes.iter().enumerate() {
@@ -291,6 +291,14 @@ impl Tree {
                 }
             }
             for step in n.playbook.all_steps() {
+                for channel in step.notify.iter().flat_map(|notify| &notify.channels) {
+                    out.push(ChannelUse {
+                        channel: channel.value.clone(),
+                        node,
+                        loc: channel.loc,
+                        step: Some(step.id.value.clone()),
+                    });
+                }
                 if let Some(on_failure) = &step.on_failure
                     && let Some(channel) = on_failure.escalate()
                 {

@@ -130,6 +130,9 @@ impl<'a> Validator<'a> {
         }
         for step in &pb.finally {
             self.step(step);
+            if step.succeed.is_some() {
+                self.ends_early_misplaced(step, "`finally`");
+            }
         }
         self.targets(&pb.steps, "steps");
         self.targets(&pb.finally, "finally");
@@ -245,7 +248,9 @@ impl<'a> Validator<'a> {
                     step.id.loc,
                     format!("step `{}` has no action", step.id.value),
                 )
-                .with_hint("give it one of: run, manual, wait, parallel, playbook, report"),
+                .with_hint(
+                    "give it one of: run, manual, wait, parallel, playbook, report, notify, fail, succeed",
+                ),
             ),
             1 => {}
             _ => {
@@ -284,11 +289,16 @@ impl<'a> Validator<'a> {
                 );
             }
         }
+        if let Some(notify) = &step.notify {
+            self.template(&notify.message, TemplateKind::Text, &[]);
+        }
         for text in [
             &step.manual,
             &step.report,
             &step.confirm,
             &step.confirm_phrase,
+            &step.fail,
+            &step.succeed,
         ]
         .into_iter()
         .flatten()
@@ -351,6 +361,9 @@ impl<'a> Validator<'a> {
             self.include(step, path, include);
         }
         if let Some(children) = &step.parallel {
+            for child in children.iter().filter(|c| c.succeed.is_some()) {
+                self.ends_early_misplaced(child, "a parallel group");
+            }
             // Children run at once: each sees only what was declared before the group, and
             // what they capture or ask becomes visible after it.
             let before = self.declared.clone();
@@ -452,6 +465,23 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// `succeed:` where it cannot end anything early: every step of a parallel group and of
+    /// `finally` runs anyway.
+    fn ends_early_misplaced(&mut self, step: &Spanned<Step>, place: &str) {
+        self.out.push(
+            Diagnostic::error(
+                "misplaced-field",
+                self.src,
+                step.id.loc,
+                format!(
+                    "step `{}`: `succeed` cannot end the run early from {place}",
+                    step.id.value
+                ),
+            )
+            .with_hint("put it among the main steps, or use `report:` to say how it ended"),
+        );
+    }
+
     /// Modifiers that only make sense with certain actions.
     fn misplaced(&mut self, spanned: &Spanned<Step>) {
         let step = &spanned.value;
@@ -493,6 +523,34 @@ impl<'a> Validator<'a> {
         }
         if !step.checks.is_empty() && step.capture.is_empty() && !is_run {
             wrong("checks", "a `run` action");
+        }
+        // A `fail` step always fails and a `succeed` step always ends the run: a branch
+        // after either would never be taken.
+        if step.fail.is_some() || step.succeed.is_some() {
+            let action = if step.fail.is_some() {
+                "fail"
+            } else {
+                "succeed"
+            };
+            for (field, set) in [
+                ("on_failure", step.on_failure.is_some()),
+                ("on_success", step.on_success.is_some()),
+            ] {
+                if set {
+                    self.out.push(
+                        Diagnostic::error(
+                            "misplaced-field",
+                            self.src,
+                            step.id.loc,
+                            format!(
+                                "step `{}`: `{field}` never applies to a `{action}` step, which ends the run",
+                                step.id.value
+                            ),
+                        )
+                        .with_hint(format!("remove `{field}`")),
+                    );
+                }
+            }
         }
     }
 
@@ -769,6 +827,14 @@ impl<'a> Validator<'a> {
                 let mut next = Vec::with_capacity(3);
                 if step.when.is_some() {
                     next.push(i + 1);
+                }
+                // `fail` stops the run and `succeed` ends it: neither goes on in order.
+                if step.fail.is_some() {
+                    return next;
+                }
+                if step.succeed.is_some() {
+                    next.push(n);
+                    return next;
                 }
                 match step.on_success.as_ref().and_then(|t| index.get(t.as_str())) {
                     Some(&t) => {
