@@ -299,3 +299,78 @@ fn plan_shows_notify_fail_and_succeed_with_the_engines_flow() {
     insta::assert_snapshot!("plan-endings-human", human);
     insta::assert_snapshot!("plan-endings-markdown", markdown);
 }
+
+// ---------------------------------------------------------------------------------------------
+// contains: a list
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn contains_a_list_needs_every_text_and_names_the_missing_one() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "contains-list",
+        r#"
+params:
+  service: { default: api }
+steps:
+  - id: all-there
+    run: printf 'api active\nworkers 200\n'
+    expect: { stdout: { contains: ["{{ service }} active", "200"], not_contains: [error, panic] } }
+  - id: one-missing
+    run: echo "api active"
+    expect: { stdout: { contains: [active, ready] } }
+"#,
+    );
+    let r = sb.run(&pb, &[]);
+    r.assert_code(1);
+    assert_eq!(r.outcome("all-there"), "ok");
+    let verdicts = r.finished("all-there")["verdicts"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let what: Vec<&str> = verdicts.iter().map(|v| s(&v["what"])).collect();
+    assert!(what.contains(&"stdout contains \"api active\""), "{what:?}");
+    assert!(what.contains(&"stdout contains \"200\""), "{what:?}");
+    assert!(
+        what.contains(&"stdout does not contain \"panic\""),
+        "{what:?}"
+    );
+    let failed = r.finished("one-missing");
+    assert_eq!(failed["outcome"], "failed");
+    let bad: Vec<&Value> = failed["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["ok"] == false)
+        .collect();
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0]["what"], "stdout contains \"ready\"");
+
+    let (code, json) = plan(&sb, "pb.yaml", &["--format", "json"]);
+    assert_eq!(code, 0);
+    let planned: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(planned["steps"][0]["expect"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        planned["steps"][0]["expect"][0],
+        json!({"kind": "output", "stream": "stdout", "op": "contains", "value": "api active"})
+    );
+}
+
+#[test]
+fn an_empty_contains_list_is_a_check_error() {
+    let sb = Sandbox::new();
+    sb.playbook(
+        "pb.yaml",
+        "empty-contains",
+        "steps:\n  - id: a\n    run: echo hi\n    expect: { stdout: { contains: [] } }\n",
+    );
+    let out = sb.command().args(["check", "pb.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("error[bad-matcher]: an empty list"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("pb.yaml:10:"), "{stdout}");
+}

@@ -1174,10 +1174,10 @@ fn matchers(stream: &str, m: &Matcher, text: &dyn Fn(&str) -> String) -> Vec<Exp
             value,
         });
     };
-    if let Some(s) = &m.contains {
+    for s in m.contains.iter().flat_map(|t| t.iter()) {
         push(MatchOp::Contains, text(s));
     }
-    if let Some(s) = &m.not_contains {
+    for s in m.not_contains.iter().flat_map(|t| t.iter()) {
         push(MatchOp::NotContains, text(s));
     }
     if let Some(s) = &m.equals {

@@ -308,12 +308,84 @@ impl ExitCodes {
     { "required": ["matches"], "properties": { "matches": { "not": { "type": "null" } } } },
 ]))]
 pub struct Matcher {
-    pub contains: Option<String>,
-    pub not_contains: Option<String>,
+    /// A text the output contains; a list: every one of them (since format 1.1).
+    pub contains: Option<Texts>,
+    /// A text the output does not contain; a list: none of them (since format 1.1).
+    pub not_contains: Option<Texts>,
     /// The whole output, surrounding whitespace trimmed.
     pub equals: Option<String>,
     /// A regular expression (Rust `regex` syntax) searched in the output.
     pub matches: Option<Spanned<String>>,
+}
+
+/// One text or a list of them (`contains: ok` or `contains: [ok, ready]`; since format 1.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Texts {
+    One(String),
+    All(Vec<String>),
+}
+
+impl Texts {
+    /// Every text, in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, String> {
+        match self {
+            Texts::One(text) => std::slice::from_ref(text).iter(),
+            Texts::All(texts) => texts.iter(),
+        }
+    }
+}
+
+impl JsonSchema for Texts {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Texts".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A text, or a list of texts (since format 1.1)",
+            "anyOf": [
+                { "type": "string" },
+                { "type": "array", "items": { "type": "string" }, "minItems": 1 },
+            ],
+        })
+    }
+}
+
+// Hand-written for the same reason as `OnFailure`: an untagged enum would hide the YAML
+// location and say only "did not match any variant". An unquoted number is refused as in a
+// list of texts (YAML reads it as a number; the schema says text).
+impl<'de> Deserialize<'de> for Texts {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Texts;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a text or a list of texts")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Texts, E> {
+                Ok(Texts::One(v.to_owned()))
+            }
+            // A bare number is its text, as a `String` field reads it (list items must be
+            // quoted: the reader refuses a number where it expects text).
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Texts, E> {
+                Ok(Texts::One(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Texts, E> {
+                Ok(Texts::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Texts, A::Error> {
+                let mut texts = Vec::new();
+                while let Some(text) = seq.next_element::<String>()? {
+                    texts.push(text);
+                }
+                Ok(Texts::All(texts))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// Where a captured value comes from; exactly one field.

@@ -569,10 +569,19 @@ impl<'a> Validator<'a> {
         if let Some(pattern) = &m.matches {
             self.regex(pattern);
         }
-        for text in [&m.contains, &m.not_contains, &m.equals]
+        for texts in [&m.contains, &m.not_contains].into_iter().flatten() {
+            if texts.iter().next().is_none() {
+                self.out.push(
+                    Diagnostic::error("bad-matcher", self.src, matcher.loc, "an empty list")
+                        .with_hint("list at least one text, or remove the field"),
+                );
+            }
+        }
+        let lists = [&m.contains, &m.not_contains]
             .into_iter()
             .flatten()
-        {
+            .flat_map(|texts| texts.iter());
+        for text in lists.chain(&m.equals) {
             self.template(
                 &Spanned::new(text.clone(), matcher.loc),
                 TemplateKind::Text,
