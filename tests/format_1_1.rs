@@ -374,3 +374,95 @@ fn an_empty_contains_list_is_a_check_error() {
     );
     assert!(stdout.contains("pb.yaml:10:"), "{stdout}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Templated durations
+// ---------------------------------------------------------------------------------------------
+
+const DRILL: &str = r#"
+params:
+  pause: { type: duration, default: 30m }
+  limit: { default: 30m }
+vars:
+  step_every: 100ms
+steps:
+  - id: hold
+    wait: "{{ pause }}"
+  - id: slow
+    run: sleep 5.31
+    timeout: "{{ limit }}"
+    on_failure: continue
+  - id: poll
+    run: "true"
+    watch: { every: "{{ step_every }}", for: "{{ params.pause }}" }
+"#;
+
+#[test]
+fn templated_durations_take_the_runs_values() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook("pb.yaml", "drill", DRILL);
+    let started = std::time::Instant::now();
+    let r = sb.run(&pb, &["--var", "pause=300ms", "--var", "limit=200ms"]);
+    r.assert_code(0);
+    assert!(started.elapsed() < Duration::from_secs(5), "the 30m defaults were used");
+    assert_eq!(r.started("hold")[0]["planned_ms"], 300);
+    assert_eq!(r.finished("slow")["reason"], "timeout");
+    assert_eq!(r.started("poll")[0]["planned_ms"], 300);
+    assert_eq!(r.outcome("poll"), "ok");
+
+    let (code, json) = plan(&sb, "pb.yaml", &["--format", "json", "--var", "limit=2s"]);
+    assert_eq!(code, 0, "{json}");
+    let planned: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(planned["steps"][0]["wait_ms"], 1_800_000);
+    assert_eq!(planned["steps"][1]["timeout_ms"], 2000);
+    assert_eq!(planned["steps"][2]["watch"]["every_ms"], 100);
+}
+
+#[test]
+fn a_templated_duration_that_is_not_one_stops_the_run_before_it_starts() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook("pb.yaml", "drill", DRILL);
+    let r = sb.run(&pb, &["--var", "limit=soon"]);
+    r.assert_code(2);
+    assert!(r.records.is_empty(), "nothing ran: {}", r.dump());
+    assert!(
+        r.stderr
+            .contains("pb.yaml:18:14: timeout `{{ limit }}` is `soon`, not a duration"),
+        "{}",
+        r.stderr
+    );
+    let (code, json) = plan(&sb, "pb.yaml", &["--format", "json", "--var", "limit=soon"]);
+    // The plan is shown, with the problem on its step, and exits 2 as for any template
+    // it cannot resolve.
+    assert_eq!(code, 2, "{json}");
+    let planned: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        planned["steps"][1]["errors"],
+        json!(["timeout `{{ limit }}` is `soon`, not a duration like 30s, 15m or 1h30m"])
+    );
+}
+
+#[test]
+fn a_duration_template_may_read_only_params_and_vars() {
+    let sb = Sandbox::new();
+    sb.playbook(
+        "pb.yaml",
+        "late-duration",
+        r#"
+steps:
+  - id: ask
+    run: echo 5s
+    capture: { pause: { stdout: true } }
+  - id: hold
+    wait: "{{ pause }}"
+"#,
+    );
+    let out = sb.command().args(["check", "pb.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("error[bad-duration]: a duration can read only params and vars, not `pause`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("pb.yaml:13:15"), "{stdout}");
+}

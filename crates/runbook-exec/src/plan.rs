@@ -881,7 +881,22 @@ impl<'a> Planner<'a> {
     }
 
     fn step(&self, idx: StepIdx, number: &str) -> PlanStep {
-        let node = self.program.node(idx);
+        let mut node = self.program.node(idx);
+        // Templated durations rendered with the plan's values; an unset param leaves the
+        // duration unknown (shown as none), anything else that is not a duration an error.
+        let filled;
+        let mut duration_errors = Vec::new();
+        if !node.duration_templates.is_empty() {
+            let mut copy = node.clone();
+            let ctx = self.context("local");
+            for (_, why) in copy.fill_durations(&|t| self.render_in(&ctx, t, Mode::Text)) {
+                if !why.contains('⟨') {
+                    duration_errors.push(why);
+                }
+            }
+            filled = copy;
+            node = &filled;
+        }
         let step: &Step = &node.step;
         let mut errors: Vec<String> = Vec::new();
         let target = match &step.on {
@@ -914,6 +929,7 @@ impl<'a> Planner<'a> {
                 .unwrap_or_else(|| "<host>".to_owned()),
             None => "local".to_owned(),
         };
+        errors.extend(duration_errors);
         let errors = std::cell::RefCell::new(errors);
         let note = |result: Result<String, String>| -> String {
             result.unwrap_or_else(|e| {

@@ -23,7 +23,7 @@ pub const MAX_DEPTH: usize = 8;
 pub type StepIdx = usize;
 
 /// A playbook ready to run.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Program {
     pub playbook: Arc<Playbook>,
     /// The playbook file, as given.
@@ -40,7 +40,7 @@ pub struct Program {
 }
 
 /// One step with everything the engine needs already parsed.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Node {
     pub step: Spanned<Step>,
     pub place: Place,
@@ -52,6 +52,88 @@ pub struct Node {
     pub on_success: Option<StepIdx>,
     pub on_failure: FailurePolicy,
     pub max_visits: u32,
+    /// Durations written as templates (since format 1.1): zero until
+    /// [`Program::render_durations`] fills them with the playbook's values.
+    pub duration_templates: Vec<DurationTemplate>,
+}
+
+/// A duration of a step written as a template (`timeout: "{{ drill_timeout }}"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurationTemplate {
+    pub field: DurationField,
+    pub template: String,
+    pub loc: runbook_model::Loc,
+}
+
+/// Which duration of a step a template fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurationField {
+    Wait,
+    Timeout,
+    RetryDelay,
+    WatchEvery,
+    WatchFor,
+}
+
+impl DurationField {
+    pub fn name(self) -> &'static str {
+        match self {
+            DurationField::Wait => "wait",
+            DurationField::Timeout => "timeout",
+            DurationField::RetryDelay => "retry.delay",
+            DurationField::WatchEvery => "watch.every",
+            DurationField::WatchFor => "watch.for",
+        }
+    }
+}
+
+/// Whether a duration is written as a template rather than as a duration.
+pub fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%")
+}
+
+impl Node {
+    /// Renders this step's templated durations; returns why each one that is not a duration
+    /// could not be filled (it stays as it was).
+    pub fn fill_durations(
+        &mut self,
+        render: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Vec<(runbook_model::Loc, String)> {
+        let mut problems = Vec::new();
+        for t in self.duration_templates.clone() {
+            let value = render(&t.template).and_then(|text| {
+                runbook_model::duration::parse_duration(text.trim()).map_err(|_| {
+                    format!(
+                        "is `{}`, not a duration like 30s, 15m or 1h30m",
+                        text.trim()
+                    )
+                })
+            });
+            let value = match value {
+                Ok(value) => value,
+                Err(why) => {
+                    problems.push((t.loc, format!("{} `{}` {why}", t.field.name(), t.template)));
+                    continue;
+                }
+            };
+            match t.field {
+                DurationField::Wait => self.action = Action::Wait(value),
+                DurationField::Timeout => self.timeout = Some(value),
+                DurationField::RetryDelay => self.retry.delay = value,
+                DurationField::WatchEvery => {
+                    if let Some(w) = &mut self.watch {
+                        w.every = value;
+                    }
+                }
+                DurationField::WatchFor => {
+                    if let Some(w) = &mut self.watch {
+                        w.duration = value;
+                    }
+                }
+            }
+        }
+        problems
+    }
 }
 
 /// Where a step sits in its playbook.
@@ -66,7 +148,7 @@ pub enum Place {
 }
 
 /// What a step does.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Action {
     Run,
     Manual,
@@ -173,6 +255,12 @@ pub enum CompileError {
     Cycle { file: PathBuf, chain: Vec<String> },
     #[error("sub-playbook nesting is deeper than {MAX_DEPTH} levels at {}", file.display())]
     TooDeep { file: PathBuf },
+    /// Templated durations whose values are not durations (since format 1.1).
+    #[error("{}", problems.iter().map(|(loc, why)| format!("{}:{}:{}: {why}", file.display(), loc.line, loc.col)).collect::<Vec<_>>().join("\n"))]
+    Durations {
+        file: PathBuf,
+        problems: Vec<(runbook_model::Loc, String)>,
+    },
 }
 
 impl Program {
@@ -242,6 +330,32 @@ impl Program {
         }
     }
 
+    /// Whether a step of this playbook (not of its sub-playbooks) has a templated duration.
+    pub fn has_duration_templates(&self) -> bool {
+        self.steps.iter().any(|n| !n.duration_templates.is_empty())
+    }
+
+    /// This playbook with its templated durations rendered from its values (params and
+    /// vars; a sub-playbook's are rendered when it is entered, with its own). Every
+    /// duration that is not one is an error, with its place in the file.
+    pub fn render_durations(
+        &self,
+        render: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<Program, CompileError> {
+        let mut program = self.clone();
+        let mut problems = Vec::new();
+        for node in &mut program.steps {
+            problems.extend(node.fill_durations(render));
+        }
+        if problems.is_empty() {
+            return Ok(program);
+        }
+        Err(CompileError::Durations {
+            file: self.file.clone(),
+            problems,
+        })
+    }
+
     /// The program and step a transcript path names (`step`, or `parent/child` inside a
     /// sub-playbook).
     pub fn resolve(&self, path: &str) -> Option<(&Program, StepIdx)> {
@@ -265,6 +379,31 @@ impl Program {
             .map(|s| s.id.value.clone())
             .collect()
     }
+}
+
+/// The durations of a step written as templates.
+fn duration_templates(step: &Step) -> Vec<DurationTemplate> {
+    let watch = step.watch.as_ref();
+    [
+        (DurationField::Wait, step.wait.as_ref()),
+        (DurationField::Timeout, step.timeout.as_ref()),
+        (
+            DurationField::RetryDelay,
+            step.retry.as_ref().and_then(|r| r.delay.as_ref()),
+        ),
+        (DurationField::WatchEvery, watch.map(|w| &w.every)),
+        (DurationField::WatchFor, watch.map(|w| &w.duration)),
+    ]
+    .into_iter()
+    .filter_map(|(field, text)| {
+        let text = text?;
+        is_template(&text.0).then(|| DurationTemplate {
+            field,
+            template: text.0.clone(),
+            loc: text.loc,
+        })
+    })
+    .collect()
 }
 
 struct Compiler<'t> {
@@ -331,7 +470,11 @@ impl Compiler<'_> {
                 .copied()
                 .ok_or_else(|| invalid(format!("no step `{id}` to go to")))
         };
+        // A template is zero until the values are known (`render_durations`).
         let duration = |d: &Spanned<runbook_model::duration::DurationText>, what: &str| {
+            if is_template(&d.0) && what != "escalation after" {
+                return Ok(Duration::ZERO);
+            }
             d.parse()
                 .map_err(|e| invalid(format!("{what} `{}`: {e}", d.0)))
         };
@@ -417,6 +560,7 @@ impl Compiler<'_> {
                     then,
                 },
                 max_visits: step.visit_limit(),
+                duration_templates: duration_templates(step),
             });
         }
         for rung in &playbook.escalation {

@@ -72,6 +72,12 @@ pub fn validate_playbook(
         out: Vec::new(),
         declared: HashSet::new(),
         step_ids: HashSet::new(),
+        static_names: playbook
+            .params
+            .keys()
+            .chain(playbook.vars.keys())
+            .map(String::as_str)
+            .collect(),
         file,
         includes: includes.iter().map(|i| (i.loc, i)).collect(),
         nodes: &nodes,
@@ -87,6 +93,8 @@ struct Validator<'a> {
     declared: HashSet<&'a str>,
     /// Every step id in the playbook, for `steps.<id>` references.
     step_ids: HashSet<&'a str>,
+    /// The params and vars: what a templated duration may read.
+    static_names: HashSet<&'a str>,
     /// The playbook's file, when it has one.
     file: Option<&'a Path>,
     /// Its `playbook:` steps by the place of their path, and the files they lead to.
@@ -112,7 +120,7 @@ impl<'a> Validator<'a> {
         }
         self.ids(pb);
         for rung in &pb.escalation {
-            self.duration(&rung.after);
+            self.literal_duration(&rung.after);
             if let Some(message) = &rung.message {
                 self.template(message, TemplateKind::Text, &[]);
             }
@@ -652,11 +660,59 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn duration(&mut self, duration: &Spanned<DurationText>) {
+    /// A duration that cannot be a template: the ladder's `after` is read before the run has
+    /// values to render it with.
+    fn literal_duration(&mut self, duration: &Spanned<DurationText>) {
         if let Err(why) = duration.parse() {
             self.out.push(
                 Diagnostic::error("bad-duration", self.src, duration.loc, why)
                     .with_width(duration.0.chars().count().max(1)),
+            );
+        }
+    }
+
+    fn duration(&mut self, duration: &Spanned<DurationText>) {
+        if duration.0.contains("{{") || duration.0.contains("{%") {
+            self.duration_template(duration);
+            return;
+        }
+        if let Err(why) = duration.parse() {
+            self.out.push(
+                Diagnostic::error("bad-duration", self.src, duration.loc, why)
+                    .with_width(duration.0.chars().count().max(1)),
+            );
+        }
+    }
+
+    /// A templated duration (since format 1.1) is rendered before any step runs: it may read
+    /// params and vars only. Whether the value is a duration is known at run start (a
+    /// `type: duration` param's default is checked here).
+    fn duration_template(&mut self, duration: &Spanned<DurationText>) {
+        let text = Spanned::new(duration.0.clone(), duration.loc);
+        let names = match template::analyze(&text) {
+            Ok(names) => names,
+            Err(_) => {
+                // Reported with its place by the template rules.
+                self.template(&text, TemplateKind::Text, &[]);
+                return;
+            }
+        };
+        for name in names {
+            if name == "params" || self.static_names.contains(name.as_str()) {
+                continue;
+            }
+            let loc = name_offset(&text, &name).map_or(text.loc, |offset| {
+                self.src.locate_in_value(text.loc, &text, offset)
+            });
+            self.out.push(
+                Diagnostic::error(
+                    "bad-duration",
+                    self.src,
+                    loc,
+                    format!("a duration can read only params and vars, not `{name}`"),
+                )
+                .with_width(name.chars().count())
+                .with_hint("durations are rendered when the run starts, before any step captures or asks anything"),
             );
         }
     }

@@ -279,6 +279,15 @@ impl Scope {
                 crate::Error::MissingParams(vars.missing.clone()).to_string(),
             );
         }
+        // Its templated durations take its own values (since format 1.1).
+        let sub = if sub.has_duration_templates() {
+            match sub.render_durations(&|t| vars.render_static(&self.shared.engine, t)) {
+                Ok(filled) => Arc::new(filled),
+                Err(e) => return StepReport::template(e.to_string()),
+            }
+        } else {
+            sub
+        };
         // The child's secrets (its own, and values derived from them) join the run's redactor.
         self.shared.journal.add_secrets(&vars.redactor());
         let prefix = format!("{}/", self.path(idx));
