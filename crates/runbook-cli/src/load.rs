@@ -137,6 +137,25 @@ pub fn compile(
         .map_err(|e| CliError::new(Exit::Invalid, e.to_string()))
 }
 
+/// Renders the playbook's templated durations from its values (since format 1.1): a value
+/// that is not a duration stops the run before anything runs, at its line.
+pub fn render_durations(
+    engine: &runbook_template::Engine,
+    loaded: &Loaded,
+    program: std::sync::Arc<runbook_exec::program::Program>,
+) -> Result<std::sync::Arc<runbook_exec::program::Program>, CliError> {
+    if !program.has_duration_templates() {
+        return Ok(program);
+    }
+    program
+        .render_durations(&|t| loaded.vars.render_static(engine, t))
+        .map(std::sync::Arc::new)
+        .map_err(|e| {
+            CliError::new(Exit::Invalid, e.to_string())
+                .hint("set the value to a duration like 30s, 15m or 1h30m (--var NAME=VALUE)")
+        })
+}
+
 /// Refuses a run whose playbook (or a sub-playbook) pages a channel the inventory does not
 /// define: a misspelled channel fails now, at its line, not when the page is due.
 pub fn require_channels(loaded: &Loaded) -> Result<(), CliError> {

@@ -63,6 +63,13 @@ pub fn chart(plan: &Plan) -> String {
     let _ = writeln!(out, "  start --> {first}");
     for (i, step) in plan.steps.iter().enumerate() {
         let here = main_id(i);
+        // A `fail` step never passes: only its skip goes on.
+        if step.action == StepAction::Fail {
+            if let Some(skipped) = &step.next_skipped {
+                edge(&mut out, &here, "-->", "skipped", &target(skipped));
+            }
+            continue;
+        }
         let ok = target(&step.next_ok);
         let mut ok_label: Vec<&str> = Vec::new();
         if step.on_success.is_some() {
@@ -134,6 +141,8 @@ fn node(out: &mut String, step: &PlanStep, id: &str, pad: &str) {
         StepAction::Wait => ("([", "])"),
         StepAction::Playbook => ("[[", "]]"),
         StepAction::Report => (">", "]"),
+        StepAction::Notify => (">", "]"),
+        StepAction::Fail | StepAction::Succeed => ("(((", ")))"),
         _ => ("[", "]"),
     };
     let name = (step.name != step.id).then_some(step.name.as_str());

@@ -144,6 +144,27 @@ pub fn human_details(step: &PlanStep, s: Style) -> Vec<String> {
         StepAction::Wait | StepAction::Playbook => {
             lines.push(format!("{} {}", step.action.keyword(), step.detail()));
         }
+        StepAction::Notify => {
+            if let Some(notify) = &step.notify {
+                let report = if notify.report {
+                    " (with the report so far)"
+                } else {
+                    ""
+                };
+                lines.push(format!("notify   {}{report}", notify.channels.join(", ")));
+            }
+            for line in step.detail().lines() {
+                lines.push(format!("│ {line}"));
+            }
+        }
+        StepAction::Fail | StepAction::Succeed => {
+            let ends = if step.action == StepAction::Fail {
+                s.error("ends the run: failed")
+            } else {
+                "ends the run: succeeded".to_owned()
+            };
+            lines.push(format!("{ends}  {}", step.detail()));
+        }
     }
     lines.extend(human_fan_out(step, s));
     for item in &step.checklist {
@@ -461,6 +482,32 @@ pub fn markdown_body(step: &PlanStep) -> String {
         }
         StepAction::Wait => {
             let _ = writeln!(out, "Waits {}.", step.detail());
+        }
+        StepAction::Notify => {
+            if let Some(notify) = &step.notify {
+                let channels: Vec<String> = notify.channels.iter().map(|c| md::code(c)).collect();
+                let report = if notify.report {
+                    ", with the run's report so far"
+                } else {
+                    ""
+                };
+                let _ = writeln!(out, "Notifies {}{report}:\n", channels.join(", "));
+            }
+            let _ = writeln!(out, "{}", quote(&md::prose(&step.detail())));
+        }
+        StepAction::Fail => {
+            let _ = writeln!(
+                out,
+                "Ends the run as **failed**: {}",
+                md::inline(&step.detail())
+            );
+        }
+        StepAction::Succeed => {
+            let _ = writeln!(
+                out,
+                "Ends the run as **succeeded** (`finally` still runs): {}",
+                md::inline(&step.detail())
+            );
         }
         StepAction::Parallel => {
             let _ = writeln!(

@@ -269,6 +269,7 @@ fn execute(
     resume: Option<ResumePoint>,
     verbose: u8,
 ) -> Result<Exit, CliError> {
+    let program = load::render_durations(&engine, &loaded, program)?;
     let s = style::stderr();
     // Ctrl-C and SIGTERM, counted for the runner and for the prompts (a countdown stops).
     let (signal_tx, signal_rx) = tokio::sync::watch::channel(Signals::default());

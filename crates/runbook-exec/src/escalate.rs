@@ -24,6 +24,9 @@ pub struct Notice {
     pub message: String,
     pub playbook: Value,
     pub run: Value,
+    /// The run's report so far (Markdown), when a `notify:` step asks for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
 }
 
 /// Delivers a notice to one channel of the inventory: the result, with how long it took.
@@ -74,10 +77,11 @@ async fn post(
     if let Value::Object(map) = &mut body {
         map.insert("channel".into(), Value::String(channel.to_owned()));
         // Chat webhooks (Slack, Mattermost) display `text`.
-        map.insert(
-            "text".into(),
-            Value::String(format!("{}\n{}", notice.subject, notice.message)),
-        );
+        let text = match &notice.report {
+            Some(report) => format!("{}\n{}\n\n{report}", notice.subject, notice.message),
+            None => format!("{}\n{}", notice.subject, notice.message),
+        };
+        map.insert("text".into(), Value::String(text));
     }
     let body = body.to_string();
     tokio::task::spawn_blocking(move || {
@@ -128,6 +132,10 @@ async fn run_command(engine: &Engine, template: &str, notice: &Notice) -> Result
         use tokio::io::AsyncWriteExt;
         let _ = stdin.write_all(notice.message.as_bytes()).await;
         let _ = stdin.write_all(b"\n").await;
+        if let Some(report) = &notice.report {
+            let _ = stdin.write_all(b"\n").await;
+            let _ = stdin.write_all(report.as_bytes()).await;
+        }
     }
     let output = tokio::time::timeout(COMMAND_TIMEOUT, child.wait_with_output())
         .await

@@ -68,7 +68,8 @@ fn matcher_verdicts(
 ) {
     let got = || Some(shorten(text.trim()));
     let rendered = |t: &str| render(t).unwrap_or_else(|e| format!("<{e}>"));
-    if let Some(needle) = &m.contains {
+    // A list: one verdict per text, so a failure names the text that was missing.
+    for needle in m.contains.iter().flat_map(|t| t.iter()) {
         let needle = rendered(needle);
         out.push(Verdict {
             ok: text.contains(&needle),
@@ -76,7 +77,7 @@ fn matcher_verdicts(
             got: got(),
         });
     }
-    if let Some(needle) = &m.not_contains {
+    for needle in m.not_contains.iter().flat_map(|t| t.iter()) {
         let needle = rendered(needle);
         out.push(Verdict {
             ok: !text.contains(&needle),

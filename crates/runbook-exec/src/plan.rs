@@ -151,6 +151,9 @@ pub enum StepAction {
     Parallel,
     Playbook,
     Report,
+    Notify,
+    Fail,
+    Succeed,
 }
 
 impl StepAction {
@@ -162,6 +165,9 @@ impl StepAction {
             StepAction::Parallel => "parallel",
             StepAction::Playbook => "playbook",
             StepAction::Report => "report",
+            StepAction::Notify => "notify",
+            StepAction::Fail => "fail",
+            StepAction::Succeed => "succeed",
         }
     }
 }
@@ -456,6 +462,14 @@ impl std::fmt::Display for NextStep {
     }
 }
 
+/// Where a `notify` step sends its message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanNotify {
+    pub channels: Vec<String>,
+    /// The run's report so far goes with the message.
+    pub report: bool,
+}
+
 /// A destructive step: the operator types the phrase.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanDanger {
@@ -479,12 +493,16 @@ pub struct PlanStep {
     /// The resolved command of a `run` step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
-    /// The rendered text of a `manual` or `report` step.
+    /// The rendered text of a `manual`, `report`, `fail` or `succeed` step, or the message
+    /// of a `notify` step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// A `wait` step's pause.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ms: Option<u64>,
+    /// A `notify` step's channels and whether the report so far goes with the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<PlanNotify>,
     /// A sub-playbook: its plan with the values `with:` gives it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub playbook: Option<Box<Plan>>,
@@ -970,7 +988,22 @@ impl<'a> Planner<'a> {
     }
 
     fn step(&self, idx: StepIdx, number: &str) -> PlanStep {
-        let node = self.program.node(idx);
+        let mut node = self.program.node(idx);
+        // Templated durations rendered with the plan's values; an unset param leaves the
+        // duration unknown (shown as none), anything else that is not a duration an error.
+        let filled;
+        let mut duration_errors = Vec::new();
+        if !node.duration_templates.is_empty() {
+            let mut copy = node.clone();
+            let ctx = self.context("local");
+            for (_, why) in copy.fill_durations(&|t| self.render_in(&ctx, t, Mode::Text)) {
+                if !why.contains('⟨') {
+                    duration_errors.push(why);
+                }
+            }
+            filled = copy;
+            node = &filled;
+        }
         let step: &Step = &node.step;
         let mut errors: Vec<String> = Vec::new();
         let inventory = self.inputs.inventory.map(|(i, _)| i);
@@ -1023,6 +1056,7 @@ impl<'a> Planner<'a> {
                 .unwrap_or_else(|| "<host>".to_owned()),
             None => "local".to_owned(),
         };
+        errors.extend(duration_errors);
         let errors = std::cell::RefCell::new(errors);
         let note = |result: Result<String, String>| -> String {
             result.unwrap_or_else(|e| {
@@ -1039,6 +1073,9 @@ impl<'a> Planner<'a> {
             Action::Parallel(_) => StepAction::Parallel,
             Action::Playbook(_) => StepAction::Playbook,
             Action::Report => StepAction::Report,
+            Action::Notify => StepAction::Notify,
+            Action::Fail => StepAction::Fail,
+            Action::Succeed => StepAction::Succeed,
         };
         let command = step
             .run
@@ -1060,6 +1097,9 @@ impl<'a> Planner<'a> {
             .manual
             .as_ref()
             .or(step.report.as_ref())
+            .or(step.notify.as_ref().map(|n| &n.message))
+            .or(step.fail.as_ref())
+            .or(step.succeed.as_ref())
             .map(|t| text(t));
         let with: IndexMap<String, (String, bool)> = step
             .with
@@ -1085,7 +1125,7 @@ impl<'a> Planner<'a> {
             .as_ref()
             .map(|e| expectations(e, &text))
             .unwrap_or_default();
-        let passed = |outcome: Outcome| self.next(self.program.next(idx, outcome.passed()));
+        let passed = |outcome: Outcome| self.next(self.program.next_after(idx, outcome));
         PlanStep {
             number: number.to_owned(),
             id: step.id.value.clone(),
@@ -1098,6 +1138,10 @@ impl<'a> Planner<'a> {
                 Action::Wait(d) => Some(millis(d)),
                 _ => None,
             },
+            notify: step.notify.as_ref().map(|n| PlanNotify {
+                channels: n.channels.iter().map(|c| c.value.clone()).collect(),
+                report: n.report,
+            }),
             playbook,
             with: with.into_iter().map(|(k, (v, _))| (k, v)).collect(),
             target,
@@ -1287,10 +1331,10 @@ fn matchers(stream: &str, m: &Matcher, text: &dyn Fn(&str) -> String) -> Vec<Exp
             value,
         });
     };
-    if let Some(s) = &m.contains {
+    for s in m.contains.iter().flat_map(|t| t.iter()) {
         push(MatchOp::Contains, text(s));
     }
-    if let Some(s) = &m.not_contains {
+    for s in m.not_contains.iter().flat_map(|t| t.iter()) {
         push(MatchOp::NotContains, text(s));
     }
     if let Some(s) = &m.equals {

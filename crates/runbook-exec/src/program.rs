@@ -14,6 +14,7 @@ use std::time::Duration;
 use runbook_model::playbook::WatchUntil;
 use runbook_model::tree::{Include, Target, Tree};
 use runbook_model::{Flow, Playbook, Spanned, Step};
+use runbook_transcript::Outcome;
 
 /// How deep sub-playbooks may nest.
 pub const MAX_DEPTH: usize = 8;
@@ -22,7 +23,7 @@ pub const MAX_DEPTH: usize = 8;
 pub type StepIdx = usize;
 
 /// A playbook ready to run.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Program {
     pub playbook: Arc<Playbook>,
     /// The playbook file, as given.
@@ -39,7 +40,7 @@ pub struct Program {
 }
 
 /// One step with everything the engine needs already parsed.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Node {
     pub step: Spanned<Step>,
     pub place: Place,
@@ -53,6 +54,88 @@ pub struct Node {
     pub max_visits: u32,
     /// Since format 1.1: how long a streaming command is followed before it is stopped.
     pub follow: Option<Duration>,
+    /// Durations written as templates (since format 1.1): zero until
+    /// [`Program::render_durations`] fills them with the playbook's values.
+    pub duration_templates: Vec<DurationTemplate>,
+}
+
+/// A duration of a step written as a template (`timeout: "{{ drill_timeout }}"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurationTemplate {
+    pub field: DurationField,
+    pub template: String,
+    pub loc: runbook_model::Loc,
+}
+
+/// Which duration of a step a template fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurationField {
+    Wait,
+    Timeout,
+    RetryDelay,
+    WatchEvery,
+    WatchFor,
+}
+
+impl DurationField {
+    pub fn name(self) -> &'static str {
+        match self {
+            DurationField::Wait => "wait",
+            DurationField::Timeout => "timeout",
+            DurationField::RetryDelay => "retry.delay",
+            DurationField::WatchEvery => "watch.every",
+            DurationField::WatchFor => "watch.for",
+        }
+    }
+}
+
+/// Whether a duration is written as a template rather than as a duration.
+pub fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%")
+}
+
+impl Node {
+    /// Renders this step's templated durations; returns why each one that is not a duration
+    /// could not be filled (it stays as it was).
+    pub fn fill_durations(
+        &mut self,
+        render: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Vec<(runbook_model::Loc, String)> {
+        let mut problems = Vec::new();
+        for t in self.duration_templates.clone() {
+            let value = render(&t.template).and_then(|text| {
+                runbook_model::duration::parse_duration(text.trim()).map_err(|_| {
+                    format!(
+                        "is `{}`, not a duration like 30s, 15m or 1h30m",
+                        text.trim()
+                    )
+                })
+            });
+            let value = match value {
+                Ok(value) => value,
+                Err(why) => {
+                    problems.push((t.loc, format!("{} `{}` {why}", t.field.name(), t.template)));
+                    continue;
+                }
+            };
+            match t.field {
+                DurationField::Wait => self.action = Action::Wait(value),
+                DurationField::Timeout => self.timeout = Some(value),
+                DurationField::RetryDelay => self.retry.delay = value,
+                DurationField::WatchEvery => {
+                    if let Some(w) = &mut self.watch {
+                        w.every = value;
+                    }
+                }
+                DurationField::WatchFor => {
+                    if let Some(w) = &mut self.watch {
+                        w.duration = value;
+                    }
+                }
+            }
+        }
+        problems
+    }
 }
 
 /// Where a step sits in its playbook.
@@ -67,7 +150,7 @@ pub enum Place {
 }
 
 /// What a step does.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Action {
     Run,
     Manual,
@@ -75,6 +158,12 @@ pub enum Action {
     Parallel(Vec<StepIdx>),
     Playbook(Arc<Program>),
     Report,
+    /// Send a message to channels now (since format 1.1).
+    Notify,
+    /// End the run as failed (since format 1.1).
+    Fail,
+    /// End the run as succeeded: on to `finally` (since format 1.1).
+    Succeed,
 }
 
 impl Action {
@@ -86,6 +175,9 @@ impl Action {
             Action::Parallel(_) => "parallel",
             Action::Playbook(_) => "playbook",
             Action::Report => "report",
+            Action::Notify => "notify",
+            Action::Fail => "fail",
+            Action::Succeed => "succeed",
         }
     }
 }
@@ -197,6 +289,12 @@ pub enum CompileError {
     Cycle { file: PathBuf, chain: Vec<String> },
     #[error("sub-playbook nesting is deeper than {MAX_DEPTH} levels at {}", file.display())]
     TooDeep { file: PathBuf },
+    /// Templated durations whose values are not durations (since format 1.1).
+    #[error("{}", problems.iter().map(|(loc, why)| format!("{}:{}:{}: {why}", file.display(), loc.line, loc.col)).collect::<Vec<_>>().join("\n"))]
+    Durations {
+        file: PathBuf,
+        problems: Vec<(runbook_model::Loc, String)>,
+    },
 }
 
 impl Program {
@@ -248,6 +346,50 @@ impl Program {
         }
     }
 
+    /// Where the run goes after a step that ended with `outcome`: [`Program::next`], except
+    /// that a `succeed` main step that ran (was not skipped) ends the main steps, and a
+    /// `fail` step that ran stops the run wherever it is.
+    pub fn next_after(&self, at: StepIdx, outcome: Outcome) -> Next {
+        let node = &self.steps[at];
+        match (&node.action, node.place) {
+            (Action::Succeed, Place::Main(_))
+                if matches!(outcome, Outcome::Ok | Outcome::Warning) =>
+            {
+                Next::Finally
+            }
+            (Action::Fail, Place::Main(_) | Place::Child { .. }) if outcome == Outcome::Failed => {
+                Next::Stop
+            }
+            _ => self.next(at, outcome.passed()),
+        }
+    }
+
+    /// Whether a step of this playbook (not of its sub-playbooks) has a templated duration.
+    pub fn has_duration_templates(&self) -> bool {
+        self.steps.iter().any(|n| !n.duration_templates.is_empty())
+    }
+
+    /// This playbook with its templated durations rendered from its values (params and
+    /// vars; a sub-playbook's are rendered when it is entered, with its own). Every
+    /// duration that is not one is an error, with its place in the file.
+    pub fn render_durations(
+        &self,
+        render: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<Program, CompileError> {
+        let mut program = self.clone();
+        let mut problems = Vec::new();
+        for node in &mut program.steps {
+            problems.extend(node.fill_durations(render));
+        }
+        if problems.is_empty() {
+            return Ok(program);
+        }
+        Err(CompileError::Durations {
+            file: self.file.clone(),
+            problems,
+        })
+    }
+
     /// The program and step a transcript path names (`step`, or `parent/child` inside a
     /// sub-playbook).
     pub fn resolve(&self, path: &str) -> Option<(&Program, StepIdx)> {
@@ -271,6 +413,31 @@ impl Program {
             .map(|s| s.id.value.clone())
             .collect()
     }
+}
+
+/// The durations of a step written as templates.
+fn duration_templates(step: &Step) -> Vec<DurationTemplate> {
+    let watch = step.watch.as_ref();
+    [
+        (DurationField::Wait, step.wait.as_ref()),
+        (DurationField::Timeout, step.timeout.as_ref()),
+        (
+            DurationField::RetryDelay,
+            step.retry.as_ref().and_then(|r| r.delay.as_ref()),
+        ),
+        (DurationField::WatchEvery, watch.map(|w| &w.every)),
+        (DurationField::WatchFor, watch.map(|w| &w.duration)),
+    ]
+    .into_iter()
+    .filter_map(|(field, text)| {
+        let text = text?;
+        is_template(&text.0).then(|| DurationTemplate {
+            field,
+            template: text.0.clone(),
+            loc: text.loc,
+        })
+    })
+    .collect()
 }
 
 struct Compiler<'t> {
@@ -337,7 +504,11 @@ impl Compiler<'_> {
                 .copied()
                 .ok_or_else(|| invalid(format!("no step `{id}` to go to")))
         };
+        // A template is zero until the values are known (`render_durations`).
         let duration = |d: &Spanned<runbook_model::duration::DurationText>, what: &str| {
+            if is_template(&d.0) && what != "escalation after" {
+                return Ok(Duration::ZERO);
+            }
             d.parse()
                 .map_err(|e| invalid(format!("{what} `{}`: {e}", d.0)))
         };
@@ -363,6 +534,12 @@ impl Compiler<'_> {
                 Action::Playbook(self.sub(include, depth + 1)?)
             } else if step.report.is_some() {
                 Action::Report
+            } else if step.notify.is_some() {
+                Action::Notify
+            } else if step.fail.is_some() {
+                Action::Fail
+            } else if step.succeed.is_some() {
+                Action::Succeed
             } else {
                 return Err(invalid(format!("step `{}` has no action", step.id.value)));
             };
@@ -422,6 +599,7 @@ impl Compiler<'_> {
                     .as_ref()
                     .map(|f| duration(f, "follow"))
                     .transpose()?,
+                duration_templates: duration_templates(step),
             });
         }
         for rung in &playbook.escalation {
@@ -544,6 +722,35 @@ finally:
         assert_eq!(children, &vec![at("g1"), at("g2")]);
         assert_eq!(p.main.len(), 5);
         assert_eq!(p.finally, vec![at("f1"), at("f2")]);
+    }
+
+    #[test]
+    fn fail_stops_and_succeed_ends_the_main_steps_unless_skipped() {
+        let p = compile(
+            "steps:
+  - { id: stop, when: 'false', fail: gone }
+  - { id: done, when: 'true', succeed: fine }
+  - { id: after, run: 'true' }
+  - id: g
+    parallel:
+      - { id: g1, fail: child }
+finally:
+  - { id: f1, fail: late }
+  - { id: f2, report: y }
+",
+        );
+        let at = |s: &str| p.find(s).unwrap();
+        assert_eq!(id(&p, p.next_after(at("stop"), Outcome::Failed)), "<stop>");
+        assert_eq!(id(&p, p.next_after(at("stop"), Outcome::Skipped)), "done");
+        assert_eq!(id(&p, p.next_after(at("done"), Outcome::Ok)), "<finally>");
+        assert_eq!(id(&p, p.next_after(at("done"), Outcome::Skipped)), "after");
+        // A `succeed` whose message cannot be rendered failed: the run stops.
+        assert_eq!(id(&p, p.next_after(at("done"), Outcome::Failed)), "<stop>");
+        assert_eq!(id(&p, p.next_after(at("g1"), Outcome::Failed)), "<stop>");
+        // In `finally` a failure never stops the other steps.
+        assert_eq!(id(&p, p.next_after(at("f1"), Outcome::Failed)), "f2");
+        assert!(matches!(p.node(at("stop")).action, Action::Fail));
+        assert!(matches!(p.node(at("done")).action, Action::Succeed));
     }
 
     #[test]

@@ -87,6 +87,24 @@ pub struct Vars {
 }
 
 impl Vars {
+    /// Renders a text template from the values alone (each by its name and under
+    /// `params`), for what must be known before any step runs: templated durations.
+    pub fn render_static(&self, engine: &Engine, template: &str) -> Result<String, String> {
+        let mut map: serde_json::Map<String, Value> = self
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        map.insert("params".into(), Value::Object(map.clone()));
+        engine
+            .render(
+                template,
+                &runbook_template::context(&map),
+                runbook_template::Mode::Text,
+            )
+            .map_err(|e| e.message)
+    }
+
     /// Merges every source for a playbook. Missing required params are listed, not errors,
     /// so an interactive run can ask for them.
     pub fn resolve(

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 /// The pattern a duration must match, shared by the parser and the JSON Schema.
 pub const DURATION_PATTERN: &str = r"^([0-9]+(ms|s|m|h|d))+$";
 
+/// A templated duration (since format 1.1): anything with a `{{` or `{%` tag.
+pub const TEMPLATE_PATTERN: &str = r"\{\{|\{%";
+
 /// A duration kept as written, so a bad one is reported by the validator at its line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
@@ -60,8 +63,11 @@ impl JsonSchema for DurationText {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": DURATION_PATTERN,
-            "description": "A duration: a number and a unit (ms, s, m, h, d), repeated: 30s, 15m, 1h30m",
+            "anyOf": [
+                { "pattern": DURATION_PATTERN },
+                { "pattern": TEMPLATE_PATTERN },
+            ],
+            "description": "A duration: a number and a unit (ms, s, m, h, d), repeated: 30s, 15m, 1h30m; since format 1.1 also a template over params and vars (\"{{ drill_timeout }}\"), except in escalation `after`",
         })
     }
 }

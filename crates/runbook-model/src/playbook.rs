@@ -127,6 +127,20 @@ pub struct Escalation {
     pub every: Option<Spanned<DurationText>>,
 }
 
+/// A `notify:` action: a message to channels, sent now (since format 1.1).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// Channel names, defined in the inventory.
+    #[schemars(length(min = 1))]
+    pub channels: Vec<Spanned<String>>,
+    /// A text template.
+    pub message: Spanned<String>,
+    /// Also send the run's report so far (Markdown, from the transcript).
+    #[serde(default, deserialize_with = "crate::strict::bool")]
+    pub report: bool,
+}
+
 /// Only `destructive` exists: the step needs a typed confirmation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -135,7 +149,7 @@ pub enum Danger {
 }
 
 /// One step. Exactly one action field (`run`, `manual`, `wait`, `parallel`, `playbook`,
-/// `report`) must be set: the schema says so, and the validator points at the step.
+/// `report`, `notify`, `fail`, `succeed`) must be set: the schema says so, and the validator points at the step.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("oneOf" = [
@@ -145,6 +159,9 @@ pub enum Danger {
     { "required": ["parallel"], "properties": { "parallel": { "not": { "type": "null" } } } },
     { "required": ["playbook"], "properties": { "playbook": { "not": { "type": "null" } } } },
     { "required": ["report"], "properties": { "report": { "not": { "type": "null" } } } },
+    { "required": ["notify"], "properties": { "notify": { "not": { "type": "null" } } } },
+    { "required": ["fail"], "properties": { "fail": { "not": { "type": "null" } } } },
+    { "required": ["succeed"], "properties": { "succeed": { "not": { "type": "null" } } } },
 ]))]
 pub struct Step {
     /// Unique within the playbook, nested steps included.
@@ -167,6 +184,13 @@ pub struct Step {
     pub playbook: Option<Spanned<String>>,
     /// A Markdown template rendered from the run's state.
     pub report: Option<Spanned<String>>,
+    /// Send a message to escalation channels now (since format 1.1).
+    pub notify: Option<Spanned<Notify>>,
+    /// End the run as failed, with this reason (a text template; since format 1.1).
+    pub fail: Option<Spanned<String>>,
+    /// End the run now as succeeded, with this reason: the remaining main steps do not run,
+    /// `finally` does (a text template; since format 1.1).
+    pub succeed: Option<Spanned<String>>,
 
     // --- modifiers ---
     /// Params for a sub-playbook.
@@ -298,12 +322,93 @@ impl ExitCodes {
     { "required": ["matches"], "properties": { "matches": { "not": { "type": "null" } } } },
 ]))]
 pub struct Matcher {
-    pub contains: Option<String>,
-    pub not_contains: Option<String>,
+    /// A text the output contains; a list: every one of them (since format 1.1).
+    pub contains: Option<Texts>,
+    /// A text the output does not contain; a list: none of them (since format 1.1).
+    pub not_contains: Option<Texts>,
     /// The whole output, surrounding whitespace trimmed.
     pub equals: Option<String>,
     /// A regular expression (Rust `regex` syntax) searched in the output.
     pub matches: Option<Spanned<String>>,
+}
+
+/// One text or a list of them (`contains: ok` or `contains: [ok, ready]`; since format 1.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Texts {
+    One(String),
+    All(Vec<String>),
+}
+
+impl Texts {
+    /// Every text, in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, String> {
+        match self {
+            Texts::One(text) => std::slice::from_ref(text).iter(),
+            Texts::All(texts) => texts.iter(),
+        }
+    }
+}
+
+impl<'t> IntoIterator for &'t Texts {
+    type Item = &'t String;
+    type IntoIter = std::slice::Iter<'t, String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl JsonSchema for Texts {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Texts".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A text, or a list of texts (since format 1.1)",
+            "anyOf": [
+                { "type": "string" },
+                { "type": "array", "items": { "type": "string" }, "minItems": 1 },
+            ],
+        })
+    }
+}
+
+// Hand-written for the same reason as `OnFailure`: an untagged enum would hide the YAML
+// location and say only "did not match any variant". An unquoted number is refused as in a
+// list of texts (YAML reads it as a number; the schema says text).
+impl<'de> Deserialize<'de> for Texts {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Texts;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a text or a list of texts")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Texts, E> {
+                Ok(Texts::One(v.to_owned()))
+            }
+            // A bare number is its text, as a `String` field reads it (list items must be
+            // quoted: the reader refuses a number where it expects text).
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Texts, E> {
+                Ok(Texts::One(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Texts, E> {
+                Ok(Texts::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Texts, A::Error> {
+                let mut texts = Vec::new();
+                while let Some(text) = seq.next_element::<String>()? {
+                    texts.push(text);
+                }
+                Ok(Texts::All(texts))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// Where a captured value comes from; exactly one field.
@@ -514,6 +619,9 @@ pub enum Action<'a> {
     Parallel(&'a [Spanned<Step>]),
     Playbook(&'a Spanned<String>),
     Report(&'a Spanned<String>),
+    Notify(&'a Spanned<Notify>),
+    Fail(&'a Spanned<String>),
+    Succeed(&'a Spanned<String>),
 }
 
 impl Action<'_> {
@@ -525,6 +633,9 @@ impl Action<'_> {
             Action::Parallel(_) => "parallel",
             Action::Playbook(_) => "playbook",
             Action::Report(_) => "report",
+            Action::Notify(_) => "notify",
+            Action::Fail(_) => "fail",
+            Action::Succeed(_) => "succeed",
         }
     }
 }
@@ -550,6 +661,15 @@ impl Step {
         }
         if let Some(v) = &self.report {
             out.push(Action::Report(v));
+        }
+        if let Some(v) = &self.notify {
+            out.push(Action::Notify(v));
+        }
+        if let Some(v) = &self.fail {
+            out.push(Action::Fail(v));
+        }
+        if let Some(v) = &self.succeed {
+            out.push(Action::Succeed(v));
         }
         out
     }

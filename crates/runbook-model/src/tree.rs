@@ -276,7 +276,8 @@ impl Tree {
     }
 
     /// Every place a playbook of the tree names an escalation channel: the `notify` lists of
-    /// its escalation rungs and of its steps' checks, and `on_failure: {escalate: ...}`.
+    /// its escalation rungs and of its steps' checks, `on_failure: {escalate: ...}` and the
+    /// `notify:` of its steps.
     pub fn channel_uses(&self) -> Vec<ChannelUse> {
         let mut out = Vec::new();
         for (node, n) in self.nodes.iter().enumerate() {
@@ -291,7 +292,9 @@ impl Tree {
                 }
             }
             for step in n.playbook.all_steps() {
-                for channel in step.checks.iter().flat_map(|c| &c.notify) {
+                let from_checks = step.checks.iter().flat_map(|c| &c.notify);
+                let from_notify = step.notify.iter().flat_map(|notify| &notify.channels);
+                for channel in from_checks.chain(from_notify) {
                     out.push(ChannelUse {
                         channel: channel.value.clone(),
                         node,

@@ -72,6 +72,12 @@ pub fn validate_playbook(
         out: Vec::new(),
         declared: HashSet::new(),
         step_ids: HashSet::new(),
+        static_names: playbook
+            .params
+            .keys()
+            .chain(playbook.vars.keys())
+            .map(String::as_str)
+            .collect(),
         file,
         includes: includes.iter().map(|i| (i.loc, i)).collect(),
         nodes: &nodes,
@@ -87,6 +93,8 @@ struct Validator<'a> {
     declared: HashSet<&'a str>,
     /// Every step id in the playbook, for `steps.<id>` references.
     step_ids: HashSet<&'a str>,
+    /// The params and vars: what a templated duration may read.
+    static_names: HashSet<&'a str>,
     /// The playbook's file, when it has one.
     file: Option<&'a Path>,
     /// Its `playbook:` steps by the place of their path, and the files they lead to.
@@ -112,7 +120,10 @@ impl<'a> Validator<'a> {
         }
         self.ids(pb);
         for rung in &pb.escalation {
-            self.duration(&rung.after);
+            self.literal_duration(&rung.after);
+            if let Some(message) = &rung.message {
+                self.template(message, TemplateKind::Text, &[]);
+            }
         }
         if pb.steps.is_empty() {
             self.out.push(Diagnostic::warning(
@@ -127,6 +138,9 @@ impl<'a> Validator<'a> {
         }
         for step in &pb.finally {
             self.step(step);
+            if step.succeed.is_some() {
+                self.ends_early_misplaced(step, "`finally`");
+            }
         }
         // A rung's `when` and message are evaluated when it comes due: they may read any value
         // a step of the playbook learns (an answer, a capture), so they are checked after it.
@@ -272,7 +286,9 @@ impl<'a> Validator<'a> {
                     step.id.loc,
                     format!("step `{}` has no action", step.id.value),
                 )
-                .with_hint("give it one of: run, manual, wait, parallel, playbook, report"),
+                .with_hint(
+                    "give it one of: run, manual, wait, parallel, playbook, report, notify, fail, succeed",
+                ),
             ),
             1 => {}
             _ => {
@@ -320,11 +336,16 @@ impl<'a> Validator<'a> {
                 );
             }
         }
+        if let Some(notify) = &step.notify {
+            self.template(&notify.message, TemplateKind::Text, &[]);
+        }
         for text in [
             &step.manual,
             &step.report,
             &step.confirm,
             &step.confirm_phrase,
+            &step.fail,
+            &step.succeed,
         ]
         .into_iter()
         .flatten()
@@ -390,6 +411,9 @@ impl<'a> Validator<'a> {
             self.include(step, path, include);
         }
         if let Some(children) = &step.parallel {
+            for child in children.iter().filter(|c| c.succeed.is_some()) {
+                self.ends_early_misplaced(child, "a parallel group");
+            }
             // Children run at once: each sees only what was declared before the group, and
             // what they capture or ask becomes visible after it.
             let before = self.declared.clone();
@@ -491,6 +515,23 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// `succeed:` where it cannot end anything early: every step of a parallel group and of
+    /// `finally` runs anyway.
+    fn ends_early_misplaced(&mut self, step: &Spanned<Step>, place: &str) {
+        self.out.push(
+            Diagnostic::error(
+                "misplaced-field",
+                self.src,
+                step.id.loc,
+                format!(
+                    "step `{}`: `succeed` cannot end the run early from {place}",
+                    step.id.value
+                ),
+            )
+            .with_hint("put it among the main steps, or use `report:` to say how it ended"),
+        );
+    }
+
     /// Modifiers that only make sense with certain actions.
     fn misplaced(&mut self, spanned: &Spanned<Step>) {
         let step = &spanned.value;
@@ -548,6 +589,34 @@ impl<'a> Validator<'a> {
                 .with_hint("a followed stream runs once, for its duration; a watch repeats a command that ends"),
             );
         }
+        // A `fail` step always fails and a `succeed` step always ends the run: a branch
+        // after either would never be taken.
+        if step.fail.is_some() || step.succeed.is_some() {
+            let action = if step.fail.is_some() {
+                "fail"
+            } else {
+                "succeed"
+            };
+            for (field, set) in [
+                ("on_failure", step.on_failure.is_some()),
+                ("on_success", step.on_success.is_some()),
+            ] {
+                if set {
+                    self.out.push(
+                        Diagnostic::error(
+                            "misplaced-field",
+                            self.src,
+                            step.id.loc,
+                            format!(
+                                "step `{}`: `{field}` never applies to a `{action}` step, which ends the run",
+                                step.id.value
+                            ),
+                        )
+                        .with_hint(format!("remove `{field}`")),
+                    );
+                }
+            }
+        }
     }
 
     fn matcher(&mut self, matcher: &Spanned<Matcher>) {
@@ -565,10 +634,19 @@ impl<'a> Validator<'a> {
         if let Some(pattern) = &m.matches {
             self.regex(pattern);
         }
-        for text in [&m.contains, &m.not_contains, &m.equals]
+        for texts in [&m.contains, &m.not_contains].into_iter().flatten() {
+            if texts.iter().next().is_none() {
+                self.out.push(
+                    Diagnostic::error("bad-matcher", self.src, matcher.loc, "an empty list")
+                        .with_hint("list at least one text, or remove the field"),
+                );
+            }
+        }
+        let lists = [&m.contains, &m.not_contains]
             .into_iter()
             .flatten()
-        {
+            .flat_map(|texts| texts.iter());
+        for text in lists.chain(&m.equals) {
             self.template(
                 &Spanned::new(text.clone(), matcher.loc),
                 TemplateKind::Text,
@@ -639,11 +717,56 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn duration(&mut self, duration: &Spanned<DurationText>) {
+    /// A duration that cannot be a template: the ladder's `after` is read before the run has
+    /// values to render it with.
+    fn literal_duration(&mut self, duration: &Spanned<DurationText>) {
         if let Err(why) = duration.parse() {
             self.out.push(
                 Diagnostic::error("bad-duration", self.src, duration.loc, why)
                     .with_width(duration.0.chars().count().max(1)),
+            );
+        }
+    }
+
+    fn duration(&mut self, duration: &Spanned<DurationText>) {
+        if duration.0.contains("{{") || duration.0.contains("{%") {
+            self.duration_template(duration);
+            return;
+        }
+        if let Err(why) = duration.parse() {
+            self.out.push(
+                Diagnostic::error("bad-duration", self.src, duration.loc, why)
+                    .with_width(duration.0.chars().count().max(1)),
+            );
+        }
+    }
+
+    /// A templated duration (since format 1.1) is rendered before any step runs: it may read
+    /// params and vars only. Whether the value is a duration is known at run start (a
+    /// `type: duration` param's default is checked here).
+    fn duration_template(&mut self, duration: &Spanned<DurationText>) {
+        let text = Spanned::new(duration.0.clone(), duration.loc);
+        let Ok(names) = template::analyze(&text) else {
+            // Reported with its place by the template rules.
+            self.template(&text, TemplateKind::Text, &[]);
+            return;
+        };
+        for name in names {
+            if name == "params" || self.static_names.contains(name.as_str()) {
+                continue;
+            }
+            let loc = name_offset(&text, &name).map_or(text.loc, |offset| {
+                self.src.locate_in_value(text.loc, &text, offset)
+            });
+            self.out.push(
+                Diagnostic::error(
+                    "bad-duration",
+                    self.src,
+                    loc,
+                    format!("a duration can read only params and vars, not `{name}`"),
+                )
+                .with_width(name.chars().count())
+                .with_hint("durations are rendered when the run starts, before any step captures or asks anything"),
             );
         }
     }
@@ -823,6 +946,14 @@ impl<'a> Validator<'a> {
                 let mut next = Vec::with_capacity(3);
                 if step.when.is_some() {
                     next.push(i + 1);
+                }
+                // `fail` stops the run and `succeed` ends it: neither goes on in order.
+                if step.fail.is_some() {
+                    return next;
+                }
+                if step.succeed.is_some() {
+                    next.push(n);
+                    return next;
                 }
                 match step.on_success.as_ref().and_then(|t| index.get(t.as_str())) {
                     Some(&t) => {

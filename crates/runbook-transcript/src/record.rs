@@ -213,6 +213,10 @@ pub enum StepReason {
     Unsupported,
     /// The step could not be started.
     Error,
+    /// A `fail:` step ended the run as failed (since format 1.1).
+    Fail,
+    /// A `succeed:` step ended the run early as succeeded (since format 1.1).
+    Succeed,
 }
 
 impl StepReason {
@@ -235,6 +239,8 @@ impl StepReason {
             StepReason::Interrupted => "interrupted",
             StepReason::Unsupported => "unsupported",
             StepReason::Error => "error",
+            StepReason::Fail => "fail",
+            StepReason::Succeed => "succeed",
         }
     }
 }
@@ -305,8 +311,8 @@ pub struct Delivery {
 pub struct Escalation {
     /// 1-based position in the policy; on-failure escalations count as the next level.
     pub level: u32,
-    /// `policy` (the clock) or `failure` (a step's `on_failure`) or `operator`, or `check` (a
-    /// graded check's `notify`, since format 1.1).
+    /// `policy` (the clock), `failure` (a step's `on_failure`), `operator`, `check` (a graded
+    /// check's `notify`, since format 1.1) or `notify` (a `notify:` step, since format 1.1).
     pub reason: String,
     pub channels: Vec<String>,
     pub message: String,

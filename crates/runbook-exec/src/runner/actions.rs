@@ -151,6 +151,64 @@ impl Scope {
         }
     }
 
+    /// A `notify:` step: the message (and the report so far) goes to its channels as a page
+    /// does; the step does not wait for the delivery, which ends in an `escalation` record.
+    pub(super) fn notify_step(&self, idx: StepIdx, visit: u32) -> StepReport {
+        self.started(idx, "notify", None, 1, visit);
+        let step = &self.program.node(idx).step;
+        let notify = step.notify.as_ref().expect("a notify step");
+        let message = match self.render(&notify.message, Mode::Text, None) {
+            Ok(text) => text,
+            Err(e) => return StepReport::template(format!("notify message: {e}")),
+        };
+        // The transcript already holds every record up to this step, secrets masked.
+        let report = notify.report.then(|| {
+            match runbook_transcript::read_transcript(&self.shared.transcript) {
+                Ok(t) => runbook_transcript::report::markdown(&t.records),
+                Err(e) => format!("(the report could not be read: {e})"),
+            }
+        });
+        let channels: Vec<String> = notify.channels.iter().map(|c| c.value.clone()).collect();
+        let sent = format!("sent to {}", channels.join(", "));
+        let playbook = &self.program.playbook;
+        self.shared.escalator.fire(super::escalation::Page {
+            reason: "notify".to_owned(),
+            channels,
+            title: playbook.title().to_owned(),
+            severity: super::scope::severity(playbook),
+            message,
+            step: Some(self.path(idx)),
+            rung: None,
+            due_ms: None,
+            late_ms: 0,
+            report,
+        });
+        StepReport::new(Outcome::Ok).with_message(sent)
+    }
+
+    /// A `fail:` or `succeed:` step: its message says why the run ends; where it goes
+    /// is [`Program::next_after`]'s decision.
+    pub(super) fn end_step(&self, idx: StepIdx, visit: u32) -> StepReport {
+        let step = &self.program.node(idx).step;
+        let (action, template, failed) = match (&step.fail, &step.succeed) {
+            (Some(text), _) => ("fail", text, true),
+            (None, Some(text)) => ("succeed", text, false),
+            (None, None) => unreachable!("an end step"),
+        };
+        self.started(idx, action, None, 1, visit);
+        let message = match self.render(template, Mode::Text, None) {
+            Ok(text) => text,
+            Err(e) => return StepReport::template(format!("{action}: {e}")),
+        };
+        if failed {
+            StepReport::failed(message).with_reason(StepReason::Fail)
+        } else {
+            StepReport::new(Outcome::Ok)
+                .with_message(message)
+                .with_reason(StepReason::Succeed)
+        }
+    }
+
     pub(super) async fn parallel_step(
         &self,
         idx: StepIdx,
@@ -224,6 +282,15 @@ impl Scope {
                 crate::Error::MissingParams(vars.missing.clone()).to_string(),
             );
         }
+        // Its templated durations take its own values (since format 1.1).
+        let sub = if sub.has_duration_templates() {
+            match sub.render_durations(&|t| vars.render_static(&self.shared.engine, t)) {
+                Ok(filled) => Arc::new(filled),
+                Err(e) => return StepReport::template(e.to_string()),
+            }
+        } else {
+            sub
+        };
         // The child's secrets (its own, and values derived from them) join the run's redactor.
         self.shared.journal.add_secrets(&vars.redactor());
         let prefix = format!("{}/", self.path(idx));

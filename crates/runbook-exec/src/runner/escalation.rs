@@ -34,6 +34,8 @@ pub(super) struct Page {
     pub rung: Option<Rung>,
     pub due_ms: Option<u64>,
     pub late_ms: u64,
+    /// The run's report so far, sent with the message (a `notify:` step's `report: true`).
+    pub report: Option<String>,
 }
 
 /// A playbook's ladder, with what the playbook knows: each rung's `when` and message are
@@ -378,6 +380,7 @@ impl Clock {
             rung: Some(p.rung),
             due_ms: Some(due_ms),
             late_ms,
+            report: None,
         });
     }
 
@@ -389,6 +392,7 @@ impl Clock {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
             + 1;
         page.message = shared.redact(&page.message);
+        let report = page.report.take().map(|r| shared.redact(&r));
         let elapsed = shared.clock.elapsed();
         let failed = shared
             .failed_step
@@ -412,6 +416,7 @@ impl Clock {
                 "failed_step": failed,
                 "late_seconds": page.late_ms / 1000,
             }),
+            report,
         };
         tracing::info!(level, reason = %page.reason, channels = ?page.channels, "escalating");
         let id = self.next_id;

@@ -146,6 +146,8 @@ struct Shared {
     /// When the run started, RFC 3339 (the first start, for a resumed run).
     started_at: String,
     spill_dir: PathBuf,
+    /// The transcript file, read back for a `notify:` step's report so far.
+    transcript: PathBuf,
     kill_grace: Duration,
     finally_grace: Duration,
     forks: usize,
@@ -351,6 +353,7 @@ pub async fn run(request: RunRequest) -> Result<RunSummary, Error> {
             |r| r.started_ts.clone(),
         ),
         spill_dir,
+        transcript: transcript.clone(),
         kill_grace,
         finally_grace,
         forks,

@@ -143,7 +143,19 @@ impl Scope {
                     report.message.as_deref(),
                 );
             }
-            next = self.program.next(idx, passed);
+            if self.prefix.is_empty()
+                && matches!(node.action, Action::Fail | Action::Succeed)
+                && report.outcome != Outcome::Skipped
+                && let Some(message) = &report.message
+            {
+                // The step that ended the run says why.
+                self.shared
+                    .stop_reason
+                    .lock()
+                    .expect("lock")
+                    .get_or_insert_with(|| message.clone());
+            }
+            next = self.program.next_after(idx, report.outcome);
             if next == Next::Stop {
                 self.shared.mark_failed(self.path(idx));
             }
@@ -291,6 +303,8 @@ impl Scope {
             Action::Parallel(children) => self.parallel_step(idx, children, visit).await,
             Action::Playbook(sub) => self.sub_playbook(idx, sub.clone(), visit).await,
             Action::Report => self.report_step(idx, visit),
+            Action::Notify => self.notify_step(idx, visit),
+            Action::Fail | Action::Succeed => self.end_step(idx, visit),
         }
     }
 
@@ -399,6 +413,7 @@ impl Scope {
             rung: None,
             due_ms: None,
             late_ms: 0,
+            report: None,
         });
     }
 
@@ -430,6 +445,7 @@ impl Scope {
             rung: None,
             due_ms: None,
             late_ms: 0,
+            report: None,
         });
     }
 }
