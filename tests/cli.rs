@@ -29,6 +29,7 @@ fn list_as_json() {
             "common-verify-http",
             "docker-names",
             "fleet",
+            "format-1-1",
             "apeg-p0-service-down",
             "minimal",
             "quoted-placeholders",

@@ -121,9 +121,6 @@ impl<'a> Validator<'a> {
         self.ids(pb);
         for rung in &pb.escalation {
             self.literal_duration(&rung.after);
-            if let Some(message) = &rung.message {
-                self.template(message, TemplateKind::Text, &[]);
-            }
         }
         if pb.steps.is_empty() {
             self.out.push(Diagnostic::warning(
@@ -172,7 +169,7 @@ impl<'a> Validator<'a> {
                     .with_width(every.0.chars().count().max(1)),
                 ),
                 Ok(_) => {}
-                Err(_) => self.duration(every),
+                Err(_) => self.literal_duration(every),
             }
         }
     }
