@@ -3,7 +3,7 @@
 //! reproduce most of the commands of the hand-written playbooks in playbooks/<system>/; the
 //! corpus's playbooks are held by snapshots; `plan --var` shows the resolved commands.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! a resume, a hanging webhook. After each, the run says what happened and `resume --yes`
 //! finishes it with no finished step run twice.
 
-mod run_support;
+use crate::run_support;
 
 use std::collections::BTreeMap;
 use std::io::Read;

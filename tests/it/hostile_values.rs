@@ -4,8 +4,8 @@
 //!
 //! Every command runs with a deadline ([`bounded`]): a hang fails the test instead of the suite.
 
-mod pty_support;
-mod run_support;
+use crate::pty_support;
+use crate::run_support;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

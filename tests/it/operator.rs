@@ -3,7 +3,7 @@
 //! a mistyped confirm phrase, Ctrl-C in a retry delay or a watch interval, the step card —
 //! each with the real binary in a pseudo-terminal, the screen asserted on its text.
 
-mod pty_support;
+use crate::pty_support;
 
 use pty_support::*;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! port, a dedicated unprivileged user (created when missing; scripts/test.sh installs
 //! openssh-server). Ten inventory hosts are aliases of that one server.
 
-mod run_support;
+use crate::run_support;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! destructive step, a removed branch, a changed escalation, a moved step), compared as two
 //! files and against a git revision, in the three formats.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

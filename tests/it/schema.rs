@@ -2,7 +2,7 @@
 //! every valid fixture) validates against `schemas/*.v1.json`, and passes `runbook check`.
 //! A file the schema refuses but `check` accepts (or the reverse) means the two drifted.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //! pseudo-terminal (no `--yes`, so it asks), answers typed line by line, then the screen and the
 //! transcript checked. The kill -9 resume tests run unattended (`--yes`) without a terminal.
 
-mod pty_support;
+use crate::pty_support;
 
 use std::time::{Duration, Instant};
 

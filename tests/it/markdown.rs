@@ -2,7 +2,7 @@
 //! with GitHub's extensions), no text from a playbook turns into HTML GitHub's sanitizer
 //! would drop, and the Mermaid chart avoids the constructs that break GitHub's renderer.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! End-to-end tests of `runbook run --yes`: the real binary on small playbooks, its transcript
 //! read back line by line.
 
-mod run_support;
+use crate::run_support;
 
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 //! terminal errors, `--var` typos refused with a suggestion, and escalation channels an
 //! inventory does not define, shown by `plan`.
 
-mod common;
-mod run_support;
+use crate::common;
+use crate::run_support;
 
 use std::path::Path;
 use std::process::Stdio;

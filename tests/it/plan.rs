@@ -1,7 +1,7 @@
 //! `runbook plan`: the dry run, in its three formats, with an inventory, secrets, and the
 //! errors that stop it before anything would run.
 
-mod common;
+use crate::common;
 
 use common::{Output, runbook, settings};
 

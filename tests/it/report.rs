@@ -6,7 +6,7 @@
 //! failed delivery and output holding `<script>`; `demo-p0-torn.jsonl` is a recorded demo run
 //! killed mid-step, its last line cut short.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

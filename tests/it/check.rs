@@ -1,7 +1,7 @@
 //! `runbook check`: the fixtures in tests/fixtures/{valid,warnings,invalid}, every output
 //! format, `--deny-warnings`, and folder walking.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

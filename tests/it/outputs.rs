@@ -3,7 +3,7 @@
 //! against it: the plan of every seed playbook, a plan diff, a run's summary with a reason for
 //! every step, and the report of that run.
 
-mod run_support;
+use crate::run_support;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! The rest of the command line: `list`, `schema` (and its freshness), `--help`,
 //! `--version`, `completions`, and argument errors.
 
-mod common;
+use crate::common;
 
 use common::{fixtures, root, runbook, settings};
 

@@ -4,7 +4,7 @@
 //! on a git repository where a branch changes seed playbooks. Also: the pre-commit hook and the
 //! example workflows name what exists.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
