@@ -1,12 +1,10 @@
 //! The integration tests, one binary with a module per area: one build and one link instead of
 //! one per file. The modules drive the real `runbook` binary; the shared harness is below.
 
-#[path = "../common/mod.rs"]
-mod common;
-#[path = "../pty_support/mod.rs"]
-mod pty_support;
-#[path = "../run_support/mod.rs"]
-mod run_support;
+mod support;
+
+// The names the modules used before there was one harness (see support/mod.rs).
+use support::{common, pty_support, run_support};
 
 mod action;
 mod check;
