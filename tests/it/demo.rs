@@ -7,34 +7,16 @@ use std::process::Command;
 
 use serde_json::Value;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::support::{closed_port, read_transcript, root};
 
 #[test]
 fn the_demo_p0_restores_the_crashed_service() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let runbook = PathBuf::from(env!("CARGO_BIN_EXE_runbook"));
-    // `cargo test` builds examples only when no target is filtered; build it to be sure.
-    let built = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--example", "demo-service"])
-        .current_dir(&root)
-        .status()
-        .unwrap();
-    assert!(built.success());
-    let service = runbook.parent().unwrap().join("examples/demo-service");
-    assert!(
-        service.is_file(),
-        "demo-service example not built at {}",
-        service.display()
-    );
+    // A binary of this package (Cargo.toml), so cargo builds it with the tests.
+    let service = PathBuf::from(env!("CARGO_BIN_EXE_demo-service"));
     let runs = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let out = Command::new(root.join("examples/demo/run.sh"))
+    let port = closed_port();
+    let out = Command::new(root().join("examples/demo/run.sh"))
         .env("RUNBOOK_BIN", &runbook)
         .env("DEMO_SERVICE_BIN", &service)
         .env("DEMO_PORT", port.to_string())
@@ -53,11 +35,7 @@ fn the_demo_p0_restores_the_crashed_service() {
         "{}",
         transcript.display()
     );
-    let records: Vec<Value> = std::fs::read_to_string(&transcript)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
-        .collect();
+    let records = read_transcript(&transcript);
     let finished = |step: &str| -> Value {
         records
             .iter()
@@ -107,11 +85,7 @@ fn the_demo_p0_restores_the_crashed_service() {
         .lines()
         .find_map(|l| l.strip_prefix("==> GPT Agent P0 transcript: "))
         .expect("run.sh names the second transcript");
-    let gpt: Vec<Value> = std::fs::read_to_string(gpt.trim())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let gpt = read_transcript(std::path::Path::new(gpt.trim()));
     let outcome = |step: &str| {
         gpt.iter()
             .rev()
