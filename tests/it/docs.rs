@@ -1,11 +1,7 @@
 //! The docs tell the truth about the code: every crate is on the ARCHITECTURE.md map, and every
 //! field of a step and of a playbook in the JSON Schema is described in docs/format.md.
 
-use std::path::PathBuf;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use crate::support::root;
 
 #[test]
 fn every_crate_is_on_the_architecture_map() {

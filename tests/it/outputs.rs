@@ -5,14 +5,9 @@
 
 use crate::run_support;
 
-use std::path::Path;
-
+use crate::support::{Output, root};
 use run_support::Sandbox;
 use serde_json::{Value, json};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Every schema `runbook schema` publishes, with its file under schemas/.
 const SCHEMAS: [(&str, &str); 8] = [
@@ -25,15 +20,6 @@ const SCHEMAS: [(&str, &str); 8] = [
     ("report", "report.v1.json"),
     ("check", "check.v1.json"),
 ];
-
-fn runbook(sb: &Sandbox, args: &[&str]) -> (i32, String, String) {
-    let out = sb.command().args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn validator(file: &str) -> jsonschema::Validator {
     let text = std::fs::read_to_string(root().join("schemas").join(file)).unwrap();
@@ -59,7 +45,11 @@ fn assert_valid(file: &str, what: &str, value: &Value) {
 fn every_schema_is_published_and_fresh() {
     let sb = Sandbox::new();
     for (name, file) in SCHEMAS {
-        let (code, stdout, stderr) = runbook(&sb, &["schema", name]);
+        let Output {
+            code,
+            stdout,
+            stderr,
+        } = sb.output(&["schema", name]);
         assert_eq!(code, 0, "{stderr}");
         let checked_in =
             std::fs::read_to_string(root().join("schemas").join(file)).unwrap_or_default();
@@ -105,17 +95,18 @@ fn every_seed_plan_validates() {
             .collect();
         files.sort();
         for path in files {
-            let (code, stdout, stderr) = runbook(
-                &sb,
-                &[
-                    "plan",
-                    path.to_str().unwrap(),
-                    "-i",
-                    inventory.to_str().unwrap(),
-                    "--format",
-                    "json",
-                ],
-            );
+            let Output {
+                code,
+                stdout,
+                stderr,
+            } = sb.output(&[
+                "plan",
+                path.to_str().unwrap(),
+                "-i",
+                inventory.to_str().unwrap(),
+                "--format",
+                "json",
+            ]);
             assert_eq!(code, 0, "{}: {stderr}", path.display());
             let plan: Value = serde_json::from_str(&stdout).unwrap();
             assert_eq!(plan["format"], "runbook-plan/v1");
@@ -139,17 +130,18 @@ fn a_plan_diff_validates() {
         "diffed",
         "escalation:\n  - { after: 10m, notify: [lead] }\nsteps:\n  - { id: b, run: echo b }\n  - { id: a, run: echo A, timeout: 1m }\n  - { id: c, run: rm -rf /tmp/x, danger: destructive }\n",
     );
-    let (code, stdout, stderr) = runbook(
-        &sb,
-        &[
-            "plan",
-            "--diff",
-            old.to_str().unwrap(),
-            new.to_str().unwrap(),
-            "--format",
-            "json",
-        ],
-    );
+    let Output {
+        code,
+        stdout,
+        stderr,
+    } = sb.output(&[
+        "plan",
+        "--diff",
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     assert_eq!(code, 0, "{stderr}");
     let diff: Value = serde_json::from_str(&stdout).unwrap();
     assert_valid("plan-diff.v1.json", "the diff", &diff);
@@ -264,10 +256,11 @@ fn a_run_summary_gives_every_step_a_reason_and_validates() {
     assert_eq!(r.finished("slow")["reason"], "timeout");
 
     // The report of the same run validates against its schema.
-    let (code, stdout, stderr) = runbook(
-        &sb,
-        &["report", r.transcript.to_str().unwrap(), "--format", "json"],
-    );
+    let Output {
+        code,
+        stdout,
+        stderr,
+    } = sb.output(&["report", r.transcript.to_str().unwrap(), "--format", "json"]);
     assert_eq!(code, 0, "{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_valid("report.v1.json", "the report", &report);
@@ -317,10 +310,11 @@ fn a_run_writes_a_job_summary_when_github_asks_for_one() {
 fn a_check_report_validates() {
     let sb = Sandbox::new();
     let fixtures = root().join("tests/fixtures");
-    let (code, stdout, stderr) = runbook(
-        &sb,
-        &["check", "--format", "json", fixtures.to_str().unwrap()],
-    );
+    let Output {
+        code,
+        stdout,
+        stderr,
+    } = sb.output(&["check", "--format", "json", fixtures.to_str().unwrap()]);
     assert_eq!(code, 2, "{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["format"], "runbook-check/v1");

@@ -2,50 +2,25 @@
 //! `check --deny-warnings`, and every playbook plans with its system's prod inventory (the plan
 //! is a snapshot: it shows the seeds' own commands with the seeds' own values).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use crate::support::{Runbook, root, yaml_under};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn runbook() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_runbook"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1")
-        .current_dir(root());
-    cmd
-}
-
-fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let entry = entry.expect("readable tree");
-        let path = entry.path();
-        if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(path.to_owned());
-        }
-    }
-    out
+/// `runbook ARGS...` at the workspace root, NO_COLOR=1.
+fn runbook<const N: usize>(args: [&str; N]) -> Runbook {
+    crate::support::runbook(args).env("NO_COLOR", "1")
 }
 
 #[test]
 fn every_playbook_and_inventory_passes_check_with_warnings_denied() {
-    let out = runbook()
-        .args([
-            "check",
-            "--deny-warnings",
-            "playbooks",
-            "inventories",
-            "examples",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "check failed:\n{stdout}\n{stderr}");
-    assert!(stderr.contains("no problems"), "{stderr}");
+    let out = runbook([
+        "check",
+        "--deny-warnings",
+        "playbooks",
+        "inventories",
+        "examples",
+    ])
+    .run();
+    out.expect_code(0);
+    assert!(out.stderr.contains("no problems"), "{}", out.stderr);
 }
 
 #[test]
@@ -59,7 +34,7 @@ fn every_system_has_playbooks_and_a_prod_inventory() {
     ] {
         let dir = root().join("playbooks").join(system);
         assert!(
-            yaml_files(&dir).len() >= 3,
+            yaml_under(&dir).len() >= 3,
             "playbooks/{system}/ should hold the seed's procedures"
         );
         assert!(
@@ -79,14 +54,10 @@ fn every_playbook_plans_with_its_prod_inventory_alone() {
     let mut planned = 0;
     let mut placeholders = 0;
     for (rel, inventory) in playbooks_with_inventories() {
-        let out = runbook()
-            .args(["plan", &rel, "-i", &inventory])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        if !out.status.success() {
-            failures.push(format!("{rel}: exit {:?}\n{stderr}", out.status.code()));
+        let out = runbook(["plan", &rel, "-i", &inventory]).run();
+        let (stdout, stderr) = (out.stdout, out.stderr);
+        if out.code != 0 {
+            failures.push(format!("{rel}: exit {}\n{stderr}", out.code));
             continue;
         }
         if stdout.contains("(not set)") {
@@ -121,11 +92,9 @@ fn every_playbook_plans_with_its_prod_inventory_alone() {
 fn no_plan_prints_a_secret() {
     let mut checked = 0;
     for (rel, inventory) in playbooks_with_inventories() {
-        let out = runbook()
-            .args(["plan", &rel, "-i", &inventory, "--format", "json"])
-            .output()
-            .unwrap();
-        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let plan = runbook(["plan", &rel, "-i", &inventory, "--format", "json"])
+            .run()
+            .json();
         let secrets: Vec<String> = plan["values"]
             .as_array()
             .unwrap()
@@ -137,18 +106,13 @@ fn no_plan_prints_a_secret() {
             continue;
         }
         for format in ["human", "markdown", "json"] {
-            let mut cmd = runbook();
-            cmd.args(["plan", &rel, "-i", &inventory, "--format", format]);
+            let mut cmd = runbook(["plan", &rel, "-i", &inventory, "--format", format]);
             for name in &secrets {
-                cmd.arg("--var").arg(format!("{name}=s3cr3t-{name}-value"));
+                cmd = cmd.args_from(["--var".to_owned(), format!("{name}=s3cr3t-{name}-value")]);
             }
-            let out = cmd.output().unwrap();
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert!(out.status.success(), "{rel} {format}:\n{text}");
+            let out = cmd.run();
+            let text = format!("{}{}", out.stdout, out.stderr);
+            assert!(out.code == 0, "{rel} {format}:\n{text}");
             assert!(
                 !text.contains("s3cr3t-"),
                 "{rel} {format}: a secret leaked\n{text}"
@@ -173,7 +137,7 @@ fn playbooks_with_inventories() -> Vec<(String, String)> {
         if !root().join(&inventory).is_file() {
             continue; // playbooks/common: sub-playbooks planned through their callers
         }
-        for path in yaml_files(&system_dir.path()) {
+        for path in yaml_under(&system_dir.path()) {
             let rel = path
                 .strip_prefix(root())
                 .unwrap()
@@ -187,17 +151,15 @@ fn playbooks_with_inventories() -> Vec<(String, String)> {
 
 #[test]
 fn the_p0_plan_shows_the_seed_commands_with_prod_values() {
-    let out = runbook()
-        .args([
-            "plan",
-            "playbooks/apeg/p0-service-down.yaml",
-            "-i",
-            "inventories/apeg-prod.yaml",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success());
+    let out = runbook([
+        "plan",
+        "playbooks/apeg/p0-service-down.yaml",
+        "-i",
+        "inventories/apeg-prod.yaml",
+    ])
+    .run();
+    out.expect_code(0);
+    let stdout = &out.stdout;
     assert!(
         stdout.contains("$ sudo systemctl status apeg.service --no-pager"),
         "{stdout}"
@@ -220,14 +182,8 @@ fn the_readme_example_is_a_valid_playbook() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tour.yaml");
     std::fs::write(&path, &readme[start..end]).unwrap();
-    let out = runbook()
-        .args(["check", "--deny-warnings"])
+    runbook(["check", "--deny-warnings"])
         .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+        .run()
+        .expect_code(0);
 }

@@ -250,20 +250,19 @@ steps:
 
 #[test]
 fn matches_dollar_anchors_at_the_end_of_the_output() {
-    let sb = Sandbox::new();
-    let pb = sb.playbook(
-        "pb.yaml",
-        "matches-anchor",
-        r#"
+    Sandbox::new()
+        .test()
+        .playbook(
+            "matches-anchor",
+            r#"
 steps:
   - id: version
     run: echo v1.2.3
     expect: { stdout: { matches: '^v\d+\.\d+\.\d+$' } }
 "#,
-    );
-    let r = sb.run(&pb, &[]);
-    r.assert_code(0);
-    assert_eq!(r.outcome("version"), "ok");
+        )
+        .outcome("version", "ok")
+        .run();
 }
 
 #[test]
@@ -326,10 +325,11 @@ steps:
 #[test]
 fn a_capture_that_cannot_be_taken_fails_the_step() {
     let sb = Sandbox::new();
-    let pb = sb.playbook(
-        "pb.yaml",
-        "capture-miss",
-        r#"
+    let r = sb
+        .test()
+        .playbook(
+            "capture-miss",
+            r#"
 steps:
   - id: grab
     run: echo no percentage here
@@ -338,11 +338,11 @@ steps:
   - id: after
     run: echo {{ pct }}
 "#,
-    );
-    let r = sb.run(&pb, &[]);
-    r.assert_code(1);
+        )
+        .status(1)
+        .outcome("grab", "failed")
+        .run();
     let f = r.finished("grab");
-    assert_eq!(f["outcome"], "failed");
     assert!(s(&f["message"]).contains("capture pct"), "{f}");
     assert!(r.started("after").is_empty());
 }
@@ -376,32 +376,26 @@ steps:
 "#,
     );
 
-    let r = sb.run(&pb, &["--var", "pct=50"]);
-    r.assert_code(0);
+    let with_pct = |pct: &str| sb.test().playbook_file(&pb).var("pct", pct);
+
+    let r = with_pct("50").outcome("disk", "ok").run();
     let f = r.finished("disk");
-    assert_eq!(f["outcome"], "ok");
     assert!(f.get("message").is_none(), "no check matched: {f}");
     assert_eq!(f["captures"]["used"], "50");
 
-    let r = sb.run(&pb, &["--var", "pct=5"]);
-    r.assert_code(0);
-    assert_eq!(r.outcome("disk"), "ok");
+    let r = with_pct("5").outcome("disk", "ok").run();
     assert_eq!(r.finished("disk")["message"], "plenty of room");
 
-    let r = sb.run(&pb, &["--var", "pct=85"]);
-    r.assert_code(0);
+    let r = with_pct("85").outcome("disk", "warning").run();
     let f = r.finished("disk");
-    assert_eq!(f["outcome"], "warning");
     assert_eq!(f["message"], "disk 85% >= 80%");
     assert_eq!(r.outcome("after"), "ok", "a warning lets the run go on");
     let end = r.run_finished();
     assert_eq!(end["outcome"], "success");
     assert_eq!(end["steps_warning"], 1);
 
-    let r = sb.run(&pb, &["--var", "pct=95"]);
-    r.assert_code(1);
+    let r = with_pct("95").status(1).outcome("disk", "failed").run();
     let f = r.finished("disk");
-    assert_eq!(f["outcome"], "failed");
     assert_eq!(f["message"], "disk 95% >= 90%");
     assert!(r.started("after").is_empty(), "critical aborts the run");
     assert_eq!(r.run_finished()["failed_step"], "disk");

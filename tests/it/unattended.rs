@@ -6,53 +6,9 @@ use crate::common;
 use crate::run_support;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Instant;
 
 use run_support::{Sandbox, read_transcript};
-
-/// What a command printed and how it ended.
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    #[track_caller]
-    fn code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-
-    fn transcript(&self) -> String {
-        format!(
-            "exit: {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// Runs `runbook ARGS` in the sandbox with stdin closed (no terminal, as under cron).
-fn runbook(sb: &Sandbox, args: &[&str]) -> Out {
-    let out = sb
-        .command()
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("start runbook");
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -93,7 +49,8 @@ fn runs_into_one_folder_each_get_a_new_transcript() {
     // `runs/` does not exist yet: the trailing slash says it is a folder. Then it exists,
     // and the plain name is enough.
     for arg in ["runs/", "runs/", "runs", "runs", "runs/"] {
-        runbook(&sb, &["run", "--yes", "nightly.yaml", "--transcript", arg]).code(0);
+        sb.output(&["run", "--yes", "nightly.yaml", "--transcript", arg])
+            .expect_code(0);
     }
     let fast = started.elapsed().as_millis() < 1000;
     let names = files_in(&sb.path("runs"));
@@ -132,10 +89,10 @@ fn a_transcript_file_that_exists_is_refused_and_the_folder_form_is_named() {
         "--transcript",
         "logs/nightly.jsonl",
     ];
-    runbook(&sb, &args).code(0);
+    sb.output(&args).expect_code(0);
     let before = std::fs::read(sb.path("logs/nightly.jsonl")).unwrap();
-    let out = runbook(&sb, &args);
-    out.code(2);
+    let out = sb.output(&args);
+    out.expect_code(2);
     assert_eq!(
         out.stderr,
         "error: the transcript logs/nightly.jsonl already exists\n\
@@ -152,16 +109,10 @@ fn a_transcript_file_that_exists_is_refused_and_the_folder_form_is_named() {
         "the second run did nothing"
     );
     // In the current folder the hint says `./`.
-    runbook(
-        &sb,
-        &["run", "--yes", "nightly.yaml", "--transcript", "t.jsonl"],
-    )
-    .code(0);
-    let out = runbook(
-        &sb,
-        &["run", "--yes", "nightly.yaml", "--transcript", "t.jsonl"],
-    );
-    out.code(2);
+    sb.output(&["run", "--yes", "nightly.yaml", "--transcript", "t.jsonl"])
+        .expect_code(0);
+    let out = sb.output(&["run", "--yes", "nightly.yaml", "--transcript", "t.jsonl"]);
+    out.expect_code(2);
     assert!(
         out.stderr
             .ends_with("hint: for scheduled runs: --transcript ./\n"),
@@ -173,8 +124,8 @@ fn a_transcript_file_that_exists_is_refused_and_the_folder_form_is_named() {
 #[test]
 fn a_missing_file_is_reported_before_a_missing_terminal() {
     let sb = Sandbox::new();
-    let out = runbook(&sb, &["run", "missing.yaml"]);
-    out.code(2);
+    let out = sb.output(&["run", "missing.yaml"]);
+    out.expect_code(2);
     assert!(
         out.stderr
             .starts_with("error[unreadable]: cannot read missing.yaml: No such file or directory"),
@@ -182,14 +133,14 @@ fn a_missing_file_is_reported_before_a_missing_terminal() {
         out.stderr
     );
     assert!(!out.stderr.contains("terminal"), "{}", out.stderr);
-    let out = runbook(&sb, &["resume", "missing.jsonl"]);
-    out.code(2);
+    let out = sb.output(&["resume", "missing.jsonl"]);
+    out.expect_code(2);
     assert!(out.stderr.contains("missing.jsonl"), "{}", out.stderr);
     assert!(!out.stderr.contains("terminal"), "{}", out.stderr);
     // A playbook that is there, without --yes and without a terminal: now it is the terminal.
     sb.playbook("nightly.yaml", "nightly", NIGHTLY);
-    let out = runbook(&sb, &["run", "nightly.yaml"]);
-    out.code(2);
+    let out = sb.output(&["run", "nightly.yaml"]);
+    out.expect_code(2);
     assert!(
         out.stderr
             .starts_with("error: no terminal to ask the operator on\n"),
@@ -236,33 +187,27 @@ fn an_unknown_var_is_refused_with_a_suggestion() {
     sb.write("go", "");
     let expected = "error: --var `bse_url` is not a param or var of `deploy` or its sub-playbooks\n\
                     hint: did you mean `base_url`?\n";
-    let out = runbook(
-        &sb,
-        &["run", "--yes", "deploy.yaml", "--var", "bse_url=http://x"],
-    );
-    out.code(2);
+    let out = sb.output(&["run", "--yes", "deploy.yaml", "--var", "bse_url=http://x"]);
+    out.expect_code(2);
     assert_eq!(out.stderr, expected);
     assert!(!sb.exists(".runbook"), "no transcript: nothing started");
     assert!(!sb.exists("probe.log"));
-    let out = runbook(&sb, &["plan", "deploy.yaml", "--var", "bse_url=http://x"]);
-    out.code(2);
+    let out = sb.output(&["plan", "deploy.yaml", "--var", "bse_url=http://x"]);
+    out.expect_code(2);
     assert_eq!(out.stderr, expected);
     assert_eq!(out.stdout, "");
 
-    let out = runbook(
-        &sb,
-        &[
-            "plan",
-            "deploy.yaml",
-            "--var",
-            "prot=1",
-            "--var",
-            "zone=x",
-            "--var",
-            "prot=2",
-        ],
-    );
-    out.code(2);
+    let out = sb.output(&[
+        "plan",
+        "deploy.yaml",
+        "--var",
+        "prot=1",
+        "--var",
+        "zone=x",
+        "--var",
+        "prot=2",
+    ]);
+    out.expect_code(2);
     assert_eq!(
         out.stderr,
         "error: --var `prot`, `zone` are not params or vars of `deploy` or its sub-playbooks\n\
@@ -277,23 +222,20 @@ fn an_unknown_var_is_refused_with_a_suggestion() {
         "vars:\n  base_url: http://inv\n  other_team: x\n",
     );
     sb.write("extra.yaml", "unrelated: 1\nport: 81\n");
-    let out = runbook(
-        &sb,
-        &[
-            "run",
-            "--yes",
-            "deploy.yaml",
-            "-i",
-            "inv.yaml",
-            "--var-file",
-            "extra.yaml",
-            "--var",
-            "port=8080",
-            "--var",
-            "region=us",
-        ],
-    );
-    out.code(0);
+    let out = sb.output(&[
+        "run",
+        "--yes",
+        "deploy.yaml",
+        "-i",
+        "inv.yaml",
+        "--var-file",
+        "extra.yaml",
+        "--var",
+        "port=8080",
+        "--var",
+        "region=us",
+    ]);
+    out.expect_code(0);
     assert_eq!(
         std::fs::read_to_string(sb.path("probe.log")).unwrap(),
         "probe http://inv/health 8080 us\n"
@@ -304,24 +246,18 @@ fn an_unknown_var_is_refused_with_a_suggestion() {
 fn resume_refuses_an_unknown_var_but_not_the_runs_own() {
     let sb = Sandbox::new();
     with_sub_playbook(&sb);
-    let out = runbook(
-        &sb,
-        &[
-            "run",
-            "--yes",
-            "deploy.yaml",
-            "--var",
-            "base_url=http://a",
-            "--transcript",
-            "t.jsonl",
-        ],
-    );
-    out.code(1);
-    let out = runbook(
-        &sb,
-        &["resume", "t.jsonl", "--yes", "--var", "bse_url=http://b"],
-    );
-    out.code(2);
+    let out = sb.output(&[
+        "run",
+        "--yes",
+        "deploy.yaml",
+        "--var",
+        "base_url=http://a",
+        "--transcript",
+        "t.jsonl",
+    ]);
+    out.expect_code(1);
+    let out = sb.output(&["resume", "t.jsonl", "--yes", "--var", "bse_url=http://b"]);
+    out.expect_code(2);
     assert_eq!(
         out.stderr,
         "error: --var `bse_url` is not a param or var of `deploy` or its sub-playbooks\n\
@@ -335,8 +271,8 @@ fn resume_refuses_an_unknown_var_but_not_the_runs_own() {
         "steps:\n  - id: gate\n    run: test -f go\n  - id: check\n    playbook: common/health.yaml\n    with: { url: http://c }\n",
     );
     sb.write("go", "");
-    let out = runbook(&sb, &["resume", "t.jsonl", "--yes", "--force"]);
-    out.code(0);
+    let out = sb.output(&["resume", "t.jsonl", "--yes", "--force"]);
+    out.expect_code(0);
     assert_eq!(
         std::fs::read_to_string(sb.path("probe.log")).unwrap(),
         "probe http://c 80 eu\n"
@@ -375,14 +311,14 @@ steps:
 fn plan_warns_about_channels_the_inventory_does_not_define() {
     let sb = Sandbox::new();
     paging(&sb);
-    let out = runbook(&sb, &["plan", "p0.yaml", "-i", "prod.yaml"]);
-    out.code(0);
+    let out = sb.output(&["plan", "p0.yaml", "-i", "prod.yaml"]);
+    out.expect_code(0);
     assert!(out.stdout.contains("oncall, pager"), "{}", out.stdout);
     let _guard = common::settings().bind_to_scope();
     insta::assert_snapshot!("plan-channels-stderr", out.stderr);
     // Without an inventory there is nothing to compare with: one note, no warnings.
-    let out = runbook(&sb, &["plan", "p0.yaml"]);
-    out.code(0);
+    let out = sb.output(&["plan", "p0.yaml"]);
+    out.expect_code(0);
     assert_eq!(
         out.stderr,
         "note: escalation channels `leed`, `oncall`, `pager`, `security` are not checked without an inventory (-i)\n"
@@ -392,8 +328,8 @@ fn plan_warns_about_channels_the_inventory_does_not_define() {
         "full.yaml",
         "channels:\n  oncall: { command: \"true\" }\n  pager: { command: \"true\" }\n  leed: { command: \"true\" }\n  security: { command: \"true\" }\n",
     );
-    let out = runbook(&sb, &["plan", "p0.yaml", "-i", "full.yaml"]);
-    out.code(0);
+    let out = sb.output(&["plan", "p0.yaml", "-i", "full.yaml"]);
+    out.expect_code(0);
     assert_eq!(out.stderr, "");
 }
 
@@ -407,28 +343,26 @@ fn check_with_an_inventory_checks_the_pair() {
         "params:\n  domain: {}\n  region: {}\n  token: { from_env: TOKEN }\nsteps:\n  - id: a\n    run: echo {{ domain }} {{ region }} {{ token }}\n",
     );
     sb.inventory("env.yaml", "vars:\n  domain: example.com\n");
-    let out = runbook(&sb, &["check", "p0.yaml", "-i", "prod.yaml"]);
-    out.code(0);
+    let out = sb.output(&["check", "p0.yaml", "-i", "prod.yaml"]);
+    out.expect_code(0);
     let _guard = common::settings().bind_to_scope();
     insta::assert_snapshot!("check-inventory", out.transcript());
-    let out = runbook(&sb, &["check", "needs.yaml", "--inventory", "env.yaml"]);
-    out.code(0);
+    let out = sb.output(&["check", "needs.yaml", "--inventory", "env.yaml"]);
+    out.expect_code(0);
     insta::assert_snapshot!("check-inventory-params", out.transcript());
     // Without -i neither is a problem of the playbook.
-    runbook(&sb, &["check", "p0.yaml", "needs.yaml"]).code(0);
-    let out = runbook(
-        &sb,
-        &[
-            "check",
-            "--deny-warnings",
-            "--format",
-            "json",
-            ".",
-            "-i",
-            "prod.yaml",
-        ],
-    );
-    out.code(2);
+    sb.output(&["check", "p0.yaml", "needs.yaml"])
+        .expect_code(0);
+    let out = sb.output(&[
+        "check",
+        "--deny-warnings",
+        "--format",
+        "json",
+        ".",
+        "-i",
+        "prod.yaml",
+    ]);
+    out.expect_code(2);
     let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let codes: Vec<(&str, &str)> = report["diagnostics"]
         .as_array()
@@ -450,15 +384,15 @@ fn check_with_an_inventory_checks_the_pair() {
         out.stdout
     );
     // -i takes an inventory; a broken one is reported like any file.
-    let out = runbook(&sb, &["check", "p0.yaml", "-i", "needs.yaml"]);
-    out.code(2);
+    let out = sb.output(&["check", "p0.yaml", "-i", "needs.yaml"]);
+    out.expect_code(2);
     assert_eq!(
         out.stderr,
         "error: needs.yaml is a playbook, not an inventory\nhint: -i takes a file with `kind: Inventory`\n"
     );
     sb.inventory("broken.yaml", "channels:\n  x: {}\n");
-    let out = runbook(&sb, &["check", "p0.yaml", "-i", "broken.yaml"]);
-    out.code(2);
+    let out = sb.output(&["check", "p0.yaml", "-i", "broken.yaml"]);
+    out.expect_code(2);
     assert!(out.stdout.contains("error[bad-channel]"), "{}", out.stdout);
 }
 

@@ -5,7 +5,7 @@
 //! let sb = Sandbox::new();
 //! let r = sb
 //!     .test()
-//!     .playbook("steps:\n  - id: a\n    run: echo hi\n")
+//!     .playbook("hello", "steps:\n  - id: a\n    run: echo hi\n")
 //!     .var("region", "eu")
 //!     .status(0)
 //!     .outcome("a", "ok")
@@ -56,10 +56,10 @@ impl<'a> Test<'a> {
         }
     }
 
-    /// Writes `pb.yaml` (named `test`, header added) and runs it: `run --yes --operator tester
-    /// pb.yaml --transcript run-N.jsonl`, then the args.
-    pub fn playbook(self, body: &str) -> Self {
-        let path = self.sb.playbook("pb.yaml", "test", body);
+    /// Writes `pb.yaml` (the header with `name`, then `body`) and runs it: `run --yes
+    /// --operator tester pb.yaml --transcript run-N.jsonl`, then the args.
+    pub fn playbook(self, name: &str, body: &str) -> Self {
+        let path = self.sb.playbook("pb.yaml", name, body);
         self.playbook_file(path)
     }
 
