@@ -7,11 +7,11 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{closed_port, read_transcript, root};
+use crate::support::{BIN, closed_port, read_transcript, root};
 
 #[test]
 fn the_demo_p0_restores_the_crashed_service() {
-    let runbook = PathBuf::from(env!("CARGO_BIN_EXE_runbook"));
+    let runbook = PathBuf::from(BIN);
     // A binary of this package (Cargo.toml), so cargo builds it with the tests.
     let service = PathBuf::from(env!("CARGO_BIN_EXE_demo-service"));
     let runs = tempfile::tempdir().unwrap();

@@ -1,5 +1,6 @@
-//! The docs tell the truth about the code: every crate is on the ARCHITECTURE.md map, and every
-//! field of a step and of a playbook in the JSON Schema is described in docs/format.md.
+//! The docs tell the truth about the code: every crate and the test harness are on the
+//! ARCHITECTURE.md map, and every field of a step and of a playbook in the JSON Schema is
+//! described in docs/format.md.
 
 use crate::support::root;
 
@@ -11,6 +12,34 @@ fn every_crate_is_on_the_architecture_map() {
         assert!(
             map.contains(&format!("crates/{name}")),
             "ARCHITECTURE.md does not mention crates/{name}"
+        );
+    }
+}
+
+/// The integration-test binary and its harness are on the map, and every harness file the map
+/// names exists.
+#[test]
+fn every_test_module_is_on_the_architecture_map() {
+    let map = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    for dir in ["tests/it", "tests/it/support"] {
+        assert!(
+            map.contains(&format!("`{dir}/`")),
+            "ARCHITECTURE.md lacks {dir}/"
+        );
+    }
+    for name in [
+        "sandbox",
+        "test",
+        "transcript",
+        "pty",
+        "fixtures",
+        "process",
+        "http",
+    ] {
+        assert!(
+            root().join(format!("tests/it/support/{name}.rs")).is_file()
+                && map.contains(&format!("`{name}.rs`")),
+            "ARCHITECTURE.md names tests/it/support/{name}.rs, which must exist"
         );
     }
 }

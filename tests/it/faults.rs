@@ -16,7 +16,7 @@ use serde_json::Value;
 
 /// Every line of a transcript validates against the published schema.
 fn assert_schema_valid(transcript: &Path) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = crate::support::root();
     let text = std::fs::read_to_string(root.join("schemas/transcript.v1.json")).unwrap();
     let schema: Value = serde_json::from_str(&text).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
