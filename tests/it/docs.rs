@@ -71,3 +71,29 @@ fn every_schema_field_is_in_the_format_reference() {
         missing.join(", ")
     );
 }
+
+/// Snapshots of the one test binary live in tests/it/snapshots: a `.snap` left in tests/snapshots
+/// for a module that moved into tests/it would never be read, and its test would fail asking for
+/// a new one. Move it to tests/it/snapshots/it__NAME.snap.
+#[test]
+fn no_snapshot_of_a_moved_module_is_left_behind() {
+    let moved: Vec<String> = std::fs::read_dir(root().join("tests/it"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".rs").map(|m| format!("{m}__"))
+        })
+        .collect();
+    let stray: Vec<_> = walkdir::WalkDir::new(root().join("tests/snapshots"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".snap") && moved.iter().any(|m| name.starts_with(m)))
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "snapshots in tests/snapshots of modules now in tests/it (move each to \
+         tests/it/snapshots/it__NAME.snap): {stray:?}"
+    );
+}
