@@ -7,12 +7,12 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v curl >/dev/null || need_apt+=(curl)
 command -v python3 >/dev/null || need_apt+=(python3)
-# tests/report.rs renders the HTML report in headless Chromium (and skips without it).
+# tests/it/report.rs renders the HTML report in headless Chromium (and skips without it).
 command -v chromium >/dev/null || need_apt+=(chromium)
-# tests/ssh.rs starts a real sshd on loopback.
+# tests/it/ssh.rs starts a real sshd on loopback.
 [[ -x /usr/sbin/sshd ]] || need_apt+=(openssh-server)
 command -v ssh >/dev/null || need_apt+=(openssh-client)
-# The demo (tests/demo.rs, and the main job) runs real PostgreSQL and Redis servers.
+# The demo (tests/it/demo.rs, and the main job) runs real PostgreSQL and Redis servers.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v npm >/dev/null || need_apt+=(npm)

@@ -12,10 +12,10 @@ cd "$root"
 # RUNBOOK_BIN and DEMO_SERVICE_BIN point at prebuilt binaries (the tests set them).
 if [[ -z ${RUNBOOK_BIN:-} || -z ${DEMO_SERVICE_BIN:-} ]]; then
   echo "==> building runbook and demo-service" >&2
-  cargo build --locked --quiet --bin runbook --example demo-service
+  cargo build --locked --quiet --bin runbook --bin demo-service
 fi
 runbook=${RUNBOOK_BIN:-$root/target/debug/runbook}
-DEMO_SERVICE_BIN=${DEMO_SERVICE_BIN:-$root/target/debug/examples/demo-service}
+DEMO_SERVICE_BIN=${DEMO_SERVICE_BIN:-$root/target/debug/demo-service}
 # Steps `cd` elsewhere: the supervisor needs the binary by an absolute path.
 export DEMO_SERVICE_BIN; DEMO_SERVICE_BIN=$(realpath "$DEMO_SERVICE_BIN")
 

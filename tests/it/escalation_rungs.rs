@@ -1,0 +1,314 @@
+//! Escalation rungs of format 1.1, against a real local webhook receiver: `when:` (a rung
+//! applies depending on a value the run learns) and `every:` (a rung repeats until its
+//! playbook ends), through run, resume, plan and report.
+
+use crate::run_support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use run_support::*;
+use serde_json::Value;
+
+fn n(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// Moves a transcript's incident clock back by `by`, as if the run had started that much
+/// earlier (a long gap before a resume, without waiting for it).
+fn backdate(transcript: &Path, by: Duration) {
+    let text = std::fs::read_to_string(transcript).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        if v["event"] == "run_started" {
+            let start = n(&v["clock_start_ms"]);
+            v["clock_start_ms"] = Value::from(start - by.as_millis() as u64);
+        }
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    std::fs::write(transcript, out).unwrap();
+}
+
+/// The rungs (`index`, `repeat`) of the policy pages a transcript recorded, in order.
+fn policy_pages(records: &[Value]) -> Vec<(u64, u64)> {
+    records
+        .iter()
+        .filter(|r| r["event"] == "escalation" && r["reason"] == "policy")
+        .map(|r| {
+            (
+                n(&r["rung"]["index"]),
+                r["rung"]["repeat"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_rung_with_when_pages_once_the_value_it_reads_is_chosen() {
+    let sink = HttpSink::start();
+    let sb = Sandbox::new();
+    let inv = sb.inventory(
+        "inv.yaml",
+        &format!(
+            "channels:\n  cto: {{ webhook: \"{url}?to=cto\" }}\n  lead: {{ webhook: \"{url}?to=lead\" }}\n",
+            url = sink.url
+        ),
+    );
+    let pb = sb.playbook(
+        "pb.yaml",
+        "severity-ladder",
+        r#"
+escalation:
+  - after: 500ms
+    notify: [cto]
+    when: "severity == 'P0'"
+    message: "{{ severity }} incident: CTO paged"
+  - after: 500ms
+    notify: [lead]
+    when: "severity == 'P1'"
+steps:
+  - id: triage
+    run: sleep 1.5; echo P0
+    capture:
+      severity: { stdout: true }
+  - id: settle
+    wait: 1s
+"#,
+    );
+    let r = sb.run(&pb, &["-i", inv.to_str().unwrap()]);
+    r.assert_code(0);
+    let esc = r.events("escalation");
+    assert_eq!(esc.len(), 1, "only the P0 rung applies: {}", r.dump());
+    assert_eq!(esc[0]["channels"], serde_json::json!(["cto"]));
+    assert_eq!(esc[0]["message"], "P0 incident: CTO paged");
+    // Due at 500 ms, while the severity was not known yet; paged once the triage told it.
+    assert_eq!(n(&esc[0]["due_ms"]), 500);
+    assert!(n(&esc[0]["elapsed_ms"]) >= 1500, "{}", esc[0]);
+    let triage_end = r.position(|v| v["event"] == "step_finished" && v["step"] == "triage");
+    let page = r.position(|v| v["event"] == "escalation");
+    assert!(triage_end < page);
+
+    let got = sink.take(1, Duration::from_secs(5));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].request_line.contains("/hook?to=cto "),
+        "{}",
+        got[0].request_line
+    );
+    assert_eq!(got[0].json()["message"], "P0 incident: CTO paged");
+}
+
+#[test]
+fn a_repeating_rung_pages_on_its_cadence_while_its_when_holds() {
+    let sink = HttpSink::start();
+    let sb = Sandbox::new();
+    let inv = sb.inventory(
+        "inv.yaml",
+        &format!(
+            "channels:\n  stakeholders: {{ webhook: \"{}\" }}\n",
+            sink.url
+        ),
+    );
+    let pb = sb.playbook(
+        "pb.yaml",
+        "updates",
+        r#"
+vars:
+  status: open
+escalation:
+  - after: 1s
+    every: 2s
+    notify: [stakeholders]
+    when: "status != 'resolved'"
+steps:
+  - id: investigate
+    wait: 4s
+  - id: resolve
+    run: echo resolved
+    capture:
+      status: { stdout: true }
+  - id: monitor
+    wait: 3500ms
+"#,
+    );
+    let r = sb.run(&pb, &["-i", inv.to_str().unwrap()]);
+    r.assert_code(0);
+    // Pages at 1 s and 3 s; the ones due at 5 s and 7 s find the incident resolved.
+    assert_eq!(policy_pages(&r.records), [(0, 0), (0, 1)], "{}", r.dump());
+    let esc = r.events("escalation");
+    assert_eq!(n(&esc[0]["due_ms"]), 1000);
+    assert_eq!(n(&esc[1]["due_ms"]), 3000);
+    assert_eq!(esc[1]["message"], "Test updates unresolved after 3.0s");
+    assert_eq!(sink.take(2, Duration::from_secs(5)).len(), 2);
+
+    let report = sb
+        .command()
+        .args(["report", "--format", "markdown"])
+        .arg(&r.transcript)
+        .output()
+        .unwrap();
+    let md = String::from_utf8_lossy(&report.stdout);
+    assert!(md.contains("policy, repeat 1"), "{md}");
+}
+
+#[test]
+fn a_repeating_rung_stops_when_its_playbook_ends() {
+    let sink = HttpSink::start();
+    let sb = Sandbox::new();
+    let inv = sb.inventory(
+        "inv.yaml",
+        &format!(
+            "channels:\n  stakeholders: {{ webhook: \"{}\" }}\n",
+            sink.url
+        ),
+    );
+    sb.write(
+        "p1.yaml",
+        "apiVersion: runbook/v1\nkind: Playbook\nmetadata: { name: p1 }\n\
+         escalation:\n  - { after: 500ms, every: 1s, notify: [stakeholders] }\n\
+         steps:\n  - { id: fix, wait: 1800ms }\n",
+    );
+    let pb = sb.playbook(
+        "pb.yaml",
+        "triage",
+        "steps:\n  - { id: p1, playbook: p1.yaml }\n  - { id: after, wait: 2s }\n",
+    );
+    let r = sb.run(&pb, &["-i", inv.to_str().unwrap()]);
+    r.assert_code(0);
+    // 500 ms and 1.5 s inside the sub-playbook; nothing once it ended at 1.8 s.
+    assert_eq!(policy_pages(&r.records), [(0, 0), (0, 1)], "{}", r.dump());
+    let p1_end = r.position(|v| v["event"] == "step_finished" && v["step"] == "p1");
+    let last_page = r
+        .records
+        .iter()
+        .rposition(|v| v["event"] == "escalation")
+        .unwrap();
+    assert!(last_page < p1_end, "{}", r.dump());
+}
+
+#[test]
+fn a_resumed_run_goes_on_with_the_cadence_and_sends_no_page_twice() {
+    let sink = HttpSink::start();
+    let sb = Sandbox::new();
+    let inv = sb.inventory(
+        "inv.yaml",
+        &format!(
+            "channels:\n  stakeholders: {{ webhook: \"{}\" }}\n",
+            sink.url
+        ),
+    );
+    let pb = sb.playbook(
+        "pb.yaml",
+        "cadence",
+        r#"
+escalation:
+  - after: 1m
+    every: 1m
+    notify: [stakeholders]
+steps:
+  - id: first
+    run: echo first >> effects
+  - id: slow
+    run: "[ -e fast ] || sleep 20.47; echo slow >> effects"
+"#,
+    );
+    let (mut child, transcript) = sb.spawn(&pb, &["-i", inv.to_str().unwrap()]);
+    assert!(wait_for(Duration::from_secs(10), || !processes_matching(
+        "sleep 20.47"
+    )
+    .is_empty()));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    kill_leftovers("sleep 20.47");
+    assert_eq!(policy_pages(&read_transcript(&transcript)), []);
+
+    // Down for 2m30s: the pages due at 1m and 2m collapse into one, late (repeat 1).
+    backdate(&transcript, Duration::from_secs(150));
+    let resume = |transcript: &Path| {
+        let mut cmd = sb.command();
+        cmd.args(["resume", "--yes", "--operator", "tester"])
+            .arg(transcript)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd.spawn().unwrap()
+    };
+    let mut resumed = resume(&transcript);
+    assert!(wait_for(Duration::from_secs(10), || policy_pages(
+        &read_transcript(&transcript)
+    )
+    .len()
+        == 1));
+    assert_eq!(sink.take(1, Duration::from_secs(5)).len(), 1);
+    resumed.kill().unwrap();
+    resumed.wait().unwrap();
+    kill_leftovers("sleep 20.47");
+
+    // Down another minute: the 3m page is due; the 2m one is not sent again.
+    backdate(&transcript, Duration::from_secs(60));
+    sb.write("fast", "");
+    let mut resumed = resume(&transcript);
+    let status = wait_exit(&mut resumed, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0));
+    let records = read_transcript(&transcript);
+    assert_eq!(policy_pages(&records), [(0, 1), (0, 2)]);
+    let esc: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["event"] == "escalation")
+        .collect();
+    assert_eq!(n(&esc[0]["due_ms"]), 120_000);
+    assert_eq!(n(&esc[1]["due_ms"]), 180_000);
+    assert!(n(&esc[1]["late_ms"]) >= 30_000, "{}", esc[1]);
+    assert_eq!(sink.take(1, Duration::from_secs(5)).len(), 1);
+    // No finished step ran twice.
+    let effects = std::fs::read_to_string(sb.path("effects")).unwrap();
+    assert_eq!(effects, "first\nslow\n");
+}
+
+#[test]
+fn plan_shows_a_rungs_cadence_and_condition() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "plan-rungs",
+        r#"
+vars:
+  status: open
+escalation:
+  - after: 15m
+    every: 15m
+    notify: [stakeholders]
+    when: "status != 'resolved'"
+steps:
+  - id: a
+    run: 'true'
+"#,
+    );
+    let out = sb
+        .command()
+        .args(["plan", "--format", "json"])
+        .arg(&pb)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rung = &plan["escalation"][0];
+    assert_eq!(rung["every"], "15m");
+    assert_eq!(n(&rung["every_ms"]), 900_000);
+    assert_eq!(rung["when"], "status != 'resolved'");
+    let out = sb.command().args(["plan"]).arg(&pb).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    insta::assert_snapshot!(
+        text.lines()
+            .skip_while(|l| !l.starts_with("Escalation"))
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

@@ -1,0 +1,472 @@
+//! Format 1.1 additions, end to end: the real binary on small playbooks, its transcript read
+//! back (`notify:`, `fail:`, `succeed:`, list `contains:`, templated durations, steps that
+//! never ran, `metadata.schedule`, `command` params).
+
+use crate::run_support;
+
+use std::time::Duration;
+
+use run_support::*;
+use serde_json::{Value, json};
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
+}
+
+/// `runbook resume --yes` of a transcript.
+fn resume(sb: &Sandbox, transcript: &std::path::Path) -> std::process::Output {
+    sb.command()
+        .args(["resume", "--yes", "--operator", "tester"])
+        .arg(transcript)
+        .output()
+        .expect("run resume")
+}
+
+// ---------------------------------------------------------------------------------------------
+// notify:
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn notify_sends_the_message_and_the_report_so_far_with_secrets_masked() {
+    let sink = HttpSink::start();
+    let sb = Sandbox::new();
+    let inv = sb.inventory(
+        "inv.yaml",
+        &format!("channels:\n  lead: {{ webhook: \"{}\" }}\n", sink.url),
+    );
+    let pb = sb.playbook(
+        "pb.yaml",
+        "notify-now",
+        r#"
+params:
+  token: { secret: true, default: hunter2-secret }
+  severity: { default: P0 }
+steps:
+  - id: look
+    run: echo "checked with {{ token }}"
+  - id: page-cto
+    when: severity == "P0"
+    notify:
+      channels: [lead]
+      message: "{{ severity }} declared; token {{ token }}"
+      report: true
+  - id: page-nobody
+    when: severity == "P3"
+    notify: { channels: [lead], message: never sent }
+  - id: after
+    run: echo after
+"#,
+    );
+    let r = sb.run(&pb, &["-i", inv.to_str().unwrap()]);
+    r.assert_code(0);
+    assert_eq!(r.outcome("page-cto"), "ok");
+    assert_eq!(r.finished("page-cto")["message"], "sent to lead");
+    assert_eq!(r.outcome("page-nobody"), "skipped");
+    assert_eq!(r.outcome("after"), "ok");
+
+    let esc = r.events("escalation");
+    assert_eq!(esc.len(), 1, "{}", r.dump());
+    assert_eq!(esc[0]["reason"], "notify");
+    assert_eq!(esc[0]["step"], "page-cto");
+    assert_eq!(esc[0]["channels"], json!(["lead"]));
+    assert_eq!(esc[0]["message"], "P0 declared; token ***");
+    assert_eq!(esc[0]["deliveries"][0]["ok"], true);
+
+    let requests = sink.take(1, Duration::from_secs(5));
+    assert_eq!(requests.len(), 1);
+    let body = requests[0].json();
+    assert_eq!(body["reason"], "notify");
+    assert_eq!(body["message"], "P0 declared; token ***");
+    let report = s(&body["report"]);
+    assert!(
+        report.contains("look"),
+        "the report so far names the steps: {report}"
+    );
+    assert!(s(&body["text"]).contains(report));
+    let raw = &requests[0].body;
+    assert!(!raw.contains("hunter2-secret"), "a secret was sent: {raw}");
+    assert!(
+        !std::fs::read_to_string(&r.transcript)
+            .unwrap()
+            .contains("hunter2-secret")
+    );
+}
+
+#[test]
+fn a_notify_step_already_finished_is_not_sent_again_on_resume() {
+    let sb = Sandbox::new();
+    let inv = sb.inventory(
+        "inv.yaml",
+        "channels:\n  pager: { command: \"cat >> sent.txt\" }\n",
+    );
+    let pb = sb.playbook(
+        "pb.yaml",
+        "notify-resume",
+        r#"
+steps:
+  - id: tell
+    notify: { channels: [pager], message: "started the drill" }
+  - id: long
+    run: "[ -e fast ] || sleep 30.23"
+  - id: after
+    run: echo after >> effects
+"#,
+    );
+    let (mut child, transcript) = sb.spawn(&pb, &["-i", inv.to_str().unwrap()]);
+    assert!(wait_for(Duration::from_secs(10), || !processes_matching(
+        "sleep 30.23"
+    )
+    .is_empty()));
+    signal(child.id(), "TERM");
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    kill_leftovers("sleep 30.23");
+    assert_eq!(status.code(), Some(3));
+    sb.write("fast", "");
+    let out = resume(&sb, &transcript);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let sent = std::fs::read_to_string(sb.path("sent.txt")).unwrap();
+    assert_eq!(sent, "started the drill\n", "sent exactly once");
+    assert_eq!(
+        std::fs::read_to_string(sb.path("effects")).unwrap(),
+        "after\n"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// fail: and succeed:
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn fail_ends_the_run_as_failed_with_its_reason_after_finally() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "fail-now",
+        r#"
+params:
+  replicas: { type: int, default: 0 }
+steps:
+  - id: count
+    run: echo counted
+  - id: stop-here
+    when: replicas == 0
+    fail: "no replica is left ({{ replicas }}); restore from backup"
+  - id: never
+    run: echo never >> effects
+finally:
+  - id: cleanup
+    run: echo cleanup >> effects
+"#,
+    );
+    let r = sb.run(&pb, &[]);
+    r.assert_code(1);
+    let stop = r.finished("stop-here");
+    assert_eq!(stop["outcome"], "failed");
+    assert_eq!(stop["reason"], "fail");
+    assert_eq!(
+        stop["message"],
+        "no replica is left (0); restore from backup"
+    );
+    assert!(r.of_step("step_finished", "never").is_empty());
+    assert_eq!(
+        std::fs::read_to_string(sb.path("effects")).unwrap(),
+        "cleanup\n"
+    );
+    let end = r.run_finished();
+    assert_eq!(end["outcome"], "failed");
+    assert_eq!(end["failed_step"], "stop-here");
+    assert_eq!(end["reason"], "no replica is left (0); restore from backup");
+    assert!(
+        r.stderr.contains("no replica is left (0)"),
+        "the reason is on the screen: {}",
+        r.stderr
+    );
+
+    // When the condition is false, the run goes on.
+    let r = sb.run(&pb, &["--var", "replicas=2"]);
+    r.assert_code(0);
+    assert_eq!(r.outcome("stop-here"), "skipped");
+    assert_eq!(r.outcome("never"), "ok");
+}
+
+#[test]
+fn succeed_ends_the_run_early_as_succeeded_and_finally_runs() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "succeed-now",
+        r#"
+steps:
+  - id: probe
+    run: echo healthy
+    capture: { state: { stdout: true } }
+  - id: nothing-to-do
+    when: state == "healthy"
+    succeed: "the service is {{ state }}: nothing to repair"
+  - id: repair
+    run: echo repair >> effects
+finally:
+  - id: note
+    run: echo note >> effects
+"#,
+    );
+    let r = sb.run(&pb, &[]);
+    r.assert_code(0);
+    let done = r.finished("nothing-to-do");
+    assert_eq!(done["outcome"], "ok");
+    assert_eq!(done["reason"], "succeed");
+    assert!(r.of_step("step_finished", "repair").is_empty());
+    assert_eq!(
+        std::fs::read_to_string(sb.path("effects")).unwrap(),
+        "note\n"
+    );
+    let end = r.run_finished();
+    assert_eq!(end["outcome"], "success");
+    assert_eq!(end["reason"], "the service is healthy: nothing to repair");
+}
+
+/// `runbook plan` of a playbook in the sandbox (relative path, so snapshots hold no temp dir).
+fn plan(sb: &Sandbox, rel: &str, args: &[&str]) -> (i32, String) {
+    let out = sb
+        .command()
+        .arg("plan")
+        .arg(rel)
+        .args(args)
+        .output()
+        .expect("run plan");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+const ENDINGS: &str = r#"
+params:
+  severity: { type: choice, choices: [P0, P1], default: P0 }
+steps:
+  - id: probe
+    run: echo healthy
+    capture: { state: { stdout: true } }
+  - id: page-cto
+    when: severity == "P0"
+    notify:
+      channels: [cto, lead]
+      message: "{{ severity }} declared"
+      report: true
+  - id: nothing-to-do
+    when: state == "healthy"
+    succeed: "the service is {{ state }}"
+  - id: give-up
+    fail: "{{ severity }}: the service cannot be repaired"
+"#;
+
+#[test]
+fn plan_shows_notify_fail_and_succeed_with_the_engines_flow() {
+    let sb = Sandbox::new();
+    sb.playbook("pb.yaml", "endings", ENDINGS);
+    let (code, json) = plan(&sb, "pb.yaml", &["--format", "json"]);
+    assert_eq!(code, 0, "{json}");
+    let planned: Value = serde_json::from_str(&json).unwrap();
+    let step = |id: &str| {
+        planned["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let notify = step("page-cto");
+    assert_eq!(notify["action"], "notify");
+    assert_eq!(
+        notify["notify"],
+        json!({"channels": ["cto", "lead"], "report": true})
+    );
+    assert_eq!(notify["text"], "P0 declared");
+    let done = step("nothing-to-do");
+    assert_eq!(done["action"], "succeed");
+    assert_eq!(done["next_ok"], "finally");
+    assert_eq!(done["next_skipped"], json!({"step": "give-up"}));
+    let stop = step("give-up");
+    assert_eq!(stop["action"], "fail");
+    assert_eq!(stop["text"], "P0: the service cannot be repaired");
+    assert_eq!(stop["next_failed"], "stop");
+
+    let (code, human) = plan(&sb, "pb.yaml", &[]);
+    assert_eq!(code, 0);
+    let (code, markdown) = plan(&sb, "pb.yaml", &["--format", "markdown"]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!("plan-endings-human", human);
+    insta::assert_snapshot!("plan-endings-markdown", markdown);
+}
+
+// ---------------------------------------------------------------------------------------------
+// contains: a list
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn contains_a_list_needs_every_text_and_names_the_missing_one() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "contains-list",
+        r#"
+params:
+  service: { default: api }
+steps:
+  - id: all-there
+    run: printf 'api active\nworkers 200\n'
+    expect: { stdout: { contains: ["{{ service }} active", "200"], not_contains: [error, panic] } }
+  - id: one-missing
+    run: echo "api active"
+    expect: { stdout: { contains: [active, ready] } }
+"#,
+    );
+    let r = sb.run(&pb, &[]);
+    r.assert_code(1);
+    assert_eq!(r.outcome("all-there"), "ok");
+    let verdicts = r.finished("all-there")["verdicts"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let what: Vec<&str> = verdicts.iter().map(|v| s(&v["what"])).collect();
+    assert!(what.contains(&"stdout contains \"api active\""), "{what:?}");
+    assert!(what.contains(&"stdout contains \"200\""), "{what:?}");
+    assert!(
+        what.contains(&"stdout does not contain \"panic\""),
+        "{what:?}"
+    );
+    let failed = r.finished("one-missing");
+    assert_eq!(failed["outcome"], "failed");
+    let bad: Vec<&Value> = failed["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["ok"] == false)
+        .collect();
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0]["what"], "stdout contains \"ready\"");
+
+    let (code, json) = plan(&sb, "pb.yaml", &["--format", "json"]);
+    assert_eq!(code, 0);
+    let planned: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(planned["steps"][0]["expect"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        planned["steps"][0]["expect"][0],
+        json!({"kind": "output", "stream": "stdout", "op": "contains", "value": "api active"})
+    );
+}
+
+#[test]
+fn an_empty_contains_list_is_a_check_error() {
+    let sb = Sandbox::new();
+    sb.playbook(
+        "pb.yaml",
+        "empty-contains",
+        "steps:\n  - id: a\n    run: echo hi\n    expect: { stdout: { contains: [] } }\n",
+    );
+    let out = sb.command().args(["check", "pb.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("error[bad-matcher]: an empty list"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("pb.yaml:10:"), "{stdout}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Templated durations
+// ---------------------------------------------------------------------------------------------
+
+const DRILL: &str = r#"
+params:
+  pause: { type: duration, default: 30m }
+  limit: { default: 30m }
+vars:
+  step_every: 100ms
+steps:
+  - id: hold
+    wait: "{{ pause }}"
+  - id: slow
+    run: sleep 5.31
+    timeout: "{{ limit }}"
+    on_failure: continue
+  - id: poll
+    run: "true"
+    watch: { every: "{{ step_every }}", for: "{{ params.pause }}" }
+"#;
+
+#[test]
+fn templated_durations_take_the_runs_values() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook("pb.yaml", "drill", DRILL);
+    let started = std::time::Instant::now();
+    let r = sb.run(&pb, &["--var", "pause=300ms", "--var", "limit=200ms"]);
+    r.assert_code(0);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the 30m defaults were used"
+    );
+    assert_eq!(r.started("hold")[0]["planned_ms"], 300);
+    assert_eq!(r.finished("slow")["reason"], "timeout");
+    assert_eq!(r.started("poll")[0]["planned_ms"], 300);
+    assert_eq!(r.outcome("poll"), "ok");
+
+    let (code, json) = plan(&sb, "pb.yaml", &["--format", "json", "--var", "limit=2s"]);
+    assert_eq!(code, 0, "{json}");
+    let planned: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(planned["steps"][0]["wait_ms"], 1_800_000);
+    assert_eq!(planned["steps"][1]["timeout_ms"], 2000);
+    assert_eq!(planned["steps"][2]["watch"]["every_ms"], 100);
+}
+
+#[test]
+fn a_templated_duration_that_is_not_one_stops_the_run_before_it_starts() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook("pb.yaml", "drill", DRILL);
+    let r = sb.run(&pb, &["--var", "limit=soon"]);
+    r.assert_code(2);
+    assert!(r.records.is_empty(), "nothing ran: {}", r.dump());
+    assert!(
+        r.stderr
+            .contains("pb.yaml:18:14: timeout `{{ limit }}` is `soon`, not a duration"),
+        "{}",
+        r.stderr
+    );
+    let (code, json) = plan(&sb, "pb.yaml", &["--format", "json", "--var", "limit=soon"]);
+    // The plan is shown, with the problem on its step, and exits 2 as for any template
+    // it cannot resolve.
+    assert_eq!(code, 2, "{json}");
+    let planned: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        planned["steps"][1]["errors"],
+        json!(["timeout `{{ limit }}` is `soon`, not a duration like 30s, 15m or 1h30m"])
+    );
+}
+
+#[test]
+fn a_duration_template_may_read_only_params_and_vars() {
+    let sb = Sandbox::new();
+    sb.playbook(
+        "pb.yaml",
+        "late-duration",
+        r#"
+steps:
+  - id: ask
+    run: echo 5s
+    capture: { pause: { stdout: true } }
+  - id: hold
+    wait: "{{ pause }}"
+"#,
+    );
+    let out = sb.command().args(["check", "pb.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .contains("error[bad-duration]: a duration can read only params and vars, not `pause`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("pb.yaml:13:15"), "{stdout}");
+}

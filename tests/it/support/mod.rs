@@ -1,0 +1,33 @@
+//! The one harness of the integration tests: a sandbox folder that runs the real `runbook`
+//! binary in a cleared environment, the [`Test`] builder (playbook, inventory, vars, args,
+//! expected exit, output and transcript events), transcripts read back as JSON, the binary in a
+//! pseudo-terminal ([`Term`]), fixtures and insta settings, process lookups through /proc and a
+//! loopback HTTP sink for webhooks.
+//!
+//! `common`, `run_support` and `pty_support` are the names the tests used before there was one
+//! harness: thin re-exports, so a test written against them needs only its `use` line changed
+//! (`use crate::run_support;` instead of `mod run_support;`). Test files still outside tests/it/
+//! reach them through the shims tests/common, `tests/run_support` and `tests/pty_support`.
+
+// A test file outside tests/it/ includes this module for one part of it.
+#![allow(dead_code)]
+
+mod fixtures;
+mod http;
+mod process;
+mod pty;
+mod sandbox;
+mod test;
+mod transcript;
+
+pub mod common;
+pub mod pty_support;
+pub mod run_support;
+
+pub use fixtures::*;
+pub use http::*;
+pub use process::*;
+pub use pty::*;
+pub use sandbox::*;
+pub use test::*;
+pub use transcript::*;

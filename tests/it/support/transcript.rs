@@ -1,0 +1,104 @@
+//! Transcripts read back as JSON records, and lookups in them.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Reads a transcript: every line must be a JSON object.
+pub fn read_transcript(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read the transcript {}: {e}", path.display()));
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("transcript line {} is not JSON ({e}): {line}", i + 1))
+        })
+        .collect()
+}
+
+/// Reads a complete transcript: as [`read_transcript`], and it ends with a newline and `seq`
+/// counts up from 0.
+pub fn read_complete_transcript(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read the transcript {}: {e}", path.display()));
+    assert!(
+        text.ends_with('\n'),
+        "a complete transcript ends with a newline"
+    );
+    let records = read_transcript(path);
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r["seq"].as_u64(), Some(i as u64), "seq counts up: {r}");
+    }
+    records
+}
+
+/// The records parsed so far of a transcript that is still being written (a torn last line is
+/// left out).
+pub fn read_partial(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect()
+}
+
+/// Records of one event kind.
+pub fn events<'a>(records: &'a [Value], event: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| r["event"] == event).collect()
+}
+
+/// Records of one event kind for one step.
+pub fn step_events<'a>(records: &'a [Value], event: &str, step: &str) -> Vec<&'a Value> {
+    records
+        .iter()
+        .filter(|r| r["event"] == event && r["step"] == step)
+        .collect()
+}
+
+/// The one record of `event` for `step` (panics unless there is exactly one).
+pub fn one<'a>(records: &'a [Value], event: &str, step: &str) -> &'a Value {
+    let found = step_events(records, event, step);
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one {event} of `{step}`, found {}: {found:#?}",
+        found.len()
+    );
+    found[0]
+}
+
+/// The outcome of a step's (last) `step_finished` record.
+pub fn outcome(records: &[Value], step: &str) -> String {
+    step_events(records, "step_finished", step)
+        .last()
+        .unwrap_or_else(|| panic!("`{step}` has no step_finished record"))["outcome"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The last record, which must be `run_finished`.
+pub fn run_finished(records: &[Value]) -> &Value {
+    let last = records.last().expect("an empty transcript");
+    assert_eq!(last["event"], "run_finished", "the last record: {last}");
+    last
+}
+
+/// Polls the (growing) transcript until a record matches `pred`.
+pub fn wait_for_record(path: &Path, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(r) = read_partial(path).into_iter().find(|r| pred(r)) {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no matching record in {} after {timeout:?}:\n{}",
+            path.display(),
+            std::fs::read_to_string(path).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
