@@ -780,8 +780,9 @@ fn every_step_on_a_host_goes_through_its_one_master_connection() {
         "one login per host, for 6 steps and 2 runs:\n{log}"
     );
     // No connection is left behind but the two masters.
-    let port = format!("-p {}", sshd.port);
-    let ssh: Vec<u32> = processes_matching(&port)
+    // This server's client key is in no other test's command line (ports get reused).
+    let key = sshd.path("client_key").display().to_string();
+    let ssh: Vec<u32> = processes_matching(&key)
         .into_iter()
         .filter(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "ssh")

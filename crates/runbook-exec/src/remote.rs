@@ -133,7 +133,7 @@ fn base_args(host: &SshHost, control: &Path) -> Vec<String> {
         format!(
             "ControlPath={}/{}-%C",
             control.display(),
-            socket_name(&host.name)
+            socket_prefix(host)
         ),
     ];
     if let Some(user) = &host.user {
@@ -146,6 +146,22 @@ fn base_args(host: &SshHost, control: &Path) -> Vec<String> {
         args.extend(["-o".into(), option.clone()]);
     }
     args
+}
+
+/// The start of a host's control socket name: its name, short and file-name-safe, and a short
+/// hash of how the inventory reaches it. So two inventories that both call a host `web-1`
+/// (staging and production, run at the same time) never mistake each other's master for
+/// their own; ssh's `%C` follows (a socket path must stay under 108 bytes).
+fn socket_prefix(host: &SshHost) -> String {
+    let definition = format!(
+        "{}\0{}\0{}\0{}",
+        host.address,
+        host.user.as_deref().unwrap_or_default(),
+        host.port.map(|p| p.to_string()).unwrap_or_default(),
+        host.options.join("\0")
+    );
+    let hash = crate::runner::sha256_hex(definition.as_bytes());
+    format!("{}-{}", socket_name(&host.name), &hash[..8])
 }
 
 /// A file-name-safe, short form of a host name (a socket path must stay under 108 bytes).
@@ -254,22 +270,39 @@ pub async fn connect(host: &SshHost, control: &Path) -> Result<(), String> {
     if fresh {
         return Ok(());
     }
-    // No socket of this host's name in the folder: no master to ask (a cold start skips one
-    // `ssh` per host). A socket that is there may be stale: ssh answers for it.
-    let prefix = format!("{}-", socket_name(&host.name));
-    let socket_there = std::fs::read_dir(control).map_or(true, |entries| {
-        entries
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-    });
-    let up = socket_there
-        && command(&check_args(host, control))
+    // The sockets of this host (its name and inventory definition) in our folder: one that
+    // accepts a connection is a live master (asked without starting an `ssh`); one that
+    // refuses is stale and goes (ssh would not bind over it). Should several live ones share
+    // the prefix (~/.ssh/config now resolves the host differently), ssh says which is this
+    // host's.
+    let prefix = format!("{}-", socket_prefix(host));
+    let mut live = 0;
+    if let Ok(entries) = std::fs::read_dir(control) {
+        use std::os::unix::fs::FileTypeExt;
+        for entry in entries.flatten() {
+            let ours = entry.file_name().to_string_lossy().starts_with(&prefix)
+                && entry.file_type().is_ok_and(|t| t.is_socket());
+            if !ours {
+                continue;
+            }
+            if std::os::unix::net::UnixStream::connect(entry.path()).is_ok() {
+                live += 1;
+            } else {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    let up = match live {
+        0 => false,
+        1 => true,
+        _ => command(&check_args(host, control))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()
             .await
-            .is_ok_and(|s| s.success());
+            .is_ok_and(|s| s.success()),
+    };
     if !up {
         open_master(host, control).await?;
     }
