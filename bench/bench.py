@@ -2,6 +2,8 @@
 """Benchmarks runbook side by side with a bare bash loop and ansible-playbook.
 
 Usage: bench/run.sh [--quick] [--no-ansible] [--out docs/performance.md]
+(ansible-core goes into bench/.venv on first use, or set BENCH_VENV to a venv of your own; CI
+never runs this.)
 
 Cases (every number is a median over repetitions; the machine is small and noisy, so ratios
 matter more than absolute times):
@@ -204,7 +206,7 @@ def main():
     fleet_section = None
     if "fleet" in only:
         import fleet
-        fleet_section = fleet.section(fleet.run(RUNBOOK, ansible, reps, env), reps)
+        fleet_section = fleet.section(fleet.run(RUNBOOK, ansible, reps, env), reps, ansible)
     if only - {"fleet"}:
         write_report(Path(args.out), rows, check_rows, output_rows, linear_rows, reps)
     if fleet_section:

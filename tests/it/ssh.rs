@@ -759,3 +759,34 @@ steps:
             .any(|p| p["decision"] == "retry")
     );
 }
+
+#[test]
+fn every_step_on_a_host_goes_through_its_one_master_connection() {
+    let sshd = Sshd::start();
+    let sb = Sandbox::new();
+    let inv = sshd.inventory(&sb, 2, "");
+    let pb = sb.playbook(
+        "pb.yaml",
+        "one-connection",
+        "steps:\n  - { id: a, on: web, run: 'true' }\n  - { id: b, on: web, run: 'true' }\n  - { id: c, on: web, run: 'true' }\n",
+    );
+    sb.run(&pb, &["-i", inv.to_str().unwrap()]).assert_code(0);
+    // A second run within ControlPersist reuses the masters too.
+    sb.run(&pb, &["-i", inv.to_str().unwrap()]).assert_code(0);
+    let log = std::fs::read_to_string(sshd.path("sshd.log")).unwrap_or_default();
+    let logins = log.matches("Accepted publickey").count();
+    assert_eq!(
+        logins, 2,
+        "one login per host, for 6 steps and 2 runs:\n{log}"
+    );
+    // No connection is left behind but the two masters.
+    // This server's client key is in no other test's command line (ports get reused).
+    let key = sshd.path("client_key").display().to_string();
+    let ssh: Vec<u32> = processes_matching(&key)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "ssh")
+        })
+        .collect();
+    assert_eq!(ssh.len(), 2, "{ssh:?}");
+}

@@ -20,17 +20,25 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The remote side: read the script up to a NUL, run it as its own process group, stop that
 /// group when stdin closes. Fixed text: nothing of a playbook or a value is in it. (A
 /// background job's stdin would be /dev/null: the watcher gets the real one explicitly.)
+///
+/// It costs a step as few processes as it can, since 50 hosts share the remote CPUs with
+/// everything else: job control (`set -m`) gives the script's subshell a process group of its
+/// own without a `setsid` binary, the watcher reads with the `read` builtin (no `cat`), and
+/// once the script ended the watcher is stopped rather than left to its kill-and-wait.
 const WRAPPER: &str = r#"IFS= read -r -d '' RUNBOOK_SCRIPT || exit 255
-export RUNBOOK_SCRIPT
-setsid bash --noprofile --norc -o pipefail -c 'eval "unset RUNBOOK_SCRIPT
-$RUNBOOK_SCRIPT"' </dev/null &
+set -m
+( set -o pipefail; eval "unset RUNBOOK_SCRIPT
+$RUNBOOK_SCRIPT" ) </dev/null &
 pid=$!
+set +m
 unset RUNBOOK_SCRIPT
 exec 3<&0
-( cat <&3 >/dev/null; kill -TERM -- -$pid 2>/dev/null; sleep 2; kill -KILL -- -$pid 2>/dev/null ) <&3 >/dev/null 2>&1 &
+( while IFS= read -r _; do :; done <&3; kill -TERM -- -$pid 2>/dev/null; sleep 2; kill -KILL -- -$pid 2>/dev/null ) <&3 >/dev/null 2>&1 &
+watcher=$!
 exec 3<&-
 wait $pid
 rc=$?
+kill $watcher 2>/dev/null
 exit $rc"#;
 
 /// Where a step runs.
@@ -126,7 +134,7 @@ fn base_args(host: &SshHost, control: &Path) -> Vec<String> {
         format!(
             "ControlPath={}/{}-%C",
             control.display(),
-            socket_name(&host.name)
+            socket_prefix(host)
         ),
     ];
     if let Some(user) = &host.user {
@@ -139,6 +147,22 @@ fn base_args(host: &SshHost, control: &Path) -> Vec<String> {
         args.extend(["-o".into(), option.clone()]);
     }
     args
+}
+
+/// The start of a host's control socket name: its name, short and file-name-safe, and a short
+/// hash of how the inventory reaches it. So two inventories that both call a host `web-1`
+/// (staging and production, run at the same time) never mistake each other's master for
+/// their own; ssh's `%C` follows (a socket path must stay under 108 bytes).
+fn socket_prefix(host: &SshHost) -> String {
+    let definition = format!(
+        "{}\0{}\0{}\0{}",
+        host.address,
+        host.user.as_deref().unwrap_or_default(),
+        host.port.map(|p| p.to_string()).unwrap_or_default(),
+        host.options.join("\0")
+    );
+    let hash = crate::runner::sha256_hex(definition.as_bytes());
+    format!("{}-{}", socket_name(&host.name), &hash[..8])
 }
 
 /// A file-name-safe, short form of a host name (a socket path must stay under 108 bytes).
@@ -207,16 +231,100 @@ pub fn payload(script: &str, env: &[(String, String)]) -> Vec<u8> {
     bytes
 }
 
-/// Opens the master connection to a host; the error says why it is unreachable.
+/// How long after a step went through a host's master that master is trusted to be up
+/// without asking it: well under `ControlPersist` (120 s), which only counts from the moment
+/// the master's last session closed.
+const MASTER_FRESH: Duration = Duration::from_secs(60);
+
+/// When each master (by control path) was last known to be up, in this process.
+fn masters() -> &'static std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>> {
+    static MASTERS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    > = std::sync::OnceLock::new();
+    MASTERS.get_or_init(Default::default)
+}
+
+/// The command line that asks whether a host's master is up (`ssh -O check`: no network).
+pub fn check_args(host: &SshHost, control: &Path) -> Vec<String> {
+    let mut args = vec!["ssh".to_owned()];
+    args.extend(base_args(host, control));
+    args.extend([
+        "-O".into(),
+        "check".into(),
+        "--".into(),
+        host.address.clone(),
+    ]);
+    args
+}
+
+/// Makes sure a host's master connection is up, opening it when it is not; the error says
+/// why the host is unreachable. A master opened by an earlier step (or an earlier run, within
+/// `ControlPersist`) is reused: opening a second one would not multiplex (ssh refuses the taken
+/// socket) and would leave a plain background connection behind for every step.
 pub async fn connect(host: &SshHost, control: &Path) -> Result<(), String> {
+    let key = format!("{}/{}", control.display(), host.name);
+    let fresh = masters()
+        .lock()
+        .expect("masters lock")
+        .get(&key)
+        .is_some_and(|at| at.elapsed() < MASTER_FRESH);
+    if fresh {
+        return Ok(());
+    }
+    // The sockets of this host (its name and inventory definition) in our folder: one that
+    // accepts a connection is a live master (asked without starting an `ssh`); one that
+    // refuses is stale and goes (ssh would not bind over it). Should several live ones share
+    // the prefix (~/.ssh/config now resolves the host differently), ssh says which is this
+    // host's.
+    let prefix = format!("{}-", socket_prefix(host));
+    let mut live = 0;
+    if let Ok(entries) = std::fs::read_dir(control) {
+        use std::os::unix::fs::FileTypeExt;
+        for entry in entries.flatten() {
+            let ours = entry.file_name().to_string_lossy().starts_with(&prefix)
+                && entry.file_type().is_ok_and(|t| t.is_socket());
+            if !ours {
+                continue;
+            }
+            if std::os::unix::net::UnixStream::connect(entry.path()).is_ok() {
+                live += 1;
+            } else {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    let up = match live {
+        0 => false,
+        1 => true,
+        _ => command(&check_args(host, control))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await
+            .is_ok_and(|s| s.success()),
+    };
+    if !up {
+        open_master(host, control).await?;
+    }
+    masters()
+        .lock()
+        .expect("masters lock")
+        .insert(key, std::time::Instant::now());
+    Ok(())
+}
+
+/// Opens the master connection to a host.
+async fn open_master(host: &SshHost, control: &Path) -> Result<(), String> {
     let argv = master_args(host, control);
     let mut command = command(&argv);
     // The master stays in the background after `-f`: its stderr goes to a file, not a pipe
     // that would stay open as long as it lives.
+    // Named after the host, not its address: aliases of one server connect at the same time.
     let log = control.join(format!(
         "connect-{}-{}.log",
         std::process::id(),
-        host.address
+        socket_name(&host.name)
     ));
     let err_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
     command
