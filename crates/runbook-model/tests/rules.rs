@@ -1484,7 +1484,7 @@ fn misplaced_field_every_modifier() {
         ),
         (
             "wait: 1s\n    checks: [{ if: 'true', status: ok }]",
-            "`checks` needs a `run` action",
+            "`checks` needs a `run` or `manual` action",
         ),
     ];
     for (step, message) in cases {
