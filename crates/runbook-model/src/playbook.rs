@@ -365,6 +365,10 @@ pub struct Retry {
     pub backoff: Option<f64>,
 }
 
+/// In a `watch` step, each capture `NAME` is also kept as `NAME_series`: one value per
+/// repetition, oldest first (format 1.1).
+pub const SERIES_SUFFIX: &str = "_series";
+
 /// Repeat the step every `every` for `for`; each repetition must meet `expect`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::diagnostic::Diagnostic;
 use crate::duration::DurationText;
 use crate::inventory::Inventory;
+use crate::playbook::SERIES_SUFFIX;
 use crate::playbook::{Capture, Escalation, Flow, Matcher, Param, ParamType, Playbook, Step};
 use crate::source::Source;
 use crate::spanned::{Loc, Spanned};
@@ -72,6 +73,7 @@ pub fn validate_playbook(
         out: Vec::new(),
         declared: HashSet::new(),
         step_ids: HashSet::new(),
+        watch_captures: HashSet::new(),
         file,
         includes: includes.iter().map(|i| (i.loc, i)).collect(),
         nodes: &nodes,
@@ -87,6 +89,8 @@ struct Validator<'a> {
     declared: HashSet<&'a str>,
     /// Every step id in the playbook, for `steps.<id>` references.
     step_ids: HashSet<&'a str>,
+    /// Captures of `watch` steps so far: each is also a list, `NAME_series` (format 1.1).
+    watch_captures: HashSet<&'a str>,
     /// The playbook's file, when it has one.
     file: Option<&'a Path>,
     /// Its `playbook:` steps by the place of their path, and the files they lead to.
@@ -301,6 +305,10 @@ impl<'a> Validator<'a> {
             .map(String::as_str)
             .collect();
 
+        if step.watch.is_some() {
+            self.watch_captures
+                .extend(step.capture.keys().map(String::as_str));
+        }
         if let Some(when) = &step.when {
             self.expression(when, &[]);
         }
@@ -707,6 +715,12 @@ impl<'a> Validator<'a> {
     ) {
         for name in names {
             if self.declared.contains(name.as_str()) || own.contains(&name.as_str()) {
+                continue;
+            }
+            if name
+                .strip_suffix(SERIES_SUFFIX)
+                .is_some_and(|stem| self.watch_captures.contains(stem))
+            {
                 continue;
             }
             let loc = name_offset(text, name).map_or(text.loc, |offset| {

@@ -213,3 +213,45 @@ fn checks_on_a_manual_step_read_its_inputs() {
         [("undefined-name", 10, 15), ("misplaced-field", 11, 9)]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// `NAME_series` of a watch step's captures
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_watch_captures_series_is_declared_for_its_checks_and_later_steps_only() {
+    expect_clean(
+        r#"
+        apiVersion: runbook/v1
+        kind: Playbook
+        metadata: { name: t }
+        steps:
+          - id: watch-rss
+            run: ps -o rss= -p 1
+            watch: { every: 5s, for: 1m }
+            capture:
+              rss: { stdout: true }
+            checks:
+              - { if: "rss_series | increasing", status: critical }
+          - id: later
+            run: "echo {{ rss_series | max }}"
+        "#,
+    );
+    assert_eq!(
+        places(
+            r#"
+            apiVersion: runbook/v1
+            kind: Playbook
+            metadata: { name: t }
+            steps:
+              - id: once
+                run: ps -o rss= -p 1
+                capture:
+                  rss: { stdout: true }
+                checks:
+                  - { if: "rss_series | increasing", status: critical }
+            "#
+        ),
+        [("undefined-name", 10, 15)]
+    );
+}

@@ -210,6 +210,7 @@ impl Scope {
     ) -> StepReport {
         let started = Instant::now();
         let mut iteration = 1;
+        self.series.lock().expect("series lock").remove(&idx);
         loop {
             let mut report = self.attempt(idx, spec, iteration, visit).await;
             report.attempts = iteration;
@@ -229,7 +230,10 @@ impl Scope {
             }
             let passed = report.outcome.passed();
             match watch.until {
-                Some(WatchUntil::Success) if passed => return report,
+                Some(WatchUntil::Success) if passed => {
+                    self.final_grade(idx, &mut report);
+                    return report;
+                }
                 None if !passed => {
                     report.message = Some(format!(
                         "failed on repetition {iteration}: {}",
@@ -246,6 +250,7 @@ impl Scope {
                         runbook_transcript::time::format_duration(watch.duration)
                     ));
                 }
+                self.final_grade(idx, &mut report);
                 return report;
             }
             let what = format!(
