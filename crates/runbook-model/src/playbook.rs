@@ -213,6 +213,10 @@ pub struct Step {
     /// Since format 1.1: a `run` step that streams (`journalctl -f`) is followed this long,
     /// then its process group is stopped, which counts as exit 0; its output is judged as usual.
     pub follow: Option<Spanned<DurationText>>,
+    /// Since format 1.1: the command gets the terminal (`crontab -e`, `nano .env`); only its
+    /// exit code is recorded. Needs an operator: refused under `--yes` unless `--manual skip`.
+    #[serde(default, deserialize_with = "crate::strict::bool")]
+    pub interactive: bool,
 }
 
 /// What the step's result must look like.

@@ -525,6 +525,7 @@ impl<'a> Validator<'a> {
             ("on", step.on.is_some()),
             ("env", !step.env.is_empty()),
             ("follow", step.follow.is_some()),
+            ("interactive", step.interactive),
         ] {
             if set && !is_run {
                 wrong(field, "a `run` action");
@@ -538,6 +539,39 @@ impl<'a> Validator<'a> {
         }
         if !step.checks.is_empty() && !is_run && step.manual.is_none() {
             wrong("checks", "a `run` or `manual` action");
+        }
+        if step.interactive && is_run {
+            let expects_output = step
+                .expect
+                .as_ref()
+                .is_some_and(|e| e.stdout.is_some() || e.stderr.is_some() || e.json.is_some());
+            let refused: Vec<&str> = [
+                ("capture", !step.capture.is_empty()),
+                ("expect stdout/stderr/json", expects_output),
+                ("watch", step.watch.is_some()),
+                ("follow", step.follow.is_some()),
+                ("retry", step.retry.is_some()),
+                ("timeout", step.timeout.is_some()),
+                ("on", step.on.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(field, set)| set.then_some(field))
+            .collect();
+            if !refused.is_empty() {
+                self.out.push(
+                    Diagnostic::error(
+                        "misplaced-field",
+                        self.src,
+                        step.id.loc,
+                        format!(
+                            "step `{}` is interactive: {} cannot apply to it",
+                            step.id.value,
+                            refused.join(", ")
+                        ),
+                    )
+                    .with_hint("an interactive command has the terminal to itself; only its exit code is recorded"),
+                );
+            }
         }
         if step.follow.is_some() && step.watch.is_some() {
             self.out.push(

@@ -255,3 +255,62 @@ fn a_watch_captures_series_is_declared_for_its_checks_and_later_steps_only() {
         [("undefined-name", 10, 15)]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// `interactive` run steps
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn an_interactive_step_records_only_its_exit() {
+    expect_clean(
+        r#"
+        apiVersion: runbook/v1
+        kind: Playbook
+        metadata: { name: t }
+        steps:
+          - id: edit
+            run: crontab -e
+            interactive: true
+            expect: { exit: [0, 1] }
+        "#,
+    );
+    let diagnostics = check(
+        r#"
+        apiVersion: runbook/v1
+        kind: Playbook
+        metadata: { name: t }
+        steps:
+          - id: edit
+            run: crontab -e
+            interactive: true
+            capture:
+              out: { stdout: true }
+            timeout: 5m
+          - id: look
+            manual: Edit the file
+            interactive: true
+        "#,
+    );
+    assert_eq!(
+        diagnostics
+            .iter()
+            .map(|d| (d.code, d.line, d.column, d.message.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (
+                "misplaced-field",
+                5,
+                9,
+                "step `edit` is interactive: capture, timeout cannot apply to it"
+            ),
+            (
+                "misplaced-field",
+                11,
+                9,
+                "step `look`: `interactive` needs a `run` action"
+            ),
+        ],
+        "{}",
+        show(&diagnostics)
+    );
+}

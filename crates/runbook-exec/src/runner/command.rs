@@ -41,6 +41,9 @@ impl Scope {
             Ok(env) => env,
             Err(why) => return StepReport::template(why),
         };
+        if node.step.interactive {
+            return self.hand_over(idx, command, env, visit).await;
+        }
         let spec = ProcessSpec {
             script: command,
             env,
@@ -173,6 +176,51 @@ impl Scope {
             }
             attempt += 1;
         }
+    }
+
+    /// An `interactive: true` step (format 1.1): the operator's terminal runs the command;
+    /// its exit code is judged, no output is captured.
+    async fn hand_over(
+        &self,
+        idx: StepIdx,
+        command: String,
+        env: Vec<(String, String)>,
+        visit: u32,
+    ) -> StepReport {
+        if !self.shared.interactive() {
+            // `--manual skip` (the run refuses to start otherwise), or a run that is stopping.
+            return StepReport::new(Outcome::Skipped)
+                .with_message("an interactive step needs an operator at a terminal")
+                .with_reason(runbook_transcript::StepReason::Unattended);
+        }
+        self.started(idx, "run", Some(&command), 1, visit);
+        let started = Instant::now();
+        let id = self.path(idx);
+        let Some(handed) = self.ask(move |op| op.hand_over(&id, &command, &env)).await else {
+            return StepReport::stopped();
+        };
+        let exit = match handed {
+            Some(Ok(exit)) => exit,
+            Some(Err(err)) => return StepReport::failed(format!("cannot start bash: {err}")),
+            None => {
+                return StepReport::new(Outcome::Skipped)
+                    .with_message("an interactive step needs an operator at a terminal")
+                    .with_reason(runbook_transcript::StepReason::Unattended);
+            }
+        };
+        let result = process::ProcessResult {
+            exit,
+            timed_out: false,
+            followed: false,
+            interrupted: false,
+            stdout: process::Kept::default(),
+            stderr: process::Kept::default(),
+            duration: started.elapsed(),
+        };
+        let mut report = StepReport::new(Outcome::Ok);
+        report.exit = Some(exit);
+        report.attempts = 1;
+        self.judge(idx, &result, report)
     }
 
     /// Where the playbook sends the run when this step fails, as the operator is told.
