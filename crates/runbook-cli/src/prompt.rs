@@ -469,6 +469,23 @@ impl Operator for Interactive {
         &self.name
     }
 
+    fn hand_over(
+        &self,
+        step: &str,
+        script: &str,
+        env: &[(String, String)],
+    ) -> Option<std::io::Result<i32>> {
+        self.say(&format!(
+            "  handing the terminal to step {}; it ends when the command exits",
+            visible_line(step)
+        ));
+        let status = runbook_exec::process::foreground_bash(script, env).status();
+        Some(status.map(|s| {
+            use std::os::unix::process::ExitStatusExt;
+            s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+        }))
+    }
+
     fn gone(&self) -> Option<String> {
         self.closed
             .load(Ordering::SeqCst)

@@ -177,7 +177,7 @@ pub fn human_details(step: &PlanStep, s: Style) -> Vec<String> {
         lines.push(format!("env      {name}={value}"));
     }
     let join = |items: Vec<String>| (!items.is_empty()).then(|| items.join("; "));
-    let rows: [(&str, Option<String>); 7] = [
+    let rows: [(&str, Option<String>); 8] = [
         (
             "expect",
             join(
@@ -210,6 +210,12 @@ pub fn human_details(step: &PlanStep, s: Style) -> Vec<String> {
             step.retry.as_ref().map(std::string::ToString::to_string),
         ),
         ("timeout", step.timeout_ms.map(duration_text)),
+        (
+            "terminal",
+            step.interactive.then(|| {
+                "handed to the command (interactive); only its exit is recorded".to_owned()
+            }),
+        ),
         (
             "follow",
             step.follow_ms
@@ -575,6 +581,11 @@ pub fn markdown_body(step: &PlanStep) -> String {
     }
     if let Some(t) = step.timeout_ms {
         items.push(format!("timeout {}", duration_text(t)));
+    }
+    if step.interactive {
+        items.push(
+            "**interactive**: the command gets the terminal; only its exit is recorded".to_owned(),
+        );
     }
     if let Some(f) = step.follow_ms {
         items.push(format!("follow {}, then stopped", duration_text(f)));

@@ -257,6 +257,41 @@ fn ask_missing_params(
     Ok(())
 }
 
+/// An unattended run cannot hand the terminal to an `interactive: true` step (format 1.1): it
+/// refuses before anything runs, naming the first such step, unless `--manual skip`.
+fn refuse_interactive_steps(program: &runbook_exec::program::Program) -> Result<(), CliError> {
+    fn first(
+        program: &runbook_exec::program::Program,
+    ) -> Option<(std::path::PathBuf, usize, usize, String)> {
+        program.steps.iter().find_map(|node| {
+            if node.step.interactive {
+                let loc = node.step.id.loc;
+                return Some((
+                    program.file.clone(),
+                    loc.line,
+                    loc.col,
+                    node.step.id.value.clone(),
+                ));
+            }
+            match &node.action {
+                runbook_exec::program::Action::Playbook(sub) => first(sub),
+                _ => None,
+            }
+        })
+    }
+    match first(program) {
+        None => Ok(()),
+        Some((file, line, column, id)) => Err(CliError::new(
+            Exit::Invalid,
+            format!(
+                "{}:{line}:{column}: step `{id}` is interactive (it needs the terminal), and this run is unattended",
+                file.display()
+            ),
+        )
+        .hint("run it at a terminal without --yes, or pass --manual skip to skip it")),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn execute(
     engine: Arc<Engine>,
@@ -279,6 +314,9 @@ fn execute(
         verbose > 0,
         interactive,
     ));
+    if !interactive && flags.manual != ManualPolicy::Skip {
+        refuse_interactive_steps(&program)?;
+    }
     let operator: Arc<dyn Operator> = if interactive {
         let deadlines = loaded
             .playbook()

@@ -227,6 +227,18 @@ pub trait Operator: Send + Sync {
             answer: "follow the playbook (policy)".into(),
         }
     }
+
+    /// Since format 1.1: hands the terminal to an `interactive: true` step's command
+    /// (`crontab -e`) until it exits, and returns its exit code; `None` when there is no
+    /// terminal to hand over (a policy answers).
+    fn hand_over(
+        &self,
+        _step: &str,
+        _script: &str,
+        _env: &[(String, String)],
+    ) -> Option<std::io::Result<i32>> {
+        None
+    }
     /// Why nobody can answer any more (stdin reached its end), once that happened. The
     /// runner then stops the run as interrupted: `finally` runs unattended, exit 3, resumable.
     /// Whatever the question returned after that is not used.

@@ -531,6 +531,9 @@ pub struct PlanStep {
     /// Since format 1.1: how long a streaming command is followed, then stopped (a success).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_ms: Option<u64>,
+    /// Since format 1.1: the command gets the operator's terminal; only its exit is recorded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interactive: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<PlanWatch>,
     /// Asked before the step runs, rendered.
@@ -1175,6 +1178,7 @@ impl<'a> Planner<'a> {
             }),
             timeout_ms: node.timeout.map(millis),
             follow_ms: node.follow.map(millis),
+            interactive: step.interactive,
             watch: node.watch.map(|w| PlanWatch {
                 every_ms: millis(w.every),
                 for_ms: millis(w.duration),

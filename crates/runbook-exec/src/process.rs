@@ -278,6 +278,17 @@ pub fn bash(script: &str, env: &[(String, String)]) -> Command {
     command
 }
 
+/// An `interactive: true` step's bash (format 1.1): as [`bash`], but blocking and left in the
+/// caller's process group, so it is the terminal's foreground job and reads the keyboard.
+pub fn foreground_bash(script: &str, env: &[(String, String)]) -> std::process::Command {
+    let mut command = std::process::Command::new("bash");
+    command
+        .args(["--noprofile", "--norc", "-o", "pipefail", "-c", EVAL_SCRIPT])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env(SCRIPT_VAR, script);
+    command
+}
+
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,

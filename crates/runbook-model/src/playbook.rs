@@ -237,6 +237,10 @@ pub struct Step {
     /// Since format 1.1: a `run` step that streams (`journalctl -f`) is followed this long,
     /// then its process group is stopped, which counts as exit 0; its output is judged as usual.
     pub follow: Option<Spanned<DurationText>>,
+    /// Since format 1.1: the command gets the terminal (`crontab -e`, `nano .env`); only its
+    /// exit code is recorded. Needs an operator: refused under `--yes` unless `--manual skip`.
+    #[serde(default, deserialize_with = "crate::strict::bool")]
+    pub interactive: bool,
 }
 
 /// What the step's result must look like.
@@ -469,6 +473,10 @@ pub struct Retry {
     #[schemars(range(min = 1.0, max = 10.0))]
     pub backoff: Option<f64>,
 }
+
+/// In a `watch` step, each capture `NAME` is also kept as `NAME_series`: one value per
+/// repetition, oldest first (format 1.1).
+pub const SERIES_SUFFIX: &str = "_series";
 
 /// Repeat the step every `every` for `for`; each repetition must meet `expect`.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::diagnostic::Diagnostic;
 use crate::duration::DurationText;
 use crate::inventory::Inventory;
+use crate::playbook::SERIES_SUFFIX;
 use crate::playbook::{Capture, Escalation, Flow, Matcher, Param, ParamType, Playbook, Step};
 use crate::source::Source;
 use crate::spanned::{Loc, Spanned};
@@ -78,6 +79,7 @@ pub fn validate_playbook(
             .chain(playbook.vars.keys())
             .map(String::as_str)
             .collect(),
+        watch_captures: HashSet::new(),
         file,
         includes: includes.iter().map(|i| (i.loc, i)).collect(),
         nodes: &nodes,
@@ -95,6 +97,8 @@ struct Validator<'a> {
     step_ids: HashSet<&'a str>,
     /// The params and vars: what a templated duration may read.
     static_names: HashSet<&'a str>,
+    /// Captures of `watch` steps so far: each is also a list, `NAME_series` (format 1.1).
+    watch_captures: HashSet<&'a str>,
     /// The playbook's file, when it has one.
     file: Option<&'a Path>,
     /// Its `playbook:` steps by the place of their path, and the files they lead to.
@@ -317,6 +321,10 @@ impl<'a> Validator<'a> {
             .map(String::as_str)
             .collect();
 
+        if step.watch.is_some() {
+            self.watch_captures
+                .extend(step.capture.keys().map(String::as_str));
+        }
         if let Some(when) = &step.when {
             self.expression(when, &[]);
         }
@@ -558,6 +566,7 @@ impl<'a> Validator<'a> {
             ("on", step.on.is_some()),
             ("env", !step.env.is_empty()),
             ("follow", step.follow.is_some()),
+            ("interactive", step.interactive),
         ] {
             if set && !is_run {
                 wrong(field, "a `run` action");
@@ -571,6 +580,39 @@ impl<'a> Validator<'a> {
         }
         if !step.checks.is_empty() && !is_run && step.manual.is_none() {
             wrong("checks", "a `run` or `manual` action");
+        }
+        if step.interactive && is_run {
+            let expects_output = step
+                .expect
+                .as_ref()
+                .is_some_and(|e| e.stdout.is_some() || e.stderr.is_some() || e.json.is_some());
+            let refused: Vec<&str> = [
+                ("capture", !step.capture.is_empty()),
+                ("expect stdout/stderr/json", expects_output),
+                ("watch", step.watch.is_some()),
+                ("follow", step.follow.is_some()),
+                ("retry", step.retry.is_some()),
+                ("timeout", step.timeout.is_some()),
+                ("on", step.on.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(field, set)| set.then_some(field))
+            .collect();
+            if !refused.is_empty() {
+                self.out.push(
+                    Diagnostic::error(
+                        "misplaced-field",
+                        self.src,
+                        step.id.loc,
+                        format!(
+                            "step `{}` is interactive: {} cannot apply to it",
+                            step.id.value,
+                            refused.join(", ")
+                        ),
+                    )
+                    .with_hint("an interactive command has the terminal to itself; only its exit code is recorded"),
+                );
+            }
         }
         if step.follow.is_some() && step.watch.is_some() {
             self.out.push(
@@ -830,6 +872,12 @@ impl<'a> Validator<'a> {
     ) {
         for name in names {
             if self.declared.contains(name.as_str()) || own.contains(&name.as_str()) {
+                continue;
+            }
+            if name
+                .strip_suffix(SERIES_SUFFIX)
+                .is_some_and(|stem| self.watch_captures.contains(stem))
+            {
                 continue;
             }
             let loc = name_offset(text, name).map_or(text.loc, |offset| {

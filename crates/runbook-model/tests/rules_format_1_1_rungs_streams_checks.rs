@@ -213,3 +213,104 @@ fn checks_on_a_manual_step_read_its_inputs() {
         [("undefined-name", 10, 15), ("misplaced-field", 11, 9)]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// `NAME_series` of a watch step's captures
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_watch_captures_series_is_declared_for_its_checks_and_later_steps_only() {
+    expect_clean(
+        r#"
+        apiVersion: runbook/v1
+        kind: Playbook
+        metadata: { name: t }
+        steps:
+          - id: watch-rss
+            run: ps -o rss= -p 1
+            watch: { every: 5s, for: 1m }
+            capture:
+              rss: { stdout: true }
+            checks:
+              - { if: "rss_series | increasing", status: critical }
+          - id: later
+            run: "echo {{ rss_series | max }}"
+        "#,
+    );
+    assert_eq!(
+        places(
+            r#"
+            apiVersion: runbook/v1
+            kind: Playbook
+            metadata: { name: t }
+            steps:
+              - id: once
+                run: ps -o rss= -p 1
+                capture:
+                  rss: { stdout: true }
+                checks:
+                  - { if: "rss_series | increasing", status: critical }
+            "#
+        ),
+        [("undefined-name", 10, 15)]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// `interactive` run steps
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn an_interactive_step_records_only_its_exit() {
+    expect_clean(
+        r#"
+        apiVersion: runbook/v1
+        kind: Playbook
+        metadata: { name: t }
+        steps:
+          - id: edit
+            run: crontab -e
+            interactive: true
+            expect: { exit: [0, 1] }
+        "#,
+    );
+    let diagnostics = check(
+        r#"
+        apiVersion: runbook/v1
+        kind: Playbook
+        metadata: { name: t }
+        steps:
+          - id: edit
+            run: crontab -e
+            interactive: true
+            capture:
+              out: { stdout: true }
+            timeout: 5m
+          - id: look
+            manual: Edit the file
+            interactive: true
+        "#,
+    );
+    assert_eq!(
+        diagnostics
+            .iter()
+            .map(|d| (d.code, d.line, d.column, d.message.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (
+                "misplaced-field",
+                5,
+                9,
+                "step `edit` is interactive: capture, timeout cannot apply to it"
+            ),
+            (
+                "misplaced-field",
+                11,
+                9,
+                "step `look`: `interactive` needs a `run` action"
+            ),
+        ],
+        "{}",
+        show(&diagnostics)
+    );
+}

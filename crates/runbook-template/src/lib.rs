@@ -225,6 +225,30 @@ impl Engine {
                 Value::from_object(Raw(value_to_word(&value)))
             }
         });
+        // Since format 1.1, for a watch's series (`rss_series | increasing`): whether the
+        // values grew (never fell, and the last is above the first), or shrank.
+        env.add_filter("increasing", |values: Vec<Value>| {
+            trend(&values, |a, b| a <= b)
+        });
+        env.add_filter("decreasing", |values: Vec<Value>| {
+            trend(&values, |a, b| a >= b)
+        });
+        // The last value minus the first (0 for fewer than two numbers).
+        env.add_filter("growth", |values: Vec<Value>| {
+            let numbers: Vec<f64> = values.iter().filter_map(number).collect();
+            match (numbers.first(), numbers.last()) {
+                (Some(first), Some(last)) if numbers.len() >= 2 => {
+                    let growth = last - first;
+                    // Whole numbers stay whole (`+40`, not `+40.0`).
+                    if growth.fract() == 0.0 && growth.abs() < 9.0e15 {
+                        Value::from(growth as i64)
+                    } else {
+                        Value::from(growth)
+                    }
+                }
+                _ => Value::from(0),
+            }
+        });
         // For text templates that show a command to copy; a run command quotes values already.
         env.add_filter("shell_quote", |value: Value| {
             let mut out = String::new();
@@ -496,6 +520,24 @@ pub fn placeholder_text(text: &str) -> Value {
     Value::from_object(Placeholder(text.to_owned()))
 }
 
+/// A value as a number: a number, or text that reads as one (captures are text).
+fn number(value: &Value) -> Option<f64> {
+    if let Ok(n) = f64::try_from(value.clone()) {
+        return Some(n);
+    }
+    value.as_str().and_then(|s| s.trim().parse().ok())
+}
+
+/// True when there are at least two numbers, each pair in order holds `step`, and the last
+/// differs from the first (a flat series neither increases nor decreases).
+fn trend(values: &[Value], step: fn(f64, f64) -> bool) -> bool {
+    let numbers: Vec<f64> = values.iter().filter_map(number).collect();
+    numbers.len() >= 2
+        && numbers.len() == values.len()
+        && numbers.windows(2).all(|w| step(w[0], w[1]))
+        && numbers.first() != numbers.last()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,6 +545,32 @@ mod tests {
     fn ctx(pairs: &[(&str, &str)]) -> Value {
         let map: std::collections::BTreeMap<&str, &str> = pairs.iter().copied().collect();
         Value::from(minijinja::value::Serde(&map))
+    }
+
+    #[test]
+    fn series_filters_tell_growth() {
+        let engine = Engine::new();
+        let ctx = |series: serde_json::Value| context(&serde_json::json!({ "s": series }));
+        let holds = |expr: &str, series| engine.is_true(expr, &ctx(series)).unwrap();
+        let show = |expr: &str, series| {
+            engine
+                .render(&format!("{{{{ {expr} }}}}"), &ctx(series), Mode::Text)
+                .unwrap()
+        };
+        let growing = serde_json::json!([100, 110, 110, 130]);
+        assert!(holds("s | increasing", growing.clone()));
+        assert!(!holds("s | decreasing", growing.clone()));
+        assert_eq!(show("s | growth", growing.clone()), "30");
+        assert_eq!(show("s | max", growing), "130");
+        assert_eq!(show("s | growth", serde_json::json!([1, 2.5])), "1.5");
+        assert_eq!(show("s | growth", serde_json::json!([7])), "0");
+        // Text that reads as a number counts; a dip, a flat line or one value is no trend.
+        assert!(holds("s | increasing", serde_json::json!(["1", "2"])));
+        assert!(!holds("s | increasing", serde_json::json!([1, 3, 2])));
+        assert!(!holds("s | increasing", serde_json::json!([5, 5])));
+        assert!(!holds("s | increasing", serde_json::json!([5])));
+        assert!(holds("s | decreasing", serde_json::json!([9, 4])));
+        assert!(!holds("s | increasing", serde_json::json!([1, "n/a", 3])));
     }
 
     #[test]

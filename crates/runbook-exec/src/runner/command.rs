@@ -41,6 +41,9 @@ impl Scope {
             Ok(env) => env,
             Err(why) => return StepReport::template(why),
         };
+        if node.step.interactive {
+            return self.hand_over(idx, command, env, visit).await;
+        }
         let spec = ProcessSpec {
             script: command,
             env,
@@ -175,6 +178,51 @@ impl Scope {
         }
     }
 
+    /// An `interactive: true` step (format 1.1): the operator's terminal runs the command;
+    /// its exit code is judged, no output is captured.
+    async fn hand_over(
+        &self,
+        idx: StepIdx,
+        command: String,
+        env: Vec<(String, String)>,
+        visit: u32,
+    ) -> StepReport {
+        if !self.shared.interactive() {
+            // `--manual skip` (the run refuses to start otherwise), or a run that is stopping.
+            return StepReport::new(Outcome::Skipped)
+                .with_message("an interactive step needs an operator at a terminal")
+                .with_reason(runbook_transcript::StepReason::Unattended);
+        }
+        self.started(idx, "run", Some(&command), 1, visit);
+        let started = Instant::now();
+        let id = self.path(idx);
+        let Some(handed) = self.ask(move |op| op.hand_over(&id, &command, &env)).await else {
+            return StepReport::stopped();
+        };
+        let exit = match handed {
+            Some(Ok(exit)) => exit,
+            Some(Err(err)) => return StepReport::failed(format!("cannot start bash: {err}")),
+            None => {
+                return StepReport::new(Outcome::Skipped)
+                    .with_message("an interactive step needs an operator at a terminal")
+                    .with_reason(runbook_transcript::StepReason::Unattended);
+            }
+        };
+        let result = process::ProcessResult {
+            exit,
+            timed_out: false,
+            followed: false,
+            interrupted: false,
+            stdout: process::Kept::default(),
+            stderr: process::Kept::default(),
+            duration: started.elapsed(),
+        };
+        let mut report = StepReport::new(Outcome::Ok);
+        report.exit = Some(exit);
+        report.attempts = 1;
+        self.judge(idx, &result, report)
+    }
+
     /// Where the playbook sends the run when this step fails, as the operator is told.
     pub(super) fn failure_branch(&self, idx: StepIdx) -> Branch {
         let node = self.program.node(idx);
@@ -210,6 +258,7 @@ impl Scope {
     ) -> StepReport {
         let started = Instant::now();
         let mut iteration = 1;
+        self.series.lock().expect("series lock").remove(&idx);
         loop {
             let mut report = self.attempt(idx, spec, iteration, visit).await;
             report.attempts = iteration;
@@ -229,7 +278,10 @@ impl Scope {
             }
             let passed = report.outcome.passed();
             match watch.until {
-                Some(WatchUntil::Success) if passed => return report,
+                Some(WatchUntil::Success) if passed => {
+                    self.final_grade(idx, &mut report);
+                    return report;
+                }
                 None if !passed => {
                     report.message = Some(format!(
                         "failed on repetition {iteration}: {}",
@@ -246,6 +298,7 @@ impl Scope {
                         runbook_transcript::time::format_duration(watch.duration)
                     ));
                 }
+                self.final_grade(idx, &mut report);
                 return report;
             }
             let what = format!(

@@ -3,7 +3,7 @@
 //! journal masks secrets when the result is recorded.
 
 use indexmap::IndexMap;
-use runbook_model::playbook::CheckStatus;
+use runbook_model::playbook::{CheckStatus, SERIES_SUFFIX};
 use runbook_template::Mode;
 use runbook_transcript::{Outcome, StepReason, Verdict};
 
@@ -55,6 +55,9 @@ impl Scope {
                 }),
             }
         }
+        if node.watch.is_some() && !own.is_empty() {
+            self.extend_series(idx, &mut own);
+        }
         if let Some(at) = report.verdicts.iter().position(|v| !v.ok) {
             let failed = &report.verdicts[at];
             report.outcome = Outcome::Failed;
@@ -71,6 +74,9 @@ impl Scope {
                 ),
                 None => format!("expected {}", failed.what),
             });
+        } else if node.watch.is_some() {
+            // A check over a series waits for the end of the watch (`final_grade`).
+            self.grade_where(step, &own, &mut report, &|check| !reads_series(step, check));
         } else {
             self.grade(step, &own, &mut report);
         }
@@ -96,7 +102,54 @@ impl Scope {
         own: &IndexMap<String, serde_json::Value>,
         report: &mut StepReport,
     ) {
-        for check in &step.checks {
+        self.grade_where(step, own, report, &|_| true);
+    }
+
+    /// Adds this repetition's captures to the watch's series, and each series (`NAME_series`,
+    /// oldest first; text that reads as a number is a number) to what the step learned.
+    fn extend_series(&self, idx: StepIdx, own: &mut IndexMap<String, serde_json::Value>) {
+        let mut all = self.series.lock().expect("series lock");
+        let series = all.entry(idx).or_default();
+        for (name, value) in own.iter() {
+            series
+                .entry(name.clone())
+                .or_default()
+                .push(as_number(value));
+        }
+        for (name, values) in series.iter() {
+            own.insert(
+                format!("{name}{SERIES_SUFFIX}"),
+                serde_json::Value::Array(values.clone()),
+            );
+        }
+    }
+
+    /// The end of a watch that passed: every check is graded once more, those over a series
+    /// included, and the first that holds decides the step.
+    pub(super) fn final_grade(&self, idx: StepIdx, report: &mut StepReport) {
+        let step = &self.program.node(idx).step;
+        self.series.lock().expect("series lock").remove(&idx);
+        if !report.outcome.passed() || !step.checks.iter().any(|c| reads_series(step, c)) {
+            return;
+        }
+        report.verdicts.retain(|v| !v.what.starts_with("check "));
+        report.outcome = Outcome::Ok;
+        report.message = None;
+        report.reason = None;
+        report.check_notice = None;
+        let own = report.captures.clone();
+        self.grade(step, &own, report);
+    }
+
+    /// The graded checks `include` admits, in order: the first that holds decides.
+    fn grade_where(
+        &self,
+        step: &runbook_model::Step,
+        own: &IndexMap<String, serde_json::Value>,
+        report: &mut StepReport,
+        include: &dyn Fn(&runbook_model::playbook::Check) -> bool,
+    ) {
+        for check in step.checks.iter().filter(|c| include(c)) {
             let ctx = self.context(Some(own));
             match self.shared.engine.is_true(&check.condition, &ctx) {
                 Ok(false) => continue,
@@ -140,6 +193,31 @@ impl Scope {
                 }
             }
         }
+    }
+}
+
+/// Whether a check reads a series of its own step's captures (then it waits for the end).
+fn reads_series(step: &runbook_model::Step, check: &runbook_model::playbook::Check) -> bool {
+    runbook_template::analyze_expression(&check.condition).is_ok_and(|names| {
+        names.iter().any(|n| {
+            n.strip_suffix(SERIES_SUFFIX)
+                .is_some_and(|stem| step.capture.contains_key(stem))
+        })
+    })
+}
+
+/// A captured text that reads as a number becomes one, so a series compares numerically.
+fn as_number(value: &serde_json::Value) -> serde_json::Value {
+    let Some(text) = value.as_str() else {
+        return value.clone();
+    };
+    let text = text.trim();
+    if let Ok(n) = text.parse::<i64>() {
+        return n.into();
+    }
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() => f.into(),
+        _ => value.clone(),
     }
 }
 

@@ -30,6 +30,8 @@ pub(super) struct Scope {
     /// Time a running step spent waiting for the operator (the failure menu, the shell, the
     /// question after Ctrl-C): not part of its duration.
     asked: Mutex<HashMap<StepIdx, std::time::Duration>>,
+    /// A running watch's captures, one value per repetition, by capture name (format 1.1).
+    pub(super) series: Mutex<HashMap<StepIdx, IndexMap<String, Vec<Value>>>>,
 }
 
 impl Scope {
@@ -43,6 +45,7 @@ impl Scope {
             visits: Mutex::default(),
             began: Mutex::default(),
             asked: Mutex::default(),
+            series: Mutex::default(),
         }
     }
 

@@ -1,0 +1,107 @@
+//! `interactive: true` on a run step (format 1.1): the command gets the terminal (the real
+//! binary in a pseudo-terminal), only its exit code is recorded; an unattended run refuses it
+//! before anything runs, unless `--manual skip`.
+
+use crate::pty_support;
+
+use pty_support::*;
+
+const PLAYBOOK: &str = r#"
+steps:
+  - id: before
+    run: echo before > ran-before
+  - id: edit-crontab
+    run: "read -r -p 'new schedule: ' line; echo \"$line\" > typed; exit 4"
+    interactive: true
+    expect: { exit: 4 }
+  - id: after
+    run: cat typed
+"#;
+
+#[test]
+fn the_command_gets_the_terminal_and_only_its_exit_is_recorded() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook("pb.yaml", "interactive-step", PLAYBOOK);
+    let t = sb.path("t.jsonl");
+    let mut term = sb.run_pty(&pb, &t, &[]);
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect("handing the terminal to step edit-crontab");
+    term.expect("new schedule: ");
+    term.send_line("*/5 * * * *");
+    term.expect_run_prompt();
+    term.send_line("y");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+    assert_eq!(sb.read("typed"), "*/5 * * * *\n");
+
+    let records = read_transcript(&t);
+    let done = one(&records, "step_finished", "edit-crontab");
+    assert_eq!(done["outcome"], "ok");
+    assert_eq!(done["exit"], 4);
+    assert_eq!(done["stdout"].as_str().unwrap_or_default(), "");
+    // No output captured: what was typed and shown stays on the terminal.
+    assert!(step_events(&records, "output", "edit-crontab").is_empty());
+    assert!(
+        step_events(&records, "output", "after")
+            .iter()
+            .any(|o| o["text"] == "*/5 * * * *")
+    );
+}
+
+#[test]
+fn an_unattended_run_refuses_an_interactive_step_before_anything_runs() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook("pb.yaml", "interactive-step", PLAYBOOK);
+    let out = sb.output(&[
+        "run",
+        "--yes",
+        pb.to_str().unwrap(),
+        "--transcript",
+        sb.path("t.jsonl").to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, Some(2));
+    let err = &out.stderr;
+    let line = std::fs::read_to_string(&pb)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("id: edit-crontab"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!(
+            "pb.yaml:{line}:9: step `edit-crontab` is interactive"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("--manual skip"), "{err}");
+    assert!(!sb.exists("ran-before"));
+    assert!(!sb.exists("t.jsonl"));
+}
+
+#[test]
+fn an_unattended_run_with_manual_skip_skips_it() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "interactive-skip",
+        "steps:\n  - id: edit\n    run: nano .env\n    interactive: true\n  - id: after\n    run: echo after\n",
+    );
+    let t = sb.path("t.jsonl");
+    let out = sb.output(&[
+        "run",
+        "--yes",
+        "--manual",
+        "skip",
+        pb.to_str().unwrap(),
+        "--transcript",
+        t.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let records = read_transcript(&t);
+    let edit = one(&records, "step_finished", "edit");
+    assert_eq!(edit["outcome"], "skipped");
+    assert_eq!(edit["reason"], "unattended");
+    assert_eq!(outcome(&records, "after"), "ok");
+}
