@@ -404,7 +404,10 @@ fn templated_durations_take_the_runs_values() {
     let started = std::time::Instant::now();
     let r = sb.run(&pb, &["--var", "pause=300ms", "--var", "limit=200ms"]);
     r.assert_code(0);
-    assert!(started.elapsed() < Duration::from_secs(5), "the 30m defaults were used");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the 30m defaults were used"
+    );
     assert_eq!(r.started("hold")[0]["planned_ms"], 300);
     assert_eq!(r.finished("slow")["reason"], "timeout");
     assert_eq!(r.started("poll")[0]["planned_ms"], 300);
@@ -461,8 +464,43 @@ steps:
     assert_eq!(out.status.code(), Some(2));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("error[bad-duration]: a duration can read only params and vars, not `pause`"),
+        stdout
+            .contains("error[bad-duration]: a duration can read only params and vars, not `pause`"),
         "{stdout}"
     );
     assert!(stdout.contains("pb.yaml:13:15"), "{stdout}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Steps that never ran
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn steps_that_never_ran_read_not_run_in_templates() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "not-run",
+        r#"
+steps:
+  - id: check
+    run: echo checked
+  - id: quiet
+    when: "false"
+    run: echo never
+  - id: stop
+    fail: stopped early
+  - id: repair
+    run: echo repair
+finally:
+  - id: summary
+    report: "check={{ steps.check.status }} quiet={{ steps.quiet.status }} repair={{ steps.repair.status }} exit={{ steps.repair.exit }} summary={{ steps.summary.status }}"
+"#,
+    );
+    let r = sb.run(&pb, &[]);
+    r.assert_code(1);
+    assert_eq!(
+        r.finished("summary")["report"],
+        "check=ok quiet=skipped repair=not_run exit= summary=not_run"
+    );
 }
