@@ -28,6 +28,7 @@ fn list_as_json() {
             "bounded-loop",
             "common-verify-http",
             "docker-names",
+            "format-1-1",
             "apeg-p0-service-down",
             "minimal",
             "quoted-placeholders",
@@ -35,7 +36,7 @@ fn list_as_json() {
             "rotate-credentials",
         ]
     );
-    let full = &rows[3];
+    let full = &rows[4];
     assert_eq!(full["title"], "P0: APEG service down");
     assert_eq!(full["version"], "1.2.0");
     assert_eq!(full["severity"], "P0");
@@ -43,7 +44,7 @@ fn list_as_json() {
     assert_eq!(full["file"], "tests/fixtures/valid/full.yaml");
     assert_eq!(full["tags"], serde_json::json!(["apeg", "incident"]));
     // What a playbook does not set is null, not the table's `-`.
-    let minimal = &rows[4];
+    let minimal = &rows[5];
     assert_eq!(minimal["version"], serde_json::Value::Null);
     assert_eq!(minimal["severity"], serde_json::Value::Null);
     assert_eq!(minimal["tags"], serde_json::json!([]));
