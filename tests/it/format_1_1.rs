@@ -470,3 +470,100 @@ steps:
     );
     assert!(stdout.contains("pb.yaml:13:15"), "{stdout}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Steps that never ran
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn steps_that_never_ran_read_not_run_in_templates() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "not-run",
+        r#"
+steps:
+  - id: check
+    run: echo checked
+  - id: quiet
+    when: "false"
+    run: echo never
+  - id: stop
+    fail: stopped early
+  - id: repair
+    run: echo repair
+finally:
+  - id: summary
+    report: "check={{ steps.check.status }} quiet={{ steps.quiet.status }} repair={{ steps.repair.status }} exit={{ steps.repair.exit }} summary={{ steps.summary.status }}"
+"#,
+    );
+    let r = sb.run(&pb, &[]);
+    r.assert_code(1);
+    assert_eq!(
+        r.finished("summary")["report"],
+        "check=ok quiet=skipped repair=not_run exit= summary=not_run"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// metadata.schedule
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_schedule_is_checked_listed_and_reported() {
+    let sb = Sandbox::new();
+    sb.write(
+        "pbs/morning.yaml",
+        "apiVersion: runbook/v1\nkind: Playbook\nmetadata:\n  name: morning\n  schedule: \"0 9 * * 1-5\"\nsteps:\n  - { id: look, run: echo fine }\n",
+    );
+    sb.write(
+        "pbs/adhoc.yaml",
+        "apiVersion: runbook/v1\nkind: Playbook\nmetadata: { name: adhoc }\nsteps:\n  - { id: look, run: echo fine }\n",
+    );
+    let out = sb.command().args(["list", "pbs"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!("list-with-schedule", String::from_utf8_lossy(&out.stdout));
+    let out = sb
+        .command()
+        .args(["list", "pbs", "--format", "json"])
+        .output()
+        .unwrap();
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let schedules: Vec<&Value> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.get("schedule").unwrap_or(&Value::Null))
+        .collect();
+    assert_eq!(schedules, [&Value::Null, &json!("0 9 * * 1-5")]);
+
+    let r = sb.run(&sb.path("pbs/morning.yaml"), &[]);
+    r.assert_code(0);
+    assert_eq!(r.run_started()["playbook"]["schedule"], "0 9 * * 1-5");
+    let report = sb
+        .command()
+        .arg("report")
+        .arg(&r.transcript)
+        .output()
+        .unwrap();
+    let markdown = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        markdown.contains("| Schedule | `0 9 * * 1-5` |"),
+        "{markdown}"
+    );
+
+    sb.write(
+        "bad.yaml",
+        "apiVersion: runbook/v1\nkind: Playbook\nmetadata:\n  name: bad\n  schedule: \"0 25 * * *\"\nsteps:\n  - { id: look, run: echo fine }\n",
+    );
+    let out = sb.command().args(["check", "bad.yaml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "error[bad-schedule]: metadata.schedule: hour `25`: `25` is not a number from 0 to 23"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("bad.yaml:5:13"), "{stdout}");
+}

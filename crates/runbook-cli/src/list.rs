@@ -14,6 +14,8 @@ struct Row {
     title: String,
     version: Option<String>,
     severity: Option<String>,
+    /// `metadata.schedule` (since format 1.1).
+    schedule: Option<String>,
     tags: Vec<String>,
     steps: usize,
     file: String,
@@ -73,6 +75,7 @@ pub fn run(args: &ListArgs) -> Result<Exit, CliError> {
             title: pb.title().to_owned(),
             version: pb.metadata.version.as_ref().map(|v| v.value.clone()),
             severity,
+            schedule: pb.metadata.schedule.as_ref().map(|s| s.value.clone()),
             tags: pb.metadata.tags.clone(),
             steps: pb.all_steps().len(),
             file: path.display().to_string(),
@@ -96,19 +99,30 @@ pub fn run(args: &ListArgs) -> Result<Exit, CliError> {
     Ok(Exit::Success)
 }
 
-/// The rows as aligned columns; `-` where a playbook sets nothing.
+/// The rows as aligned columns; `-` where a playbook sets nothing. The SCHEDULE column is
+/// there only when a playbook has a schedule.
 fn table(rows: &[Row]) -> String {
     // Tags last: they are the longest and the least often read.
-    let header = ["NAME", "TITLE", "VERSION", "SEV", "STEPS", "FILE", "TAGS"];
+    let scheduled = rows.iter().any(|r| r.schedule.is_some());
+    let mut header = vec!["NAME", "TITLE", "VERSION", "SEV"];
+    if scheduled {
+        header.push("SCHEDULE");
+    }
+    header.extend(["STEPS", "FILE", "TAGS"]);
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
-    let cells: Vec<[String; 7]> = rows
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            [
+            let mut row = vec![
                 r.name.clone(),
                 r.title.clone(),
                 dash(&r.version),
                 dash(&r.severity),
+            ];
+            if scheduled {
+                row.push(dash(&r.schedule));
+            }
+            row.extend([
                 r.steps.to_string(),
                 r.file.clone(),
                 if r.tags.is_empty() {
@@ -116,10 +130,11 @@ fn table(rows: &[Row]) -> String {
                 } else {
                     r.tags.join(",")
                 },
-            ]
+            ]);
+            row
         })
         .collect();
-    let mut widths = header.map(|h| h.chars().count());
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &cells {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -127,7 +142,7 @@ fn table(rows: &[Row]) -> String {
     }
     let line = |cols: &[String]| -> String {
         let mut out = String::new();
-        for (i, (cell, w)) in cols.iter().zip(widths).enumerate() {
+        for (i, (cell, &w)) in cols.iter().zip(&widths).enumerate() {
             if i + 1 == cols.len() {
                 out.push_str(cell);
             } else {
@@ -139,7 +154,8 @@ fn table(rows: &[Row]) -> String {
         out.trim_end().to_owned() + "\n"
     };
     let s = style::stdout();
-    let mut text = s.bold(line(&header.map(String::from)).trim_end()) + "\n";
+    let header: Vec<String> = header.into_iter().map(String::from).collect();
+    let mut text = s.bold(line(&header).trim_end()) + "\n";
     for row in &cells {
         text.push_str(&line(row));
     }

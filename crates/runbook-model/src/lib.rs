@@ -11,6 +11,7 @@
 // Diagnostics travel on the cold error path only; boxing them would buy nothing measurable.
 #![allow(clippy::result_large_err)]
 
+pub mod cron;
 pub mod diagnostic;
 pub mod duration;
 pub mod hosts;

@@ -65,6 +65,9 @@ pub struct Metadata {
     #[serde(default)]
     pub tags: Vec<String>,
     pub summary: Option<String>,
+    /// When the playbook runs routinely: a cron expression (`0 9 * * 1-5`, `@daily`),
+    /// shown by `list` and in reports (since format 1.1). `runbook` does not schedule it.
+    pub schedule: Option<Spanned<String>>,
 }
 
 /// Incident severity, P0 (worst) to P4.

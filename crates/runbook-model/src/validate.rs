@@ -109,6 +109,7 @@ struct Validator<'a> {
 impl<'a> Validator<'a> {
     fn run(&mut self, pb: &'a Playbook) {
         self.metadata(pb);
+        self.schedule(pb);
         self.declared.extend(BUILTINS.iter().copied());
         for (name, param) in &pb.params {
             self.reserved(name, param.loc, "param");
@@ -206,6 +207,26 @@ impl<'a> Validator<'a> {
                     ),
                 )
                 .with_hint("write MAJOR.MINOR.PATCH, like 1.2.0"),
+            );
+        }
+    }
+
+    /// `metadata.schedule` (since format 1.1) is a cron expression.
+    fn schedule(&mut self, pb: &Playbook) {
+        if let Some(schedule) = &pb.metadata.schedule
+            && let Err(why) = crate::cron::check_cron(schedule)
+        {
+            self.out.push(
+                Diagnostic::error(
+                    "bad-schedule",
+                    self.src,
+                    schedule.loc,
+                    format!("metadata.schedule: {why}"),
+                )
+                .with_width(schedule.chars().count().max(1))
+                .with_hint(
+                    "write a cron expression like `0 9 * * 1-5` (09:00 on weekdays) or `@daily`",
+                ),
             );
         }
     }

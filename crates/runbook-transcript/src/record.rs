@@ -40,6 +40,9 @@ pub struct PlaybookInfo {
     pub version: Option<String>,
     pub file: String,
     pub sha256: String,
+    /// `metadata.schedule`, a cron expression (since format 1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

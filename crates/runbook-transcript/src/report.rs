@@ -965,6 +965,7 @@ mod tests {
                 version: Some("1.0.0".into()),
                 file: "web.yaml".into(),
                 sha256: "0".repeat(64),
+                schedule: None,
             },
             inventory: None,
             params: IndexMap::from([("token".to_owned(), Value::from("***"))]),

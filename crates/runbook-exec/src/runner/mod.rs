@@ -331,6 +331,7 @@ pub async fn run(request: RunRequest) -> Result<RunSummary, Error> {
         version: playbook.metadata.version.as_ref().map(|v| v.value.clone()),
         file: program.file.display().to_string(),
         sha256: sha256_hex(source_text.as_bytes()),
+        schedule: playbook.metadata.schedule.as_ref().map(|s| s.value.clone()),
     };
     let (signal_tx, signals) = watch::channel(*outer_signals.borrow());
     let shared = Arc::new(Shared {

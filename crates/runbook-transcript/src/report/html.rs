@@ -107,6 +107,9 @@ fn header(out: &mut String, t: &Timeline) {
                 esc(&run.playbook.file)
             ),
         );
+        if let Some(schedule) = &run.playbook.schedule {
+            item("Schedule", format!("<code>{}</code>", esc(schedule)));
+        }
         item("Run", format!("<code>{}</code>", esc(&run.run_id)));
         item("Started", esc(&run.started_at));
         item(

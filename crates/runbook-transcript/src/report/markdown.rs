@@ -76,6 +76,9 @@ fn summary(out: &mut String, t: &Timeline) {
             cell_code(&run.playbook.name),
             cell_code(&run.playbook.file)
         );
+        if let Some(schedule) = &run.playbook.schedule {
+            let _ = writeln!(out, "| Schedule | {} |", cell_code(schedule));
+        }
         let _ = writeln!(out, "| Run | {} |", cell_code(&run.run_id));
         let _ = writeln!(out, "| Started | {} |", cell(&run.started_at));
         let _ = writeln!(
