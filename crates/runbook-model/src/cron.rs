@@ -118,7 +118,7 @@ fn value(text: &str, field: &Field) -> Result<u32, String> {
         .position(|n| n.eq_ignore_ascii_case(text))
     {
         // Months count from 1 (jan), days of the week from 0 (sun).
-        let first = if field.names == MONTHS { 1 } else { 0 };
+        let first = u32::from(field.names == MONTHS);
         return Ok(i as u32 + first);
     }
     match text.parse::<u32>() {
