@@ -15,7 +15,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::record::{
-    Delivery, Event, Outcome, PlaybookInfo, Record, RunFinished, RunOutcome, Stream, Verdict,
+    ActionKind, Delivery, EscalationReason, Event, Outcome, PlaybookInfo, Record, RunFinished,
+    RunMode, RunOutcome, Stream, Verdict,
 };
 
 /// The format name of the JSON report.
@@ -76,7 +77,7 @@ pub struct RunInfo {
     pub inventory: Option<String>,
     pub operator: String,
     pub hostname: String,
-    pub mode: String,
+    pub mode: RunMode,
     pub engine_version: String,
     pub started_at: String,
     /// Every value of the run, secrets as `***`.
@@ -92,7 +93,7 @@ pub struct Resume {
     pub elapsed_ms: u64,
     pub operator: String,
     pub hostname: String,
-    pub mode: String,
+    pub mode: RunMode,
     pub next_step: Option<String>,
     pub playbook_changed: bool,
     /// How long no process ran the run before this resume (on the incident clock).
@@ -158,9 +159,10 @@ pub struct StepEntry {
     seq: u64,
     pub step: String,
     pub name: String,
-    /// `run`, `manual`, `wait`, `parallel`, `playbook`, `report`; empty when the step was
-    /// never recorded as started.
-    pub action: String,
+    /// What kind of step it is; empty in JSON when the step was never recorded as started.
+    #[serde(serialize_with = "action_word")]
+    #[schemars(with = "String")]
+    pub action: Option<ActionKind>,
     pub host: String,
     /// Nesting under `parallel` and `playbook` steps.
     pub depth: u32,
@@ -181,13 +183,25 @@ pub struct StepEntry {
     pub captures: IndexMap<String, Value>,
     /// A manual step's answers.
     pub inputs: IndexMap<String, Value>,
-    pub decisions: Vec<Decision>,
+    pub decisions: Vec<DecisionEntry>,
     /// The head of each stream that printed anything.
     pub output: Vec<OutputHead>,
     /// Where the full output went.
     pub spilled: Option<String>,
     /// A `report` step's rendered text.
     pub report: Option<String>,
+}
+
+#[allow(
+    clippy::ref_option,
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's serialize_with passes a reference"
+)]
+fn action_word<S: serde::Serializer>(
+    action: &Option<ActionKind>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(action.map_or("", ActionKind::as_str))
 }
 
 impl StepEntry {
@@ -199,14 +213,27 @@ impl StepEntry {
 
 /// A question put to the operator (or answered by policy) and what the answer did.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct Decision {
+pub struct DecisionEntry {
     pub at: String,
     pub elapsed_ms: u64,
     pub question: String,
     pub answer: String,
-    /// `run`, `skip`, `edited`, `declined`, `refused`, `retry`, `escalate`, `abort`, ...
-    pub decision: Option<String>,
+    /// What the answer did.
+    pub decision: Option<crate::record::Decision>,
     pub operator: String,
+}
+
+impl DecisionEntry {
+    /// What the answer did, as a word; `answered` when the record does not say.
+    pub fn word(&self) -> &'static str {
+        self.decision
+            .map_or("answered", crate::record::Decision::as_str)
+    }
+
+    /// Whether the operator edited the command.
+    pub fn edited(&self) -> bool {
+        self.decision == Some(crate::record::Decision::Edited)
+    }
 }
 
 /// The first lines of one output stream.
@@ -228,7 +255,7 @@ pub struct EscalationEntry {
     pub at: String,
     pub elapsed_ms: u64,
     pub level: u32,
-    pub reason: String,
+    pub reason: EscalationReason,
     pub step: Option<String>,
     pub channels: Vec<String>,
     pub message: String,
@@ -243,7 +270,7 @@ impl EscalationEntry {
     /// The reason, with how late the page went out when it was.
     pub fn reason_text(&self) -> String {
         if self.late_ms == 0 {
-            self.reason.clone()
+            self.reason.to_string()
         } else {
             format!(
                 "{} (late by {})",
@@ -423,7 +450,7 @@ impl Timeline {
             s.output.iter_mut().for_each(|o| text(&mut o.text));
         }
         for e in &mut t.escalations {
-            [&mut e.message, &mut e.reason].into_iter().for_each(text);
+            text(&mut e.message);
             opt(&mut e.step);
             e.channels.iter_mut().for_each(text);
             for d in &mut e.deliveries {
@@ -487,7 +514,7 @@ struct Builder {
     /// Indexes of started steps not finished yet, in start order.
     open: Vec<usize>,
     /// Prompts asked before their step's `step_started` (confirm, destructive, edit).
-    pending: Vec<(String, u64, Decision)>,
+    pending: Vec<(String, u64, DecisionEntry)>,
     finished: Option<(RunFinished, String)>,
     last_elapsed: u64,
 }
@@ -503,7 +530,7 @@ impl Builder {
                         inventory: s.inventory.clone(),
                         operator: s.operator.clone(),
                         hostname: s.hostname.clone(),
-                        mode: s.mode.clone(),
+                        mode: s.mode,
                         engine_version: s.engine_version.clone(),
                         started_at: record.ts.clone(),
                         params: s.params.clone(),
@@ -520,7 +547,7 @@ impl Builder {
                     elapsed_ms: record.elapsed_ms,
                     operator: r.operator.clone(),
                     hostname: r.hostname.clone(),
-                    mode: r.mode.clone(),
+                    mode: r.mode,
                     next_step: r.next_step.clone(),
                     playbook_changed: r.playbook_changed,
                     gap_ms: r.gap_ms,
@@ -541,7 +568,7 @@ impl Builder {
                 }
                 let mut entry = self.new_entry(record.seq, &record.ts, &s.step, record.elapsed_ms);
                 entry.name = s.name.clone();
-                entry.action = s.action.clone();
+                entry.action = Some(s.action);
                 entry.host = s.host.clone();
                 entry.visit = s.visit;
                 entry.attempts = s.attempt;
@@ -561,12 +588,12 @@ impl Builder {
                 }
             }
             Event::Prompt(p) => {
-                let decision = Decision {
+                let decision = DecisionEntry {
                     at: record.ts.clone(),
                     elapsed_ms: record.elapsed_ms,
                     question: p.question.clone(),
                     answer: p.answer.clone(),
-                    decision: p.decision.clone(),
+                    decision: p.decision,
                     operator: p.operator.clone(),
                 };
                 match self.find_open(&p.step) {
@@ -618,7 +645,7 @@ impl Builder {
                     at: record.ts.clone(),
                     elapsed_ms: record.elapsed_ms,
                     level: e.level,
-                    reason: e.reason.clone(),
+                    reason: e.reason,
                     step: e.step.clone(),
                     channels: e.channels.clone(),
                     message: e.message.clone(),
@@ -649,13 +676,18 @@ impl Builder {
         let depth = self
             .open
             .iter()
-            .filter(|&&i| matches!(self.steps[i].action.as_str(), "parallel" | "playbook"))
+            .filter(|&&i| {
+                matches!(
+                    self.steps[i].action,
+                    Some(ActionKind::Parallel | ActionKind::Playbook)
+                )
+            })
             .count() as u32;
         let mut entry = StepEntry {
             seq,
             step: step.to_owned(),
             name: String::new(),
-            action: String::new(),
+            action: None,
             host: String::new(),
             depth,
             visit: 1,
@@ -760,8 +792,8 @@ impl Builder {
     }
 }
 
-fn attach(entry: &mut StepEntry, decision: Decision) {
-    if decision.decision.as_deref() == Some("edited") {
+fn attach(entry: &mut StepEntry, decision: DecisionEntry) {
+    if decision.decision == Some(crate::record::Decision::Edited) {
         entry.edited = true;
     }
     entry.decisions.push(decision);
@@ -848,6 +880,11 @@ mod tests {
         Escalation, Output, Prompt, RunResumed, RunStarted, StepFinished, StepStarted,
     };
 
+    /// A vocabulary word as a transcript line would carry it.
+    fn word<T: serde::de::DeserializeOwned>(word: &str) -> T {
+        serde_json::from_value(Value::String(word.into())).unwrap()
+    }
+
     /// Records with consecutive sequence numbers and a clock that starts at 03:12:00.
     struct Script(Vec<Record>);
 
@@ -880,7 +917,7 @@ mod tests {
                 Event::StepStarted(StepStarted {
                     step: step.into(),
                     name: format!("Step {step}"),
-                    action: action.into(),
+                    action: word(action),
                     command: (action == "run").then(|| format!("check {step}")),
                     host: "local".into(),
                     attempt,
@@ -909,7 +946,7 @@ mod tests {
                     question: format!("Run {step}?"),
                     answer: answer.into(),
                     operator: "alice".into(),
-                    decision: Some(decision.into()),
+                    decision: Some(word(decision)),
                 }),
             )
         }
@@ -960,7 +997,7 @@ mod tests {
             operator: "alice".into(),
             hostname: "ops-1".into(),
             engine_version: "0.1.0".into(),
-            mode: "interactive".into(),
+            mode: word("interactive"),
             step_ids: Vec::new(),
             clock_start_ms: None,
         }
@@ -1081,7 +1118,7 @@ mod tests {
                 32,
                 Event::Escalation(Escalation {
                     level: 1,
-                    reason: "operator".into(),
+                    reason: word("operator"),
                     channels: vec!["slack".into(), "pager".into()],
                     message: "web is down".into(),
                     step: Some("restart".into()),
@@ -1111,12 +1148,8 @@ mod tests {
         let restart = &t.steps[0];
         assert!(restart.edited);
         assert_eq!(restart.command.as_deref(), Some("check restart"));
-        let decisions: Vec<_> = restart
-            .decisions
-            .iter()
-            .map(|d| d.decision.as_deref())
-            .collect();
-        assert_eq!(decisions, [Some("edited"), Some("escalate")]);
+        let decisions: Vec<_> = restart.decisions.iter().map(DecisionEntry::word).collect();
+        assert_eq!(decisions, ["edited", "escalate"]);
         assert_eq!(t.escalations[0].delivered, 1);
         assert_eq!(t.escalations[0].failed, 1);
 
@@ -1202,7 +1235,7 @@ mod tests {
                 next_step: Some("restart".into()),
                 playbook_changed: false,
                 sha256: String::new(),
-                mode: "interactive".into(),
+                mode: word("interactive"),
                 gap_ms: 4000,
                 rerun: vec!["restart".into()],
             }),

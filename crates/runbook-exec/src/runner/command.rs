@@ -158,7 +158,7 @@ impl Scope {
                         let channels = self.escalation_channels();
                         self.escalate(
                             channels,
-                            "operator",
+                            runbook_transcript::EscalationReason::Operator,
                             Some(self.path(idx)),
                             report.message.as_deref(),
                         );
@@ -382,7 +382,14 @@ impl Scope {
         let mut sink = StepOutput::new(self, label, visit, attempt);
         let mut signals = self.shared.signals.clone();
         tracing::debug!(step = %label, attempt, timeout = ?spec.timeout, "starting a step's process");
-        self.started_on(idx, host, "run", Some(&spec.script), attempt, visit);
+        self.started_on(
+            idx,
+            host,
+            runbook_transcript::ActionKind::Run,
+            Some(&spec.script),
+            attempt,
+            visit,
+        );
         let result = process::run(spec, &mut sink, &mut signals, base, &mut |pgid| {
             if let Some(pgid) = pgid {
                 self.shared.emit(runbook_transcript::Event::Process(

@@ -116,7 +116,13 @@ impl Scope {
                 command.clone_from(&edited);
             }
         }
-        self.started(idx, "run", Some(&commands[0]), 1, visit);
+        self.started(
+            idx,
+            runbook_transcript::ActionKind::Run,
+            Some(&commands[0]),
+            1,
+            visit,
+        );
         let control = match remote::control_dir() {
             Ok(dir) => dir,
             Err(e) => return StepReport::failed(format!("ssh control folder: {e}")),
@@ -226,7 +232,14 @@ impl Scope {
         let remote = match &host.ssh {
             Some(ssh) => {
                 if let Err(why) = remote::connect(ssh, control).await {
-                    self.started_on(idx, Some(&host.name), "run", Some(&command), 1, visit);
+                    self.started_on(
+                        idx,
+                        Some(&host.name),
+                        runbook_transcript::ActionKind::Run,
+                        Some(&command),
+                        1,
+                        visit,
+                    );
                     return self.host_done(label, host, visit, StepReport::failed(why), began);
                 }
                 Some(remote::step_args(ssh, control))

@@ -138,7 +138,7 @@ impl Scope {
             {
                 self.escalate(
                     vec![channel.clone()],
-                    "failure",
+                    runbook_transcript::EscalationReason::Failure,
                     Some(self.path(idx)),
                     report.message.as_deref(),
                 );
@@ -297,7 +297,7 @@ impl Scope {
     pub fn started(
         &self,
         idx: StepIdx,
-        action: &str,
+        action: runbook_transcript::ActionKind,
         command: Option<&str>,
         attempt: u32,
         visit: u32,
@@ -310,7 +310,7 @@ impl Scope {
         &self,
         idx: StepIdx,
         host: Option<&str>,
-        action: &str,
+        action: runbook_transcript::ActionKind,
         command: Option<&str>,
         attempt: u32,
         visit: u32,
@@ -331,7 +331,7 @@ impl Scope {
                 None => self.path(idx),
             },
             name: node.step.title().to_owned(),
-            action: action.to_owned(),
+            action,
             command: command.map(str::to_owned),
             host: host.unwrap_or("local").to_owned(),
             attempt,
@@ -381,7 +381,13 @@ impl Scope {
     }
 
     /// Records a question and its answer.
-    pub fn prompt(&self, idx: StepIdx, question: String, answer: String, decision: &str) {
+    pub fn prompt(
+        &self,
+        idx: StepIdx,
+        question: String,
+        answer: String,
+        decision: runbook_transcript::Decision,
+    ) {
         if question.is_empty() && !self.shared.interactive() {
             return;
         }
@@ -390,7 +396,7 @@ impl Scope {
             question,
             answer,
             operator: self.shared.operator.name().to_owned(),
-            decision: Some(decision.to_owned()),
+            decision: Some(decision),
         }));
     }
 
@@ -399,7 +405,7 @@ impl Scope {
     pub fn escalate(
         &self,
         channels: Vec<String>,
-        reason: &str,
+        reason: runbook_transcript::EscalationReason,
         step: Option<String>,
         why: Option<&str>,
     ) {
@@ -413,7 +419,7 @@ impl Scope {
             None => format!("{} unresolved after {elapsed}", playbook.title()),
         };
         self.shared.escalator.fire(super::escalation::Page {
-            reason: reason.to_owned(),
+            reason,
             channels,
             title: playbook.title().to_owned(),
             severity: severity(playbook),
