@@ -45,6 +45,28 @@ fn every_test_module_is_on_the_architecture_map() {
 }
 
 #[test]
+fn every_source_file_the_architecture_map_names_exists() {
+    let map = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    let sources: Vec<String> = ["crates", "src", "tests"]
+        .into_iter()
+        .flat_map(|dir| {
+            walkdir::WalkDir::new(root().join(dir))
+                .into_iter()
+                .flatten()
+        })
+        .map(|e| e.path().display().to_string())
+        .filter(|p| p.ends_with(".rs"))
+        .collect();
+    let named = regex::Regex::new(r"`([a-z_/]+\.rs)`").unwrap();
+    for name in named.captures_iter(&map).map(|c| c[1].to_owned()) {
+        assert!(
+            sources.iter().any(|p| p.ends_with(&format!("/{name}"))),
+            "ARCHITECTURE.md names `{name}`, which is not a source file"
+        );
+    }
+}
+
+#[test]
 fn every_schema_field_is_in_the_format_reference() {
     let reference = std::fs::read_to_string(root().join("docs/format.md")).unwrap();
     let schema: serde_json::Value = serde_json::from_str(

@@ -1855,3 +1855,43 @@ fn finally_after_a_cancel_is_bounded_by_its_grace_time() {
     assert_eq!(r.outcome("slow-cleanup"), "aborted");
     assert_eq!(r.run_finished()["outcome"], "interrupted");
 }
+
+/// Answers piped to `--interactive` arrive together; the Enter that skips a wait is already
+/// read into stdin's buffer by the question before it, and must still end the wait.
+#[test]
+fn a_piped_enter_skips_a_wait_even_when_it_arrived_with_the_previous_answer() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "waits",
+        "steps:\n  - id: one\n    run: \"true\"\n  - id: settle\n    wait: 60s\n  - id: two\n    run: \"true\"\n",
+    );
+    let transcript = sb.next_transcript();
+    let mut cmd = sb.command();
+    cmd.args(["run", "--interactive", "--operator", "tester"])
+        .arg(&pb)
+        .arg("--transcript")
+        .arg(&transcript)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let started = std::time::Instant::now();
+    let mut child = cmd.spawn().expect("spawn runbook");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"y\n\ny\n").unwrap();
+    }
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the wait did not see the Enter"
+    );
+    assert_eq!(status.code(), Some(0));
+    let records = read_transcript(&transcript);
+    let skipped = records
+        .iter()
+        .find(|r| r["event"] == "prompt" && r["step"] == "settle")
+        .expect("the wait's prompt record");
+    assert_eq!(skipped["answer"], "(Enter) skip the rest");
+}

@@ -16,7 +16,9 @@ use runbook_exec::runner::{Observer, RunSummary};
 use runbook_model::Playbook;
 use runbook_transcript::text::plural;
 use runbook_transcript::time::format_duration;
-use runbook_transcript::{Event, Outcome, Record, RunOutcome, Stream, visible, visible_line};
+use runbook_transcript::{
+    ActionKind, Decision, Event, Outcome, Record, RunOutcome, Stream, visible, visible_line,
+};
 
 use crate::style::Style;
 
@@ -252,7 +254,7 @@ impl Observer for Printer {
                 let what = started
                     .command
                     .as_deref()
-                    .map_or(started.action.clone(), |c| {
+                    .map_or(started.action.to_string(), |c| {
                         visible_line(c.lines().next().unwrap_or("")).into_owned()
                     });
                 let step = visible_line(&started.step);
@@ -261,17 +263,17 @@ impl Observer for Printer {
                 } else {
                     String::new()
                 };
-                if self.live_output && started.action == "run" {
+                if self.live_output && started.action == ActionKind::Run {
                     self.say(&format!(
                         "  {} {step}{attempt}  {}",
                         s.dim("→"),
                         s.command(&format!("$ {what}"))
                     ));
                 }
-                match (started.action.as_str(), started.planned_ms) {
+                match (started.action, started.planned_ms) {
                     // An operator's prompt draws manual steps and waits itself.
-                    ("manual", _) => {}
-                    ("wait", _) if self.interactive => {}
+                    (ActionKind::Manual, _) => {}
+                    (ActionKind::Wait, _) if self.interactive => {}
                     (_, Some(_)) if started.attempt > 1 => {
                         if let Some(bar) = active_bar().as_ref() {
                             bar.set_message(format!("{step} repetition {}", started.attempt));
@@ -342,7 +344,7 @@ impl Observer for Printer {
                     visible(&e.message)
                 ));
             }
-            Event::Prompt(p) if p.decision.as_deref() == Some("refused") => {
+            Event::Prompt(p) if p.decision == Some(Decision::Refused) => {
                 self.say(&format!(
                     "  {} {}: {}",
                     s.warning("refused"),

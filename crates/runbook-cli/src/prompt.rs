@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -828,24 +828,24 @@ impl Operator for Interactive {
             bar.set_position(started.elapsed().as_millis() as u64);
             bar.set_message(format!("{} left · Enter skips", format_duration(left)));
             // After a Ctrl-C the next line answers the runner's next question, not this one.
-            if stdin_ready(left.min(Duration::from_millis(200))) && !signalled() {
-                let mut line = String::new();
-                let read = std::io::stdin().lock().read_line(&mut line);
-                bar.finish_and_clear();
-                if matches!(read, Ok(0) | Err(_)) {
-                    self.end_of_input();
-                    return Answered {
-                        value: false,
-                        question,
-                        answer: EOF_ANSWER.into(),
-                    };
-                }
+            let timeout = left.min(Duration::from_millis(200));
+            let Ok(read) = next_line(Some(timeout), || !signalled()) else {
+                continue;
+            };
+            bar.finish_and_clear();
+            if read.is_none() {
+                self.end_of_input();
                 return Answered {
-                    value: true,
+                    value: false,
                     question,
-                    answer: "(Enter) skip the rest".into(),
+                    answer: EOF_ANSWER.into(),
                 };
             }
+            return Answered {
+                value: true,
+                question,
+                answer: "(Enter) skip the rest".into(),
+            };
         }
         bar.finish_and_clear();
         Answered {
@@ -992,8 +992,7 @@ pub fn to_operator(write: impl FnOnce(&mut dyn Write)) {
 /// EOF.
 pub fn read_answer(hidden: bool) -> Option<String> {
     let echo_off = hidden.then(EchoOff::new).flatten();
-    let mut line = String::new();
-    let read = std::io::stdin().lock().read_line(&mut line);
+    let read = next_line(None, || true).unwrap_or(None);
     if echo_off.is_some() {
         // The operator's Enter was not echoed either.
         to_operator(|out| {
@@ -1001,10 +1000,7 @@ pub fn read_answer(hidden: bool) -> Option<String> {
         });
     }
     drop(echo_off);
-    match read {
-        Ok(0) | Err(_) => None,
-        Ok(_) => Some(line),
-    }
+    read
 }
 
 /// The terminal's echo switched off while it lives (a secret is typed); restored on drop, also
@@ -1042,16 +1038,74 @@ impl Drop for EchoOff {
     }
 }
 
-/// Whether a line can be read from stdin within `timeout`.
-fn stdin_ready(timeout: Duration) -> bool {
-    let mut fds = libc::pollfd {
-        fd: 0,
-        events: libc::POLLIN,
-        revents: 0,
+/// The next line of stdin (`None` at its end), waiting at most `timeout` when one is given.
+///
+/// Lines are read on a helper thread, one per request, and handed over a channel: a wait can
+/// stop waiting for Enter and the line still goes to the next question. (`poll(2)` on fd 0
+/// could not see lines std's buffered stdin already held, as piped answers arrive together.)
+/// A read is only requested when a question wants a line, so nothing is taken from stdin
+/// behind the back of the operator's shell or editor. A line that arrives when `wanted` says
+/// no (the question was abandoned) is kept for the next one.
+fn next_line(
+    timeout: Option<Duration>,
+    wanted: impl Fn() -> bool,
+) -> Result<Option<String>, mpsc::RecvTimeoutError> {
+    struct Reader {
+        ask: mpsc::Sender<()>,
+        lines: mpsc::Receiver<Option<String>>,
+        /// A line was requested and has not been taken yet.
+        asked: bool,
+        /// A line read for a question that no longer wanted it.
+        kept: Option<Option<String>>,
+    }
+    static READER: OnceLock<Mutex<Reader>> = OnceLock::new();
+    let reader = READER.get_or_init(|| {
+        let (ask, asked) = mpsc::channel::<()>();
+        let (give, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for () in asked {
+                let mut line = String::new();
+                let read = match std::io::stdin().lock().read_line(&mut line) {
+                    Ok(0) | Err(_) => None,
+                    Ok(_) => Some(line),
+                };
+                if give.send(read).is_err() {
+                    break;
+                }
+            }
+        });
+        Mutex::new(Reader {
+            ask,
+            lines,
+            asked: false,
+            kept: None,
+        })
+    });
+    let mut reader = reader
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !wanted() {
+        return Err(mpsc::RecvTimeoutError::Timeout);
+    }
+    if let Some(kept) = reader.kept.take() {
+        return Ok(kept);
+    }
+    if !reader.asked {
+        // The thread lives as long as the process: a failed send cannot happen.
+        let _ = reader.ask.send(());
+        reader.asked = true;
+    }
+    let read = match timeout {
+        Some(timeout) => reader.lines.recv_timeout(timeout)?,
+        // A reader thread that is gone is the end of input.
+        None => reader.lines.recv().unwrap_or(None),
     };
-    // SAFETY: one valid pollfd on the stack, for the duration of the call.
-    let n = unsafe { libc::poll(&mut fds, 1, timeout.as_millis() as libc::c_int) };
-    n > 0 && fds.revents & libc::POLLIN != 0
+    reader.asked = false;
+    if !wanted() {
+        reader.kept = Some(read);
+        return Err(mpsc::RecvTimeoutError::Timeout);
+    }
+    Ok(read)
 }
 
 const HOST_COUNT_HELP: &str =

@@ -18,8 +18,8 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Serialize)]
 pub struct Notice {
     pub level: u32,
-    /// `policy`, `failure` or `operator`.
-    pub reason: String,
+    /// Why the page goes out.
+    pub reason: runbook_transcript::EscalationReason,
     pub subject: String,
     pub message: String,
     pub playbook: Value,

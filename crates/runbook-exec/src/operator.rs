@@ -79,11 +79,12 @@ pub enum HostsConfirm {
 
 impl HostsConfirm {
     /// The decision as the transcript records it.
-    pub fn label(self) -> &'static str {
+    pub fn label(self) -> runbook_transcript::Decision {
+        use runbook_transcript::Decision;
         match self {
-            HostsConfirm::Run => "run",
-            HostsConfirm::Skip => "skip",
-            HostsConfirm::Abort => "abort",
+            HostsConfirm::Run => Decision::Run,
+            HostsConfirm::Skip => Decision::Skip,
+            HostsConfirm::Abort => Decision::Abort,
         }
     }
 }
@@ -111,25 +112,27 @@ pub enum AfterInterrupt {
 
 impl AfterInterrupt {
     /// The decision as the transcript records it.
-    pub fn label(&self) -> &'static str {
+    pub fn label(&self) -> runbook_transcript::Decision {
+        use runbook_transcript::Decision;
         match self {
-            AfterInterrupt::Retry => "retry",
-            AfterInterrupt::Skip => "skip",
-            AfterInterrupt::Abort => "abort",
+            AfterInterrupt::Retry => Decision::Retry,
+            AfterInterrupt::Skip => Decision::Skip,
+            AfterInterrupt::Abort => Decision::Abort,
         }
     }
 }
 
 impl AfterFailure {
     /// The decision as the transcript records it.
-    pub fn label(&self) -> &'static str {
+    pub fn label(&self) -> runbook_transcript::Decision {
+        use runbook_transcript::Decision;
         match self {
-            AfterFailure::Branch => "branch",
-            AfterFailure::Retry => "retry",
-            AfterFailure::Skip => "skip",
-            AfterFailure::Escalate => "escalate",
-            AfterFailure::Shell(_) => "shell",
-            AfterFailure::Abort => "abort",
+            AfterFailure::Branch => Decision::Branch,
+            AfterFailure::Retry => Decision::Retry,
+            AfterFailure::Skip => Decision::Skip,
+            AfterFailure::Escalate => Decision::Escalate,
+            AfterFailure::Shell(_) => Decision::Shell,
+            AfterFailure::Abort => Decision::Abort,
         }
     }
 }

@@ -137,7 +137,7 @@ pub fn resume_point(
             }
             Event::Escalation(e) => {
                 escalations += 1;
-                if e.reason == "policy" {
+                if e.reason == runbook_transcript::EscalationReason::Policy {
                     let rung = e.rung.clone().unwrap_or_else(|| {
                         untagged_policy += 1;
                         Rung {

@@ -83,7 +83,7 @@ pub fn from_records(records: &[Record], file: &str, transcript: &str) -> Option<
     let mut playbook = String::new();
     let mut resumes = 0;
     let mut finished = None;
-    let mut started: IndexMap<&str, (&str, &str)> = IndexMap::new();
+    let mut started: IndexMap<&str, (&str, runbook_transcript::ActionKind)> = IndexMap::new();
     let mut steps: IndexMap<(String, u32), StepResult> = IndexMap::new();
     for record in records {
         match &record.event {
@@ -93,12 +93,12 @@ pub fn from_records(records: &[Record], file: &str, transcript: &str) -> Option<
             }
             Event::RunResumed(_) => resumes += 1,
             Event::StepStarted(s) => {
-                started.insert(&s.step, (&s.name, &s.action));
+                started.insert(&s.step, (&s.name, s.action));
             }
             Event::StepFinished(f) => {
                 let (name, action) = started
                     .get(f.step.as_str())
-                    .map(|(n, a)| (Some((*n).to_owned()), Some((*a).to_owned())))
+                    .map(|(n, a)| (Some((*n).to_owned()), Some(a.as_str().to_owned())))
                     .unwrap_or((None, None));
                 let key = (f.step.clone(), f.visit);
                 // A later record of the same visit (a resume ran it again) replaces the

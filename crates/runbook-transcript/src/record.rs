@@ -6,6 +6,119 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// A closed list of the words a transcript field takes, as an enum with the same wire format.
+/// A word this build does not know (a newer engine wrote it) reads as `Unknown`, so an older
+/// `runbook report` or `resume` still reads the file; the schema lists only the known words.
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $word:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $word)] $variant,)+
+            /// A word this build does not know.
+            #[serde(other, rename = "unknown")]
+            #[schemars(skip)]
+            Unknown,
+        }
+
+        impl $name {
+            /// The word as the transcript writes it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word,)+
+                    $name::Unknown => "unknown",
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary! {
+    /// What kind of step started (`step_started.action`).
+    ActionKind {
+        /// A shell command (locally or on inventory hosts).
+        Run = "run",
+        /// Something a person does and confirms.
+        Manual = "manual",
+        /// A pause on the clock.
+        Wait = "wait",
+        /// A group of steps run side by side.
+        Parallel = "parallel",
+        /// A sub-playbook.
+        Playbook = "playbook",
+        /// A rendered report.
+        Report = "report",
+        /// A message sent to channels now (since format 1.1).
+        Notify = "notify",
+        /// The run ended as failed, with a reason (since format 1.1).
+        Fail = "fail",
+        /// The run ended early as succeeded, with a reason (since format 1.1).
+        Succeed = "succeed",
+    }
+}
+
+vocabulary! {
+    /// What an answer did (`prompt.decision`).
+    Decision {
+        /// Run the step (as it is).
+        Run = "run",
+        /// Run the step with a command the operator edited.
+        Edited = "edited",
+        /// Skip the step.
+        Skip = "skip",
+        /// Stop the run.
+        Abort = "abort",
+        /// Try the step again.
+        Retry = "retry",
+        /// Follow the step's failure branch.
+        Branch = "branch",
+        /// Page the escalation ladder.
+        Escalate = "escalate",
+        /// Open a shell first (the answer lists what was typed in it).
+        Shell = "shell",
+        /// A manual step was done.
+        Done = "done",
+        /// A manual step failed.
+        Fail = "fail",
+        /// `confirm:` was declined.
+        Declined = "declined",
+        /// A policy refused a destructive step nobody could confirm.
+        Refused = "refused",
+    }
+}
+
+vocabulary! {
+    /// Who answers the questions of a run (`run_started.mode`, `run_resumed.mode`).
+    RunMode {
+        /// A person at a terminal.
+        Interactive = "interactive",
+        /// Policies (`--yes`).
+        Unattended = "unattended",
+    }
+}
+
+vocabulary! {
+    /// Why a page went out (`escalation.reason`).
+    EscalationReason {
+        /// A rung of the time-based policy came due on the incident clock.
+        Policy = "policy",
+        /// A step's `on_failure.escalate`.
+        Failure = "failure",
+        /// The operator chose to escalate after a failure.
+        Operator = "operator",
+        /// A graded check's `notify` (since format 1.1).
+        Check = "check",
+        /// A `notify:` step (since format 1.1).
+        Notify = "notify",
+    }
+}
+
 /// One line of the transcript.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Record {
@@ -64,8 +177,8 @@ pub struct RunStarted {
     pub operator: String,
     pub hostname: String,
     pub engine_version: String,
-    /// `unattended` or `interactive`.
-    pub mode: String,
+    /// Who answers the questions.
+    pub mode: RunMode,
     /// Every step id in file order (nested and `finally` included), so resume can tell
     /// whether the playbook's steps changed.
     #[serde(default)]
@@ -87,7 +200,8 @@ pub struct RunResumed {
     /// The playbook file changed since the run started.
     pub playbook_changed: bool,
     pub sha256: String,
-    pub mode: String,
+    /// Who answers the questions from here on.
+    pub mode: RunMode,
     /// How long no process ran the run: from its last record before this resume to now.
     #[serde(default)]
     pub gap_ms: u64,
@@ -101,7 +215,8 @@ pub struct StepStarted {
     /// The step id; steps of a sub-playbook are `parent/child`.
     pub step: String,
     pub name: String,
-    pub action: String,
+    /// What kind of step it is.
+    pub action: ActionKind,
     /// The rendered command, secrets as `***`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
@@ -144,9 +259,9 @@ pub struct Prompt {
     pub question: String,
     pub answer: String,
     pub operator: String,
-    /// What the answer did, e.g. `run`, `skip`, `edited`, `abort`.
+    /// What the answer did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decision: Option<String>,
+    pub decision: Option<Decision>,
 }
 
 /// The outcome of a step.
@@ -314,9 +429,9 @@ pub struct Delivery {
 pub struct Escalation {
     /// 1-based position in the policy; on-failure escalations count as the next level.
     pub level: u32,
-    /// `policy` (the clock), `failure` (a step's `on_failure`), `operator`, `check` (a graded
-    /// check's `notify`, since format 1.1) or `notify` (a `notify:` step, since format 1.1).
-    pub reason: String,
+    /// Why the page went out: the clock, a step's `on_failure`, the operator, a graded check's
+    /// `notify` or a `notify:` step (the last two since format 1.1).
+    pub reason: EscalationReason,
     pub channels: Vec<String>,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -398,4 +513,46 @@ pub struct RunFinished {
     /// signal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vocabulary_words_keep_their_wire_format() {
+        let line = r#"{"seq":3,"ts":"2026-11-22T21:30:05.123Z","elapsed_ms":5,"event":"prompt","step":"restart","question":"Run restart?","answer":"e","operator":"alice","decision":"edited"}"#;
+        let record: Record = serde_json::from_str(line).unwrap();
+        let Event::Prompt(prompt) = &record.event else {
+            panic!("{record:?}")
+        };
+        assert_eq!(prompt.decision, Some(Decision::Edited));
+        assert_eq!(serde_json::to_string(&record).unwrap(), line);
+        for (word, kind) in [("run", ActionKind::Run), ("playbook", ActionKind::Playbook)] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), word);
+            assert_eq!(kind.to_string(), word);
+        }
+        assert_eq!(
+            serde_json::to_value(RunMode::Unattended).unwrap(),
+            "unattended"
+        );
+        assert_eq!(
+            serde_json::from_value::<EscalationReason>("failure".into()).unwrap(),
+            EscalationReason::Failure
+        );
+    }
+
+    #[test]
+    fn a_word_from_a_newer_engine_reads_as_unknown() {
+        let line = r#"{"seq":1,"ts":"2026-11-22T21:30:05.123Z","elapsed_ms":0,"event":"step_started","step":"a","name":"A","action":"teleport","host":"local","attempt":1,"visit":1}"#;
+        let record: Record = serde_json::from_str(line).unwrap();
+        let Event::StepStarted(started) = record.event else {
+            panic!("{record:?}")
+        };
+        assert_eq!(started.action, ActionKind::Unknown);
+        assert_eq!(
+            serde_json::from_value::<Decision>("postpone".into()).unwrap(),
+            Decision::Unknown
+        );
+    }
 }

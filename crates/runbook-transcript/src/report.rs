@@ -7,16 +7,16 @@
 //! Pure functions from records to text: no I/O, no clock. Secrets are already `***` in the
 //! transcript; every value is escaped for the format it lands in.
 
+mod build;
 mod html;
 mod markdown;
+mod model;
 
-use indexmap::IndexMap;
-use serde::Serialize;
+pub use model::*;
+
 use serde_json::Value;
 
-use crate::record::{
-    Delivery, Event, Outcome, PlaybookInfo, Record, RunFinished, RunOutcome, Stream, Verdict,
-};
+use crate::record::{Record, RunOutcome, Stream};
 
 /// The format name of the JSON report.
 pub const REPORT_FORMAT: &str = "runbook-report/v1";
@@ -53,313 +53,7 @@ pub fn json(records: &[Record]) -> String {
     Timeline::build(records).json()
 }
 
-/// Everything a report shows, built once from the records.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct Timeline {
-    /// `runbook-report/v1`.
-    #[schemars(extend("const" = "runbook-report/v1"))]
-    pub format: &'static str,
-    /// `None` when the transcript has no `run_started` record.
-    pub run: Option<RunInfo>,
-    pub resumes: Vec<Resume>,
-    /// Step executions in the order they began; a step visited twice appears twice.
-    pub steps: Vec<StepEntry>,
-    pub escalations: Vec<EscalationEntry>,
-    pub totals: Totals,
-}
-
-/// Who ran what, where, when.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct RunInfo {
-    pub run_id: String,
-    pub playbook: PlaybookInfo,
-    pub inventory: Option<String>,
-    pub operator: String,
-    pub hostname: String,
-    pub mode: String,
-    pub engine_version: String,
-    pub started_at: String,
-    /// Every value of the run, secrets as `***`.
-    pub params: IndexMap<String, Value>,
-}
-
-/// `runbook resume` continued the run here.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct Resume {
-    #[serde(skip)]
-    seq: u64,
-    pub at: String,
-    pub elapsed_ms: u64,
-    pub operator: String,
-    pub hostname: String,
-    pub mode: String,
-    pub next_step: Option<String>,
-    pub playbook_changed: bool,
-    /// How long no process ran the run before this resume (on the incident clock).
-    pub gap_ms: u64,
-}
-
-/// How a step ended, or that it never did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Ok,
-    Warning,
-    Failed,
-    Skipped,
-    Aborted,
-    /// Started, but the transcript ends (or the run was resumed) before it finished.
-    Unfinished,
-}
-
-impl Status {
-    /// The class name and JSON value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Warning => "warning",
-            Status::Failed => "failed",
-            Status::Skipped => "skipped",
-            Status::Aborted => "aborted",
-            Status::Unfinished => "unfinished",
-        }
-    }
-
-    /// The word a reader sees.
-    pub fn label(self) -> &'static str {
-        match self {
-            Status::Unfinished => "did not finish",
-            other => other.as_str(),
-        }
-    }
-
-    /// Failed, aborted or cut short: worth a reader's attention first.
-    pub fn is_bad(self) -> bool {
-        matches!(self, Status::Failed | Status::Aborted | Status::Unfinished)
-    }
-}
-
-impl From<Outcome> for Status {
-    fn from(outcome: Outcome) -> Self {
-        match outcome {
-            Outcome::Ok => Status::Ok,
-            Outcome::Warning => Status::Warning,
-            Outcome::Failed => Status::Failed,
-            Outcome::Skipped => Status::Skipped,
-            Outcome::Aborted => Status::Aborted,
-        }
-    }
-}
-
-/// One execution of a step.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct StepEntry {
-    #[serde(skip)]
-    seq: u64,
-    pub step: String,
-    pub name: String,
-    /// `run`, `manual`, `wait`, `parallel`, `playbook`, `report`; empty when the step was
-    /// never recorded as started.
-    pub action: String,
-    pub host: String,
-    /// Nesting under `parallel` and `playbook` steps.
-    pub depth: u32,
-    pub visit: u32,
-    pub attempts: u32,
-    /// The command as run (after an operator's edit), secrets as `***`.
-    pub command: Option<String>,
-    /// The operator edited the command before it ran.
-    pub edited: bool,
-    pub started_at: String,
-    pub start_ms: u64,
-    pub duration_ms: u64,
-    pub outcome: Status,
-    pub exit: Option<i32>,
-    /// Why, in one line.
-    pub message: Option<String>,
-    pub verdicts: Vec<Verdict>,
-    pub captures: IndexMap<String, Value>,
-    /// A manual step's answers.
-    pub inputs: IndexMap<String, Value>,
-    pub decisions: Vec<Decision>,
-    /// The head of each stream that printed anything.
-    pub output: Vec<OutputHead>,
-    /// Where the full output went.
-    pub spilled: Option<String>,
-    /// A `report` step's rendered text.
-    pub report: Option<String>,
-}
-
-impl StepEntry {
-    /// Where the step ended on the incident clock.
-    pub fn end_ms(&self) -> u64 {
-        self.start_ms + self.duration_ms
-    }
-}
-
-/// A question put to the operator (or answered by policy) and what the answer did.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct Decision {
-    pub at: String,
-    pub elapsed_ms: u64,
-    pub question: String,
-    pub answer: String,
-    /// `run`, `skip`, `edited`, `declined`, `refused`, `retry`, `escalate`, `abort`, ...
-    pub decision: Option<String>,
-    pub operator: String,
-}
-
-/// The first lines of one output stream.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct OutputHead {
-    pub stream: Stream,
-    pub text: String,
-    /// Lines in `text`.
-    pub lines: usize,
-    /// Lines recorded but left out of `text`.
-    pub omitted_lines: usize,
-}
-
-/// An escalation and how its deliveries went.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct EscalationEntry {
-    #[serde(skip)]
-    seq: u64,
-    pub at: String,
-    pub elapsed_ms: u64,
-    pub level: u32,
-    pub reason: String,
-    pub step: Option<String>,
-    pub channels: Vec<String>,
-    pub message: String,
-    pub deliveries: Vec<Delivery>,
-    pub delivered: usize,
-    pub failed: usize,
-    /// How late a rung fired: it came due while no process ran the run.
-    pub late_ms: u64,
-    /// Which page of a repeating rung this is (0 for the first; since format 1.1).
-    #[serde(skip_serializing_if = "is_first")]
-    pub repeat: u32,
-}
-
-#[allow(
-    clippy::trivially_copy_pass_by_ref,
-    reason = "serde's skip_serializing_if passes a reference"
-)]
-fn is_first(repeat: &u32) -> bool {
-    *repeat == 0
-}
-
-impl EscalationEntry {
-    /// The reason, with which repetition of its rung it was and how late it went out.
-    pub fn reason_text(&self) -> String {
-        let mut text = self.reason.clone();
-        if self.repeat > 0 {
-            text.push_str(&format!(", repeat {}", self.repeat));
-        }
-        if self.late_ms > 0 {
-            text.push_str(&format!(
-                " (late by {})",
-                crate::time::format_duration(std::time::Duration::from_millis(self.late_ms))
-            ));
-        }
-        text
-    }
-}
-
-impl Resume {
-    /// `stopped for 2m00s`, when there was a gap worth naming.
-    pub fn gap_text(&self) -> String {
-        if self.gap_ms < 1000 {
-            String::new()
-        } else {
-            format!(
-                " after the run was stopped for {}",
-                crate::time::format_duration(std::time::Duration::from_millis(self.gap_ms))
-            )
-        }
-    }
-}
-
-/// How the run ended, or that it has not.
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
-pub struct Totals {
-    /// A `run_finished` record closes the transcript (after its last resume).
-    pub finished: bool,
-    pub outcome: Option<RunOutcome>,
-    pub exit_code: Option<u8>,
-    pub finished_at: Option<String>,
-    /// The run's length, or up to the last record when it did not finish.
-    pub duration_ms: u64,
-    pub failed_step: Option<String>,
-    pub ok: u32,
-    pub warning: u32,
-    pub failed: u32,
-    pub skipped: u32,
-    pub aborted: u32,
-    pub unfinished: u32,
-    /// Steps that were running when the transcript ends.
-    pub running: Vec<String>,
-    /// `runbook resume` can continue it: it did not finish, or was aborted or interrupted.
-    pub resumable: bool,
-}
-
-impl Totals {
-    /// One line: "succeeded in 16.0s", "FAILED in 8.1s", "did not finish (215ms recorded)".
-    pub fn headline(&self) -> String {
-        let took = format_duration(self.duration_ms);
-        match self.outcome {
-            Some(RunOutcome::Success) => format!("succeeded in {took}"),
-            Some(RunOutcome::Failed) => format!("FAILED in {took}"),
-            Some(RunOutcome::Aborted) => format!("aborted after {took}"),
-            Some(RunOutcome::Interrupted) => format!("interrupted after {took}"),
-            None => format!("did not finish ({took} recorded)"),
-        }
-    }
-
-    /// The class name of the outcome.
-    pub fn class(&self) -> &'static str {
-        match self.outcome {
-            Some(RunOutcome::Success) => "ok",
-            Some(RunOutcome::Failed) => "failed",
-            Some(RunOutcome::Aborted | RunOutcome::Interrupted) => "aborted",
-            None => "unfinished",
-        }
-    }
-
-    /// "9 ok, 0 warning, 1 failed, 3 skipped" (aborted and unfinished only when there are any).
-    pub fn counts(&self) -> String {
-        let mut text = format!(
-            "{} ok, {} warning, {} failed, {} skipped",
-            self.ok, self.warning, self.failed, self.skipped
-        );
-        if self.aborted > 0 {
-            text.push_str(&format!(", {} aborted", self.aborted));
-        }
-        if self.unfinished > 0 {
-            text.push_str(&format!(", {} did not finish", self.unfinished));
-        }
-        text
-    }
-}
-
-/// A line of the timeline, in transcript order.
-pub enum Row<'a> {
-    Step(&'a StepEntry),
-    Escalation(&'a EscalationEntry),
-    Resumed(&'a Resume),
-}
-
 impl Timeline {
-    /// Reads the records once. Never fails: a torn or partial transcript gives a partial report.
-    pub fn build(records: &[Record]) -> Timeline {
-        let mut builder = Builder::default();
-        for record in records {
-            builder.record(record);
-        }
-        builder.finish()
-    }
-
     pub fn markdown(&self) -> String {
         markdown::render(&self.visible())
     }
@@ -368,452 +62,9 @@ impl Timeline {
         html::render(&self.visible())
     }
 
-    /// A copy whose every text shows control characters as visible escapes, for the formats
-    /// people read (the JSON report keeps the recorded text; JSON escapes them itself).
-    pub fn visible(&self) -> Timeline {
-        fn text(s: &mut String) {
-            if let std::borrow::Cow::Owned(v) = crate::visible(s) {
-                *s = v;
-            }
-        }
-        fn opt(s: &mut Option<String>) {
-            if let Some(s) = s {
-                text(s);
-            }
-        }
-        fn value(v: &mut Value) {
-            match v {
-                Value::String(s) => text(s),
-                Value::Array(items) => items.iter_mut().for_each(value),
-                Value::Object(map) => map.values_mut().for_each(value),
-                _ => {}
-            }
-        }
-        let mut t = self.clone();
-        if let Some(run) = &mut t.run {
-            let p = &mut run.playbook;
-            [&mut p.name, &mut p.title, &mut p.file]
-                .into_iter()
-                .for_each(text);
-            opt(&mut p.version);
-            opt(&mut run.inventory);
-            [&mut run.operator, &mut run.hostname]
-                .into_iter()
-                .for_each(text);
-            run.params.values_mut().for_each(value);
-        }
-        for r in &mut t.resumes {
-            [&mut r.operator, &mut r.hostname]
-                .into_iter()
-                .for_each(text);
-            opt(&mut r.next_step);
-        }
-        for s in &mut t.steps {
-            [&mut s.step, &mut s.name, &mut s.host]
-                .into_iter()
-                .for_each(text);
-            [
-                &mut s.command,
-                &mut s.message,
-                &mut s.spilled,
-                &mut s.report,
-            ]
-            .into_iter()
-            .for_each(opt);
-            for v in &mut s.verdicts {
-                text(&mut v.what);
-                opt(&mut v.got);
-            }
-            s.captures
-                .values_mut()
-                .chain(s.inputs.values_mut())
-                .for_each(value);
-            for d in &mut s.decisions {
-                [&mut d.question, &mut d.answer, &mut d.operator]
-                    .into_iter()
-                    .for_each(text);
-            }
-            s.output.iter_mut().for_each(|o| text(&mut o.text));
-        }
-        for e in &mut t.escalations {
-            [&mut e.message, &mut e.reason].into_iter().for_each(text);
-            opt(&mut e.step);
-            e.channels.iter_mut().for_each(text);
-            for d in &mut e.deliveries {
-                text(&mut d.channel);
-                opt(&mut d.error);
-            }
-        }
-        opt(&mut t.totals.failed_step);
-        t.totals.running.iter_mut().for_each(text);
-        t
-    }
-
     pub fn json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report serializes") + "\n"
     }
-
-    /// The playbook's title, or a stand-in when the start is missing.
-    pub fn title(&self) -> &str {
-        self.run
-            .as_ref()
-            .map_or("unknown run", |r| r.playbook.title.as_str())
-    }
-
-    /// Steps, escalations and resumes merged in the order they were recorded.
-    pub fn rows(&self) -> Vec<Row<'_>> {
-        let mut rows: Vec<(u64, Row<'_>)> = Vec::new();
-        rows.extend(self.steps.iter().map(|s| (s.seq, Row::Step(s))));
-        rows.extend(self.escalations.iter().map(|e| (e.seq, Row::Escalation(e))));
-        rows.extend(self.resumes.iter().map(|r| (r.seq, Row::Resumed(r))));
-        rows.sort_by_key(|(seq, _)| *seq);
-        rows.into_iter().map(|(_, row)| row).collect()
-    }
-
-    /// The span the visual timeline covers, never zero.
-    pub fn span_ms(&self) -> u64 {
-        self.steps
-            .iter()
-            .map(StepEntry::end_ms)
-            .chain(self.escalations.iter().map(|e| e.elapsed_ms))
-            .chain([self.totals.duration_ms])
-            .max()
-            .unwrap_or(0)
-            .max(1)
-    }
-}
-
-/// Output lines of a step still running, from `output` records.
-#[derive(Default)]
-struct Live {
-    lines: [Vec<String>; 2],
-    total: [usize; 2],
-}
-
-#[derive(Default)]
-struct Builder {
-    run: Option<RunInfo>,
-    resumes: Vec<Resume>,
-    steps: Vec<StepEntry>,
-    live: Vec<Live>,
-    escalations: Vec<EscalationEntry>,
-    /// Indexes of started steps not finished yet, in start order.
-    open: Vec<usize>,
-    /// Prompts asked before their step's `step_started` (confirm, destructive, edit).
-    pending: Vec<(String, u64, Decision)>,
-    finished: Option<(RunFinished, String)>,
-    last_elapsed: u64,
-}
-
-impl Builder {
-    fn record(&mut self, record: &Record) {
-        match &record.event {
-            Event::RunStarted(s) => {
-                if self.run.is_none() {
-                    self.run = Some(RunInfo {
-                        run_id: s.run_id.clone(),
-                        playbook: s.playbook.clone(),
-                        inventory: s.inventory.clone(),
-                        operator: s.operator.clone(),
-                        hostname: s.hostname.clone(),
-                        mode: s.mode.clone(),
-                        engine_version: s.engine_version.clone(),
-                        started_at: record.ts.clone(),
-                        params: s.params.clone(),
-                    });
-                }
-            }
-            Event::RunResumed(r) => {
-                // Whatever was running when the process stopped never finished.
-                self.close_open();
-                self.finished = None;
-                self.resumes.push(Resume {
-                    seq: record.seq,
-                    at: record.ts.clone(),
-                    elapsed_ms: record.elapsed_ms,
-                    operator: r.operator.clone(),
-                    hostname: r.hostname.clone(),
-                    mode: r.mode.clone(),
-                    next_step: r.next_step.clone(),
-                    playbook_changed: r.playbook_changed,
-                    gap_ms: r.gap_ms,
-                });
-            }
-            Event::StepStarted(s) => {
-                let same = self
-                    .find_open(&s.step)
-                    .filter(|&i| self.steps[i].visit == s.visit);
-                if let Some(i) = same {
-                    // A retry: the same execution, one more attempt.
-                    let entry = &mut self.steps[i];
-                    entry.attempts = entry.attempts.max(s.attempt);
-                    if s.command.is_some() {
-                        entry.command = s.command.clone();
-                    }
-                    return;
-                }
-                let mut entry = self.new_entry(record.seq, &record.ts, &s.step, record.elapsed_ms);
-                entry.name = s.name.clone();
-                entry.action = s.action.clone();
-                entry.host = s.host.clone();
-                entry.visit = s.visit;
-                entry.attempts = s.attempt;
-                entry.command = s.command.clone();
-                self.steps.push(entry);
-                self.live.push(Live::default());
-                self.open.push(self.steps.len() - 1);
-            }
-            Event::Output(o) => {
-                if let Some(i) = self.find_open(&o.step) {
-                    let live = &mut self.live[i];
-                    let k = stream_index(o.stream);
-                    live.total[k] += 1;
-                    if live.lines[k].len() < OUTPUT_HEAD_LINES {
-                        live.lines[k].push(o.text.clone());
-                    }
-                }
-            }
-            Event::Prompt(p) => {
-                let decision = Decision {
-                    at: record.ts.clone(),
-                    elapsed_ms: record.elapsed_ms,
-                    question: p.question.clone(),
-                    answer: p.answer.clone(),
-                    decision: p.decision.clone(),
-                    operator: p.operator.clone(),
-                };
-                match self.find_open(&p.step) {
-                    Some(i) => attach(&mut self.steps[i], decision),
-                    None => self.pending.push((p.step.clone(), record.seq, decision)),
-                }
-            }
-            Event::StepFinished(f) => {
-                let i = match self.find_open(&f.step) {
-                    Some(i) => {
-                        self.open.retain(|&o| o != i);
-                        i
-                    }
-                    None => {
-                        // Skipped before it started (`when`, a declined confirm): no start record.
-                        let start = record.elapsed_ms.saturating_sub(f.duration_ms);
-                        let mut entry = self.new_entry(record.seq, &record.ts, &f.step, start);
-                        entry.name = f.step.clone();
-                        self.steps.push(entry);
-                        self.live.push(Live::default());
-                        self.steps.len() - 1
-                    }
-                };
-                let entry = &mut self.steps[i];
-                entry.outcome = f.outcome.into();
-                entry.duration_ms = f.duration_ms;
-                entry.attempts = entry.attempts.max(f.attempts);
-                entry.exit = f.exit;
-                entry.message = f.message.clone();
-                entry.verdicts = f.verdicts.clone();
-                entry.captures = f.captures.clone();
-                entry.inputs = f.inputs.clone();
-                entry.spilled = f.spilled.clone();
-                entry.report = f.report.clone();
-                entry.output = if f.stdout.is_empty() && f.stderr.is_empty() {
-                    live_heads(&self.live[i])
-                } else {
-                    [(Stream::Stdout, &f.stdout), (Stream::Stderr, &f.stderr)]
-                        .into_iter()
-                        .filter(|(_, text)| !text.is_empty())
-                        .map(|(stream, text)| head(stream, text))
-                        .collect()
-                };
-            }
-            Event::Escalation(e) => {
-                let delivered = e.deliveries.iter().filter(|d| d.ok).count();
-                self.escalations.push(EscalationEntry {
-                    seq: record.seq,
-                    at: record.ts.clone(),
-                    elapsed_ms: record.elapsed_ms,
-                    level: e.level,
-                    reason: e.reason.clone(),
-                    step: e.step.clone(),
-                    channels: e.channels.clone(),
-                    message: e.message.clone(),
-                    deliveries: e.deliveries.clone(),
-                    delivered,
-                    failed: e.deliveries.len() - delivered,
-                    late_ms: e.late_ms,
-                    repeat: e.rung.as_ref().map_or(0, |r| r.repeat),
-                });
-            }
-            Event::RunFinished(f) => self.finished = Some((f.clone(), record.ts.clone())),
-            // Bookkeeping for resume: which process group a command ran in.
-            Event::Process(_) => {}
-        }
-        self.last_elapsed = self.last_elapsed.max(record.elapsed_ms);
-    }
-
-    /// The innermost running execution of `step`.
-    fn find_open(&self, step: &str) -> Option<usize> {
-        self.open
-            .iter()
-            .rev()
-            .copied()
-            .find(|&i| self.steps[i].step == step)
-    }
-
-    /// A new execution of `step`, with the prompts that were waiting for it.
-    fn new_entry(&mut self, seq: u64, ts: &str, step: &str, start_ms: u64) -> StepEntry {
-        let depth = self
-            .open
-            .iter()
-            .filter(|&&i| matches!(self.steps[i].action.as_str(), "parallel" | "playbook"))
-            .count() as u32;
-        let mut entry = StepEntry {
-            seq,
-            step: step.to_owned(),
-            name: String::new(),
-            action: String::new(),
-            host: String::new(),
-            depth,
-            visit: 1,
-            attempts: 0,
-            command: None,
-            edited: false,
-            started_at: ts.to_owned(),
-            start_ms,
-            duration_ms: 0,
-            outcome: Status::Unfinished,
-            exit: None,
-            message: None,
-            verdicts: Vec::new(),
-            captures: IndexMap::new(),
-            inputs: IndexMap::new(),
-            decisions: Vec::new(),
-            output: Vec::new(),
-            spilled: None,
-            report: None,
-        };
-        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
-            .into_iter()
-            .partition(|(id, _, _)| id == step);
-        self.pending = rest;
-        for (_, _, decision) in mine {
-            attach(&mut entry, decision);
-        }
-        entry
-    }
-
-    /// Marks every running step as not finished, up to the last record seen.
-    fn close_open(&mut self) {
-        for i in std::mem::take(&mut self.open) {
-            let entry = &mut self.steps[i];
-            entry.outcome = Status::Unfinished;
-            entry.duration_ms = self.last_elapsed.saturating_sub(entry.start_ms);
-            entry.output = live_heads(&self.live[i]);
-        }
-    }
-
-    fn finish(mut self) -> Timeline {
-        self.close_open();
-        // A question whose step never started: the transcript ends right after it.
-        for (step, seq, decision) in std::mem::take(&mut self.pending) {
-            let (at, elapsed) = (decision.at.clone(), decision.elapsed_ms);
-            let mut entry = self.new_entry(seq, &at, &step, elapsed);
-            entry.name = step.clone();
-            attach(&mut entry, decision);
-            self.steps.push(entry);
-        }
-        let count = |status: Status| -> u32 {
-            self.steps.iter().filter(|s| s.outcome == status).count() as u32
-        };
-        let running: Vec<String> = self
-            .steps
-            .iter()
-            .filter(|s| s.outcome == Status::Unfinished)
-            .map(|s| s.step.clone())
-            .collect();
-        let totals = match &self.finished {
-            Some((f, ts)) => Totals {
-                finished: true,
-                outcome: Some(f.outcome),
-                exit_code: Some(f.exit_code),
-                finished_at: Some(ts.clone()),
-                duration_ms: f.duration_ms,
-                failed_step: f.failed_step.clone(),
-                ok: f.steps_ok,
-                warning: f.steps_warning,
-                failed: f.steps_failed,
-                skipped: f.steps_skipped,
-                aborted: count(Status::Aborted),
-                unfinished: count(Status::Unfinished),
-                running,
-                resumable: matches!(f.outcome, RunOutcome::Aborted | RunOutcome::Interrupted),
-            },
-            None => Totals {
-                finished: false,
-                outcome: None,
-                exit_code: None,
-                finished_at: None,
-                duration_ms: self.last_elapsed,
-                failed_step: None,
-                ok: count(Status::Ok),
-                warning: count(Status::Warning),
-                failed: count(Status::Failed),
-                skipped: count(Status::Skipped),
-                aborted: count(Status::Aborted),
-                unfinished: count(Status::Unfinished),
-                running,
-                resumable: true,
-            },
-        };
-        Timeline {
-            format: REPORT_FORMAT,
-            run: self.run,
-            resumes: self.resumes,
-            steps: self.steps,
-            escalations: self.escalations,
-            totals,
-        }
-    }
-}
-
-fn attach(entry: &mut StepEntry, decision: Decision) {
-    if decision.decision.as_deref() == Some("edited") {
-        entry.edited = true;
-    }
-    entry.decisions.push(decision);
-}
-
-fn stream_index(stream: Stream) -> usize {
-    match stream {
-        Stream::Stdout => 0,
-        Stream::Stderr => 1,
-    }
-}
-
-/// The first [`OUTPUT_HEAD_LINES`] lines of a stream's text.
-fn head(stream: Stream, text: &str) -> OutputHead {
-    let all: Vec<&str> = text.lines().collect();
-    let kept = all.len().min(OUTPUT_HEAD_LINES);
-    OutputHead {
-        stream,
-        text: all[..kept].join("\n"),
-        lines: kept,
-        omitted_lines: all.len() - kept,
-    }
-}
-
-fn live_heads(live: &Live) -> Vec<OutputHead> {
-    [Stream::Stdout, Stream::Stderr]
-        .into_iter()
-        .filter(|&s| live.total[stream_index(s)] > 0)
-        .map(|stream| {
-            let k = stream_index(stream);
-            OutputHead {
-                stream,
-                text: live.lines[k].join("\n"),
-                lines: live.lines[k].len(),
-                omitted_lines: live.total[k] - live.lines[k].len(),
-            }
-        })
-        .collect()
 }
 
 /// `31ms`, `8.1s`, `2m05s`, `1h02m`, from milliseconds.
@@ -854,13 +105,20 @@ pub fn value_text(value: &Value) -> String {
         other => other.to_string(),
     }
 }
-
 #[cfg(test)]
 mod tests {
+    use super::build::head;
     use super::*;
+    use crate::record::{Delivery, Event, Outcome, PlaybookInfo, RunFinished};
     use crate::record::{
         Escalation, Output, Prompt, RunResumed, RunStarted, StepFinished, StepStarted,
     };
+    use indexmap::IndexMap;
+
+    /// A vocabulary word as a transcript line would carry it.
+    fn word<T: serde::de::DeserializeOwned>(word: &str) -> T {
+        serde_json::from_value(Value::String(word.into())).unwrap()
+    }
 
     /// Records with consecutive sequence numbers and a clock that starts at 03:12:00.
     struct Script(Vec<Record>);
@@ -894,7 +152,7 @@ mod tests {
                 Event::StepStarted(StepStarted {
                     step: step.into(),
                     name: format!("Step {step}"),
-                    action: action.into(),
+                    action: word(action),
                     command: (action == "run").then(|| format!("check {step}")),
                     host: "local".into(),
                     attempt,
@@ -923,7 +181,7 @@ mod tests {
                     question: format!("Run {step}?"),
                     answer: answer.into(),
                     operator: "alice".into(),
-                    decision: Some(decision.into()),
+                    decision: Some(word(decision)),
                 }),
             )
         }
@@ -975,7 +233,7 @@ mod tests {
             operator: "alice".into(),
             hostname: "ops-1".into(),
             engine_version: "0.1.0".into(),
-            mode: "interactive".into(),
+            mode: word("interactive"),
             step_ids: Vec::new(),
             clock_start_ms: None,
         }
@@ -1096,7 +354,7 @@ mod tests {
                 32,
                 Event::Escalation(Escalation {
                     level: 1,
-                    reason: "operator".into(),
+                    reason: word("operator"),
                     channels: vec!["slack".into(), "pager".into()],
                     message: "web is down".into(),
                     step: Some("restart".into()),
@@ -1126,12 +384,8 @@ mod tests {
         let restart = &t.steps[0];
         assert!(restart.edited);
         assert_eq!(restart.command.as_deref(), Some("check restart"));
-        let decisions: Vec<_> = restart
-            .decisions
-            .iter()
-            .map(|d| d.decision.as_deref())
-            .collect();
-        assert_eq!(decisions, [Some("edited"), Some("escalate")]);
+        let decisions: Vec<_> = restart.decisions.iter().map(DecisionEntry::word).collect();
+        assert_eq!(decisions, ["edited", "escalate"]);
         assert_eq!(t.escalations[0].delivered, 1);
         assert_eq!(t.escalations[0].failed, 1);
 
@@ -1217,7 +471,7 @@ mod tests {
                 next_step: Some("restart".into()),
                 playbook_changed: false,
                 sha256: String::new(),
-                mode: "interactive".into(),
+                mode: word("interactive"),
                 gap_ms: 4000,
                 rerun: vec!["restart".into()],
             }),

@@ -23,7 +23,7 @@ impl Scope {
             Ok(t) => self.shared.redact(&t),
             Err(e) => return StepReport::template(format!("manual: {e}")),
         };
-        self.started(idx, "manual", None, 1, visit);
+        self.started(idx, runbook_transcript::ActionKind::Manual, None, 1, visit);
         let inputs: Vec<_> = step
             .inputs
             .iter()
@@ -38,7 +38,12 @@ impl Scope {
         };
         match answer.value {
             ManualAnswer::Done(values) => {
-                self.prompt(idx, answer.question, answer.answer, "done");
+                self.prompt(
+                    idx,
+                    answer.question,
+                    answer.answer,
+                    runbook_transcript::Decision::Done,
+                );
                 let mut report = StepReport::new(Outcome::Ok);
                 for (name, value) in values {
                     if step.inputs.get(&name).is_some_and(|i| i.secret) {
@@ -67,10 +72,20 @@ impl Scope {
                     StepReason::Unattended
                 };
                 let mut report = if answer.value == ManualAnswer::Fail {
-                    self.prompt(idx, answer.question, answer.answer.clone(), "fail");
+                    self.prompt(
+                        idx,
+                        answer.question,
+                        answer.answer.clone(),
+                        runbook_transcript::Decision::Fail,
+                    );
                     StepReport::failed(format!("manual step not done: {}", answer.answer))
                 } else {
-                    self.prompt(idx, answer.question, answer.answer.clone(), "skip");
+                    self.prompt(
+                        idx,
+                        answer.question,
+                        answer.answer.clone(),
+                        runbook_transcript::Decision::Skip,
+                    );
                     StepReport::new(Outcome::Skipped).with_message(answer.answer)
                 };
                 report.reason = Some(who);
@@ -86,7 +101,7 @@ impl Scope {
         duration: Duration,
         visit: u32,
     ) -> StepReport {
-        self.started(idx, "wait", None, 1, visit);
+        self.started(idx, runbook_transcript::ActionKind::Wait, None, 1, visit);
         if !self.shared.interactive() {
             if self.sleep(duration).await {
                 return StepReport::stopped();
@@ -104,7 +119,7 @@ impl Scope {
                     question,
                     answer,
                 }) => {
-                    self.prompt(idx, question, answer, "skip");
+                    self.prompt(idx, question, answer, runbook_transcript::Decision::Skip);
                     return StepReport::new(Outcome::Ok)
                         .with_message("wait cut short by the operator")
                         .with_reason(StepReason::Operator);
@@ -133,7 +148,7 @@ impl Scope {
     }
 
     pub(super) fn report_step(&self, idx: StepIdx, visit: u32) -> StepReport {
-        self.started(idx, "report", None, 1, visit);
+        self.started(idx, runbook_transcript::ActionKind::Report, None, 1, visit);
         let template = self
             .program
             .node(idx)
@@ -154,7 +169,7 @@ impl Scope {
     /// A `notify:` step: the message (and the report so far) goes to its channels as a page
     /// does; the step does not wait for the delivery, which ends in an `escalation` record.
     pub(super) fn notify_step(&self, idx: StepIdx, visit: u32) -> StepReport {
-        self.started(idx, "notify", None, 1, visit);
+        self.started(idx, runbook_transcript::ActionKind::Notify, None, 1, visit);
         let step = &self.program.node(idx).step;
         let notify = step.notify.as_ref().expect("a notify step");
         let message = match self.render(&notify.message, Mode::Text, None) {
@@ -172,7 +187,7 @@ impl Scope {
         let sent = format!("sent to {}", channels.join(", "));
         let playbook = &self.program.playbook;
         self.shared.escalator.fire(super::escalation::Page {
-            reason: "notify".to_owned(),
+            reason: runbook_transcript::EscalationReason::Notify,
             channels,
             title: playbook.title().to_owned(),
             severity: super::scope::severity(playbook),
@@ -191,8 +206,8 @@ impl Scope {
     pub(super) fn end_step(&self, idx: StepIdx, visit: u32) -> StepReport {
         let step = &self.program.node(idx).step;
         let (action, template, failed) = match (&step.fail, &step.succeed) {
-            (Some(text), _) => ("fail", text, true),
-            (None, Some(text)) => ("succeed", text, false),
+            (Some(text), _) => (runbook_transcript::ActionKind::Fail, text, true),
+            (None, Some(text)) => (runbook_transcript::ActionKind::Succeed, text, false),
             (None, None) => unreachable!("an end step"),
         };
         self.started(idx, action, None, 1, visit);
@@ -215,7 +230,13 @@ impl Scope {
         children: &[StepIdx],
         visit: u32,
     ) -> StepReport {
-        self.started(idx, "parallel", None, 1, visit);
+        self.started(
+            idx,
+            runbook_transcript::ActionKind::Parallel,
+            None,
+            1,
+            visit,
+        );
         let reports = join_all(children.iter().map(|&c| self.visit(c, 1))).await;
         // A child fails its group unless its own `on_failure` lets the run go on.
         let failed: Vec<&str> = children
@@ -257,7 +278,13 @@ impl Scope {
     ) -> StepReport {
         let step = &self.program.node(idx).step;
         let path = step.playbook.as_ref().expect("a playbook step");
-        self.started(idx, "playbook", Some(path), 1, visit);
+        self.started(
+            idx,
+            runbook_transcript::ActionKind::Playbook,
+            Some(path),
+            1,
+            visit,
+        );
         let mut overrides = self.shared.overrides.clone();
         // `with:` values are rendered in the parent's context and win over everything else.
         for (name, value) in &step.with {

@@ -162,7 +162,7 @@ impl Scope {
                         let channels = self.escalation_channels();
                         self.escalate(
                             channels,
-                            "operator",
+                            runbook_transcript::EscalationReason::Operator,
                             Some(self.path(idx)),
                             report.message.as_deref(),
                         );
@@ -193,7 +193,13 @@ impl Scope {
                 .with_message("an interactive step needs an operator at a terminal")
                 .with_reason(runbook_transcript::StepReason::Unattended);
         }
-        self.started(idx, "run", Some(&command), 1, visit);
+        self.started(
+            idx,
+            runbook_transcript::ActionKind::Run,
+            Some(&command),
+            1,
+            visit,
+        );
         let started = Instant::now();
         let id = self.path(idx);
         let Some(handed) = self.ask(move |op| op.hand_over(&id, &command, &env)).await else {
@@ -436,7 +442,14 @@ impl Scope {
         let mut sink = StepOutput::new(self, label, visit, attempt);
         let mut signals = self.shared.signals.clone();
         tracing::debug!(step = %label, attempt, timeout = ?spec.timeout, "starting a step's process");
-        self.started_on(idx, host, "run", Some(&spec.script), attempt, visit);
+        self.started_on(
+            idx,
+            host,
+            runbook_transcript::ActionKind::Run,
+            Some(&spec.script),
+            attempt,
+            visit,
+        );
         let result = process::run(spec, &mut sink, &mut signals, base, &mut |pgid| {
             if let Some(pgid) = pgid {
                 self.shared.emit(runbook_transcript::Event::Process(

@@ -25,7 +25,7 @@ use crate::escalate::{self, Notice};
 /// A page to send now.
 pub(super) struct Page {
     /// `policy`, `failure` or `operator`.
-    pub reason: String,
+    pub reason: runbook_transcript::EscalationReason,
     pub channels: Vec<String>,
     pub title: String,
     pub severity: String,
@@ -371,7 +371,7 @@ impl Clock {
         };
         self.fired.insert(p.rung.clone());
         self.deliver(Page {
-            reason: "policy".into(),
+            reason: runbook_transcript::EscalationReason::Policy,
             channels: p.spec.notify.clone(),
             title: title.clone(),
             severity: p.ladder.severity.clone(),
@@ -402,7 +402,7 @@ impl Clock {
             .or_else(|| page.step.clone());
         let notice = Notice {
             level,
-            reason: page.reason.clone(),
+            reason: page.reason,
             subject: format!(
                 "[{}] {} — escalation level {level}",
                 page.severity, page.title

@@ -136,7 +136,13 @@ impl Scope {
         {
             return report;
         }
-        self.started(idx, "run", Some(&commands[0]), 1, visit);
+        self.started(
+            idx,
+            runbook_transcript::ActionKind::Run,
+            Some(&commands[0]),
+            1,
+            visit,
+        );
         let control = match remote::control_dir() {
             Ok(dir) => dir,
             Err(e) => return StepReport::failed(format!("ssh control folder: {e}")),
@@ -364,7 +370,7 @@ impl Scope {
                     let channels = self.escalation_channels();
                     self.escalate(
                         channels,
-                        "operator",
+                        runbook_transcript::EscalationReason::Operator,
                         Some(self.path(idx)),
                         report.message.as_deref(),
                     );
@@ -416,7 +422,7 @@ impl Scope {
                     self.started_on(
                         idx,
                         Some(&host.name),
-                        "run",
+                        runbook_transcript::ActionKind::Run,
                         Some(&command),
                         first_attempt,
                         visit,

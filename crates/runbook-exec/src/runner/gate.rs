@@ -165,23 +165,48 @@ impl Scope {
         let mut command = command;
         let mut confirmed = false;
         match before.value {
-            BeforeStep::Run => self.prompt(idx, before.question, before.answer, "run"),
+            BeforeStep::Run => self.prompt(
+                idx,
+                before.question,
+                before.answer,
+                runbook_transcript::Decision::Run,
+            ),
             BeforeStep::RunConfirmed => {
-                self.prompt(idx, before.question, before.answer, "run");
+                self.prompt(
+                    idx,
+                    before.question,
+                    before.answer,
+                    runbook_transcript::Decision::Run,
+                );
                 confirmed = true;
             }
             BeforeStep::Edit(edited) => {
-                self.prompt(idx, before.question, before.answer, "edited");
+                self.prompt(
+                    idx,
+                    before.question,
+                    before.answer,
+                    runbook_transcript::Decision::Edited,
+                );
                 command = crate::redact::Redactor::unmask_edited(&edited, &secrets);
             }
             BeforeStep::Skip => {
-                self.prompt(idx, before.question, before.answer, "skip");
+                self.prompt(
+                    idx,
+                    before.question,
+                    before.answer,
+                    runbook_transcript::Decision::Skip,
+                );
                 return Err(StepReport::new(Outcome::Skipped)
                     .with_message("skipped by the operator")
                     .with_reason(StepReason::Operator));
             }
             BeforeStep::Abort => {
-                self.prompt(idx, before.question, before.answer, "abort");
+                self.prompt(
+                    idx,
+                    before.question,
+                    before.answer,
+                    runbook_transcript::Decision::Abort,
+                );
                 return Err(StepReport::aborted());
             }
         }
@@ -190,7 +215,11 @@ impl Scope {
             let Some(answer) = self.ask(move |op| op.confirm(&id, &question)).await else {
                 return Err(StepReport::stopped());
             };
-            let decision = if answer.value { "run" } else { "declined" };
+            let decision = if answer.value {
+                runbook_transcript::Decision::Run
+            } else {
+                runbook_transcript::Decision::Declined
+            };
             self.prompt(idx, answer.question, answer.answer, decision);
             if !answer.value {
                 return Err(StepReport::new(Outcome::Skipped)
@@ -213,9 +242,9 @@ impl Scope {
             // A person skips it by saying so; a policy refuses it.
             let interactive = self.shared.interactive();
             let decision = match (answer.value, interactive) {
-                (true, _) => "run",
-                (false, true) => "skip",
-                (false, false) => "refused",
+                (true, _) => runbook_transcript::Decision::Run,
+                (false, true) => runbook_transcript::Decision::Skip,
+                (false, false) => runbook_transcript::Decision::Refused,
             };
             self.prompt(idx, answer.question, answer.answer.clone(), decision);
             if !answer.value {

@@ -393,11 +393,10 @@ pub async fn run(request: RunRequest) -> Result<RunSummary, Error> {
         })
     };
     let mode = if operator.interactive() {
-        "interactive"
+        runbook_transcript::RunMode::Interactive
     } else {
-        "unattended"
-    }
-    .to_owned();
+        runbook_transcript::RunMode::Unattended
+    };
     match &resume {
         Some(point) => {
             shared.emit(Event::RunResumed(RunResumed {

@@ -141,7 +141,7 @@ impl Scope {
             {
                 self.escalate(
                     vec![channel.clone()],
-                    "failure",
+                    runbook_transcript::EscalationReason::Failure,
                     Some(self.path(idx)),
                     report.message.as_deref(),
                 );
@@ -320,7 +320,7 @@ impl Scope {
     pub fn started(
         &self,
         idx: StepIdx,
-        action: &str,
+        action: runbook_transcript::ActionKind,
         command: Option<&str>,
         attempt: u32,
         visit: u32,
@@ -333,7 +333,7 @@ impl Scope {
         &self,
         idx: StepIdx,
         host: Option<&str>,
-        action: &str,
+        action: runbook_transcript::ActionKind,
         command: Option<&str>,
         attempt: u32,
         visit: u32,
@@ -354,7 +354,7 @@ impl Scope {
                 None => self.path(idx),
             },
             name: node.step.title().to_owned(),
-            action: action.to_owned(),
+            action,
             command: command.map(str::to_owned),
             host: host.unwrap_or("local").to_owned(),
             attempt,
@@ -389,7 +389,13 @@ impl Scope {
     }
 
     /// Records a question and its answer.
-    pub fn prompt(&self, idx: StepIdx, question: String, answer: String, decision: &str) {
+    pub fn prompt(
+        &self,
+        idx: StepIdx,
+        question: String,
+        answer: String,
+        decision: runbook_transcript::Decision,
+    ) {
         if question.is_empty() && !self.shared.interactive() {
             return;
         }
@@ -398,7 +404,7 @@ impl Scope {
             question,
             answer,
             operator: self.shared.operator.name().to_owned(),
-            decision: Some(decision.to_owned()),
+            decision: Some(decision),
         }));
     }
 
@@ -407,7 +413,7 @@ impl Scope {
     fn notify_check(&self, step: &str, notice: &super::report::CheckNotice) {
         let playbook = &self.program.playbook;
         self.shared.escalator.fire(super::escalation::Page {
-            reason: "check".to_owned(),
+            reason: runbook_transcript::EscalationReason::Check,
             channels: notice.channels.clone(),
             title: playbook.title().to_owned(),
             severity: severity(playbook),
@@ -425,7 +431,7 @@ impl Scope {
     pub fn escalate(
         &self,
         channels: Vec<String>,
-        reason: &str,
+        reason: runbook_transcript::EscalationReason,
         step: Option<String>,
         why: Option<&str>,
     ) {
@@ -439,7 +445,7 @@ impl Scope {
             None => format!("{} unresolved after {elapsed}", playbook.title()),
         };
         self.shared.escalator.fire(super::escalation::Page {
-            reason: reason.to_owned(),
+            reason,
             channels,
             title: playbook.title().to_owned(),
             severity: severity(playbook),

@@ -76,7 +76,7 @@ impl Operator for Scripted {
             .pop_front()
             .unwrap_or(AfterFailure::Branch);
         let label = next.label();
-        answered(next, label)
+        answered(next, label.as_str())
     }
 }
 

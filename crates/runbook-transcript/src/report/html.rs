@@ -118,7 +118,7 @@ fn header(out: &mut String, t: &Timeline) {
                 "{} on <code>{}</code>, {}",
                 esc(&run.operator),
                 esc(&run.hostname),
-                esc(&run.mode)
+                esc(run.mode.as_str())
             ),
         );
         if let Some(inventory) = &run.inventory {
@@ -347,7 +347,7 @@ fn gantt_step(out: &mut String, n: usize, s: &StepEntry, span: u64) {
             esc(&s
                 .decisions
                 .iter()
-                .map(|d| d.decision.as_deref().unwrap_or("answered"))
+                .map(super::DecisionEntry::word)
                 .collect::<Vec<_>>()
                 .join(", "))
         )
@@ -411,8 +411,8 @@ fn step(out: &mut String, n: usize, s: &StepEntry) {
     if s.visit > 1 {
         when.push(format!("visit {}", s.visit));
     }
-    if !s.action.is_empty() {
-        when.push(esc(&s.action));
+    if let Some(action) = s.action {
+        when.push(esc(action.as_str()));
     }
     if !s.host.is_empty() && s.host != "local" {
         when.push(format!("on <code>{}</code>", esc(&s.host)));
@@ -436,10 +436,10 @@ fn step(out: &mut String, n: usize, s: &StepEntry) {
     if !s.decisions.is_empty() {
         out.push_str("<ul class=\"decisions\">\n");
         for d in &s.decisions {
-            let decision = d.decision.as_deref().unwrap_or("answered");
+            let decision = d.word();
             let answer = if d.answer.is_empty() || d.answer == decision {
                 String::new()
-            } else if decision == "edited" {
+            } else if d.edited() {
                 format!("<code>{}</code>", esc(&d.answer))
             } else {
                 format!("<b>{}</b>", esc(&d.answer))

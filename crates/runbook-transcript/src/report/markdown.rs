@@ -86,7 +86,7 @@ fn summary(out: &mut String, t: &Timeline) {
             "| Operator | {} on {}, {} |",
             cell(&run.operator),
             cell_code(&run.hostname),
-            cell(&run.mode)
+            cell(run.mode.as_str())
         );
         if let Some(inventory) = &run.inventory {
             let _ = writeln!(out, "| Inventory | {} |", cell_code(inventory));
@@ -170,14 +170,14 @@ fn timeline(out: &mut String, t: &Timeline) {
                     notes.push(cell(message));
                 }
                 for d in &s.decisions {
-                    let decision = cell(d.decision.as_deref().unwrap_or("answered"));
+                    let decision = cell(d.word());
                     // `--manual skip` says the same in the answer and the message.
                     if d.answer.is_empty()
-                        || d.decision.as_deref() == Some(d.answer.as_str())
+                        || d.answer == d.word()
                         || s.message.as_deref() == Some(d.answer.as_str())
                     {
                         notes.push(format!("decided {decision}"));
-                    } else if d.decision.as_deref() == Some("edited") {
+                    } else if d.edited() {
                         notes.push(format!("decided {decision}: {}", cell_code(&d.answer)));
                     } else {
                         notes.push(format!("decided {decision}: {}", cell(&d.answer)));
@@ -222,7 +222,7 @@ fn timeline(out: &mut String, t: &Timeline) {
                     cell(clock(&e.at)),
                     format_duration(e.elapsed_ms),
                     e.level,
-                    cell(&e.reason),
+                    cell(e.reason.as_str()),
                     e.delivered,
                     e.failed,
                     deliveries.join(", ")
@@ -310,13 +310,13 @@ fn step(out: &mut String, n: usize, s: &StepEntry) {
         let _ = write!(when, ", visit {}", s.visit);
     }
     let _ = writeln!(out, "- **When:** {when}");
-    if !s.action.is_empty() {
+    if let Some(action) = s.action {
         let host = if s.host.is_empty() || s.host == "local" {
             String::new()
         } else {
             format!(" on {}", code(&s.host))
         };
-        let _ = writeln!(out, "- **Action:** {}{host}", text(&s.action));
+        let _ = writeln!(out, "- **Action:** {}{host}", text(action.as_str()));
     }
     if let Some(message) = &s.message {
         let _ = writeln!(out, "- **Why:** {}", text(message));
@@ -339,7 +339,7 @@ fn step(out: &mut String, n: usize, s: &StepEntry) {
         } else {
             format!("{} → ", text(&d.question))
         };
-        let decision = d.decision.as_deref().unwrap_or("answered");
+        let decision = d.word();
         let answer = if d.answer.is_empty() || d.answer == decision {
             format!("**{}**", text(decision))
         } else {

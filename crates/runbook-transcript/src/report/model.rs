@@ -1,0 +1,448 @@
+//! The report's model: what a report shows, built once from the records (`build.rs`) and
+//! rendered by `html.rs`, `markdown.rs` and as JSON. Serializable, with the JSON Schema of
+//! `runbook-report/v1`.
+
+use indexmap::IndexMap;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::format_duration;
+use crate::record::{
+    ActionKind, Delivery, EscalationReason, Outcome, PlaybookInfo, RunMode, RunOutcome, Stream,
+    Verdict,
+};
+
+/// Everything a report shows, built once from the records.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Timeline {
+    /// `runbook-report/v1`.
+    #[schemars(extend("const" = "runbook-report/v1"))]
+    pub format: &'static str,
+    /// `None` when the transcript has no `run_started` record.
+    pub run: Option<RunInfo>,
+    pub resumes: Vec<Resume>,
+    /// Step executions in the order they began; a step visited twice appears twice.
+    pub steps: Vec<StepEntry>,
+    pub escalations: Vec<EscalationEntry>,
+    pub totals: Totals,
+}
+
+/// Who ran what, where, when.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub playbook: PlaybookInfo,
+    pub inventory: Option<String>,
+    pub operator: String,
+    pub hostname: String,
+    pub mode: RunMode,
+    pub engine_version: String,
+    pub started_at: String,
+    /// Every value of the run, secrets as `***`.
+    pub params: IndexMap<String, Value>,
+}
+
+/// `runbook resume` continued the run here.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Resume {
+    #[serde(skip)]
+    pub(super) seq: u64,
+    pub at: String,
+    pub elapsed_ms: u64,
+    pub operator: String,
+    pub hostname: String,
+    pub mode: RunMode,
+    pub next_step: Option<String>,
+    pub playbook_changed: bool,
+    /// How long no process ran the run before this resume (on the incident clock).
+    pub gap_ms: u64,
+}
+
+/// How a step ended, or that it never did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warning,
+    Failed,
+    Skipped,
+    Aborted,
+    /// Started, but the transcript ends (or the run was resumed) before it finished.
+    Unfinished,
+}
+
+impl Status {
+    /// The class name and JSON value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warning => "warning",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+            Status::Aborted => "aborted",
+            Status::Unfinished => "unfinished",
+        }
+    }
+
+    /// The word a reader sees.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Unfinished => "did not finish",
+            other => other.as_str(),
+        }
+    }
+
+    /// Failed, aborted or cut short: worth a reader's attention first.
+    pub fn is_bad(self) -> bool {
+        matches!(self, Status::Failed | Status::Aborted | Status::Unfinished)
+    }
+}
+
+impl From<Outcome> for Status {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Ok => Status::Ok,
+            Outcome::Warning => Status::Warning,
+            Outcome::Failed => Status::Failed,
+            Outcome::Skipped => Status::Skipped,
+            Outcome::Aborted => Status::Aborted,
+        }
+    }
+}
+
+/// One execution of a step.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct StepEntry {
+    #[serde(skip)]
+    pub(super) seq: u64,
+    pub step: String,
+    pub name: String,
+    /// What kind of step it is; empty in JSON when the step was never recorded as started.
+    #[serde(serialize_with = "action_word")]
+    #[schemars(with = "String")]
+    pub action: Option<ActionKind>,
+    pub host: String,
+    /// Nesting under `parallel` and `playbook` steps.
+    pub depth: u32,
+    pub visit: u32,
+    pub attempts: u32,
+    /// The command as run (after an operator's edit), secrets as `***`.
+    pub command: Option<String>,
+    /// The operator edited the command before it ran.
+    pub edited: bool,
+    pub started_at: String,
+    pub start_ms: u64,
+    pub duration_ms: u64,
+    pub outcome: Status,
+    pub exit: Option<i32>,
+    /// Why, in one line.
+    pub message: Option<String>,
+    pub verdicts: Vec<Verdict>,
+    pub captures: IndexMap<String, Value>,
+    /// A manual step's answers.
+    pub inputs: IndexMap<String, Value>,
+    pub decisions: Vec<DecisionEntry>,
+    /// The head of each stream that printed anything.
+    pub output: Vec<OutputHead>,
+    /// Where the full output went.
+    pub spilled: Option<String>,
+    /// A `report` step's rendered text.
+    pub report: Option<String>,
+}
+
+#[allow(
+    clippy::ref_option,
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's serialize_with passes a reference"
+)]
+fn action_word<S: serde::Serializer>(
+    action: &Option<ActionKind>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(action.map_or("", ActionKind::as_str))
+}
+
+impl StepEntry {
+    /// Where the step ended on the incident clock.
+    pub fn end_ms(&self) -> u64 {
+        self.start_ms + self.duration_ms
+    }
+}
+
+/// A question put to the operator (or answered by policy) and what the answer did.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct DecisionEntry {
+    pub at: String,
+    pub elapsed_ms: u64,
+    pub question: String,
+    pub answer: String,
+    /// What the answer did.
+    pub decision: Option<crate::record::Decision>,
+    pub operator: String,
+}
+
+impl DecisionEntry {
+    /// What the answer did, as a word; `answered` when the record does not say.
+    pub fn word(&self) -> &'static str {
+        self.decision
+            .map_or("answered", crate::record::Decision::as_str)
+    }
+
+    /// Whether the operator edited the command.
+    pub fn edited(&self) -> bool {
+        self.decision == Some(crate::record::Decision::Edited)
+    }
+}
+
+/// The first lines of one output stream.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct OutputHead {
+    pub stream: Stream,
+    pub text: String,
+    /// Lines in `text`.
+    pub lines: usize,
+    /// Lines recorded but left out of `text`.
+    pub omitted_lines: usize,
+}
+
+/// An escalation and how its deliveries went.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct EscalationEntry {
+    #[serde(skip)]
+    pub(super) seq: u64,
+    pub at: String,
+    pub elapsed_ms: u64,
+    pub level: u32,
+    pub reason: EscalationReason,
+    pub step: Option<String>,
+    pub channels: Vec<String>,
+    pub message: String,
+    pub deliveries: Vec<Delivery>,
+    pub delivered: usize,
+    pub failed: usize,
+    /// How late a rung fired: it came due while no process ran the run.
+    pub late_ms: u64,
+    /// Which page of a repeating rung this is (0 for the first; since format 1.1).
+    #[serde(skip_serializing_if = "is_first")]
+    pub repeat: u32,
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_first(repeat: &u32) -> bool {
+    *repeat == 0
+}
+
+impl EscalationEntry {
+    /// The reason, with which repetition of its rung it was and how late it went out.
+    pub fn reason_text(&self) -> String {
+        let mut text = self.reason.to_string();
+        if self.repeat > 0 {
+            text.push_str(&format!(", repeat {}", self.repeat));
+        }
+        if self.late_ms > 0 {
+            text.push_str(&format!(
+                " (late by {})",
+                crate::time::format_duration(std::time::Duration::from_millis(self.late_ms))
+            ));
+        }
+        text
+    }
+}
+
+impl Resume {
+    /// `stopped for 2m00s`, when there was a gap worth naming.
+    pub fn gap_text(&self) -> String {
+        if self.gap_ms < 1000 {
+            String::new()
+        } else {
+            format!(
+                " after the run was stopped for {}",
+                crate::time::format_duration(std::time::Duration::from_millis(self.gap_ms))
+            )
+        }
+    }
+}
+
+/// How the run ended, or that it has not.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Totals {
+    /// A `run_finished` record closes the transcript (after its last resume).
+    pub finished: bool,
+    pub outcome: Option<RunOutcome>,
+    pub exit_code: Option<u8>,
+    pub finished_at: Option<String>,
+    /// The run's length, or up to the last record when it did not finish.
+    pub duration_ms: u64,
+    pub failed_step: Option<String>,
+    pub ok: u32,
+    pub warning: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub aborted: u32,
+    pub unfinished: u32,
+    /// Steps that were running when the transcript ends.
+    pub running: Vec<String>,
+    /// `runbook resume` can continue it: it did not finish, or was aborted or interrupted.
+    pub resumable: bool,
+}
+
+impl Totals {
+    /// One line: "succeeded in 16.0s", "FAILED in 8.1s", "did not finish (215ms recorded)".
+    pub fn headline(&self) -> String {
+        let took = format_duration(self.duration_ms);
+        match self.outcome {
+            Some(RunOutcome::Success) => format!("succeeded in {took}"),
+            Some(RunOutcome::Failed) => format!("FAILED in {took}"),
+            Some(RunOutcome::Aborted) => format!("aborted after {took}"),
+            Some(RunOutcome::Interrupted) => format!("interrupted after {took}"),
+            None => format!("did not finish ({took} recorded)"),
+        }
+    }
+
+    /// The class name of the outcome.
+    pub fn class(&self) -> &'static str {
+        match self.outcome {
+            Some(RunOutcome::Success) => "ok",
+            Some(RunOutcome::Failed) => "failed",
+            Some(RunOutcome::Aborted | RunOutcome::Interrupted) => "aborted",
+            None => "unfinished",
+        }
+    }
+
+    /// "9 ok, 0 warning, 1 failed, 3 skipped" (aborted and unfinished only when there are any).
+    pub fn counts(&self) -> String {
+        let mut text = format!(
+            "{} ok, {} warning, {} failed, {} skipped",
+            self.ok, self.warning, self.failed, self.skipped
+        );
+        if self.aborted > 0 {
+            text.push_str(&format!(", {} aborted", self.aborted));
+        }
+        if self.unfinished > 0 {
+            text.push_str(&format!(", {} did not finish", self.unfinished));
+        }
+        text
+    }
+}
+
+/// A line of the timeline, in transcript order.
+pub enum Row<'a> {
+    Step(&'a StepEntry),
+    Escalation(&'a EscalationEntry),
+    Resumed(&'a Resume),
+}
+
+impl Timeline {
+    /// A copy whose every text shows control characters as visible escapes, for the formats
+    /// people read (the JSON report keeps the recorded text; JSON escapes them itself).
+    pub fn visible(&self) -> Timeline {
+        fn text(s: &mut String) {
+            if let std::borrow::Cow::Owned(v) = crate::visible(s) {
+                *s = v;
+            }
+        }
+        fn opt(s: &mut Option<String>) {
+            if let Some(s) = s {
+                text(s);
+            }
+        }
+        fn value(v: &mut Value) {
+            match v {
+                Value::String(s) => text(s),
+                Value::Array(items) => items.iter_mut().for_each(value),
+                Value::Object(map) => map.values_mut().for_each(value),
+                _ => {}
+            }
+        }
+        let mut t = self.clone();
+        if let Some(run) = &mut t.run {
+            let p = &mut run.playbook;
+            [&mut p.name, &mut p.title, &mut p.file]
+                .into_iter()
+                .for_each(text);
+            opt(&mut p.version);
+            opt(&mut run.inventory);
+            [&mut run.operator, &mut run.hostname]
+                .into_iter()
+                .for_each(text);
+            run.params.values_mut().for_each(value);
+        }
+        for r in &mut t.resumes {
+            [&mut r.operator, &mut r.hostname]
+                .into_iter()
+                .for_each(text);
+            opt(&mut r.next_step);
+        }
+        for s in &mut t.steps {
+            [&mut s.step, &mut s.name, &mut s.host]
+                .into_iter()
+                .for_each(text);
+            [
+                &mut s.command,
+                &mut s.message,
+                &mut s.spilled,
+                &mut s.report,
+            ]
+            .into_iter()
+            .for_each(opt);
+            for v in &mut s.verdicts {
+                text(&mut v.what);
+                opt(&mut v.got);
+            }
+            s.captures
+                .values_mut()
+                .chain(s.inputs.values_mut())
+                .for_each(value);
+            for d in &mut s.decisions {
+                [&mut d.question, &mut d.answer, &mut d.operator]
+                    .into_iter()
+                    .for_each(text);
+            }
+            s.output.iter_mut().for_each(|o| text(&mut o.text));
+        }
+        for e in &mut t.escalations {
+            text(&mut e.message);
+            opt(&mut e.step);
+            e.channels.iter_mut().for_each(text);
+            for d in &mut e.deliveries {
+                text(&mut d.channel);
+                opt(&mut d.error);
+            }
+        }
+        opt(&mut t.totals.failed_step);
+        t.totals.running.iter_mut().for_each(text);
+        t
+    }
+
+    /// The playbook's title, or a stand-in when the start is missing.
+    pub fn title(&self) -> &str {
+        self.run
+            .as_ref()
+            .map_or("unknown run", |r| r.playbook.title.as_str())
+    }
+
+    /// Steps, escalations and resumes merged in the order they were recorded.
+    pub fn rows(&self) -> Vec<Row<'_>> {
+        let mut rows: Vec<(u64, Row<'_>)> = Vec::new();
+        rows.extend(self.steps.iter().map(|s| (s.seq, Row::Step(s))));
+        rows.extend(self.escalations.iter().map(|e| (e.seq, Row::Escalation(e))));
+        rows.extend(self.resumes.iter().map(|r| (r.seq, Row::Resumed(r))));
+        rows.sort_by_key(|(seq, _)| *seq);
+        rows.into_iter().map(|(_, row)| row).collect()
+    }
+
+    /// The span the visual timeline covers, never zero.
+    pub fn span_ms(&self) -> u64 {
+        self.steps
+            .iter()
+            .map(StepEntry::end_ms)
+            .chain(self.escalations.iter().map(|e| e.elapsed_ms))
+            .chain([self.totals.duration_ms])
+            .max()
+            .unwrap_or(0)
+            .max(1)
+    }
+}
