@@ -102,4 +102,28 @@ if ((gpt_status != 0)) || ! curl -fsS "http://127.0.0.1:$DEMO_PORT/api/health" >
   exit 1
 fi
 echo "==> GPT Agent P0 transcript: $gpt_transcript" >&2
+
+# A third system's P0: the Agentic Platform API down. Its "docker-compose stack" is the demo's
+# real processes (bin/docker-compose: no container engine runs here), its checkout a git repo.
+echo "==> crashing the service again for playbooks/agentic-platform/p0-api-down.yaml" >&2
+kill -9 "$(cat "$DEMO_STATE/apeg.service.pid")"
+for _ in $(seq 50); do systemctl is-active apeg.service >/dev/null || break; sleep 0.1; done
+agentic_dir=$DEMO_STATE/agentic
+mkdir -p "$agentic_dir"
+git -C "$agentic_dir" init -q
+git -C "$agentic_dir" -c user.name=demo -c user.email=demo@example.com \
+  commit -q --allow-empty -m "deploy api 1.4.2"
+agentic_transcript=$runs/$(date -u +%Y%m%dT%H%M%SZ)-demo-agentic-p0.jsonl
+agentic_status=0
+"$runbook" run --yes --manual skip \
+  playbooks/agentic-platform/p0-api-down.yaml \
+  -i examples/demo/inventories/agentic-platform-demo.yaml \
+  --var base_url="http://127.0.0.1:$DEMO_PORT" --var app_dir="$agentic_dir" \
+  --transcript "$agentic_transcript" || agentic_status=$?
+"$runbook" report "$agentic_transcript" --format html -o "${agentic_transcript%.jsonl}.html"
+if ((agentic_status != 0)) || ! curl -fsS "http://127.0.0.1:$DEMO_PORT/health/ready" >/dev/null; then
+  echo "error: the Agentic Platform P0 playbook did not restore the API (exit $agentic_status); transcript: $agentic_transcript" >&2
+  exit 1
+fi
+echo "==> Agentic Platform P0 transcript: $agentic_transcript" >&2
 echo "$transcript"

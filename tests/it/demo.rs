@@ -119,7 +119,47 @@ fn the_demo_p0_restores_the_crashed_service() {
         .collect::<Vec<_>>()
         .join("\n");
     assert!(database.contains("PostgreSQL"), "{database}");
-    for (name, records) in [("apeg", &records), ("gpt-agent", &gpt)] {
+    // The Agentic Platform's P0 (the third): found down, restarted through its compose
+    // stand-in, the real PostgreSQL ready, verified by a watch the drill's values shortened
+    // from 30 minutes (templated durations).
+    let agentic = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("==> Agentic Platform P0 transcript: "))
+        .expect("run.sh names the third transcript");
+    let agentic = read_transcript(std::path::Path::new(agentic.trim()));
+    let agentic_outcome = |step: &str| {
+        agentic
+            .iter()
+            .rev()
+            .find(|r| r["event"] == "step_finished" && r["step"] == step)
+            .map(|r| r["outcome"].clone())
+    };
+    assert_eq!(agentic_outcome("verify-alert"), Some("failed".into()));
+    for step in [
+        "service-status",
+        "restart-api",
+        "database-ready",
+        "health-after-restart",
+        "investigate",
+        "verify/monitor",
+        "verify",
+    ] {
+        assert_eq!(agentic_outcome(step), Some("ok".into()), "{step}");
+    }
+    let monitor = agentic
+        .iter()
+        .find(|r| r["event"] == "step_finished" && r["step"] == "verify/monitor")
+        .unwrap();
+    assert!(
+        monitor["duration_ms"].as_u64().unwrap() < 60_000,
+        "the watch ran the drill's 3s, not the seed's 30m: {monitor}"
+    );
+    assert_eq!(agentic.last().unwrap()["outcome"], "success");
+    for (name, records) in [
+        ("apeg", &records),
+        ("gpt-agent", &gpt),
+        ("agentic-platform", &agentic),
+    ] {
         let missing: Vec<&Value> = records
             .iter()
             .filter(|r| r["event"] == "step_finished" && r["exit"] == 127)
