@@ -33,6 +33,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The incident every playbook meets: the service dies at once (kill -9) and stays down.
+crash_service() {
+  kill -9 "$(cat "$DEMO_STATE/apeg.service.pid")"
+  for _ in $(seq 50); do systemctl is-active apeg.service >/dev/null || break; sleep 0.1; done
+}
+
 if (exec 3<>"/dev/tcp/127.0.0.1/$DEMO_PORT") 2>/dev/null; then
   echo "error: port $DEMO_PORT is in use; set DEMO_PORT to a free port" >&2
   exit 2
@@ -48,8 +54,7 @@ echo $! >"$DEMO_STATE/api.pid"
 
 echo "==> starting the demo APEG service on port $DEMO_PORT, then crashing it" >&2
 systemctl start apeg.service
-kill -9 "$(cat "$DEMO_STATE/apeg.service.pid")"
-for _ in $(seq 50); do systemctl is-active apeg.service >/dev/null || break; sleep 0.1; done
+crash_service
 systemctl status apeg.service >&2 || true
 
 runs=${DEMO_RUNS:-$root/.runbook/runs}
@@ -79,8 +84,7 @@ fi
 
 # Another system's P0 runs against the same environment: the GPT Agent Platform outage.
 echo "==> crashing the service again for playbooks/gpt-agent/p0-service-outage.yaml" >&2
-kill -9 "$(cat "$DEMO_STATE/apeg.service.pid")"
-for _ in $(seq 50); do systemctl is-active apeg.service >/dev/null || break; sleep 0.1; done
+crash_service
 gpt_transcript=$runs/$(date -u +%Y%m%dT%H%M%SZ)-demo-gpt-agent-p0.jsonl
 # The application's checkout: `npm run health:check` asks the service, as the seed's does.
 cat >"$DEMO_STATE/package.json" <<JSON
@@ -106,8 +110,7 @@ echo "==> GPT Agent P0 transcript: $gpt_transcript" >&2
 # A third system's P0: the Agentic Platform API down. Its "docker-compose stack" is the demo's
 # real processes (bin/docker-compose: no container engine runs here), its checkout a git repo.
 echo "==> crashing the service again for playbooks/agentic-platform/p0-api-down.yaml" >&2
-kill -9 "$(cat "$DEMO_STATE/apeg.service.pid")"
-for _ in $(seq 50); do systemctl is-active apeg.service >/dev/null || break; sleep 0.1; done
+crash_service
 agentic_dir=$DEMO_STATE/agentic
 mkdir -p "$agentic_dir"
 git -C "$agentic_dir" init -q

@@ -14,23 +14,6 @@ fn n(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
-/// Moves a transcript's incident clock back by `by`, as if the run had started that much
-/// earlier (a long gap before a resume, without waiting for it).
-fn backdate(transcript: &Path, by: Duration) {
-    let text = std::fs::read_to_string(transcript).unwrap();
-    let mut out = String::new();
-    for line in text.lines() {
-        let mut v: Value = serde_json::from_str(line).unwrap();
-        if v["event"] == "run_started" {
-            let start = n(&v["clock_start_ms"]);
-            v["clock_start_ms"] = Value::from(start - by.as_millis() as u64);
-        }
-        out.push_str(&v.to_string());
-        out.push('\n');
-    }
-    std::fs::write(transcript, out).unwrap();
-}
-
 /// The rungs (`index`, `repeat`) of the policy pages a transcript recorded, in order.
 fn policy_pages(records: &[Value]) -> Vec<(u64, u64)> {
     records

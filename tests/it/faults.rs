@@ -374,24 +374,6 @@ fn a_full_disk_stops_the_run_and_resume_finishes_it() {
     }
 }
 
-/// Moves a transcript's incident clock back by `by`, as if the run had started that much
-/// earlier and sat stopped since: a test double for a long gap between a crash and its resume
-/// (waiting minutes in a test is not an option).
-fn backdate(transcript: &Path, by: Duration) {
-    let text = std::fs::read_to_string(transcript).unwrap();
-    let mut out = String::new();
-    for line in text.lines() {
-        let mut v: Value = serde_json::from_str(line).unwrap();
-        if v["event"] == "run_started" {
-            let start = n(&v["clock_start_ms"]);
-            v["clock_start_ms"] = Value::from(start - by.as_millis() as u64);
-        }
-        out.push_str(&v.to_string());
-        out.push('\n');
-    }
-    std::fs::write(transcript, out).unwrap();
-}
-
 #[test]
 fn a_rung_due_during_a_long_gap_fires_late_on_resume_and_the_report_shows_the_gap() {
     let sink = HttpSink::start();

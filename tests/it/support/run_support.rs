@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 
 pub use super::{
-    BIN, HttpRequest, HttpSink, RunResult, closed_port, files_under, kill_leftovers,
+    BIN, HttpRequest, HttpSink, RunResult, backdate, closed_port, files_under, kill_leftovers,
     processes_matching, read_transcript, signal, wait_exit, wait_for,
 };
 

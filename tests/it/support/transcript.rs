@@ -102,3 +102,21 @@ pub fn wait_for_record(path: &Path, timeout: Duration, pred: impl Fn(&Value) -> 
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Moves a transcript's incident clock back by `by`, as if the run had started that much
+/// earlier and sat stopped since: a test double for a long gap between a crash and its resume
+/// (waiting minutes in a test is not an option).
+pub fn backdate(transcript: &Path, by: Duration) {
+    let text = std::fs::read_to_string(transcript).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        if v["event"] == "run_started" {
+            let start = v["clock_start_ms"].as_u64().expect("clock_start_ms");
+            v["clock_start_ms"] = Value::from(start - by.as_millis() as u64);
+        }
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    std::fs::write(transcript, out).unwrap();
+}
