@@ -470,3 +470,36 @@ steps:
     );
     assert!(stdout.contains("pb.yaml:13:15"), "{stdout}");
 }
+// ---------------------------------------------------------------------------------------------
+// Steps that never ran
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn steps_that_never_ran_read_not_run_in_templates() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "not-run",
+        r#"
+steps:
+  - id: check
+    run: echo checked
+  - id: quiet
+    when: "false"
+    run: echo never
+  - id: stop
+    fail: stopped early
+  - id: repair
+    run: echo repair
+finally:
+  - id: summary
+    report: "check={{ steps.check.status }} quiet={{ steps.quiet.status }} repair={{ steps.repair.status }} exit={{ steps.repair.exit }} summary={{ steps.summary.status }}"
+"#,
+    );
+    let r = sb.run(&pb, &[]);
+    r.assert_code(1);
+    assert_eq!(
+        r.finished("summary")["report"],
+        "check=ok quiet=skipped repair=not_run exit= summary=not_run"
+    );
+}

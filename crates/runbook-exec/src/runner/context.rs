@@ -67,6 +67,17 @@ pub(super) struct StepView<'a> {
     pub duration: f64,
 }
 
+impl StepView<'static> {
+    /// A step that has not run in this run (yet).
+    pub const NOT_RUN: StepView<'static> = StepView {
+        status: "not_run",
+        exit: None,
+        stdout: "",
+        stderr: "",
+        duration: 0.0,
+    };
+}
+
 impl Known {
     pub(super) fn new(playbook: &Playbook, values: &IndexMap<String, Value>) -> Known {
         let mut base: BTreeMap<String, TemplateValue> = values
@@ -83,10 +94,18 @@ impl Known {
             "metadata".into(),
             runbook_template::context(&playbook.metadata),
         );
+        // Every step is in `steps` from the start (since format 1.1): one that has not run
+        // (yet) reads `status: not_run`, so a report needs no `'id' in steps` guard.
+        let not_run = runbook_template::context(&StepView::NOT_RUN);
+        let steps: IndexMap<String, TemplateValue> = playbook
+            .all_steps()
+            .iter()
+            .map(|s| (s.id.value.clone(), not_run.clone()))
+            .collect();
         Known {
             base,
             captures: RwLock::default(),
-            steps: Arc::default(),
+            steps: Arc::new(Steps(RwLock::new(steps))),
         }
     }
 
