@@ -24,7 +24,7 @@ const SEEDS: &[(&str, &str)] = &[
 /// Share of hand-written commands the import reproduces, per seed, at least: (exact, loose).
 /// Measured values are printed by the test; these floors sit just under them.
 const FLOORS: &[(&str, f64, f64)] = &[
-    ("apeg", 38.0, 63.0),
+    ("apeg", 38.0, 62.0),
     ("agentic-platform", 41.0, 77.0),
     ("ai-estimator", 64.0, 78.0),
     ("gpt-agent", 62.0, 76.0),

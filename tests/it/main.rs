@@ -30,6 +30,7 @@ mod playbooks;
 mod report;
 mod run;
 mod schema;
+mod seed_fixes;
 mod ssh;
 mod unattended;
 mod watch_series;

@@ -252,7 +252,7 @@ fn check_mermaid(chart: &str, what: &str) {
             .find('"')
             .unwrap_or_else(|| panic!("{what}: not a node: {t}"));
         let (head, rest) = t.split_at(at);
-        let shape = ["[/", "([", "[[", "{{", "[", ">", "("]
+        let shape = ["[/", "([", "[[", "{{", "[", ">", "(((", "("]
             .into_iter()
             .find(|s| head.ends_with(s))
             .unwrap_or_else(|| panic!("{what}: unknown shape: {t}"));
@@ -262,6 +262,7 @@ fn check_mermaid(chart: &str, what: &str) {
             "([" => "\"])",
             "[[" => "\"]]",
             "{{" => "\"}}",
+            "(((" => "\")))",
             "(" => "\")",
             _ => "\"]",
         };

@@ -1,0 +1,411 @@
+//! The defects the playbook audit found (issue 14, "Then the playbooks"), each shown by running
+//! the real playbook under playbooks/ with stand-ins for the tools it calls.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{HttpSink, Sandbox, one, root};
+
+/// A playbook of the repository.
+fn book(rel: &str) -> PathBuf {
+    root().join("playbooks").join(rel)
+}
+
+/// Writes executable stand-ins under `bin/` and returns a PATH that finds them first.
+fn stubs(sb: &Sandbox, tools: &[(&str, &str)]) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    for (name, script) in tools {
+        let path = sb.write(&format!("bin/{name}"), &format!("#!/bin/bash\n{script}\n"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    format!(
+        "{}:{}",
+        sb.path("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+fn outcome<'a>(records: &'a [Value], step: &str) -> &'a Value {
+    &one(records, "step_finished", step)["outcome"]
+}
+
+/// Item: ai-estimator triage. A P1 chosen at triage pages the senior engineer at once (a
+/// `notify:` step with `when:`), and a "no" security answer pages nobody.
+#[test]
+fn ai_estimator_triage_pages_the_senior_engineer_for_a_p1() {
+    let sink = HttpSink::start();
+    let sb = Sandbox::new();
+    let mut channels = String::new();
+    for ch in [
+        "senior-engineer",
+        "infrastructure-manager",
+        "cto",
+        "security-manager",
+        "development-team",
+        "ops-team",
+    ] {
+        channels.push_str(&format!(
+            "  {ch}: {{ webhook: \"{url}?to={ch}\" }}\n",
+            url = sink.url
+        ));
+    }
+    let inv = sb.inventory("inv.yaml", &format!("channels:\n{channels}"));
+    let path = stubs(
+        &sb,
+        &[
+            ("curl", "exit 7"),
+            ("journalctl", "exit 0"),
+            ("systemctl", "exit 3"),
+        ],
+    );
+    let t = sb.path("t.jsonl");
+    let mut cmd = sb.command();
+    cmd.env("PATH", &path)
+        .arg("run")
+        .arg(book("ai-estimator/incident-response.yaml"))
+        .arg("--transcript")
+        .arg(&t)
+        .args(["--operator", "alice", "-i", inv.to_str().unwrap()]);
+    let mut term = crate::support::Term::spawn(cmd);
+    term.expect_run_prompt();
+    term.send_line("c");
+    // The health check fails (no API here); its on_failure is continue.
+    term.expect("Enter: continue to quick-errors");
+    term.send_line("");
+    term.expect("Done? [d]one [s]kip [f]ailed [?]");
+    term.send_line("d");
+    term.expect("Incident level");
+    term.send_line("P1");
+    term.expect("Security incident?");
+    term.send_line("no");
+    term.expect("Possibility of data loss?");
+    term.send_line("no");
+
+    // The senior engineer from the triage's notify step, the Infrastructure Manager from
+    // the P1 playbook's first rung.
+    let pages = sink.take(2, Duration::from_secs(20));
+    assert!(!pages.is_empty(), "no page arrived\n{}", term.screen);
+    let senior: Vec<_> = pages
+        .iter()
+        .filter(|p| p.request_line.contains("to=senior-engineer"))
+        .collect();
+    assert_eq!(senior.len(), 1, "{pages:#?}");
+    let body = senior[0].json();
+    assert_eq!(body["reason"], "notify", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("AI Estimator P1"),
+        "{body}"
+    );
+    drop(term);
+
+    let records = crate::support::read_transcript(&t);
+    assert_eq!(*outcome(&records, "escalate-p1"), "ok");
+    assert_eq!(*outcome(&records, "escalate-security"), "skipped");
+    assert_eq!(*outcome(&records, "escalate-data-loss"), "skipped");
+}
+
+/// Item: gpt-agent emergency rollback. Checking out another version in production's `app_dir`
+/// is destructive: under `--yes` it is refused and the repository stays where it was; with
+/// `--allow-destructive` it goes back to the inventory's `rollback_version`.
+#[test]
+fn the_pm2_rollback_of_production_needs_a_typed_confirmation() {
+    let sb = Sandbox::new();
+    let app = sb.path("app");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(&app)
+            .output()
+            .expect("git");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    std::fs::create_dir_all(&app).unwrap();
+    git(&["init", "-q", "-b", "main"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "v1"]);
+    git(&["tag", "v1.0.0"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "v2 (broken)"]);
+    let head = git(&["rev-parse", "HEAD"]);
+    let v1 = git(&["rev-parse", "v1.0.0"]);
+    // `git fetch --tags` has no remote here: a stand-in git that ignores fetch.
+    let real_git = String::from_utf8(
+        std::process::Command::new("bash")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let path = stubs(
+        &sb,
+        &[
+            (
+                "git",
+                &format!(
+                    "[ \"$1\" = fetch ] && exit 0; exec {} \"$@\"",
+                    real_git.trim()
+                ),
+            ),
+            ("npm", "exit 0"),
+            ("pm2", "echo pm2 \"$@\""),
+            ("curl", "echo '{\"status\":\"ok\"}'"),
+            ("mail", "cat >/dev/null"),
+        ],
+    );
+    let inv = root().join("inventories/gpt-agent-prod.yaml");
+    let args = [
+        "-i",
+        inv.to_str().unwrap(),
+        "--var",
+        &format!("app_dir={}", app.display()),
+    ];
+
+    let refused = sb.run_env(
+        &book("gpt-agent/emergency-rollback.yaml"),
+        &args,
+        &[("PATH", &path)],
+    );
+    assert_ne!(refused.code, Some(0), "{}", refused.all());
+    assert_eq!(*outcome(&refused.records, "git-checkout"), "failed");
+    assert!(
+        refused
+            .records
+            .iter()
+            .all(|r| !(r["event"] == "step_started" && r["step"] == "pm2-restart")),
+        "the restart ran after a refused checkout"
+    );
+    assert_eq!(git(&["rev-parse", "HEAD"]), head, "the checkout ran");
+
+    let mut allowed_args = args.to_vec();
+    allowed_args.push("--allow-destructive");
+    let allowed = sb.run_env(
+        &book("gpt-agent/emergency-rollback.yaml"),
+        &allowed_args,
+        &[("PATH", &path)],
+    );
+    assert_eq!(*outcome(&allowed.records, "git-checkout"), "ok", "{}", allowed.all());
+    assert_eq!(git(&["rev-parse", "HEAD"]), v1, "not back on rollback_version");
+}
+
+/// Item: apeg memory leak. The unit's process is already gone (`MainPID` 0): the watch passes
+/// every repetition, and its `_series` check says so instead of the step aborting the run.
+#[test]
+fn the_memory_watch_passes_when_the_process_is_gone() {
+    let sb = Sandbox::new();
+    let inv = sb.inventory(
+        "inv.yaml",
+        "channels:\n  on-call: { command: \"cat >/dev/null\" }\n",
+    );
+    let path = stubs(&sb, &[("systemctl", "echo 0"), ("sudo", "exit 0")]);
+    let r = sb.run_env(
+        &book("apeg/troubleshoot-memory-leak.yaml"),
+        &[
+            "-i",
+            inv.to_str().unwrap(),
+            "--manual",
+            "skip",
+            "--var",
+            "base_url=http://127.0.0.1:1",
+            "--var",
+            "watch_every=200ms",
+            "--var",
+            "watch_for=1s",
+        ],
+        &[("PATH", &path)],
+    );
+    let watch = one(&r.records, "step_finished", "watch-process");
+    assert_eq!(watch["outcome"], "warning", "{}", r.all());
+    assert!(
+        watch["message"]
+            .as_str()
+            .unwrap()
+            .contains("no running process"),
+        "{watch}"
+    );
+    let series = watch["captures"]["rss_kib_series"].as_array().unwrap();
+    assert!(series.len() >= 2, "{watch}");
+    assert!(series.iter().all(|v| v == 0), "{watch}");
+    // The run went on past the watch.
+    assert_eq!(*outcome(&r.records, "restart"), "ok", "{}", r.all());
+}
+
+/// Item: apeg memory leak. A process whose RSS keeps growing is reported as a leak.
+#[test]
+fn the_memory_watch_reports_a_growing_process() {
+    let sb = Sandbox::new();
+    let inv = sb.inventory(
+        "inv.yaml",
+        "channels:\n  on-call: { command: \"cat >/dev/null\" }\n",
+    );
+    // A process that grows: a bash loop appending to a variable.
+    let mut grower = std::process::Command::new("bash")
+        .args(["-c", "s=x; while :; do s=$s$s$s$s; s=${s:0:200000000}; sleep 0.1; done"])
+        .spawn()
+        .unwrap();
+    let pid = grower.id();
+    let path = stubs(&sb, &[("systemctl", &format!("echo {pid}")), ("sudo", "exit 0")]);
+    let r = sb.run_env(
+        &book("apeg/troubleshoot-memory-leak.yaml"),
+        &[
+            "-i",
+            inv.to_str().unwrap(),
+            "--manual",
+            "skip",
+            "--var",
+            "base_url=http://127.0.0.1:1",
+            "--var",
+            "watch_every=300ms",
+            "--var",
+            "watch_for=1500ms",
+            "--var",
+            "leak_growth_kib=1000",
+        ],
+        &[("PATH", &path)],
+    );
+    let _ = grower.kill();
+    let _ = grower.wait();
+    let watch = one(&r.records, "step_finished", "watch-process");
+    assert_eq!(watch["outcome"], "warning", "{}", r.all());
+    assert!(
+        watch["message"].as_str().unwrap().contains("Memory is growing"),
+        "{watch}"
+    );
+}
+
+/// The channels of backup-database.yaml, which the migration includes.
+const BACKUP_CHANNELS: &str = "  oncall-primary: { command: \"cat >/dev/null\" }\n  ops-email: { command: \"cat >/dev/null\" }\n";
+
+/// Item: apex zero-downtime migration. New 5xx responses while monitoring fail the watch,
+/// which leads to the downgrade, and the run ends failed with `fail:`'s reason.
+#[test]
+fn new_5xx_responses_after_the_migration_roll_it_back() {
+    let sb = Sandbox::new();
+    let sink = HttpSink::start();
+    let inv = sb.inventory(
+        "inv.yaml",
+        &format!(
+            "channels:\n  engineering-lead: {{ webhook: \"{}\" }}\n{}",
+            sink.url, BACKUP_CHANNELS
+        ),
+    );
+    sb.write("backups/apex_full_2026.sql.gz", "backup");
+    let counter = sb.path("scrapes");
+    let path = stubs(
+        &sb,
+        &[
+            (
+                "kubectl",
+                "case \"$*\" in *'alembic current'*) echo 'abc1234 (head)';; esac; exit 0",
+            ),
+            ("pytest", "exit 0"),
+            (
+                // Every scrape shows 3 more 5xx responses.
+                "curl",
+                &format!(
+                    "n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}\n\
+                     echo 'http_requests_total{{method=\"GET\",status=\"200\"}} 100'\n\
+                     echo \"http_requests_total{{method=\\\"GET\\\",status=\\\"500\\\"}} $((n*3))\"",
+                    c = counter.display()
+                ),
+            ),
+        ],
+    );
+    let r = sb.run_env(
+        &book("apex/zero-downtime-migration.yaml"),
+        &[
+            "-i",
+            inv.to_str().unwrap(),
+            "--manual",
+            "skip",
+            "--allow-destructive",
+            "--var",
+            "api_host=api.example.test",
+            "--var",
+            "db_host=db.example.test",
+            "--var",
+            &format!("backup_dir={}", sb.path("backups").display()),
+            "--var",
+            "monitor_every=200ms",
+            "--var",
+            "monitor_for=1s",
+        ],
+        &[("PATH", &path)],
+    );
+    let monitor = one(&r.records, "step_finished", "monitor");
+    assert_eq!(monitor["outcome"], "failed", "{}", r.all());
+    assert!(
+        monitor["message"].as_str().unwrap().contains("new 5xx"),
+        "{monitor}"
+    );
+    assert_eq!(*outcome(&r.records, "rollback-downgrade"), "ok", "{}", r.all());
+    assert_eq!(*outcome(&r.records, "rollback-outcome"), "failed");
+    let finished = r.run_finished();
+    assert_eq!(finished["outcome"], "failed", "{finished}");
+    assert!(
+        finished["reason"]
+            .as_str()
+            .unwrap()
+            .contains("migration rolled back"),
+        "{finished}"
+    );
+    assert_eq!(r.code, Some(1), "{}", r.all());
+}
+
+/// The same migration with no 5xx while monitoring closes the window and succeeds.
+#[test]
+fn a_clean_monitoring_window_completes_the_migration() {
+    let sb = Sandbox::new();
+    let inv = sb.inventory(
+        "inv.yaml",
+        &format!(
+            "channels:\n  engineering-lead: {{ command: \"cat >/dev/null\" }}\n{BACKUP_CHANNELS}"
+        ),
+    );
+    sb.write("backups/apex_full_2026.sql.gz", "backup");
+    let path = stubs(
+        &sb,
+        &[
+            (
+                "kubectl",
+                "case \"$*\" in *'alembic current'*) echo 'abc1234 (head)';; esac; exit 0",
+            ),
+            ("pytest", "exit 0"),
+            (
+                "curl",
+                "echo 'http_requests_total{method=\"GET\",status=\"500\"} 7'",
+            ),
+        ],
+    );
+    let r = sb.run_env(
+        &book("apex/zero-downtime-migration.yaml"),
+        &[
+            "-i",
+            inv.to_str().unwrap(),
+            "--manual",
+            "skip",
+            "--var",
+            "api_host=api.example.test",
+            "--var",
+            "db_host=db.example.test",
+            "--var",
+            &format!("backup_dir={}", sb.path("backups").display()),
+            "--var",
+            "monitor_every=200ms",
+            "--var",
+            "monitor_for=1s",
+        ],
+        &[("PATH", &path)],
+    );
+    assert_eq!(*outcome(&r.records, "monitor"), "ok", "{}", r.all());
+    assert!(
+        r.records
+            .iter()
+            .all(|x| !(x["event"] == "step_started" && x["step"] == "rollback-downgrade")),
+        "rolled back without 5xx: {}",
+        r.all()
+    );
+    assert_eq!(*outcome(&r.records, "complete"), "skipped", "{}", r.all());
+}
