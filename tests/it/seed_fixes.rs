@@ -95,7 +95,10 @@ fn ai_estimator_triage_pages_the_senior_engineer_for_a_p1() {
     let body = senior[0].json();
     assert_eq!(body["reason"], "notify", "{body}");
     assert!(
-        body["message"].as_str().unwrap().contains("AI Estimator P1"),
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("AI Estimator P1"),
         "{body}"
     );
     drop(term);
@@ -186,8 +189,17 @@ fn the_pm2_rollback_of_production_needs_a_typed_confirmation() {
         &allowed_args,
         &[("PATH", &path)],
     );
-    assert_eq!(*outcome(&allowed.records, "git-checkout"), "ok", "{}", allowed.all());
-    assert_eq!(git(&["rev-parse", "HEAD"]), v1, "not back on rollback_version");
+    assert_eq!(
+        *outcome(&allowed.records, "git-checkout"),
+        "ok",
+        "{}",
+        allowed.all()
+    );
+    assert_eq!(
+        git(&["rev-parse", "HEAD"]),
+        v1,
+        "not back on rollback_version"
+    );
 }
 
 /// Item: apeg memory leak. The unit's process is already gone (`MainPID` 0): the watch passes
@@ -242,11 +254,17 @@ fn the_memory_watch_reports_a_growing_process() {
     );
     // A process that grows: a bash loop appending to a variable.
     let mut grower = std::process::Command::new("bash")
-        .args(["-c", "s=x; while :; do s=$s$s$s$s; s=${s:0:200000000}; sleep 0.1; done"])
+        .args([
+            "-c",
+            "s=x; while :; do s=$s$s$s$s; s=${s:0:200000000}; sleep 0.1; done",
+        ])
         .spawn()
         .unwrap();
     let pid = grower.id();
-    let path = stubs(&sb, &[("systemctl", &format!("echo {pid}")), ("sudo", "exit 0")]);
+    let path = stubs(
+        &sb,
+        &[("systemctl", &format!("echo {pid}")), ("sudo", "exit 0")],
+    );
     let r = sb.run_env(
         &book("apeg/troubleshoot-memory-leak.yaml"),
         &[
@@ -270,7 +288,10 @@ fn the_memory_watch_reports_a_growing_process() {
     let watch = one(&r.records, "step_finished", "watch-process");
     assert_eq!(watch["outcome"], "warning", "{}", r.all());
     assert!(
-        watch["message"].as_str().unwrap().contains("Memory is growing"),
+        watch["message"]
+            .as_str()
+            .unwrap()
+            .contains("Memory is growing"),
         "{watch}"
     );
 }
@@ -340,7 +361,12 @@ fn new_5xx_responses_after_the_migration_roll_it_back() {
         monitor["message"].as_str().unwrap().contains("new 5xx"),
         "{monitor}"
     );
-    assert_eq!(*outcome(&r.records, "rollback-downgrade"), "ok", "{}", r.all());
+    assert_eq!(
+        *outcome(&r.records, "rollback-downgrade"),
+        "ok",
+        "{}",
+        r.all()
+    );
     assert_eq!(*outcome(&r.records, "rollback-outcome"), "failed");
     let finished = r.run_finished();
     assert_eq!(finished["outcome"], "failed", "{finished}");
