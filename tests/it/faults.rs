@@ -150,6 +150,17 @@ fn kill_and_resume(after: Duration, seed: u64) {
         // Killed before the transcript began: a new run is the only way on.
         return;
     }
+    if records
+        .last()
+        .is_some_and(|r| r["event"] == "run_finished" && r["outcome"] == "success")
+    {
+        // Killed after the run's last record, on its way out: it is finished, every effect
+        // happened once, and resume rightly refuses (tested below).
+        assert_eq!(counts(&sb).len(), EFFECTS.len() - 1, "{ctx}");
+        let out = resume(&sb, &transcript, &[]);
+        assert_eq!(out.status.code(), Some(2), "{ctx}");
+        return;
+    }
     let mut running: Vec<String> = Vec::new();
     for r in &records {
         let step = s(&r["step"]).to_owned();
