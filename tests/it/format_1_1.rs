@@ -567,3 +567,101 @@ fn a_schedule_is_checked_listed_and_reported() {
     );
     assert!(stdout.contains("bad.yaml:5:13"), "{stdout}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// `type: command` params
+// ---------------------------------------------------------------------------------------------
+
+const COMMAND_PARAM: &str = r#"
+params:
+  restart_cmd: { type: command, default: "echo one && echo two" }
+  label: { type: string, default: "a && b" }
+steps:
+  - id: restart
+    run: "{{ restart_cmd }}; echo {{ label }}"
+"#;
+
+#[test]
+fn a_command_param_runs_as_code_and_a_string_param_stays_data() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook("pb.yaml", "command-param", COMMAND_PARAM);
+    let r = sb.run(&pb, &[]);
+    r.assert_code(0);
+    // The command's `&&` is code (two echos); the string's `&&` is one quoted word.
+    assert_eq!(r.output("restart"), ["one", "two", "a && b"]);
+    assert_eq!(
+        r.started("restart")[0]["command"],
+        "echo one && echo two; echo 'a && b'"
+    );
+    // From --var too: the inventory or the command line fills it, still as code.
+    let r = sb.run(&pb, &["--var", "restart_cmd=echo x || echo y"]);
+    r.assert_code(0);
+    assert_eq!(r.output("restart"), ["x", "a && b"]);
+    // plan shows what runs, the same way.
+    let plan = sb.command().args(["plan", "pb.yaml"]).output().unwrap();
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        text.contains("$ echo one && echo two; echo 'a && b'"),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_refuses_an_empty_command_and_warns_about_one_typed_at_run_time() {
+    let sb = Sandbox::new();
+    sb.playbook(
+        "pb.yaml",
+        "typed-command",
+        r#"
+params:
+  restart_cmd: { type: command, default: "" }
+steps:
+  - id: fix
+    manual: Type the command that fixes it.
+    inputs:
+      fix: { prompt: Fix, type: command, default: "true" }
+  - id: apply
+    run: "{{ fix }}"
+"#,
+    );
+    let out = sb.command().args(["check", "pb.yaml"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let all = format!("{stdout}{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("expected a command line, got ``"), "{all}");
+    assert!(
+        all.contains(
+            "warning[typed-command]: input `fix` of step `fix` is a command typed at run time"
+        ),
+        "{all}"
+    );
+}
+
+#[test]
+fn a_command_typed_at_run_time_runs_as_code() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "typed-command-run",
+        r#"
+steps:
+  - id: fix
+    manual: Type the command that fixes it.
+    inputs:
+      fix: { prompt: Fix, type: command, default: "echo fixed && echo twice" }
+  - id: apply
+    run: "{{ fix }}"
+"#,
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = sb.run_pty(&pb, &t, &[]);
+    term.expect("Done? [d]one [s]kip [f]ailed [?]");
+    term.send_line("d");
+    term.expect("Fix");
+    term.send_line("");
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect("twice");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+}

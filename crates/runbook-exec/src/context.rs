@@ -35,7 +35,7 @@ impl ContextParts<'_> {
     pub fn build(&self) -> TemplateValue {
         let mut map: BTreeMap<String, TemplateValue> = BTreeMap::new();
         for (name, value) in self.values {
-            map.insert(name.clone(), runbook_template::context(value));
+            map.insert(name.clone(), param_value(self.playbook, name, value));
         }
         let params: BTreeMap<&str, &Value> = self
             .playbook
@@ -57,5 +57,16 @@ impl ContextParts<'_> {
         map.insert("run".into(), self.run.clone());
         map.insert("incident".into(), self.incident.clone());
         TemplateValue::from_pairs(map)
+    }
+}
+
+/// A value for the template context: a `type: command` param's is shell code (since format
+/// 1.1), every other value is data.
+pub fn param_value(playbook: &Playbook, name: &str, value: &Value) -> TemplateValue {
+    match (playbook.params.get(name), value) {
+        (Some(p), Value::String(text)) if p.kind == runbook_model::ParamType::Command => {
+            runbook_template::code(text)
+        }
+        _ => runbook_template::context(value),
     }
 }

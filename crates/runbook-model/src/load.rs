@@ -398,14 +398,23 @@ pub fn parse_as<T: for<'de> Deserialize<'de>>(source: &Source) -> Result<T, Diag
 }
 
 fn yaml_error(source: &Source, err: &serde_saphyr::Error) -> Diagnostic {
-    let loc = err.location().map_or(Loc::new(1, 1), |l| {
+    let reported = err.location().map_or(Loc::new(1, 1), |l| {
         Loc::new(l.line() as usize, l.column() as usize)
     });
     let mut message = err.to_string();
+    // At the end of a file without a last newline the parser names the line after it: point
+    // at the end of the last line instead (a diagnostic's place is always in the file).
+    let lines = source.text.split('\n').count().max(1);
+    let loc = if reported.line > lines {
+        let last = source.text.rsplit('\n').next().unwrap_or("");
+        Loc::new(lines, last.chars().count() + 1)
+    } else {
+        reported
+    };
     // The location is printed by the diagnostic itself; drop serde-saphyr's own suffix.
     for suffix in [
-        format!(" at line {} column {}", loc.line, loc.col),
-        format!(" at line {}, column {}", loc.line, loc.col),
+        format!(" at line {} column {}", reported.line, reported.col),
+        format!(" at line {}, column {}", reported.line, reported.col),
     ] {
         if let Some(stripped) = message.strip_suffix(&suffix) {
             message = stripped.to_owned();

@@ -90,6 +90,9 @@ pub enum ParamType {
     Bool,
     Duration,
     Choice,
+    /// A command line, inserted into `run:` as shell code, not as a quoted value (since format
+    /// 1.1): the author opts in; its value must come from the inventory, `--var` or a default.
+    Command,
 }
 
 /// One input of the playbook.

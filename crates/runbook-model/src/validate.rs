@@ -451,6 +451,20 @@ impl<'a> Validator<'a> {
             }
             self.declared = after;
         }
+        // A command typed at run time runs as code (since format 1.1): allowed, never quiet.
+        for (name, input) in &step.inputs {
+            if input.kind == ParamType::Command {
+                self.out.push(Diagnostic::warning(
+                    "typed-command",
+                    self.src,
+                    step.id.loc,
+                    format!(
+                        "input `{name}` of step `{}` is a command typed at run time: what the operator types runs as code",
+                        step.id.value
+                    ),
+                ));
+            }
+        }
         // What this step captures or asks is visible to the steps after it.
         self.declared.extend(own);
         self.declared.extend(step.inputs.keys().map(String::as_str));
@@ -1148,6 +1162,7 @@ pub fn check_value_type(kind: ParamType, choices: &[String], value: &Value) -> R
         (ParamType::Bool, Value::Bool(_)) => Ok(()),
         (ParamType::Bool, Value::String(s)) if matches!(s.as_str(), "true" | "false") => Ok(()),
         (ParamType::Duration, Value::String(s)) => crate::duration::parse_duration(s).map(|_| ()),
+        (ParamType::Command, Value::String(s)) if !s.trim().is_empty() => Ok(()),
         (ParamType::Choice, Value::String(s)) if choices.iter().any(|c| c == s) => Ok(()),
         (ParamType::Choice, other) => Err(format!(
             "{} is not one of: {}",
@@ -1168,6 +1183,7 @@ fn type_name(kind: ParamType) -> &'static str {
         ParamType::Int => "an integer",
         ParamType::Bool => "true or false",
         ParamType::Duration => "a duration like 30s",
+        ParamType::Command => "a command line",
         ParamType::Choice => "one of the choices",
     }
 }

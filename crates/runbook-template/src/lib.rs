@@ -111,6 +111,12 @@ impl Object for Raw {
     }
 }
 
+/// A value that is shell code by the author's choice (a `type: command` param): written into
+/// a shell command unquoted, like the output of `| raw`; text anywhere else.
+pub fn code(text: &str) -> Value {
+    Value::from_object(Raw(text.to_owned()))
+}
+
 /// A value `plan` does not know yet (`<steps.x.stdout>`): shown as is, read as one word.
 #[derive(Debug)]
 struct Placeholder(String);

@@ -82,7 +82,7 @@ impl Known {
     pub(super) fn new(playbook: &Playbook, values: &IndexMap<String, Value>) -> Known {
         let mut base: BTreeMap<String, TemplateValue> = values
             .iter()
-            .map(|(k, v)| (k.clone(), runbook_template::context(v)))
+            .map(|(k, v)| (k.clone(), crate::context::param_value(playbook, k, v)))
             .collect();
         let params: BTreeMap<&str, &Value> = playbook
             .params
@@ -128,6 +128,14 @@ impl Known {
             }
         }
         out.into_iter().collect()
+    }
+
+    /// Learns a value that is shell code (a `type: command` input).
+    pub(super) fn learn_code(&self, name: &str, text: &str) {
+        self.captures
+            .write()
+            .expect("captures lock")
+            .insert(name.to_owned(), runbook_template::code(text));
     }
 
     pub(super) fn learn(&self, name: &str, value: &Value) {

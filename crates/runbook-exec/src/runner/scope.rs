@@ -184,9 +184,7 @@ impl Scope {
             .unwrap_or_default();
         let elapsed = began.unwrap_or(started).elapsed().saturating_sub(asked);
         self.finish(idx, visit, &report, elapsed.as_millis() as u64);
-        for (name, value) in report.captures.iter().chain(&report.inputs) {
-            self.known.learn(name, value);
-        }
+        self.learn(idx, &report.captures, &report.inputs);
         self.known.finished(
             &self.program.node(idx).step.id,
             &StepView {
@@ -204,12 +202,34 @@ impl Scope {
         report
     }
 
+    /// What a step captured and was told becomes known to the steps after it; an input of
+    /// `type: command` is shell code, as a command param is (since format 1.1).
+    fn learn(
+        &self,
+        idx: StepIdx,
+        captures: &IndexMap<String, serde_json::Value>,
+        inputs: &IndexMap<String, serde_json::Value>,
+    ) {
+        for (name, value) in captures {
+            self.known.learn(name, value);
+        }
+        let step = &self.program.node(idx).step;
+        for (name, value) in inputs {
+            match (step.inputs.get(name), value) {
+                (Some(input), serde_json::Value::String(text))
+                    if input.kind == runbook_model::ParamType::Command =>
+                {
+                    self.known.learn_code(name, text);
+                }
+                _ => self.known.learn(name, value),
+            }
+        }
+    }
+
     /// A step the transcript shows finished: what it learned becomes known again.
     fn restore(&self, idx: StepIdx, done: StepFinished) -> StepReport {
         tracing::debug!(step = %done.step, outcome = done.outcome.as_str(), "replayed");
-        for (name, value) in done.captures.iter().chain(&done.inputs) {
-            self.known.learn(name, value);
-        }
+        self.learn(idx, &done.captures, &done.inputs);
         self.known.finished(
             &self.program.node(idx).step.id,
             &StepView {
