@@ -43,7 +43,7 @@ impl StatusLine {
         if term.is_empty() || term == "dumb" {
             return None;
         }
-        let (rows, _) = terminal_size()?;
+        let (rows, cols) = terminal_size()?;
         if rows < 4 {
             return None;
         }
@@ -57,7 +57,7 @@ impl StatusLine {
             wake: (Mutex::new(false), Condvar::new()),
         });
         shared.reserve(rows);
-        shared.draw();
+        shared.draw(cols);
         let ticker = {
             let shared = shared.clone();
             std::thread::Builder::new()
@@ -97,9 +97,9 @@ pub struct Suspended<'s>(&'s StatusLine);
 
 impl Drop for Suspended<'_> {
     fn drop(&mut self) {
-        if let Some((rows, _)) = terminal_size() {
+        if let Some((rows, cols)) = terminal_size() {
             self.0.shared.reserve(rows);
-            self.0.shared.draw();
+            self.0.shared.draw(cols);
         }
     }
 }
@@ -141,11 +141,14 @@ impl Shared {
                 continue; // suspended
             }
             // A resized terminal: the region follows its new last row.
-            match terminal_size() {
-                Some((now, _)) if now != rows && now >= 4 => self.reserve(now),
-                _ => {}
+            let size = terminal_size();
+            if let Some((now, _)) = size
+                && now != rows
+                && now >= 4
+            {
+                self.reserve(now);
             }
-            self.draw();
+            self.draw(size.map_or(80, |(_, cols)| cols));
         }
     }
 
@@ -173,12 +176,13 @@ impl Shared {
         write_all(&format!("\x1b7\x1b[r\x1b[{rows};1H\x1b[2K\x1b8"));
     }
 
-    fn draw(&self) {
+    /// Draws the line on a terminal `cols` wide.
+    fn draw(&self, cols: u16) {
         let rows = self.rows.load(Ordering::SeqCst);
         if rows == 0 {
             return;
         }
-        let cols = terminal_size().map_or(80, |(_, c)| usize::from(c));
+        let cols = usize::from(cols);
         let step = self
             .step
             .lock()
@@ -224,21 +228,21 @@ fn write_all(text: &str) {
 }
 
 /// Rows and columns of the operator's terminal (stderr, else /dev/tty).
+/// Asked once a second: /dev/tty is opened only when neither stderr nor stdin is the terminal.
 fn terminal_size() -> Option<(u16, u16)> {
     use std::os::fd::AsRawFd;
-    let tty = std::fs::File::open("/dev/tty").ok();
-    let fds = [2, 0]
-        .into_iter()
-        .chain(tty.as_ref().map(AsRawFd::as_raw_fd));
-    for fd in fds {
-        // SAFETY: winsize is plain data; TIOCGWINSZ fills it or fails without touching it.
-        let mut size: libc::winsize = unsafe { std::mem::zeroed() };
-        // SAFETY: a valid fd (or the call fails with EBADF/ENOTTY) and a valid pointer.
-        if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0 && size.ws_row > 0 {
-            return Some((size.ws_row, size.ws_col.max(20)));
-        }
-    }
-    None
+    size_of(2).or_else(|| size_of(0)).or_else(|| {
+        let tty = std::fs::File::open("/dev/tty").ok()?;
+        size_of(tty.as_raw_fd())
+    })
+}
+
+fn size_of(fd: std::os::fd::RawFd) -> Option<(u16, u16)> {
+    // SAFETY: winsize is plain data; TIOCGWINSZ fills it or fails without touching it.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid fd (or the call fails with EBADF/ENOTTY) and a valid pointer.
+    let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0 && size.ws_row > 0;
+    ok.then(|| (size.ws_row, size.ws_col.max(20)))
 }
 
 #[cfg(test)]

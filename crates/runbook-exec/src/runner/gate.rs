@@ -127,7 +127,13 @@ impl Scope {
         let node = self.program.node(idx);
         let step = &node.step;
         let shown = self.shared.redact(&command);
-        let (editable, secrets) = self.shared.mask_for_edit(&command);
+        // Only a person edits: a policy never gets the second pass over the command.
+        let (editable, secrets) = if self.shared.interactive() {
+            let (editable, secrets) = self.shared.mask_for_edit(&command);
+            (Some(editable), secrets)
+        } else {
+            (None, Vec::new())
+        };
         let confirm = match &step.confirm {
             Some(question) => Some(
                 self.render(question, Mode::Text, None)
@@ -142,7 +148,7 @@ impl Scope {
             doc: step.doc.clone(),
             action: "run",
             command: Some(shown.clone()),
-            editable: Some(editable),
+            editable,
             host: hosts,
             expect: step
                 .expect
