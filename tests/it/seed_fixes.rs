@@ -1,12 +1,12 @@
 //! The defects the playbook audit found (issue 14, "Then the playbooks"), each shown by running
 //! the real playbook under playbooks/ with stand-ins for the tools it calls.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{HttpSink, Sandbox, one, root};
+use crate::support::{HttpSink, RunResult, Sandbox, one, root};
 
 /// A playbook of the repository.
 fn book(rel: &str) -> PathBuf {
@@ -334,27 +334,7 @@ fn new_5xx_responses_after_the_migration_roll_it_back() {
             ),
         ],
     );
-    let r = sb.run_env(
-        &book("apex/zero-downtime-migration.yaml"),
-        &[
-            "-i",
-            inv.to_str().unwrap(),
-            "--manual",
-            "skip",
-            "--allow-destructive",
-            "--var",
-            "api_host=api.example.test",
-            "--var",
-            "db_host=db.example.test",
-            "--var",
-            &format!("backup_dir={}", sb.path("backups").display()),
-            "--var",
-            "monitor_every=200ms",
-            "--var",
-            "monitor_for=1s",
-        ],
-        &[("PATH", &path)],
-    );
+    let r = run_migration(&sb, &inv, &path, &["--allow-destructive"]);
     let monitor = one(&r.records, "step_finished", "monitor");
     assert_eq!(monitor["outcome"], "failed", "{}", r.all());
     assert!(
@@ -378,6 +358,31 @@ fn new_5xx_responses_after_the_migration_roll_it_back() {
         "{finished}"
     );
     assert_eq!(r.code, Some(1), "{}", r.all());
+}
+
+/// The apex migration, unattended with manual steps skipped, against stand-in hosts, its
+/// monitoring window shortened to a second; `extra` arguments after the inventory's.
+fn run_migration(sb: &Sandbox, inv: &Path, path: &str, extra: &[&str]) -> RunResult {
+    let backups = format!("backup_dir={}", sb.path("backups").display());
+    let mut args = vec!["-i", inv.to_str().unwrap(), "--manual", "skip"];
+    args.extend_from_slice(extra);
+    args.extend([
+        "--var",
+        "api_host=api.example.test",
+        "--var",
+        "db_host=db.example.test",
+        "--var",
+        &backups,
+        "--var",
+        "monitor_every=200ms",
+        "--var",
+        "monitor_for=1s",
+    ]);
+    sb.run_env(
+        &book("apex/zero-downtime-migration.yaml"),
+        &args,
+        &[("PATH", path)],
+    )
 }
 
 /// The same migration with no 5xx while monitoring closes the window and succeeds.
@@ -405,26 +410,7 @@ fn a_clean_monitoring_window_completes_the_migration() {
             ),
         ],
     );
-    let r = sb.run_env(
-        &book("apex/zero-downtime-migration.yaml"),
-        &[
-            "-i",
-            inv.to_str().unwrap(),
-            "--manual",
-            "skip",
-            "--var",
-            "api_host=api.example.test",
-            "--var",
-            "db_host=db.example.test",
-            "--var",
-            &format!("backup_dir={}", sb.path("backups").display()),
-            "--var",
-            "monitor_every=200ms",
-            "--var",
-            "monitor_for=1s",
-        ],
-        &[("PATH", &path)],
-    );
+    let r = run_migration(&sb, &inv, &path, &[]);
     assert_eq!(*outcome(&r.records, "monitor"), "ok", "{}", r.all());
     assert!(
         r.records
