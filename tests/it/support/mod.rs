@@ -6,10 +6,10 @@
 //!
 //! `common`, `run_support` and `pty_support` are the names the tests used before there was one
 //! harness: thin re-exports, so a test written against them needs only its `use` line changed
-//! (`use crate::run_support;` instead of `mod run_support;`). Test files still outside tests/it/
-//! reach them through the shims tests/common, `tests/run_support` and `tests/pty_support`.
+//! (`use crate::run_support;` instead of `mod run_support;`). Every test file is a module of
+//! tests/it/main.rs: a file left outside it does not find these names, and does not compile.
 
-// A test file outside tests/it/ includes this module for one part of it.
+// Not every test module uses every helper.
 #![allow(dead_code)]
 
 mod fixtures;
