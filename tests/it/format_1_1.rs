@@ -665,3 +665,36 @@ steps:
     term.expect("twice");
     assert_eq!(term.finish(), 0, "{}", term.screen);
 }
+
+/// A host's own value for a command param is code too, in the run as in `plan`.
+#[test]
+fn a_hosts_own_command_is_code_in_the_run_as_in_the_plan() {
+    let sb = Sandbox::new();
+    let inv = sb.inventory(
+        "inv.yaml",
+        "hosts:\n  box-a: { connection: local }\n  box-b: { connection: local, vars: { restart_cmd: \"echo b-one && echo b-two\" } }\ngroups:\n  boxes: [box-a, box-b]\n",
+    );
+    let pb = sb.playbook(
+        "pb.yaml",
+        "host-command",
+        r#"
+params:
+  restart_cmd: { type: command, default: "echo one && echo two" }
+steps:
+  - id: restart
+    on: boxes
+    run: "{{ restart_cmd }}"
+"#,
+    );
+    let r = sb.run(&pb, &["-i", inv.to_str().unwrap()]);
+    r.assert_code(0);
+    assert_eq!(r.output("restart@box-a"), ["one", "two"]);
+    assert_eq!(r.output("restart@box-b"), ["b-one", "b-two"]);
+    let plan = sb
+        .command()
+        .args(["plan", "pb.yaml", "-i", "inv.yaml"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(text.contains("$ echo b-one && echo b-two"), "{text}");
+}

@@ -63,10 +63,18 @@ impl ContextParts<'_> {
 /// A value for the template context: a `type: command` param's is shell code (since format
 /// 1.1), every other value is data.
 pub fn param_value(playbook: &Playbook, name: &str, value: &Value) -> TemplateValue {
-    match (playbook.params.get(name), value) {
-        (Some(p), Value::String(text)) if p.kind == runbook_model::ParamType::Command => {
-            runbook_template::code(text)
-        }
+    let command = playbook
+        .params
+        .get(name)
+        .is_some_and(|p| p.kind == runbook_model::ParamType::Command);
+    template_value(command, value)
+}
+
+/// A value as a template reads it: shell code when it fills a `type: command` param (and is
+/// text), data otherwise.
+pub fn template_value(command: bool, value: &Value) -> TemplateValue {
+    match value {
+        Value::String(text) if command => runbook_template::code(text),
         _ => runbook_template::context(value),
     }
 }

@@ -19,6 +19,8 @@ pub(super) struct Known {
     captures: RwLock<IndexMap<String, TemplateValue>>,
     /// `steps.<id>`.
     steps: Arc<Steps>,
+    /// The `type: command` params: a host's own value for one is code too, as `plan` has it.
+    commands: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -106,6 +108,12 @@ impl Known {
             base,
             captures: RwLock::default(),
             steps: Arc::new(Steps(RwLock::new(steps))),
+            commands: playbook
+                .params
+                .iter()
+                .filter(|(_, p)| p.kind == runbook_model::ParamType::Command)
+                .map(|(name, _)| name.clone())
+                .collect(),
         }
     }
 
@@ -165,7 +173,10 @@ impl Known {
             known: self.clone(),
             own: own.map(|own| {
                 own.iter()
-                    .map(|(k, v)| (k.clone(), runbook_template::context(v)))
+                    .map(|(k, v)| {
+                        let command = self.commands.contains(k);
+                        (k.clone(), crate::context::template_value(command, v))
+                    })
                     .collect()
             }),
             host: TemplateValue::from(host),
