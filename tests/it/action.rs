@@ -4,14 +4,13 @@
 //! on a git repository where a branch changes seed playbooks. Also: the pre-commit hook and the
 //! example workflows name what exists.
 
-use crate::common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::root;
 use serde_json::Value;
+
+use crate::support::root;
 
 fn copy_dir(from: &Path, to: &Path) {
     for entry in walkdir::WalkDir::new(from) {

@@ -1,11 +1,9 @@
 //! `runbook check`: the fixtures in tests/fixtures/{valid,warnings,invalid}, every output
 //! format, `--deny-warnings`, and folder walking.
 
-use crate::common;
-
 use std::collections::BTreeMap;
 
-use common::{expected_codes, fixtures, runbook, settings};
+use crate::support::{expected_codes, fixtures, runbook, settings};
 
 #[test]
 fn every_valid_fixture_passes() {

@@ -1,9 +1,7 @@
 //! The rest of the command line: `list`, `schema` (and its freshness), `--help`,
 //! `--version`, `completions`, and argument errors.
 
-use crate::common;
-
-use common::{fixtures, root, runbook, settings};
+use crate::support::{fixtures, root, runbook, settings};
 
 #[test]
 fn list_the_fixtures() {

@@ -3,14 +3,13 @@
 //! reproduce most of the commands of the hand-written playbooks in playbooks/<system>/; the
 //! corpus's playbooks are held by snapshots; `plan --var` shows the resolved commands.
 
-use crate::common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
-use common::{root, runbook, settings};
 use regex::Regex;
+
+use crate::support::{root, runbook, settings};
 
 /// The seeds and the folder of hand-written playbooks for each.
 const SEEDS: &[(&str, &str)] = &[

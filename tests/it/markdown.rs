@@ -2,11 +2,9 @@
 //! with GitHub's extensions), no text from a playbook turns into HTML GitHub's sanitizer
 //! would drop, and the Mermaid chart avoids the constructs that break GitHub's renderer.
 
-use crate::common;
-
 use std::collections::BTreeSet;
 
-use common::{root, runbook};
+use crate::support::{root, runbook};
 
 const HOSTILE: &str = "tests/fixtures/markdown/hostile.yaml";
 

@@ -1,9 +1,7 @@
 //! `runbook plan`: the dry run, in its three formats, with an inventory, secrets, and the
 //! errors that stop it before anything would run.
 
-use crate::common;
-
-use common::{Output, runbook, settings};
+use crate::support::{Output, runbook, settings};
 
 const FULL: &str = "tests/fixtures/valid/full.yaml";
 const SECRETS: &str = "tests/fixtures/valid/secrets.yaml";

@@ -2,11 +2,9 @@
 //! destructive step, a removed branch, a changed escalation, a moved step), compared as two
 //! files and against a git revision, in the three formats.
 
-use crate::common;
-
 use std::path::{Path, PathBuf};
 
-use common::{Output, root, runbook, settings};
+use crate::support::{Output, root, runbook, settings};
 
 const P0: &str = "playbooks/apeg/p0-service-down.yaml";
 const INVENTORY: &str = "inventories/apeg-prod.yaml";

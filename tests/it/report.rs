@@ -6,13 +6,11 @@
 //! failed delivery and output holding `<script>`; `demo-p0-torn.jsonl` is a recorded demo run
 //! killed mid-step, its last line cut short.
 
-use crate::common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{runbook, settings};
+use crate::support::{runbook, settings};
 
 const ESCALATED: &str = "tests/fixtures/transcripts/p0-escalated.jsonl";
 const TORN: &str = "tests/fixtures/transcripts/demo-p0-torn.jsonl";

@@ -2,11 +2,9 @@
 //! every valid fixture) validates against `schemas/*.v1.json`, and passes `runbook check`.
 //! A file the schema refuses but `check` accepts (or the reverse) means the two drifted.
 
-use crate::common;
-
 use std::path::{Path, PathBuf};
 
-use common::{root, runbook, yaml_under};
+use crate::support::{fixtures, root, runbook, yaml_under};
 
 /// Folders whose YAML must be valid, when they exist.
 const FOLDERS: &[&str] = &[
@@ -149,7 +147,7 @@ fn the_schema_and_check_agree_on_every_file() {
     let inventory = validator("inventory.v1.json");
     let mut files: Vec<PathBuf> = ["valid", "warnings", "invalid"]
         .iter()
-        .flat_map(|kind| common::fixtures(kind))
+        .flat_map(|kind| fixtures(kind))
         .collect();
     files.extend(
         runbook_files()

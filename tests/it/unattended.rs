@@ -2,13 +2,14 @@
 //! terminal errors, `--var` typos refused with a suggestion, and escalation channels an
 //! inventory does not define, shown by `plan`.
 
-use crate::common;
 use crate::run_support;
 
 use std::path::Path;
 use std::time::Instant;
 
 use run_support::{Sandbox, read_transcript};
+
+use crate::support::{root, runbook, settings};
 
 fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -314,7 +315,7 @@ fn plan_warns_about_channels_the_inventory_does_not_define() {
     let out = sb.output(&["plan", "p0.yaml", "-i", "prod.yaml"]);
     out.expect_code(0);
     assert!(out.stdout.contains("oncall, pager"), "{}", out.stdout);
-    let _guard = common::settings().bind_to_scope();
+    let _guard = settings().bind_to_scope();
     insta::assert_snapshot!("plan-channels-stderr", out.stderr);
     // Without an inventory there is nothing to compare with: one note, no warnings.
     let out = sb.output(&["plan", "p0.yaml"]);
@@ -345,7 +346,7 @@ fn check_with_an_inventory_checks_the_pair() {
     sb.inventory("env.yaml", "vars:\n  domain: example.com\n");
     let out = sb.output(&["check", "p0.yaml", "-i", "prod.yaml"]);
     out.expect_code(0);
-    let _guard = common::settings().bind_to_scope();
+    let _guard = settings().bind_to_scope();
     insta::assert_snapshot!("check-inventory", out.transcript());
     let out = sb.output(&["check", "needs.yaml", "--inventory", "env.yaml"]);
     out.expect_code(0);
@@ -398,7 +399,7 @@ fn check_with_an_inventory_checks_the_pair() {
 
 /// The `runbook run` command lines of the README's cron and systemd recipes.
 fn readme_schedules() -> Vec<Vec<String>> {
-    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     readme
         .lines()
         .filter_map(|l| {
@@ -435,7 +436,7 @@ fn the_readme_schedules_name_real_files_and_flags() {
                 plan.push(a.clone());
             }
         }
-        let out = common::runbook(plan.iter()).run();
+        let out = runbook(plan.iter()).run();
         out.expect_code(0);
     }
 }

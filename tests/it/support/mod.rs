@@ -4,7 +4,7 @@
 //! pseudo-terminal ([`Term`]), fixtures and insta settings, process lookups through /proc and a
 //! loopback HTTP sink for webhooks.
 //!
-//! `common`, `run_support` and `pty_support` are the names the tests used before there was one
+//! `run_support` and `pty_support` are the names the tests used before there was one
 //! harness: thin re-exports, so a test written against them needs only its `use` line changed
 //! (`use crate::run_support;` instead of `mod run_support;`). Every test file is a module of
 //! tests/it/main.rs: a file left outside it does not find these names, and does not compile.
@@ -20,7 +20,6 @@ mod sandbox;
 mod test;
 mod transcript;
 
-pub mod common;
 pub mod pty_support;
 pub mod run_support;
 
