@@ -2,11 +2,9 @@
 //! decides the step's status, recorded as an `escalation` with reason `check`, against a real
 //! local webhook receiver.
 
-use crate::run_support;
-
 use std::time::Duration;
 
-use run_support::*;
+use crate::support::*;
 
 #[test]
 fn a_warning_check_notifies_its_channel_once_the_step_ends() {

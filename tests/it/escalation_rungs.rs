@@ -2,13 +2,12 @@
 //! applies depending on a value the run learns) and `every:` (a rung repeats until its
 //! playbook ends), through run, resume, plan and report.
 
-use crate::run_support;
-
 use std::path::Path;
 use std::time::Duration;
 
-use run_support::*;
 use serde_json::Value;
+
+use crate::support::*;
 
 fn n(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
@@ -197,7 +196,7 @@ steps:
     run: "[ -e fast ] || sleep 20.47; echo slow >> effects"
 "#,
     );
-    let (mut child, transcript) = sb.spawn(&pb, &["-i", inv.to_str().unwrap()]);
+    let (mut child, transcript) = sb.spawn_run(&pb, &["-i", inv.to_str().unwrap()]);
     assert!(wait_for(Duration::from_secs(10), || !processes_matching(
         "sleep 20.47"
     )

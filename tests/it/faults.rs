@@ -3,16 +3,15 @@
 //! a resume, a hanging webhook. After each, the run says what happened and `resume --yes`
 //! finishes it with no finished step run twice.
 
-use crate::run_support;
-
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use run_support::*;
 use serde_json::Value;
+
+use crate::support::*;
 
 /// Every line of a transcript validates against the published schema.
 fn assert_schema_valid(transcript: &Path) {
@@ -126,7 +125,7 @@ fn kill_and_resume(after: Duration, seed: u64) {
     let sb = Sandbox::new();
     sb.write("child.yaml", CHILD);
     let pb = sb.playbook("pb.yaml", "faults", PARENT);
-    let (mut child, transcript) = sb.spawn(&pb, &[]);
+    let (mut child, transcript) = sb.spawn_run(&pb, &[]);
     std::thread::sleep(after);
     let _ = child.kill();
     let status = child.wait().expect("wait");
@@ -236,7 +235,7 @@ fn kill_9_inside_a_parallel_group_and_a_sub_playbook() {
         let sb = Sandbox::new();
         sb.write("child.yaml", CHILD);
         let pb = sb.playbook("pb.yaml", "faults", PARENT);
-        let (mut child, transcript) = sb.spawn(&pb, &[]);
+        let (mut child, transcript) = sb.spawn_run(&pb, &[]);
         assert!(
             wait_for(Duration::from_secs(10), || counts(&sb).contains_key(marker)),
             "`{marker}` never ran"
@@ -295,7 +294,7 @@ finally:
     run: echo report >> effects
 "#,
     );
-    let (mut child, transcript) = sb.spawn(&pb, &[]);
+    let (mut child, transcript) = sb.spawn_run(&pb, &[]);
     assert!(wait_for(Duration::from_secs(10), || !processes_matching(
         "sleep 30.17"
     )
@@ -408,7 +407,7 @@ steps:
     run: "[ -e fast ] || sleep 20.31; echo slow >> effects"
 "#,
     );
-    let (mut child, transcript) = sb.spawn(&pb, &["-i", inv.to_str().unwrap()]);
+    let (mut child, transcript) = sb.spawn_run(&pb, &["-i", inv.to_str().unwrap()]);
     assert!(wait_for(Duration::from_secs(10), || !processes_matching(
         "sleep 20.31"
     )
@@ -639,7 +638,7 @@ fn a_step_left_running_by_a_killed_run_is_stopped_before_resume_runs_it() {
         "leftover",
         "steps:\n  - id: bg\n    run: '[ -e second ] && exit 0; (sleep 40.23 &) ; sleep 40.24'\n",
     );
-    let (mut child, transcript) = sb.spawn(&pb, &[]);
+    let (mut child, transcript) = sb.spawn_run(&pb, &[]);
     assert!(wait_for(Duration::from_secs(10), || !processes_matching(
         "sleep 40.23"
     )

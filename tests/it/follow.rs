@@ -2,11 +2,9 @@
 //! duration, then its whole process group is stopped, which counts as success; its output is
 //! judged as usual.
 
-use crate::run_support;
-
 use std::time::Duration;
 
-use run_support::*;
+use crate::support::*;
 
 #[test]
 fn a_followed_stream_is_stopped_at_its_end_and_passes() {

@@ -2,12 +2,11 @@
 //! back (`notify:`, `fail:`, `succeed:`, list `contains:`, templated durations, steps that
 //! never ran, `metadata.schedule`, `command` params).
 
-use crate::run_support;
-
 use std::time::Duration;
 
-use run_support::*;
 use serde_json::{Value, json};
+
+use crate::support::*;
 
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
@@ -112,7 +111,7 @@ steps:
     run: echo after >> effects
 "#,
     );
-    let (mut child, transcript) = sb.spawn(&pb, &["-i", inv.to_str().unwrap()]);
+    let (mut child, transcript) = sb.spawn_run(&pb, &["-i", inv.to_str().unwrap()]);
     assert!(wait_for(Duration::from_secs(10), || !processes_matching(
         "sleep 30.23"
     )

@@ -5,15 +5,14 @@
 //! Every command runs with a deadline ([`bounded`]): a hang fails the test instead of the suite.
 
 use crate::pty_support;
-use crate::run_support;
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use run_support::{HttpSink, Sandbox, closed_port, files_under, read_transcript};
 use serde_json::{Value, json};
+
+use crate::support::{HttpSink, Sandbox, closed_port, files_under, read_transcript};
 
 /// How long any one command of these tests may take before it counts as hung.
 const DEADLINE: Duration = Duration::from_secs(30);

@@ -4,7 +4,7 @@
 mod support;
 
 // The names the modules used before there was one harness (see support/mod.rs).
-use support::{pty_support, run_support};
+use support::pty_support;
 
 mod action;
 mod check;

@@ -3,11 +3,9 @@
 //! against it: the plan of every seed playbook, a plan diff, a run's summary with a reason for
 //! every step, and the report of that run.
 
-use crate::run_support;
-
-use crate::support::{Output, root};
-use run_support::Sandbox;
 use serde_json::{Value, json};
+
+use crate::support::{Output, RunResult, Sandbox, root};
 
 /// Every schema `runbook schema` publishes, with its file under schemas/.
 const SCHEMAS: [(&str, &str); 8] = [
@@ -162,7 +160,7 @@ fn a_plan_diff_validates() {
 }
 
 /// A run whose steps end every common way, under --yes.
-fn mixed_run(sb: &Sandbox) -> run_support::RunResult {
+fn mixed_run(sb: &Sandbox) -> RunResult {
     let pb = sb.playbook(
         "mixed.yaml",
         "mixed",

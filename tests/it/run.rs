@@ -1,12 +1,11 @@
 //! End-to-end tests of `runbook run --yes`: the real binary on small playbooks, its transcript
 //! read back line by line.
 
-use crate::run_support;
-
 use std::time::Duration;
 
-use run_support::*;
 use serde_json::{Value, json};
+
+use crate::support::*;
 
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
@@ -1413,7 +1412,7 @@ fn sigkill_at_any_moment_leaves_a_readable_transcript() {
     let pb = sb.playbook("pb.yaml", "kill-nine", &body);
     let mut lengths = Vec::new();
     for delay_ms in [0u64, 50, 200, 500, u64::MAX] {
-        let (mut child, transcript) = sb.spawn(&pb, &[]);
+        let (mut child, transcript) = sb.spawn_run(&pb, &[]);
         assert!(
             wait_for(Duration::from_secs(5), || transcript.exists()),
             "the transcript appears"
@@ -1473,7 +1472,7 @@ finally:
         ),
     );
     let needle = format!("sleep {sleep}");
-    let (mut child, transcript) = sb.spawn(&pb, &[]);
+    let (mut child, transcript) = sb.spawn_run(&pb, &[]);
     let running = wait_for(Duration::from_secs(10), || {
         !processes_matching(&needle).is_empty()
     });
@@ -1813,7 +1812,7 @@ finally:
     run: touch never-ran
 "#,
     );
-    let (mut child, transcript) = sb.spawn(&pb, extra);
+    let (mut child, transcript) = sb.spawn_run(&pb, extra);
     assert!(wait_for(Duration::from_secs(10), || {
         !processes_matching("sleep 30.61").is_empty()
     }));

@@ -3,15 +3,14 @@
 //! openssh-server). Ten inventory hosts are aliases of that one server.
 
 use crate::pty_support;
-use crate::run_support;
-
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use run_support::*;
 use serde_json::Value;
+
+use crate::support::*;
 
 const USER: &str = "runbook-ssh";
 
@@ -348,7 +347,7 @@ steps:
             gate = gate.display()
         ),
     );
-    let (mut child, transcript) = sb.spawn(&pb, &["-i", inv.to_str().unwrap()]);
+    let (mut child, transcript) = sb.spawn_run(&pb, &["-i", inv.to_str().unwrap()]);
     assert!(wait_for(Duration::from_secs(30), || {
         lines(&log).iter().any(|l| l == "web-5")
     }));
@@ -654,7 +653,7 @@ steps:
             gate = gate.display()
         ),
     );
-    let (mut child, transcript) = sb.spawn(&pb, &["-i", inv.to_str().unwrap()]);
+    let (mut child, transcript) = sb.spawn_run(&pb, &["-i", inv.to_str().unwrap()]);
     // web-4 and web-6 finished; web-5 sleeps on the host (web-7 and web-8 wait for its batch).
     let finished = |host: &str| {
         std::fs::read_to_string(&transcript)

@@ -2,14 +2,10 @@
 //! terminal errors, `--var` typos refused with a suggestion, and escalation channels an
 //! inventory does not define, shown by `plan`.
 
-use crate::run_support;
-
 use std::path::Path;
 use std::time::Instant;
 
-use run_support::{Sandbox, read_transcript};
-
-use crate::support::{root, runbook, settings};
+use crate::support::{Sandbox, read_transcript, root, runbook, settings};
 
 fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

@@ -3,10 +3,9 @@
 //! the watch with the aggregate filters (`first`, `last`, `min`, `max`, `growth`,
 //! `increasing`, `decreasing`).
 
-use crate::run_support;
-
-use run_support::*;
 use serde_json::json;
+
+use crate::support::*;
 
 /// A watch of a process whose RSS (a counter file here) goes up by `step` each repetition.
 fn leak_playbook(sb: &Sandbox, step: u32) -> std::path::PathBuf {

@@ -4,9 +4,9 @@
 //! pseudo-terminal ([`Term`]), fixtures and insta settings, process lookups through /proc and a
 //! loopback HTTP sink for webhooks.
 //!
-//! `run_support` and `pty_support` are the names the tests used before there was one
-//! harness: thin re-exports, so a test written against them needs only its `use` line changed
-//! (`use crate::run_support;` instead of `mod run_support;`). Every test file is a module of
+//! `pty_support` is the name the terminal tests used before there was one harness: a thin
+//! re-export, so a test written against it needs only its `use` line changed
+//! (`use crate::pty_support;` instead of `mod pty_support;`). Every test file is a module of
 //! tests/it/main.rs: a file left outside it does not find these names, and does not compile.
 
 // Not every test module uses every helper.
@@ -21,7 +21,6 @@ mod test;
 mod transcript;
 
 pub mod pty_support;
-pub mod run_support;
 
 pub use fixtures::*;
 pub use http::*;
