@@ -4,7 +4,6 @@
 //!
 //! Every command runs with a deadline ([`bounded`]): a hang fails the test instead of the suite.
 
-use crate::pty_support;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{HttpSink, Sandbox, closed_port, files_under, read_transcript};
+use crate::support::{HttpSink, Sandbox, Term, closed_port, files_under, read_transcript};
 
 /// How long any one command of these tests may take before it counts as hung.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -636,7 +635,7 @@ fn check_refuses_special_files_fast() {
 /// secret answer not echoed, and masked afterwards; a hostile answer used as data.
 #[test]
 fn the_terminal_shows_escapes_and_hides_secret_answers() {
-    let sb = pty_support::Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "terminal",
@@ -670,7 +669,7 @@ steps:
         .args(["-c", "stty echo; exec \"$0\" \"$@\""])
         .arg(inner.get_program())
         .args(inner.get_args());
-    let mut term = pty_support::Term::spawn_raw(cmd);
+    let mut term = Term::spawn_raw(cmd);
     term.expect("Done? [d]one [s]kip [f]ailed [?]");
     term.send_line("d");
     term.expect("Token [Enter keeps the default] (hidden)");

@@ -2,12 +2,11 @@
 //! pseudo-terminal (no `--yes`, so it asks), answers typed line by line, then the screen and the
 //! transcript checked. The kill -9 resume tests run unattended (`--yes`) without a terminal.
 
-use crate::pty_support;
-
 use std::time::{Duration, Instant};
 
-use pty_support::*;
 use serde_json::{Value, json};
+
+use crate::support::*;
 
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
@@ -42,7 +41,7 @@ fn assert_prompt_operator(records: &[Value], name: &str) {
 
 #[test]
 fn yes_runs_the_step_enter_alone_does_not_and_help_is_shown() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "answers",
@@ -88,7 +87,7 @@ steps:
     term.expect("succeeded");
     assert_eq!(term.finish(), 0, "{}", term.screen);
 
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     assert_eq!(records[0]["event"], "run_started");
     assert_eq!(records[0]["mode"], "interactive");
     assert_eq!(records[0]["operator"], "alice");
@@ -115,7 +114,7 @@ steps:
 
 #[test]
 fn skip_edit_continue_and_confirm_still_asks() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "choices",
@@ -191,7 +190,7 @@ steps:
     assert!(!sb.exists("skipped-ran"), "a skipped step does not run");
     assert!(!sb.exists("declined-ran"), "a declined step does not run");
 
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     assert_prompt_operator(&records, "alice");
     // skip
     assert_eq!(
@@ -255,7 +254,7 @@ steps:
 
 #[test]
 fn destructive_step_runs_only_with_the_exact_phrase() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "destructive",
@@ -300,7 +299,7 @@ steps:
         "a wrong phrase does not run the step"
     );
     assert!(sb.exists("dropped-2"), "the right phrase runs it");
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     assert_prompt_operator(&records, "alice");
     assert_eq!(
         prompts(&records, "drop-wrong"),
@@ -330,7 +329,7 @@ steps:
 
 #[test]
 fn manual_step_shows_its_checklist_and_checks_inputs() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "manual",
@@ -372,7 +371,7 @@ steps:
     term.expect("ticket=42");
     assert_eq!(term.finish(), 0, "{}", term.screen);
 
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     assert_prompt_operator(&records, "alice");
     assert_eq!(
         prompts(&records, "open-ticket"),
@@ -399,7 +398,7 @@ steps:
 
 #[test]
 fn after_a_failure_enter_follows_the_playbooks_branch() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "branch",
@@ -441,7 +440,7 @@ steps:
     let code = term.finish();
 
     assert!(!sb.exists("branch-skipped-ran"));
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     assert_prompt_operator(&records, "alice");
     assert_eq!(
         prompts(&records, "check"),
@@ -474,7 +473,7 @@ steps:
 
 #[test]
 fn after_a_failure_r_retries_the_step() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "retry",
@@ -498,7 +497,7 @@ steps:
     term.expect("succeeded");
     assert_eq!(term.finish(), 0, "{}", term.screen);
 
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     assert_eq!(
         prompts(&records, "flaky"),
         vec![
@@ -519,7 +518,7 @@ steps:
 
 #[test]
 fn after_a_failure_a_aborts_the_run() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "abort",
@@ -543,7 +542,7 @@ steps:
     assert_eq!(term.finish(), 3, "{}", term.screen);
 
     assert!(!sb.exists("later-ran"));
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     assert_eq!(
         prompts(&records, "broken").last().unwrap(),
         &("a".to_owned(), "abort".to_owned())
@@ -569,7 +568,7 @@ steps:
 
 #[test]
 fn ctrl_c_stops_the_step_and_skip_goes_on() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook("pb.yaml", "ctrlc", LONG_STEP);
     let t = sb.path("t.jsonl");
     let started = Instant::now();
@@ -590,7 +589,7 @@ fn ctrl_c_stops_the_step_and_skip_goes_on() {
         "the sleep was cut short"
     );
 
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     assert_eq!(
         prompts(&records, "long").last().unwrap(),
         &("s".to_owned(), "skip".to_owned())
@@ -611,7 +610,7 @@ fn ctrl_c_stops_the_step_and_skip_goes_on() {
 #[test]
 fn ctrl_c_as_a_step_starts_interrupts_it() {
     for _ in 0..3 {
-        let sb = Sandbox::new();
+        let sb = Sandbox::for_terminal();
         let pb = sb.playbook("pb.yaml", "ctrlc0", LONG_STEP);
         let t = sb.path("t.jsonl");
         let mut term = sb.run_pty(&pb, &t, &[]);
@@ -629,7 +628,7 @@ fn ctrl_c_as_a_step_starts_interrupts_it() {
         );
         term.send_line("a");
         assert_eq!(term.finish(), 3, "{}", term.screen);
-        let records = read_transcript(&t);
+        let records = read_complete_transcript(&t);
         assert_eq!(
             prompts(&records, "long").last().unwrap(),
             &("a".to_owned(), "abort".to_owned())
@@ -640,7 +639,7 @@ fn ctrl_c_as_a_step_starts_interrupts_it() {
 
 #[test]
 fn a_second_ctrl_c_at_the_interrupt_prompt_aborts_the_run() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook("pb.yaml", "ctrlc2", LONG_STEP);
     let t = sb.path("t.jsonl");
     let mut term = sb.run_pty(&pb, &t, &[]);
@@ -653,8 +652,8 @@ fn a_second_ctrl_c_at_the_interrupt_prompt_aborts_the_run() {
     term.expect("interrupted in");
     assert_eq!(term.finish(), 3, "{}", term.screen);
 
-    // Complete: every line parses (read_transcript checks), and it ends with run_finished.
-    let records = read_transcript(&t);
+    // Complete: every line parses (read_complete_transcript checks), and it ends with run_finished.
+    let records = read_complete_transcript(&t);
     let fin = run_finished(&records);
     assert_eq!(fin["outcome"], "interrupted");
     assert_eq!(fin["exit_code"], 3);
@@ -666,7 +665,7 @@ fn a_second_ctrl_c_at_the_interrupt_prompt_aborts_the_run() {
 /// failure, after Ctrl-C) must not be drawn over: the spinner stops before the question.
 #[test]
 fn no_spinner_draws_over_a_question() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "spinner",
@@ -709,7 +708,7 @@ steps:
     );
     term.send_line("a");
     assert_eq!(term.finish(), 3, "{}", term.screen);
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     assert_eq!(outcome(&records, "boom"), "skipped");
     assert_eq!(run_finished(&records)["outcome"], "aborted");
 }
@@ -727,7 +726,7 @@ steps:
 "#;
 
 fn check_wait_cut_short(t: &std::path::Path) {
-    let records = read_transcript(t);
+    let records = read_complete_transcript(t);
     let done = one(&records, "step_finished", "pause");
     assert_eq!(done["outcome"], "ok");
     assert_eq!(done["message"], "wait cut short by the operator");
@@ -745,7 +744,7 @@ fn check_wait_cut_short(t: &std::path::Path) {
 
 #[test]
 fn enter_cuts_a_wait_short() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook("pb.yaml", "wait", WAIT);
     let t = sb.path("t.jsonl");
     let mut term = sb.run_pty(&pb, &t, &[]);
@@ -762,7 +761,7 @@ fn enter_cuts_a_wait_short() {
 
 #[test]
 fn a_wait_shows_a_countdown_on_a_capable_terminal() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook("pb.yaml", "countdown", WAIT);
     let t = sb.path("t.jsonl");
     let mut cmd = sb.command_term("xterm");
@@ -787,7 +786,7 @@ fn a_wait_shows_a_countdown_on_a_capable_terminal() {
 /// the countdown stops reading the terminal (it once swallowed the next answer typed).
 #[test]
 fn ctrl_c_during_a_wait_asks_and_no_answer_is_lost() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook("pb.yaml", "waitc", WAIT);
     let t = sb.path("t.jsonl");
     let mut term = sb.run_pty(&pb, &t, &[]);
@@ -808,7 +807,7 @@ fn ctrl_c_during_a_wait_asks_and_no_answer_is_lost() {
     term.send_line("y");
     term.expect("after-wait");
     assert_eq!(term.finish(), 0, "{}", term.screen);
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     assert_eq!(
         prompts(&records, "pause"),
         vec![
@@ -905,7 +904,7 @@ fn run_and_kill(sb: &Sandbox, step: &str, delay: Duration) -> std::path::PathBuf
 #[test]
 fn resume_after_kill_9_at_several_moments() {
     for (step, delay_ms) in [("slow-a", 0), ("slow-a", 250), ("slow-b", 100)] {
-        let sb = Sandbox::new();
+        let sb = Sandbox::for_terminal();
         let t = run_and_kill(&sb, step, Duration::from_millis(delay_ms));
         let before = read_partial(&t);
         assert!(
@@ -923,7 +922,7 @@ fn resume_after_kill_9_at_several_moments() {
         sb.write("go-slow-b", "");
         let out = sb.output(&["resume", t.to_str().unwrap(), "--yes", "--operator", "bob"]);
         let ctx = format!("kill at {step} +{delay_ms}ms: {out:?}");
-        assert_eq!(out.code, Some(0), "{ctx}");
+        assert_eq!(out.code, 0, "{ctx}");
         assert!(
             out.stderr.contains(&format!(
                 "`{step}` had not finished when the run stopped: it runs again"
@@ -954,7 +953,7 @@ fn resume_after_kill_9_at_several_moments() {
             "{ctx}"
         );
 
-        let records = read_transcript(&t);
+        let records = read_complete_transcript(&t);
         let resumed = events(&records, "run_resumed");
         assert_eq!(resumed.len(), 1, "{ctx}");
         assert_eq!(resumed[0]["next_step"], step);
@@ -979,7 +978,7 @@ fn resume_after_kill_9_at_several_moments() {
 
         // Nothing left to resume.
         let again = sb.output(&["resume", t.to_str().unwrap(), "--yes"]);
-        assert_eq!(again.code, Some(2), "{again:?}");
+        assert_eq!(again.code, 2, "{again:?}");
         assert!(again.stderr.contains("nothing to resume"), "{again:?}");
     }
 }
@@ -1005,13 +1004,13 @@ fn failed_run(sb: &Sandbox) -> (std::path::PathBuf, std::path::PathBuf) {
         "--transcript",
         t.to_str().unwrap(),
     ]);
-    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.code, 1, "{out:?}");
     (pb, t)
 }
 
 #[test]
 fn resume_refuses_added_steps_unless_forced() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let (pb, t) = failed_run(&sb);
     let text = std::fs::read_to_string(&pb).unwrap();
     std::fs::write(
@@ -1022,18 +1021,18 @@ fn resume_refuses_added_steps_unless_forced() {
     sb.write("open", "");
 
     let out = sb.output(&["resume", t.to_str().unwrap(), "--yes"]);
-    assert_eq!(out.code, Some(2), "{out:?}");
+    assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("steps changed"), "{out:?}");
     assert!(out.stderr.contains("added: four"), "{out:?}");
     assert!(out.stderr.contains("hint"), "{out:?}");
     assert!(out.stderr.contains("--force"), "{out:?}");
     assert_eq!(log_lines(&sb), vec!["one"], "nothing ran");
-    assert!(events(&read_transcript(&t), "run_resumed").is_empty());
+    assert!(events(&read_complete_transcript(&t), "run_resumed").is_empty());
 
     let out = sb.output(&["resume", t.to_str().unwrap(), "--yes", "--force"]);
-    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(log_lines(&sb), vec!["one", "gate", "three", "four"]);
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     let resumed = one_event(&records, "run_resumed");
     assert_eq!(resumed["next_step"], "gate");
     assert_eq!(resumed["playbook_changed"], true);
@@ -1048,14 +1047,14 @@ fn one_event<'a>(records: &'a [Value], event: &str) -> &'a Value {
 
 #[test]
 fn resume_warns_when_only_the_playbook_text_changed() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let (pb, t) = failed_run(&sb);
     let text = std::fs::read_to_string(&pb).unwrap();
     std::fs::write(&pb, format!("# fixed the gate\n{text}")).unwrap();
     sb.write("open", "");
 
     let out = sb.output(&["resume", t.to_str().unwrap(), "--yes"]);
-    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("warning"), "{out:?}");
     assert!(
         out.stderr
@@ -1064,7 +1063,7 @@ fn resume_warns_when_only_the_playbook_text_changed() {
     );
     assert!(out.stderr.contains("resuming at `gate`"), "{out:?}");
     assert_eq!(log_lines(&sb), vec!["one", "gate", "three"]);
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     let resumed = one_event(&records, "run_resumed");
     assert_eq!(resumed["playbook_changed"], true);
     assert_ne!(resumed["sha256"], records[0]["playbook"]["sha256"]);
@@ -1073,10 +1072,10 @@ fn resume_warns_when_only_the_playbook_text_changed() {
 
 #[test]
 fn resume_without_an_argument_takes_the_newest_transcript() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     // No transcript yet.
     let out = sb.output(&["resume", "--yes"]);
-    assert_eq!(out.code, Some(2), "{out:?}");
+    assert_eq!(out.code, 2, "{out:?}");
     assert!(
         out.stderr.contains("no transcripts under .runbook/runs/"),
         "{out:?}"
@@ -1094,7 +1093,7 @@ fn resume_without_an_argument_takes_the_newest_transcript() {
     );
     for pb in [&older, &newer] {
         let out = sb.output(&["run", pb.to_str().unwrap(), "--yes"]);
-        assert_eq!(out.code, Some(1), "{out:?}");
+        assert_eq!(out.code, 1, "{out:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
     let runs: Vec<_> = std::fs::read_dir(sb.path(".runbook/runs"))
@@ -1106,11 +1105,11 @@ fn resume_without_an_argument_takes_the_newest_transcript() {
     sb.write("open", "");
 
     let out = sb.output(&["resume", "--yes"]);
-    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stderr.contains("resuming at `newer-fails`"), "{out:?}");
     assert_eq!(log_lines(&sb), vec!["newer"]);
     for path in runs {
-        let records = read_transcript(&path);
+        let records = read_complete_transcript(&path);
         let is_newer = records[0]["playbook"]["name"] == "newer";
         assert_eq!(
             events(&records, "run_resumed").len(),
@@ -1127,7 +1126,7 @@ fn resume_without_an_argument_takes_the_newest_transcript() {
 
 #[test]
 fn interactive_resume_offers_the_unfinished_step_again() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "iresume",
@@ -1151,7 +1150,10 @@ steps:
     term.expect("resume with: runbook resume");
     assert_eq!(term.finish(), 3, "{}", term.screen);
     assert_eq!(log_lines(&sb), vec!["one"]);
-    assert_eq!(run_finished(&read_transcript(&t))["outcome"], "aborted");
+    assert_eq!(
+        run_finished(&read_complete_transcript(&t))["outcome"],
+        "aborted"
+    );
 
     let mut term = sb.pty(&["resume", t.to_str().unwrap(), "--operator", "carol"]);
     term.expect("`two` had not finished when the run stopped: it runs again");
@@ -1167,7 +1169,7 @@ steps:
     assert_eq!(term.finish(), 0, "{}", term.screen);
     assert_eq!(log_lines(&sb), vec!["one", "two", "three"]);
 
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     let resumed = one_event(&records, "run_resumed");
     assert_eq!(resumed["mode"], "interactive");
     assert_eq!(resumed["operator"], "carol");
@@ -1194,7 +1196,7 @@ steps:
 /// again, and the incident clock goes on from where it stopped.
 #[test]
 fn ctrl_c_at_a_prompt_interrupts_and_resume_asks_again() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "ctrlc-prompt",
@@ -1215,7 +1217,7 @@ steps:
     term.expect("interrupted in");
     assert_eq!(term.finish(), 3, "{}", term.screen);
     assert_eq!(log_lines(&sb), vec!["one"]);
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     assert_eq!(run_finished(&records)["outcome"], "interrupted");
     assert!(step_events(&records, "step_started", "two").is_empty());
     let stopped_at = n(&run_finished(&records)["elapsed_ms"]);
@@ -1227,7 +1229,7 @@ steps:
     term.expect("succeeded");
     assert_eq!(term.finish(), 0, "{}", term.screen);
     assert_eq!(log_lines(&sb), vec!["one", "two"]);
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     let resumed = one_event(&records, "run_resumed");
     assert!(n(&resumed["elapsed_ms"]) >= stopped_at, "{resumed}");
     assert_eq!(outcome(&records, "two"), "ok");
@@ -1237,7 +1239,7 @@ steps:
 
 #[test]
 fn after_a_failure_escalate_notifies_now_and_shell_comes_back_to_the_question() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "escalate-now",
@@ -1282,7 +1284,7 @@ steps:
         "the channel got the message now"
     );
     assert!(sb.exists("shell-was-here"), "the operator's shell ran");
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     let escalations = events(&records, "escalation");
     assert_eq!(escalations.len(), 1);
     assert_eq!(escalations[0]["reason"], "operator");

@@ -2,9 +2,7 @@
 //! binary in a pseudo-terminal), only its exit code is recorded; an unattended run refuses it
 //! before anything runs, unless `--manual skip`.
 
-use crate::pty_support;
-
-use pty_support::*;
+use crate::support::*;
 
 const PLAYBOOK: &str = r#"
 steps:
@@ -20,7 +18,7 @@ steps:
 
 #[test]
 fn the_command_gets_the_terminal_and_only_its_exit_is_recorded() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook("pb.yaml", "interactive-step", PLAYBOOK);
     let t = sb.path("t.jsonl");
     let mut term = sb.run_pty(&pb, &t, &[]);
@@ -36,7 +34,7 @@ fn the_command_gets_the_terminal_and_only_its_exit_is_recorded() {
     assert_eq!(term.finish(), 0, "{}", term.screen);
     assert_eq!(sb.read("typed"), "*/5 * * * *\n");
 
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     let done = one(&records, "step_finished", "edit-crontab");
     assert_eq!(done["outcome"], "ok");
     assert_eq!(done["exit"], 4);
@@ -52,7 +50,7 @@ fn the_command_gets_the_terminal_and_only_its_exit_is_recorded() {
 
 #[test]
 fn an_unattended_run_refuses_an_interactive_step_before_anything_runs() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook("pb.yaml", "interactive-step", PLAYBOOK);
     let out = sb.output(&[
         "run",
@@ -61,7 +59,7 @@ fn an_unattended_run_refuses_an_interactive_step_before_anything_runs() {
         "--transcript",
         sb.path("t.jsonl").to_str().unwrap(),
     ]);
-    assert_eq!(out.code, Some(2));
+    assert_eq!(out.code, 2);
     let err = &out.stderr;
     let line = std::fs::read_to_string(&pb)
         .unwrap()
@@ -82,7 +80,7 @@ fn an_unattended_run_refuses_an_interactive_step_before_anything_runs() {
 
 #[test]
 fn an_unattended_run_with_manual_skip_skips_it() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "interactive-skip",
@@ -98,8 +96,8 @@ fn an_unattended_run_with_manual_skip_skips_it() {
         "--transcript",
         t.to_str().unwrap(),
     ]);
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-    let records = read_transcript(&t);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let records = read_complete_transcript(&t);
     let edit = one(&records, "step_finished", "edit");
     assert_eq!(edit["outcome"], "skipped");
     assert_eq!(edit["reason"], "unattended");

@@ -3,9 +3,6 @@
 
 mod support;
 
-// The names the modules used before there was one harness (see support/mod.rs).
-use support::pty_support;
-
 mod action;
 mod check;
 mod check_notify;

@@ -1,10 +1,9 @@
 //! `checks:` on manual steps (format 1.1): the operator's typed answers are graded like a
 //! command's captures, in a real terminal.
 
-use crate::pty_support;
-
-use pty_support::*;
 use serde_json::json;
+
+use crate::support::*;
 
 fn metrics_playbook(sb: &Sandbox) -> std::path::PathBuf {
     sb.playbook(
@@ -33,7 +32,7 @@ steps:
 
 #[test]
 fn a_manual_steps_answer_is_graded_by_its_checks() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = metrics_playbook(&sb);
     let t = sb.path("t.jsonl");
     let mut term = sb.run_pty(&pb, &t, &[]);
@@ -51,7 +50,7 @@ fn a_manual_steps_answer_is_graded_by_its_checks() {
         term.screen
     );
 
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     let done = one(&records, "step_finished", "read-dashboard");
     assert_eq!(done["outcome"], "warning");
     assert_eq!(done["reason"], "check");
@@ -62,7 +61,7 @@ fn a_manual_steps_answer_is_graded_by_its_checks() {
 
 #[test]
 fn a_critical_answer_fails_the_manual_step() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = metrics_playbook(&sb);
     let t = sb.path("t.jsonl");
     let mut term = sb.run_pty(&pb, &t, &[]);
@@ -71,7 +70,7 @@ fn a_critical_answer_fails_the_manual_step() {
     term.expect("Error rate (%)");
     term.send_line("9");
     assert_eq!(term.finish(), 1, "{}", term.screen);
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     let done = one(&records, "step_finished", "read-dashboard");
     assert_eq!(done["outcome"], "failed");
     assert_eq!(done["message"], "error rate 9% is above 5%");

@@ -3,10 +3,9 @@
 //! a mistyped confirm phrase, Ctrl-C in a retry delay or a watch interval, the step card —
 //! each with the real binary in a pseudo-terminal, the screen asserted on its text.
 
-use crate::pty_support;
-
-use pty_support::*;
 use serde_json::Value;
+
+use crate::support::*;
 
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
@@ -107,7 +106,7 @@ const QUESTIONS: &[Question] = &[
 #[test]
 fn eof_at_every_kind_of_question_stops_the_run_cleanly_and_resumably() {
     for q in QUESTIONS {
-        let sb = Sandbox::new();
+        let sb = Sandbox::for_terminal();
         let pb = sb.playbook("pb.yaml", "eof", &format!("steps:\n{}{FINALLY}", q.steps));
         let t = sb.path("t.jsonl");
         let mut term = sb.run_pty(&pb, &t, &[]);
@@ -129,7 +128,7 @@ fn eof_at_every_kind_of_question_stops_the_run_cleanly_and_resumably() {
         );
         assert!(!sb.exists("one-ran"), "{}: nothing ran on EOF", q.kind);
         assert!(sb.exists("finally-ran"), "{}: finally still ran", q.kind);
-        let records = read_transcript(&t);
+        let records = read_complete_transcript(&t);
         let fin = run_finished(&records);
         assert_eq!(fin["outcome"], "interrupted", "{}: {fin}", q.kind);
         assert_eq!(fin["exit_code"], 3, "{}", q.kind);
@@ -170,7 +169,7 @@ fn eof_at_every_kind_of_question_stops_the_run_cleanly_and_resumably() {
 
 #[test]
 fn the_failure_menu_spells_out_where_enter_goes() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "menu",
@@ -210,7 +209,7 @@ steps:
     term.expect("logs-42");
     assert_eq!(term.finish(), 0, "{}", term.screen);
     assert!(!sb.exists("off-branch"));
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     let questions: Vec<&str> = events(&records, "prompt")
         .iter()
         .filter(|p| p["decision"] == "branch")
@@ -223,7 +222,7 @@ steps:
 
 #[test]
 fn enter_never_aborts_when_the_playbook_stops_at_a_failure() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "menu-abort",
@@ -252,7 +251,7 @@ fn enter_never_aborts_when_the_playbook_stops_at_a_failure() {
     assert_eq!(term.finish(), 1, "{}", term.screen);
     assert!(!sb.exists("later-ran"));
     assert!(sb.exists("finally-ran"));
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     let decisions: Vec<&str> = step_events(&records, "prompt", "health")
         .iter()
         .filter_map(|p| p["decision"].as_str())
@@ -267,7 +266,7 @@ fn enter_never_aborts_when_the_playbook_stops_at_a_failure() {
 
 #[test]
 fn a_mistyped_confirm_phrase_is_asked_again_then_the_right_one_runs() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "phrase",
@@ -296,7 +295,7 @@ steps:
     term.expect("succeeded");
     assert_eq!(term.finish(), 0, "{}", term.screen);
     assert!(sb.exists("restarted"));
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     let last = step_events(&records, "prompt", "restart")
         .last()
         .copied()
@@ -313,7 +312,7 @@ steps:
 
 #[test]
 fn a_run_piped_into_tee_asks_on_the_terminal() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     sb.playbook(
         "pb.yaml",
         "tee",
@@ -341,7 +340,7 @@ fn a_run_piped_into_tee_asks_on_the_terminal() {
     let log = sb.read("incident.log");
     assert!(log.contains("out-42"), "the log has the output: {log}");
     assert!(log.contains("succeeded"), "the log has the outcome: {log}");
-    let records = read_transcript(&sb.path("t.jsonl"));
+    let records = read_complete_transcript(&sb.path("t.jsonl"));
     assert_eq!(records[0]["mode"], "interactive");
     assert_eq!(run_finished(&records)["outcome"], "success");
 }
@@ -352,7 +351,7 @@ fn a_run_piped_into_tee_asks_on_the_terminal() {
 
 #[test]
 fn ctrl_c_in_a_retry_delay_asks_and_skip_goes_on() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "retry-delay",
@@ -389,7 +388,7 @@ steps:
     );
     assert!(sb.exists("after-ran"));
     assert!(sb.exists("finally-ran"));
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     let last = step_events(&records, "prompt", "health")
         .last()
         .copied()
@@ -402,7 +401,7 @@ steps:
 
 #[test]
 fn ctrl_c_between_watch_repetitions_asks_and_abort_is_resumable() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "watch-interval",
@@ -432,7 +431,7 @@ steps:
     assert_eq!(term.finish(), 3, "{}", term.screen);
     assert!(!sb.exists("after-ran"));
     assert!(sb.exists("finally-ran"), "finally ran after the abort");
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     let last = step_events(&records, "prompt", "watching")
         .last()
         .copied()
@@ -447,7 +446,7 @@ steps:
 
 #[test]
 fn the_card_says_the_position_and_how_the_step_runs_and_the_summary_names_handled_failures() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "card",
@@ -515,7 +514,7 @@ steps:
 
 #[test]
 fn a_parallel_group_asks_one_child_at_a_time_and_names_who_waits() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "parallel",
@@ -563,7 +562,7 @@ steps:
     term.expect("disk-42");
     term.expect("succeeded");
     assert_eq!(term.finish(), 0, "{}", term.screen);
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     assert_eq!(
         step_events(&records, "prompt", "resources/top").len()
             + step_events(&records, "prompt", "top").len(),
@@ -578,7 +577,7 @@ steps:
 
 #[test]
 fn an_escalation_while_a_question_is_open_draws_the_question_again() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "escalate-redraw",
@@ -617,7 +616,7 @@ steps:
 
 #[test]
 fn a_steps_duration_leaves_out_the_time_in_the_failure_menu() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "duration",
@@ -632,7 +631,7 @@ fn a_steps_duration_leaves_out_the_time_in_the_failure_menu() {
     term.send_line("");
     term.expect("failure handled by the playbook");
     assert_eq!(term.finish(), 0, "{}", term.screen);
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     let done = one(&records, "step_finished", "quick");
     assert!(
         done["duration_ms"].as_u64().unwrap() < 1000,
@@ -646,7 +645,7 @@ fn a_steps_duration_leaves_out_the_time_in_the_failure_menu() {
 
 #[test]
 fn the_shell_has_the_playbooks_values_says_it_is_in_a_run_and_is_recorded() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "shell",
@@ -684,7 +683,7 @@ steps:
     term.expect_failure_prompt();
     term.send_line("s");
     assert_eq!(term.finish(), 0, "{}", term.screen);
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     let shell = step_events(&records, "prompt", "health")
         .into_iter()
         .find(|p| p["decision"] == "shell")
@@ -698,7 +697,7 @@ steps:
 
 #[test]
 fn edit_fills_the_editor_with_the_command_and_shows_the_edit_before_it_runs() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "edit",
@@ -729,7 +728,7 @@ fn edit_fills_the_editor_with_the_command_and_shows_the_edit_before_it_runs() {
     term.send_line("y");
     term.expect("succeeded");
     assert_eq!(term.finish(), 0, "{}", term.screen);
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     assert_eq!(
         one(&records, "step_started", "greet")["command"],
         "echo hello-there"
@@ -742,7 +741,7 @@ fn edit_fills_the_editor_with_the_command_and_shows_the_edit_before_it_runs() {
 
 #[test]
 fn a_secret_input_is_not_echoed_and_not_recorded() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "secret-input",
@@ -779,7 +778,7 @@ steps:
 
 #[test]
 fn a_step_with_its_own_confirm_question_asks_it_once() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "confirm-once",
@@ -799,7 +798,7 @@ fn a_step_with_its_own_confirm_question_asks_it_once() {
         term.screen
     );
     assert!(sb.exists("restarted"));
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     let prompts = step_events(&records, "prompt", "restart");
     assert_eq!(prompts.len(), 1, "{prompts:?}");
     assert_eq!(prompts[0]["decision"], "run");
@@ -831,7 +830,7 @@ fn sized_terminal(sb: &Sandbox, pb: &std::path::Path, t: &std::path::Path) -> Te
 
 #[test]
 fn the_status_line_ticks_while_a_question_waits_and_gives_the_terminal_back() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "status",
@@ -878,7 +877,7 @@ fn the_status_line_ticks_while_a_question_waits_and_gives_the_terminal_back() {
 
 #[test]
 fn editing_a_command_that_holds_a_secret_keeps_the_secret_and_never_shows_it() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
         "pb.yaml",
         "edit-secret",
@@ -923,7 +922,7 @@ steps:
     assert!(!term.screen.contains("tok-Secret-7788"), "{}", term.screen);
     let text = sb.read("t.jsonl");
     assert!(!text.contains("tok-Secret-7788"));
-    let records = read_transcript(&t);
+    let records = read_complete_transcript(&t);
     assert_eq!(
         one(&records, "step_started", "call")["command"],
         "printf '%s' *** > second.txt"

@@ -2,7 +2,6 @@
 //! port, a dedicated unprivileged user (created when missing; scripts/test.sh installs
 //! openssh-server). Ten inventory hosts are aliases of that one server.
 
-use crate::pty_support;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -445,7 +444,7 @@ fn the_inventorys_target_moves_a_playbook_without_on_and_limit_keeps_some_hosts(
 // ---------------------------------------------------------------------------------------------
 
 /// `runbook run PLAYBOOK -i INVENTORY` in a pseudo-terminal, as alice, asking.
-fn run_in_terminal(sb: &Sandbox, pb: &Path, inv: &Path, transcript: &Path) -> pty_support::Term {
+fn run_in_terminal(sb: &Sandbox, pb: &Path, inv: &Path, transcript: &Path) -> Term {
     let mut cmd = sb.command();
     cmd.env("TERM", "dumb")
         .arg("run")
@@ -454,7 +453,7 @@ fn run_in_terminal(sb: &Sandbox, pb: &Path, inv: &Path, transcript: &Path) -> pt
         .arg(transcript)
         .args(["--operator", "alice", "-i"])
         .arg(inv);
-    pty_support::Term::spawn(cmd)
+    Term::spawn(cmd)
 }
 
 fn prompts<'a>(records: &'a [Value], step: &str) -> Vec<&'a Value> {
@@ -624,7 +623,7 @@ steps:
         "{why}"
     );
     assert_eq!(outcome("second@web-2").0, "failed");
-    let fin = pty_support::run_finished(&records);
+    let fin = run_finished(&records);
     assert_eq!(fin["outcome"], "interrupted", "{fin}");
     assert!(s(&fin["reason"]).contains("end of input"), "{fin}");
 }

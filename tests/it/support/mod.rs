@@ -4,10 +4,9 @@
 //! pseudo-terminal ([`Term`]), fixtures and insta settings, process lookups through /proc and a
 //! loopback HTTP sink for webhooks.
 //!
-//! `pty_support` is the name the terminal tests used before there was one harness: a thin
-//! re-export, so a test written against it needs only its `use` line changed
-//! (`use crate::pty_support;` instead of `mod pty_support;`). Every test file is a module of
-//! tests/it/main.rs: a file left outside it does not find these names, and does not compile.
+//! Every test file is a module of tests/it/main.rs and names what it uses here as
+//! `crate::support::...`; a file left outside main.rs does not find these names, and does not
+//! compile.
 
 // Not every test module uses every helper.
 #![allow(dead_code)]
@@ -19,8 +18,6 @@ mod pty;
 mod sandbox;
 mod test;
 mod transcript;
-
-pub mod pty_support;
 
 pub use fixtures::*;
 pub use http::*;

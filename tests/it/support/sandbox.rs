@@ -97,6 +97,12 @@ impl Sandbox {
         }
     }
 
+    /// A sandbox for the binary in a pseudo-terminal ([`Term`]): its commands get `TERM=dumb`,
+    /// a terminal without cursor movement, so what the binary draws reads as plain text.
+    pub fn for_terminal() -> Self {
+        Self::new().with_term("dumb")
+    }
+
     /// Commands get `TERM=term` too.
     pub fn with_term(mut self, term: &str) -> Self {
         self.term = Some(term.to_owned());
