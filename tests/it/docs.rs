@@ -35,6 +35,7 @@ fn every_test_module_is_on_the_architecture_map() {
         "fixtures",
         "process",
         "http",
+        "sshd",
     ] {
         assert!(
             root().join(format!("tests/it/support/{name}.rs")).is_file()

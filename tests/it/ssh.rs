@@ -1,162 +1,17 @@
-//! Remote steps against a real sshd on loopback: its own host key, an authorized key, a free
-//! port, a dedicated unprivileged user (created when missing; scripts/test.sh installs
-//! openssh-server). Ten inventory hosts are aliases of that one server.
+//! Remote steps against a real sshd on loopback ([`Sshd`]: its own host key, an authorized key,
+//! a free port, a dedicated unprivileged user). Ten inventory hosts are aliases of that one
+//! server.
 
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::support::*;
 
-const USER: &str = "runbook-ssh";
-
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
-}
-
-/// A running sshd and the files a client needs to reach it.
-struct Sshd {
-    child: Child,
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", "--", &format!("-{}", self.child.id())])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn run_ok(cmd: &mut Command) {
-    let out = cmd.output().expect("run a setup command");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn ensure_user() {
-    let exists = Command::new("id")
-        .arg(USER)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !exists {
-        // Racing test binaries may both try: the loser's error is fine.
-        let _ = Command::new("useradd")
-            .args(["-m", "-s", "/bin/bash", USER])
-            .status();
-        // sshd without PAM refuses a locked account: no password, but not locked.
-        run_ok(Command::new("usermod").args(["-p", "*", USER]));
-    }
-}
-
-impl Sshd {
-    fn start() -> Sshd {
-        assert!(
-            Path::new("/usr/sbin/sshd").exists(),
-            "these tests need openssh-server (scripts/test.sh installs it)"
-        );
-        ensure_user();
-        let dir = tempfile::Builder::new()
-            .prefix("runbook-sshd-")
-            .tempdir()
-            .unwrap();
-        let p = |name: &str| dir.path().join(name);
-        // The user reads its authorized keys and writes the tests' side effects here.
-        run_ok(Command::new("chmod").arg("755").arg(dir.path()));
-        std::fs::create_dir(p("shared")).unwrap();
-        run_ok(Command::new("chmod").arg("1777").arg(p("shared")));
-        for key in ["host_key", "client_key"] {
-            run_ok(
-                Command::new("ssh-keygen")
-                    .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-                    .arg(p(key)),
-            );
-        }
-        std::fs::copy(p("client_key.pub"), p("authorized_keys")).unwrap();
-        run_ok(Command::new("chmod").arg("644").arg(p("authorized_keys")));
-        let port = closed_port();
-        std::fs::write(
-            p("sshd_config"),
-            format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {pid}\n\
-                 AuthorizedKeysFile {ak}\nUsePAM no\nPasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\nStrictModes no\nMaxStartups 200:30:400\n\
-                 MaxSessions 200\nAllowUsers {USER}\nSubsystem sftp internal-sftp\n",
-                hk = p("host_key").display(),
-                pid = p("sshd.pid").display(),
-                ak = p("authorized_keys").display(),
-            ),
-        )
-        .unwrap();
-        let host_pub = std::fs::read_to_string(p("host_key.pub")).unwrap();
-        std::fs::write(p("known_hosts"), format!("runbook-test {host_pub}")).unwrap();
-        std::fs::create_dir_all("/run/sshd").ok();
-        // Its own process group (so its connections end with it), and none of our output.
-        let child = Command::new("/usr/sbin/sshd")
-            .arg("-D")
-            .arg("-f")
-            .arg(p("sshd_config"))
-            .arg("-E")
-            .arg(p("sshd.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("start sshd");
-        let up = wait_for(Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        assert!(
-            up,
-            "sshd did not listen: {}",
-            std::fs::read_to_string(p("sshd.log")).unwrap_or_default()
-        );
-        Sshd { child, dir, port }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// A host entry reaching this server as `name` (all names share its host key by alias).
-    fn host(&self, name: &str, known_hosts: &Path) -> String {
-        format!(
-            "  {name}: {{ address: 127.0.0.1, port: {port}, user: {USER}, ssh_options: [\"UserKnownHostsFile={kh}\", \"IdentityFile={key}\", \"IdentitiesOnly=yes\", \"HostKeyAlias=runbook-test\", \"StrictHostKeyChecking=yes\"] }}\n",
-            port = self.port,
-            kh = known_hosts.display(),
-            key = self.path("client_key").display(),
-        )
-    }
-
-    /// An inventory with hosts web-1..web-N in group `web`.
-    fn inventory(&self, sb: &Sandbox, n: usize, extra: &str) -> PathBuf {
-        let kh = self.path("known_hosts");
-        let mut body = String::from("hosts:\n");
-        for i in 1..=n {
-            body.push_str(&self.host(&format!("web-{i}"), &kh));
-        }
-        body.push_str(extra);
-        body.push_str("groups:\n  web: [");
-        body.push_str(
-            &(1..=n)
-                .map(|i| format!("web-{i}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
-        body.push_str("]\n");
-        sb.inventory("inv.yaml", &body)
-    }
 }
 
 fn lines(path: &Path) -> Vec<String> {
@@ -265,16 +120,12 @@ fn an_unreachable_host_and_a_changed_host_key_are_failed_hosts_not_a_hung_run() 
     let sb = Sandbox::new();
     // A known_hosts that holds another key for the alias: ssh must refuse it.
     let wrong = sshd.path("wrong_known_hosts");
-    run_ok(
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(sshd.path("other_key")),
-    );
-    let other = std::fs::read_to_string(sshd.path("other_key.pub")).unwrap();
+    let other_key = sshd.keygen("other_key");
+    let other = std::fs::read_to_string(other_key.with_extension("pub")).unwrap();
     std::fs::write(&wrong, format!("runbook-test {other}")).unwrap();
     let closed = closed_port();
     let extra = format!(
-        "{}  down: {{ address: 127.0.0.1, port: {closed}, user: {USER} }}\n",
+        "{}  down: {{ address: 127.0.0.1, port: {closed}, user: {SSH_USER} }}\n",
         sshd.host("spoofed", &wrong)
     );
     let inv = sshd.inventory(&sb, 1, &extra);
@@ -421,8 +272,8 @@ fn the_inventorys_target_moves_a_playbook_without_on_and_limit_keeps_some_hosts(
         ],
     );
     r.assert_code(0);
-    assert_eq!(r.output("where@web-1"), vec![format!("{USER} web-1")]);
-    assert_eq!(r.output("where@web-3"), vec![format!("{USER} web-3")]);
+    assert_eq!(r.output("where@web-1"), vec![format!("{SSH_USER} web-1")]);
+    assert_eq!(r.output("where@web-3"), vec![format!("{SSH_USER} web-3")]);
     assert!(
         r.started("where@web-2").is_empty(),
         "--limit left web-2 out"
@@ -443,19 +294,6 @@ fn the_inventorys_target_moves_a_playbook_without_on_and_limit_keeps_some_hosts(
 // The operator at a fan-out: the host count, the failure menu, Ctrl-C (a real terminal)
 // ---------------------------------------------------------------------------------------------
 
-/// `runbook run PLAYBOOK -i INVENTORY` in a pseudo-terminal, as alice, asking.
-fn run_in_terminal(sb: &Sandbox, pb: &Path, inv: &Path, transcript: &Path) -> Term {
-    let mut cmd = sb.command();
-    cmd.env("TERM", "dumb")
-        .arg("run")
-        .arg(pb)
-        .arg("--transcript")
-        .arg(transcript)
-        .args(["--operator", "alice", "-i"])
-        .arg(inv);
-    Term::spawn(cmd)
-}
-
 fn prompts<'a>(records: &'a [Value], step: &str) -> Vec<&'a Value> {
     records
         .iter()
@@ -470,7 +308,7 @@ fn host_runs(log: &Path, host: &str) -> usize {
 #[test]
 fn a_large_fan_out_asks_for_the_host_count_and_the_failure_menu_retries_only_the_failed_hosts() {
     let sshd = Sshd::start();
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let inv = sshd.inventory(&sb, 7, "");
     let log = sshd.path("shared/log");
     let gate = sshd.path("shared/gate");
@@ -493,7 +331,7 @@ steps:
         ),
     );
     let t = sb.path("t.jsonl");
-    let mut term = run_in_terminal(&sb, &pb, &inv, &t);
+    let mut term = sb.run_pty(&pb, &t, &["-i", inv.to_str().unwrap()]);
     term.expect("7 hosts (web-1, web-2, web-3, web-4, web-5, web-6, web-7)");
     term.expect_run_prompt();
     term.send_line("y");
@@ -555,7 +393,7 @@ steps:
 #[test]
 fn the_host_count_can_be_skipped_the_failed_hosts_skipped_and_eof_stops_the_run() {
     let sshd = Sshd::start();
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let inv = sshd.inventory(&sb, 6, "");
     let log = sshd.path("shared/log");
     let pb = sb.playbook(
@@ -580,7 +418,7 @@ steps:
         ),
     );
     let t = sb.path("t.jsonl");
-    let mut term = run_in_terminal(&sb, &pb, &inv, &t);
+    let mut term = sb.run_pty(&pb, &t, &["-i", inv.to_str().unwrap()]);
     term.expect_run_prompt();
     term.send_line("y");
     term.expect("How many hosts?");
@@ -709,7 +547,7 @@ steps:
 #[test]
 fn ctrl_c_mid_fan_out_in_a_terminal_asks_and_retry_runs_only_the_unfinished_hosts() {
     let sshd = Sshd::start();
-    let sb = Sandbox::new();
+    let sb = Sandbox::for_terminal();
     let inv = sshd.inventory(&sb, 3, "");
     let log = sshd.path("shared/log");
     let gate = sshd.path("shared/gate");
@@ -730,7 +568,7 @@ steps:
         ),
     );
     let t = sb.path("t.jsonl");
-    let mut term = run_in_terminal(&sb, &pb, &inv, &t);
+    let mut term = sb.run_pty(&pb, &t, &["-i", inv.to_str().unwrap()]);
     term.expect_run_prompt();
     term.send_line("y");
     assert!(wait_for(Duration::from_secs(20), || {
