@@ -36,6 +36,7 @@ fn every_test_module_is_on_the_architecture_map() {
         "process",
         "http",
         "sshd",
+        "schema",
     ] {
         assert!(
             root().join(format!("tests/it/support/{name}.rs")).is_file()

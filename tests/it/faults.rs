@@ -13,21 +13,6 @@ use serde_json::Value;
 
 use crate::support::*;
 
-/// Every line of a transcript validates against the published schema.
-fn assert_schema_valid(transcript: &Path) {
-    let root = crate::support::root();
-    let text = std::fs::read_to_string(root.join("schemas/transcript.v1.json")).unwrap();
-    let schema: Value = serde_json::from_str(&text).unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
-    for record in read_transcript(transcript) {
-        let errors: Vec<String> = validator
-            .iter_errors(&record)
-            .map(|e| e.to_string())
-            .collect();
-        assert!(errors.is_empty(), "{record}\n{errors:?}");
-    }
-}
-
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
 }
@@ -324,7 +309,7 @@ finally:
     assert_eq!(c.get("after"), Some(&1), "{c:?}");
     // The resumed run reaches its end: `finally` runs again there.
     assert_eq!(c.get("report"), Some(&2), "{c:?}");
-    assert_schema_valid(&transcript);
+    assert_transcript_valid(&transcript);
 }
 
 #[test]
@@ -718,7 +703,7 @@ finally:
         );
     }
     assert!(!r.dump().contains("s3cret-value"));
-    assert_schema_valid(&r.transcript);
+    assert_transcript_valid(&r.transcript);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Output, RunResult, Sandbox, root};
+use crate::support::{Output, RunResult, Sandbox, Schema, root};
 
 /// Every schema `runbook schema` publishes, with its file under schemas/.
 const SCHEMAS: [(&str, &str); 8] = [
@@ -18,26 +18,6 @@ const SCHEMAS: [(&str, &str); 8] = [
     ("report", "report.v1.json"),
     ("check", "check.v1.json"),
 ];
-
-fn validator(file: &str) -> jsonschema::Validator {
-    let text = std::fs::read_to_string(root().join("schemas").join(file)).unwrap();
-    let schema: Value = serde_json::from_str(&text).unwrap();
-    jsonschema::validator_for(&schema)
-        .unwrap_or_else(|err| panic!("schemas/{file} is not a valid JSON Schema: {err}"))
-}
-
-#[track_caller]
-fn assert_valid(file: &str, what: &str, value: &Value) {
-    let errors: Vec<String> = validator(file)
-        .iter_errors(value)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{what} against schemas/{file}:\n{}",
-        errors.join("\n")
-    );
-}
 
 #[test]
 fn every_schema_is_published_and_fresh() {
@@ -55,7 +35,7 @@ fn every_schema_is_published_and_fresh() {
             stdout == checked_in,
             "schemas/{file} is stale: run `cargo run -- schema {name} > schemas/{file}`"
         );
-        validator(file);
+        Schema::load(file);
     }
     // Each output names its version, and its schema says which.
     for (file, format) in [
@@ -76,6 +56,7 @@ fn every_schema_is_published_and_fresh() {
 #[test]
 fn every_seed_plan_validates() {
     let sb = Sandbox::new();
+    let schema = Schema::load("plan.v1.json");
     let mut checked = 0;
     for system in [
         "apeg",
@@ -108,7 +89,7 @@ fn every_seed_plan_validates() {
             assert_eq!(code, 0, "{}: {stderr}", path.display());
             let plan: Value = serde_json::from_str(&stdout).unwrap();
             assert_eq!(plan["format"], "runbook-plan/v1");
-            assert_valid("plan.v1.json", &path.display().to_string(), &plan);
+            schema.assert_valid(&path.display().to_string(), &plan);
             checked += 1;
         }
     }
@@ -142,7 +123,7 @@ fn a_plan_diff_validates() {
     ]);
     assert_eq!(code, 0, "{stderr}");
     let diff: Value = serde_json::from_str(&stdout).unwrap();
-    assert_valid("plan-diff.v1.json", "the diff", &diff);
+    Schema::load("plan-diff.v1.json").assert_valid("the diff", &diff);
     assert_eq!(
         diff["summary"],
         json!({"added": 1, "removed": 0, "moved": 1, "changed": 1, "unchanged": 0})
@@ -204,7 +185,7 @@ fn a_run_summary_gives_every_step_a_reason_and_validates() {
     let r = mixed_run(&sb);
     r.assert_code(1);
     let summary: Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_valid("run.v1.json", "the run summary", &summary);
+    Schema::load("run.v1.json").assert_valid("the run summary", &summary);
     assert_eq!(summary["format"], "runbook-run/v1");
     assert_eq!(summary["outcome"], "failed");
     assert_eq!(summary["failed_step"], "manual");
@@ -261,10 +242,11 @@ fn a_run_summary_gives_every_step_a_reason_and_validates() {
     } = sb.output(&["report", r.transcript.to_str().unwrap(), "--format", "json"]);
     assert_eq!(code, 0, "{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
-    assert_valid("report.v1.json", "the report", &report);
+    Schema::load("report.v1.json").assert_valid("the report", &report);
     // And every record against the transcript's.
+    let transcript = Schema::load("transcript.v1.json");
     for record in &r.records {
-        assert_valid("transcript.v1.json", "a record", record);
+        transcript.assert_valid("a record", record);
     }
 }
 
@@ -317,5 +299,5 @@ fn a_check_report_validates() {
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["format"], "runbook-check/v1");
     assert!(report["errors"].as_u64().unwrap() > 30, "{stdout}");
-    assert_valid("check.v1.json", "the check report", &report);
+    Schema::load("check.v1.json").assert_valid("the check report", &report);
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{fixtures, root, runbook, yaml_under};
+use crate::support::{Schema, fixtures, root, runbook, yaml_under};
 
 /// Folders whose YAML must be valid, when they exist.
 const FOLDERS: &[&str] = &[
@@ -13,13 +13,6 @@ const FOLDERS: &[&str] = &[
     "examples",
     "tests/fixtures/valid",
 ];
-
-fn validator(name: &str) -> jsonschema::Validator {
-    let text = std::fs::read_to_string(root().join("schemas").join(name)).unwrap();
-    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
-    jsonschema::validator_for(&schema)
-        .unwrap_or_else(|err| panic!("schemas/{name} is not a valid JSON Schema: {err}"))
-}
 
 /// Parses YAML the way the loader does (strict booleans), into JSON.
 fn yaml_to_json(path: &Path) -> serde_json::Value {
@@ -47,8 +40,8 @@ fn runbook_files() -> Vec<PathBuf> {
 
 #[test]
 fn every_file_validates_against_the_schema() {
-    let playbook = validator("playbook.v1.json");
-    let inventory = validator("inventory.v1.json");
+    let playbook = Schema::load("playbook.v1.json");
+    let inventory = Schema::load("inventory.v1.json");
     let files = runbook_files();
     assert!(
         files
@@ -59,15 +52,14 @@ fn every_file_validates_against_the_schema() {
     let mut failures = Vec::new();
     for path in &files {
         let value = yaml_to_json(path);
-        let validator = match value["kind"].as_str() {
+        let schema = match value["kind"].as_str() {
             Some("Inventory") => &inventory,
             _ => &playbook,
         };
-        for error in validator.iter_errors(&value) {
+        for error in schema.errors(&value) {
             failures.push(format!(
-                "{} at {}: {error}",
-                path.strip_prefix(root()).unwrap().display(),
-                error.instance_path()
+                "{}: {error}",
+                path.strip_prefix(root()).unwrap().display()
             ));
         }
     }
@@ -143,8 +135,8 @@ fn parse_for_schema(path: &Path) -> Option<serde_json::Value> {
 
 #[test]
 fn the_schema_and_check_agree_on_every_file() {
-    let playbook = validator("playbook.v1.json");
-    let inventory = validator("inventory.v1.json");
+    let playbook = Schema::load("playbook.v1.json");
+    let inventory = Schema::load("inventory.v1.json");
     let mut files: Vec<PathBuf> = ["valid", "warnings", "invalid"]
         .iter()
         .flat_map(|kind| fixtures(kind))
@@ -184,14 +176,11 @@ fn the_schema_and_check_agree_on_every_file() {
         let schema_errors: Vec<String> = match parse_for_schema(&root().join(file)) {
             None => vec!["not YAML".into()],
             Some(value) => {
-                let validator = match value["kind"].as_str() {
+                let schema = match value["kind"].as_str() {
                     Some("Inventory") => &inventory,
                     _ => &playbook,
                 };
-                validator
-                    .iter_errors(&value)
-                    .map(|e| format!("{} at {}", e, e.instance_path()))
-                    .collect()
+                schema.errors(&value)
             }
         };
         let check_errors = errors.get(&name).cloned().unwrap_or_default();

@@ -1,7 +1,7 @@
 //! The one harness of the integration tests: a sandbox folder that runs the real `runbook`
 //! binary in a cleared environment, the [`Test`] builder (playbook, inventory, vars, args,
 //! expected exit, output and transcript events), transcripts read back as JSON, the binary in a
-//! pseudo-terminal ([`Term`]), fixtures and insta settings, process lookups through /proc, a
+//! pseudo-terminal ([`Term`]), fixtures and insta settings, the published JSON Schemas, process lookups through /proc, a
 //! loopback HTTP sink for webhooks and a loopback sshd for remote steps.
 //!
 //! Every test file is a module of tests/it/main.rs and names what it uses here as
@@ -16,6 +16,7 @@ mod http;
 mod process;
 mod pty;
 mod sandbox;
+mod schema;
 mod sshd;
 mod test;
 mod transcript;
@@ -25,6 +26,7 @@ pub use http::*;
 pub use process::*;
 pub use pty::*;
 pub use sandbox::*;
+pub use schema::*;
 pub use sshd::*;
 pub use test::*;
 pub use transcript::*;
