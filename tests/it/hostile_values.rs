@@ -2,16 +2,17 @@
 //! value enters a run, must execute nothing, hang nothing and crash nothing; a secret, a var
 //! derived from it and a multi-line secret must appear in no output of any kind.
 //!
-//! Every command runs with a deadline ([`bounded`]): a hang fails the test instead of the suite.
+//! Every command runs with a deadline ([`DEADLINE`]): a hang fails the test instead of the suite.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{HttpSink, Sandbox, Term, closed_port, files_under, read_transcript};
+use crate::support::{
+    HttpSink, Sandbox, Term, TimedOutput, closed_port, files_under, output_within, read_transcript,
+};
 
 /// How long any one command of these tests may take before it counts as hung.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -33,65 +34,24 @@ const HOSTILE: &[&str] = &[
     "\x1b]0;owned\x07\x1b[2J",
 ];
 
-/// What a finished command left behind.
-struct Finished {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
-/// Runs `cmd` to its end, killing it (and failing the test) after [`DEADLINE`].
-fn bounded(mut cmd: Command) -> Finished {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let started = Instant::now();
-    let mut child = cmd.spawn().expect("start runbook");
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("runbook hung: killed after {DEADLINE:?} ({cmd:?})");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Finished {
-        code: status.code(),
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
-        took: started.elapsed(),
-    }
-}
-
 /// `runbook run --yes --allow-destructive --manual skip PLAYBOOK --transcript T ARGS...`
-fn run(sb: &Sandbox, playbook: &Path, args: &[&str], env: &[(&str, &str)]) -> (Finished, PathBuf) {
+fn run(
+    sb: &Sandbox,
+    playbook: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (TimedOutput, PathBuf) {
     let transcript = sb.next_transcript();
     let mut cmd = sb.run_command(playbook, &transcript, args);
     cmd.args(["--allow-destructive", "--manual", "skip"]);
     cmd.envs(env.iter().copied());
-    (bounded(cmd), transcript)
+    (output_within(cmd, DEADLINE), transcript)
 }
 
-fn runbook(sb: &Sandbox, args: &[&str]) -> Finished {
+fn runbook(sb: &Sandbox, args: &[&str]) -> TimedOutput {
     let mut cmd = sb.command();
     cmd.args(args);
-    bounded(cmd)
+    output_within(cmd, DEADLINE)
 }
 
 /// YAML (as JSON, which YAML reads) holding `value` under `key`.
@@ -172,7 +132,7 @@ steps:
 const CHANNEL: &str = r#"channels: { cmd: { command: "cat > esc-stdin.out; printf '%s' {{ message }} > esc-message.out" } }"#;
 
 /// Asserts a run with hostile `value` executed nothing and delivered it intact everywhere.
-fn assert_data(sb: &Sandbox, value: &str, how: &str, result: &Finished, transcript: &Path) {
+fn assert_data(sb: &Sandbox, value: &str, how: &str, result: &TimedOutput, transcript: &Path) {
     let context = format!(
         "{how} with {value:?}: exit {:?}\nstderr:\n{}",
         result.code, result.stderr

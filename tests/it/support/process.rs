@@ -1,8 +1,9 @@
-//! Processes: waiting, signals, lookups through /proc, ports and files a run leaves.
+//! Processes: waiting, deadlines, signals, lookups through /proc, ports and files a run leaves.
 
+use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Polls until `cond` holds or `timeout` passes; returns whether it held.
@@ -32,6 +33,58 @@ pub fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStat
             panic!("runbook did not exit within {timeout:?}");
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// What a command run by [`output_within`] printed, how it ended and how long it took.
+#[derive(Debug)]
+pub struct TimedOutput {
+    /// `None` when a signal ended it.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+/// Runs `cmd` to its end, stdin from /dev/null and its output read as it comes; kills it and
+/// fails the test when it runs longer than `deadline`, so a hang fails one test, not the suite.
+pub fn output_within(mut cmd: Command, deadline: Duration) -> TimedOutput {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|err| panic!("start {cmd:?}: {err}"));
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    // Read while it runs: a full pipe would stall it.
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hung: killed after {deadline:?} ({cmd:?})");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    TimedOutput {
+        code: status.code(),
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+        took: started.elapsed(),
     }
 }
 
