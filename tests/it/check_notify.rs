@@ -10,10 +10,7 @@ use crate::support::*;
 fn a_warning_check_notifies_its_channel_once_the_step_ends() {
     let sink = HttpSink::start();
     let sb = Sandbox::new();
-    let inv = sb.inventory(
-        "inv.yaml",
-        &format!("channels:\n  oncall: {{ webhook: \"{}\" }}\n", sink.url),
-    );
+    let inv = sb.webhook_inventory(&sink.url, &["oncall"]);
     let pb = sb.playbook(
         "pb.yaml",
         "thresholds",
@@ -80,10 +77,7 @@ steps:
 fn a_retried_step_notifies_once_for_its_final_check() {
     let sink = HttpSink::start();
     let sb = Sandbox::new();
-    let inv = sb.inventory(
-        "inv.yaml",
-        &format!("channels:\n  oncall: {{ webhook: \"{}\" }}\n", sink.url),
-    );
+    let inv = sb.webhook_inventory(&sink.url, &["oncall"]);
     let pb = sb.playbook(
         "pb.yaml",
         "retried",

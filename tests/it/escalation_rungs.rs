@@ -31,13 +31,7 @@ fn policy_pages(records: &[Value]) -> Vec<(u64, u64)> {
 fn a_rung_with_when_pages_once_the_value_it_reads_is_chosen() {
     let sink = HttpSink::start();
     let sb = Sandbox::new();
-    let inv = sb.inventory(
-        "inv.yaml",
-        &format!(
-            "channels:\n  cto: {{ webhook: \"{url}?to=cto\" }}\n  lead: {{ webhook: \"{url}?to=lead\" }}\n",
-            url = sink.url
-        ),
-    );
+    let inv = sb.webhook_inventory_by_channel(&sink.url, &["cto", "lead"]);
     let pb = sb.playbook(
         "pb.yaml",
         "severity-ladder",
@@ -86,13 +80,7 @@ steps:
 fn a_repeating_rung_pages_on_its_cadence_while_its_when_holds() {
     let sink = HttpSink::start();
     let sb = Sandbox::new();
-    let inv = sb.inventory(
-        "inv.yaml",
-        &format!(
-            "channels:\n  stakeholders: {{ webhook: \"{}\" }}\n",
-            sink.url
-        ),
-    );
+    let inv = sb.webhook_inventory(&sink.url, &["stakeholders"]);
     let pb = sb.playbook(
         "pb.yaml",
         "updates",
@@ -139,13 +127,7 @@ steps:
 fn a_repeating_rung_stops_when_its_playbook_ends() {
     let sink = HttpSink::start();
     let sb = Sandbox::new();
-    let inv = sb.inventory(
-        "inv.yaml",
-        &format!(
-            "channels:\n  stakeholders: {{ webhook: \"{}\" }}\n",
-            sink.url
-        ),
-    );
+    let inv = sb.webhook_inventory(&sink.url, &["stakeholders"]);
     sb.write(
         "p1.yaml",
         "apiVersion: runbook/v1\nkind: Playbook\nmetadata: { name: p1 }\n\
@@ -174,13 +156,7 @@ fn a_repeating_rung_stops_when_its_playbook_ends() {
 fn a_resumed_run_goes_on_with_the_cadence_and_sends_no_page_twice() {
     let sink = HttpSink::start();
     let sb = Sandbox::new();
-    let inv = sb.inventory(
-        "inv.yaml",
-        &format!(
-            "channels:\n  stakeholders: {{ webhook: \"{}\" }}\n",
-            sink.url
-        ),
-    );
+    let inv = sb.webhook_inventory(&sink.url, &["stakeholders"]);
     let pb = sb.playbook(
         "pb.yaml",
         "cadence",

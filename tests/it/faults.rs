@@ -373,10 +373,7 @@ fn a_full_disk_stops_the_run_and_resume_finishes_it() {
 fn a_rung_due_during_a_long_gap_fires_late_on_resume_and_the_report_shows_the_gap() {
     let sink = HttpSink::start();
     let sb = Sandbox::new();
-    let inv = sb.inventory(
-        "inv.yaml",
-        &format!("channels:\n  lead: {{ webhook: \"{}\" }}\n", sink.url),
-    );
+    let inv = sb.webhook_inventory(&sink.url, &["lead"]);
     let pb = sb.playbook(
         "pb.yaml",
         "late",
@@ -470,10 +467,7 @@ fn sub_playbook_with_a_rung(
     run: &str,
 ) -> (HttpSink, std::path::PathBuf) {
     let sink = HttpSink::start();
-    let inv = sb.inventory(
-        "inv.yaml",
-        &format!("channels:\n  senior: {{ webhook: \"{}\" }}\n", sink.url),
-    );
+    let inv = sb.webhook_inventory(&sink.url, &["senior"]);
     sb.write(
         &format!("{name}.yaml"),
         &format!(
@@ -520,10 +514,7 @@ fn a_hanging_webhook_delays_no_step_and_ends_abandoned() {
         }
     });
     let sb = Sandbox::new();
-    let inv = sb.inventory(
-        "inv.yaml",
-        &format!("channels:\n  stuck: {{ webhook: \"{url}\" }}\n"),
-    );
+    let inv = sb.webhook_inventory(&url, &["stuck"]);
     let pb = sb.playbook(
         "pb.yaml",
         "hanging",

@@ -29,10 +29,7 @@ fn resume(sb: &Sandbox, transcript: &std::path::Path) -> std::process::Output {
 fn notify_sends_the_message_and_the_report_so_far_with_secrets_masked() {
     let sink = HttpSink::start();
     let sb = Sandbox::new();
-    let inv = sb.inventory(
-        "inv.yaml",
-        &format!("channels:\n  lead: {{ webhook: \"{}\" }}\n", sink.url),
-    );
+    let inv = sb.webhook_inventory(&sink.url, &["lead"]);
     let pb = sb.playbook(
         "pb.yaml",
         "notify-now",

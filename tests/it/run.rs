@@ -1608,10 +1608,7 @@ steps:
 fn time_based_escalation_fires_during_the_run() {
     let sink = HttpSink::start();
     let sb = Sandbox::new();
-    let inv = sb.inventory(
-        "inv.yaml",
-        &format!("channels:\n  oncall: {{ webhook: \"{}\" }}\n", sink.url),
-    );
+    let inv = sb.webhook_inventory(&sink.url, &["oncall"]);
     let pb = sb.playbook(
         "pb.yaml",
         "webhook-policy",
@@ -1659,9 +1656,9 @@ steps:
 fn a_page_that_cannot_be_delivered_fails_an_unattended_run_unless_allowed() {
     let port = closed_port();
     let sb = Sandbox::new();
-    let inv = sb.inventory(
-        "inv.yaml",
-        &format!("channels:\n  oncall: {{ webhook: \"http://127.0.0.1:{port}/secret-token\" }}\n"),
+    let inv = sb.webhook_inventory(
+        &format!("http://127.0.0.1:{port}/secret-token"),
+        &["oncall"],
     );
     let pb = sb.playbook(
         "pb.yaml",

@@ -37,21 +37,17 @@ fn outcome<'a>(records: &'a [Value], step: &str) -> &'a Value {
 fn ai_estimator_triage_pages_the_senior_engineer_for_a_p1() {
     let sink = HttpSink::start();
     let sb = Sandbox::new();
-    let mut channels = String::new();
-    for ch in [
-        "senior-engineer",
-        "infrastructure-manager",
-        "cto",
-        "security-manager",
-        "development-team",
-        "ops-team",
-    ] {
-        channels.push_str(&format!(
-            "  {ch}: {{ webhook: \"{url}?to={ch}\" }}\n",
-            url = sink.url
-        ));
-    }
-    let inv = sb.inventory("inv.yaml", &format!("channels:\n{channels}"));
+    let inv = sb.webhook_inventory_by_channel(
+        &sink.url,
+        &[
+            "senior-engineer",
+            "infrastructure-manager",
+            "cto",
+            "security-manager",
+            "development-team",
+            "ops-team",
+        ],
+    );
     let path = stubs(
         &sb,
         &[

@@ -151,6 +151,29 @@ impl Sandbox {
         )
     }
 
+    /// Writes `inv.yaml`, an inventory whose `channels` each post to the webhook at `url` (an
+    /// [`super::HttpSink`]'s, say).
+    pub fn webhook_inventory(&self, url: &str, channels: &[&str]) -> PathBuf {
+        self.webhook_channels(channels, |_| url.to_owned())
+    }
+
+    /// As [`Sandbox::webhook_inventory`], each channel posting to `URL?to=CHANNEL`: the request
+    /// line names the channel it was sent to.
+    pub fn webhook_inventory_by_channel(&self, url: &str, channels: &[&str]) -> PathBuf {
+        self.webhook_channels(channels, |channel| format!("{url}?to={channel}"))
+    }
+
+    fn webhook_channels(&self, channels: &[&str], url: impl Fn(&str) -> String) -> PathBuf {
+        let mut body = String::from("channels:\n");
+        for channel in channels {
+            body.push_str(&format!(
+                "  {channel}: {{ webhook: \"{}\" }}\n",
+                url(channel)
+            ));
+        }
+        self.inventory("inv.yaml", &body)
+    }
+
     /// A fresh transcript path for the next run: `run-1.jsonl`, `run-2.jsonl`, ...
     pub fn next_transcript(&self) -> PathBuf {
         let n = self.runs.get() + 1;
