@@ -2,7 +2,6 @@
 //! applies depending on a value the run learns) and `every:` (a rung repeats until its
 //! playbook ends), through run, resume, plan and report.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -184,16 +183,7 @@ steps:
 
     // Down for 2m30s: the pages due at 1m and 2m collapse into one, late (repeat 1).
     backdate(&transcript, Duration::from_secs(150));
-    let resume = |transcript: &Path| {
-        let mut cmd = sb.command();
-        cmd.args(["resume", "--yes", "--operator", "tester"])
-            .arg(transcript)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        cmd.spawn().unwrap()
-    };
-    let mut resumed = resume(&transcript);
+    let mut resumed = sb.spawn_resume(&transcript, &[]);
     assert!(wait_for(Duration::from_secs(10), || policy_pages(
         &read_transcript(&transcript)
     )
@@ -207,7 +197,7 @@ steps:
     // Down another minute: the 3m page is due; the 2m one is not sent again.
     backdate(&transcript, Duration::from_secs(60));
     sb.write("fast", "");
-    let mut resumed = resume(&transcript);
+    let mut resumed = sb.spawn_resume(&transcript, &[]);
     let status = wait_exit(&mut resumed, Duration::from_secs(30));
     assert_eq!(status.code(), Some(0));
     let records = read_transcript(&transcript);

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -96,15 +95,6 @@ impl Lcg {
     }
 }
 
-fn resume(sb: &Sandbox, transcript: &Path, extra: &[&str]) -> std::process::Output {
-    sb.command()
-        .args(["resume", "--yes", "--operator", "tester"])
-        .arg(transcript)
-        .args(extra)
-        .output()
-        .expect("run resume")
-}
-
 /// One kill -9 `after` the start, then a resume; checks that nothing finished ran twice.
 fn kill_and_resume(after: Duration, seed: u64) {
     let sb = Sandbox::new();
@@ -120,16 +110,9 @@ fn kill_and_resume(after: Duration, seed: u64) {
         assert_eq!(counts(&sb).len(), EFFECTS.len() - 1, "{ctx}");
         return;
     }
-    // Whatever the killed run recorded as finished is done.
-    let before = if transcript.exists() {
-        std::fs::read_to_string(&transcript).unwrap_or_default()
-    } else {
-        String::new()
-    };
-    let records: Vec<Value> = before
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    // Whatever the killed run recorded as finished is done (a torn last line is not a record).
+    let before = std::fs::read_to_string(&transcript).unwrap_or_default();
+    let records = read_partial(&transcript);
     if !records.iter().any(|r| r["event"] == "run_started") {
         // Killed before the transcript began: a new run is the only way on.
         return;
@@ -141,8 +124,8 @@ fn kill_and_resume(after: Duration, seed: u64) {
         // Killed after the run's last record, on its way out: it is finished, every effect
         // happened once, and resume rightly refuses (tested below).
         assert_eq!(counts(&sb).len(), EFFECTS.len() - 1, "{ctx}");
-        let out = resume(&sb, &transcript, &[]);
-        assert_eq!(out.status.code(), Some(2), "{ctx}");
+        let out = sb.resume(&transcript, &[]);
+        assert_eq!(out.code, Some(2), "{ctx}");
         return;
     }
     let mut running: Vec<String> = Vec::new();
@@ -155,9 +138,9 @@ fn kill_and_resume(after: Duration, seed: u64) {
         }
     }
     let effects_before = counts(&sb);
-    let out = resume(&sb, &transcript, &[]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{ctx}\n{stderr}\n{before}");
+    let out = sb.resume(&transcript, &[]);
+    let stderr = &out.stderr;
+    assert_eq!(out.code, Some(0), "{ctx}\n{stderr}\n{before}");
     for step in &running {
         assert!(
             stderr.contains(&format!("`{step}` had not finished")),
@@ -183,8 +166,7 @@ fn kill_and_resume(after: Duration, seed: u64) {
             );
         }
     }
-    let all = read_transcript(&transcript);
-    let end = all.last().expect("records");
+    let end = out.records.last().expect("records");
     assert_eq!(end["event"], "run_finished", "{ctx}");
     assert_eq!(end["outcome"], "success", "{ctx}");
 }
@@ -229,9 +211,9 @@ fn kill_9_inside_a_parallel_group_and_a_sub_playbook() {
         std::thread::sleep(Duration::from_millis(20));
         child.kill().expect("kill -9");
         child.wait().expect("wait");
-        let out = resume(&sb, &transcript, &[]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let out = sb.resume(&transcript, &[]);
+        let stderr = &out.stderr;
+        assert_eq!(out.code, Some(0), "{stderr}");
         assert!(
             stderr.contains(&format!("`{ids}` had not finished")),
             "{stderr}"
@@ -244,11 +226,7 @@ fn kill_9_inside_a_parallel_group_and_a_sub_playbook() {
                 "{effect} missing: {c:?}"
             );
         }
-        let records = read_transcript(&transcript);
-        let resumed: Vec<&Value> = records
-            .iter()
-            .filter(|r| r["event"] == "run_resumed")
-            .collect();
+        let resumed = out.events("run_resumed");
         assert_eq!(resumed.len(), 1);
         assert!(
             resumed[0]["rerun"]
@@ -302,8 +280,7 @@ finally:
     assert_eq!(c.get("long"), None);
 
     sb.write("fast", "");
-    let out = resume(&sb, &transcript, &[]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    sb.resume(&transcript, &[]).assert_code(0);
     let c = counts(&sb);
     assert_eq!(c.get("first"), Some(&1), "{c:?}");
     assert_eq!(c.get("after"), Some(&1), "{c:?}");
@@ -355,8 +332,7 @@ fn a_full_disk_stops_the_run_and_resume_finishes_it() {
     );
 
     // Space again: the resume finishes it, nothing recorded as finished runs twice.
-    let out = resume(&sb, &transcript, &[]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    sb.resume(&transcript, &[]).assert_code(0);
     let c = counts(&sb);
     for i in 1..=12 {
         let id = format!("s{i}");
@@ -401,10 +377,8 @@ steps:
     sb.write("fast", "");
 
     let started = Instant::now();
-    let mut cmd = sb.command();
-    cmd.args(["resume", "--yes", "--operator", "tester"])
-        .arg(&transcript);
-    let mut resumed = cmd
+    let mut resumed = sb
+        .resume_command(&transcript, &[])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -627,11 +601,11 @@ fn a_step_left_running_by_a_killed_run_is_stopped_before_resume_runs_it() {
     );
     // Resume: the leftover group is stopped first; the step runs again (quickly now).
     sb.write("second", "");
-    let out = resume(&sb, &transcript, &[]);
+    let out = sb.resume(&transcript, &[]);
     let left = processes_matching("sleep 40.2");
     kill_leftovers("sleep 40.2");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let err = &out.stderr;
+    assert_eq!(out.code, Some(0), "{err}");
     assert!(left.is_empty(), "the leftover outlived the resume");
     assert!(
         err.contains("`bg` was still running from the stopped run; its processes were stopped"),

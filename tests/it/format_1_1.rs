@@ -12,15 +12,6 @@ fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
 }
 
-/// `runbook resume --yes` of a transcript.
-fn resume(sb: &Sandbox, transcript: &std::path::Path) -> std::process::Output {
-    sb.command()
-        .args(["resume", "--yes", "--operator", "tester"])
-        .arg(transcript)
-        .output()
-        .expect("run resume")
-}
-
 // ---------------------------------------------------------------------------------------------
 // notify:
 // ---------------------------------------------------------------------------------------------
@@ -118,8 +109,7 @@ steps:
     kill_leftovers("sleep 30.23");
     assert_eq!(status.code(), Some(3));
     sb.write("fast", "");
-    let out = resume(&sb, &transcript);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    sb.resume(&transcript, &[]).assert_code(0);
     let sent = std::fs::read_to_string(sb.path("sent.txt")).unwrap();
     assert_eq!(sent, "started the drill\n", "sent exactly once");
     assert_eq!(

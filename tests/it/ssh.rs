@@ -215,19 +215,9 @@ steps:
         "the first two batches finished: {finished:?}"
     );
     std::fs::write(&gate, "").unwrap();
-    let out = sb
-        .command()
-        .args(["resume", "--yes", "--operator", "tester"])
-        .arg(&transcript)
-        .output()
-        .unwrap();
+    let out = sb.resume(&transcript, &[]);
     kill_leftovers("sleep 30.91");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    out.assert_code(0);
     let ran = lines(&log);
     // A host recorded as finished never runs again; the hosts in flight at the kill do.
     for host in (1..=6).map(|i| format!("web-{i}")) {
@@ -524,18 +514,7 @@ steps:
         "the next batch never started"
     );
     std::fs::write(&gate, "").unwrap();
-    let out = sb
-        .command()
-        .args(["resume", "--yes", "--operator", "tester"])
-        .arg(&transcript)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sb.resume(&transcript, &[]).assert_code(0);
     for i in 1..=8 {
         let host = format!("web-{i}");
         // web-5 was in flight: it runs again; every other host runs exactly once.

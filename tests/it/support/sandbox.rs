@@ -235,16 +235,32 @@ impl Sandbox {
         RunResult::read(&cmd.output().expect("start runbook"), transcript)
     }
 
-    /// `runbook resume --yes --operator tester TRANSCRIPT ARGS...`, to the end.
+    /// `runbook resume --yes --operator tester TRANSCRIPT ARGS...`
+    pub fn resume_command(&self, transcript: &Path, args: &[&str]) -> Command {
+        let mut cmd = self.command();
+        cmd.args(["resume", "--yes", "--operator", "tester"])
+            .arg(transcript)
+            .args(args);
+        cmd
+    }
+
+    /// Resumes the run of `transcript` to its end and reads everything back.
     pub fn resume(&self, transcript: &Path, args: &[&str]) -> RunResult {
         let out = self
-            .command()
-            .args(["resume", "--yes", "--operator", "tester"])
-            .arg(transcript)
-            .args(args)
+            .resume_command(transcript, args)
             .output()
             .expect("start runbook resume");
         RunResult::read(&out, transcript.to_owned())
+    }
+
+    /// Resumes the run of `transcript` in the background (no stdin, output to null).
+    pub fn spawn_resume(&self, transcript: &Path, args: &[&str]) -> Child {
+        self.resume_command(transcript, args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn runbook resume")
     }
 
     /// A [`Test`] in this sandbox.
