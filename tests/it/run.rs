@@ -46,15 +46,6 @@ fn check_torn_transcript(path: &std::path::Path) -> Vec<Value> {
     records
 }
 
-/// Whether the (possibly still growing) transcript has a record matching `pred`.
-fn transcript_has(path: &std::path::Path, pred: impl Fn(&Value) -> bool) -> bool {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .any(|v| pred(&v))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Step kinds and outcomes
 // ---------------------------------------------------------------------------------------------
@@ -1419,11 +1410,9 @@ fn sigkill_at_any_moment_leaves_a_readable_transcript() {
         );
         if delay_ms == u64::MAX {
             // Kill in the middle of the long step.
-            assert!(wait_for(Duration::from_secs(20), || {
-                transcript_has(&transcript, |v| {
-                    v["event"] == "output" && v["step"] == "long"
-                })
-            }));
+            wait_for_record(&transcript, Duration::from_secs(20), |v| {
+                v["event"] == "output" && v["step"] == "long"
+            });
         } else {
             std::thread::sleep(Duration::from_millis(delay_ms));
         }

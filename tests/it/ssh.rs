@@ -203,10 +203,8 @@ steps:
     }));
     child.kill().unwrap();
     child.wait().unwrap();
-    let finished: Vec<String> = std::fs::read_to_string(&transcript)
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    let finished: Vec<String> = read_partial(&transcript)
+        .iter()
         .filter(|r| r["event"] == "step_finished" && r["outcome"] == "ok")
         .filter_map(|r| s(&r["step"]).strip_prefix("roll@").map(str::to_owned))
         .collect();
@@ -483,10 +481,8 @@ steps:
     let (mut child, transcript) = sb.spawn_run(&pb, &["-i", inv.to_str().unwrap()]);
     // web-4 and web-6 finished; web-5 sleeps on the host (web-7 and web-8 wait for its batch).
     let finished = |host: &str| {
-        std::fs::read_to_string(&transcript)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        read_partial(&transcript)
+            .iter()
             .any(|r| r["event"] == "step_finished" && r["step"] == format!("roll@{host}"))
     };
     assert!(wait_for(Duration::from_secs(30), || {
