@@ -885,11 +885,12 @@ fn run_and_kill(sb: &Sandbox, step: &str, delay: Duration) -> std::path::PathBuf
         r["event"] == "step_started" && r["step"] == step
     });
     // Its first line is in the log before the kill, so the rerun shows as a second line.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !log_lines(sb).iter().any(|l| l == step) {
-        assert!(Instant::now() < deadline, "`{step}` never wrote its line");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(
+        wait_for(Duration::from_secs(10), || log_lines(sb)
+            .iter()
+            .any(|l| l == step)),
+        "`{step}` never wrote its line"
+    );
     std::thread::sleep(delay);
     child.kill().expect("kill -9"); // SIGKILL
     let status = child.wait().expect("wait for runbook");
