@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::root;
+use crate::support::{Sandbox, root};
 
 fn copy_dir(from: &Path, to: &Path) {
     for entry in walkdir::WalkDir::new(from) {
@@ -105,8 +105,8 @@ struct StepRun {
 
 #[test]
 fn the_action_checks_and_posts_the_plan_diff_of_a_pull_request() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("repo");
+    let sb = Sandbox::new();
+    let repo = sb.path("repo");
     copy_dir(&root().join("playbooks"), &repo.join("playbooks"));
     copy_dir(&root().join("inventories"), &repo.join("inventories"));
     git(&repo, &["init", "-q", "-b", "main"]);
@@ -134,24 +134,17 @@ fn the_action_checks_and_posts_the_plan_diff_of_a_pull_request() {
         .parent()
         .unwrap()
         .to_owned();
-    let stub_dir = tmp.path().join("bin");
-    std::fs::create_dir_all(&stub_dir).unwrap();
-    let gh_log = tmp.path().join("gh.log");
-    std::fs::write(
-        stub_dir.join("gh"),
-        format!(
+    let gh_log = sb.path("gh.log");
+    let gh = sb.write_executable(
+        "bin/gh",
+        &format!(
             "#!/usr/bin/env bash\n# A stand-in for the GitHub CLI: records each call and the body it posts.\necho \"gh $*\" >> {log}\nfor a in \"$@\"; do case \"$a\" in body=@*) cat \"${{a#body=@}}\" >> {log};; esac; done\n",
             log = gh_log.display()
         ),
-    )
-    .unwrap();
-    let mut perms = std::fs::metadata(stub_dir.join("gh"))
-        .unwrap()
-        .permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(stub_dir.join("gh"), perms).unwrap();
-    let summary = tmp.path().join("step-summary.md");
-    let runner_temp = tmp.path().join("runner-temp");
+    );
+    let stub_dir = gh.parent().unwrap();
+    let summary = sb.path("step-summary.md");
+    let runner_temp = sb.path("runner-temp");
     std::fs::create_dir_all(&runner_temp).unwrap();
 
     let mut context = Context {
@@ -194,9 +187,9 @@ fn the_action_checks_and_posts_the_plan_diff_of_a_pull_request() {
             continue;
         }
         assert_eq!(step["shell"], "bash", "{name}");
-        let script = tmp.path().join(format!("step-{i}.sh"));
+        let script = sb.path(&format!("step-{i}.sh"));
         std::fs::write(&script, step["run"].as_str().unwrap()).unwrap();
-        let output_file = tmp.path().join(format!("output-{i}"));
+        let output_file = sb.path(&format!("output-{i}"));
         let mut cmd = Command::new("bash");
         cmd.args(["--noprofile", "--norc", "-eo", "pipefail"])
             .arg(&script)
@@ -299,8 +292,8 @@ fn the_action_checks_and_posts_the_plan_diff_of_a_pull_request() {
 
 #[test]
 fn the_action_says_so_when_no_playbook_changed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("repo");
+    let sb = Sandbox::new();
+    let repo = sb.path("repo");
     copy_dir(
         &root().join("playbooks/common"),
         &repo.join("playbooks/common"),
@@ -313,9 +306,9 @@ fn the_action_says_so_when_no_playbook_changed() {
     git(&repo, &["commit", "-q", "-m", "docs"]);
     let action = yaml(&root().join("action.yml"));
     let review = &action["runs"]["steps"][1];
-    let script = tmp.path().join("review.sh");
+    let script = sb.path("review.sh");
     std::fs::write(&script, review["run"].as_str().unwrap()).unwrap();
-    let output_file = tmp.path().join("output");
+    let output_file = sb.path("output");
     let out = Command::new("bash")
         .args(["--noprofile", "--norc", "-eo", "pipefail"])
         .arg(&script)
@@ -325,8 +318,8 @@ fn the_action_says_so_when_no_playbook_changed() {
         .env("BASE", "")
         .env("BASE_REF", "")
         .env("GITHUB_OUTPUT", &output_file)
-        .env("GITHUB_STEP_SUMMARY", tmp.path().join("summary"))
-        .env("RUNNER_TEMP", tmp.path())
+        .env("GITHUB_STEP_SUMMARY", sb.path("summary"))
+        .env("RUNNER_TEMP", sb.root())
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");

@@ -228,15 +228,7 @@ fn hostile_values_through_every_path_are_data_everywhere() {
 fn a_value_is_never_an_option() {
     let sb = Sandbox::new();
     // A fake ssh on PATH: it records that it ran, whatever it was given.
-    sb.write("bin/ssh", "#!/bin/sh\ntouch SSH_RAN\n");
-    let mut perms = std::fs::metadata(sb.path("bin/ssh")).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(sb.path("bin/ssh"), perms).unwrap();
-    let path = format!(
-        "{}:{}",
-        sb.path("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = sb.stand_ins(&[("ssh", "touch SSH_RAN")]);
     let pb = sb.playbook(
         "pb.yaml",
         "option",

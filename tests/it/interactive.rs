@@ -1256,8 +1256,7 @@ steps:
         "inv.yaml",
         "apiVersion: runbook/v1\nkind: Inventory\nchannels:\n  oncall: { command: \"cat >> notified.log\" }\n",
     );
-    let shell = sb.write("fake-shell.sh", "#!/bin/sh\ntouch shell-was-here\n");
-    std::fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let shell = sb.write_executable("fake-shell.sh", "#!/bin/sh\ntouch shell-was-here\n");
     let t = sb.path("t.jsonl");
     let mut cmd = sb.command();
     cmd.arg("run")

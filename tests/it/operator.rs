@@ -703,8 +703,7 @@ fn edit_fills_the_editor_with_the_command_and_shows_the_edit_before_it_runs() {
         "edit",
         "steps:\n  - id: greet\n    run: echo hello-world\n",
     );
-    let editor = sb.write("editor.sh", "#!/bin/sh\nsed -i 's/world/there/' \"$1\"\n");
-    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let editor = sb.write_executable("editor.sh", "#!/bin/sh\nsed -i 's/world/there/' \"$1\"\n");
     let t = sb.path("t.jsonl");
     let mut cmd = sb.command();
     cmd.arg("run")
@@ -890,11 +889,10 @@ steps:
 "#,
     );
     // The editor changes where the output goes and leaves the secret's token in place.
-    let editor = sb.write(
+    let editor = sb.write_executable(
         "editor.sh",
         "#!/bin/sh\ncp \"$1\" seen-by-editor.txt\nsed -i 's/first.txt/second.txt/' \"$1\"\n",
     );
-    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let t = sb.path("t.jsonl");
     let mut cmd = sb.command();
     cmd.arg("run")

@@ -13,20 +13,6 @@ fn book(rel: &str) -> PathBuf {
     root().join("playbooks").join(rel)
 }
 
-/// Writes executable stand-ins under `bin/` and returns a PATH that finds them first.
-fn stubs(sb: &Sandbox, tools: &[(&str, &str)]) -> String {
-    use std::os::unix::fs::PermissionsExt;
-    for (name, script) in tools {
-        let path = sb.write(&format!("bin/{name}"), &format!("#!/bin/bash\n{script}\n"));
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    format!(
-        "{}:{}",
-        sb.path("bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
-}
-
 fn outcome<'a>(records: &'a [Value], step: &str) -> &'a Value {
     &one(records, "step_finished", step)["outcome"]
 }
@@ -48,14 +34,11 @@ fn ai_estimator_triage_pages_the_senior_engineer_for_a_p1() {
             "ops-team",
         ],
     );
-    let path = stubs(
-        &sb,
-        &[
-            ("curl", "exit 7"),
-            ("journalctl", "exit 0"),
-            ("systemctl", "exit 3"),
-        ],
-    );
+    let path = sb.stand_ins(&[
+        ("curl", "exit 7"),
+        ("journalctl", "exit 0"),
+        ("systemctl", "exit 3"),
+    ]);
     let t = sb.path("t.jsonl");
     let mut cmd = sb.command();
     cmd.env("PATH", &path)
@@ -138,22 +121,19 @@ fn the_pm2_rollback_of_production_needs_a_typed_confirmation() {
             .stdout,
     )
     .unwrap();
-    let path = stubs(
-        &sb,
-        &[
-            (
-                "git",
-                &format!(
-                    "[ \"$1\" = fetch ] && exit 0; exec {} \"$@\"",
-                    real_git.trim()
-                ),
+    let path = sb.stand_ins(&[
+        (
+            "git",
+            &format!(
+                "[ \"$1\" = fetch ] && exit 0; exec {} \"$@\"",
+                real_git.trim()
             ),
-            ("npm", "exit 0"),
-            ("pm2", "echo pm2 \"$@\""),
-            ("curl", "echo '{\"status\":\"ok\"}'"),
-            ("mail", "cat >/dev/null"),
-        ],
-    );
+        ),
+        ("npm", "exit 0"),
+        ("pm2", "echo pm2 \"$@\""),
+        ("curl", "echo '{\"status\":\"ok\"}'"),
+        ("mail", "cat >/dev/null"),
+    ]);
     let inv = root().join("inventories/gpt-agent-prod.yaml");
     let args = [
         "-i",
@@ -207,7 +187,7 @@ fn the_memory_watch_passes_when_the_process_is_gone() {
         "inv.yaml",
         "channels:\n  on-call: { command: \"cat >/dev/null\" }\n",
     );
-    let path = stubs(&sb, &[("systemctl", "echo 0"), ("sudo", "exit 0")]);
+    let path = sb.stand_ins(&[("systemctl", "echo 0"), ("sudo", "exit 0")]);
     let r = sb.run_env(
         &book("apeg/troubleshoot-memory-leak.yaml"),
         &[
@@ -257,10 +237,7 @@ fn the_memory_watch_reports_a_growing_process() {
         .spawn()
         .unwrap();
     let pid = grower.id();
-    let path = stubs(
-        &sb,
-        &[("systemctl", &format!("echo {pid}")), ("sudo", "exit 0")],
-    );
+    let path = sb.stand_ins(&[("systemctl", &format!("echo {pid}")), ("sudo", "exit 0")]);
     let r = sb.run_env(
         &book("apeg/troubleshoot-memory-leak.yaml"),
         &[
@@ -310,8 +287,7 @@ fn new_5xx_responses_after_the_migration_roll_it_back() {
     );
     sb.write("backups/apex_full_2026.sql.gz", "backup");
     let counter = sb.path("scrapes");
-    let path = stubs(
-        &sb,
+    let path = sb.stand_ins(
         &[
             (
                 "kubectl",
@@ -392,20 +368,17 @@ fn a_clean_monitoring_window_completes_the_migration() {
         ),
     );
     sb.write("backups/apex_full_2026.sql.gz", "backup");
-    let path = stubs(
-        &sb,
-        &[
-            (
-                "kubectl",
-                "case \"$*\" in *'alembic current'*) echo 'abc1234 (head)';; esac; exit 0",
-            ),
-            ("pytest", "exit 0"),
-            (
-                "curl",
-                "echo 'http_requests_total{method=\"GET\",status=\"500\"} 7'",
-            ),
-        ],
-    );
+    let path = sb.stand_ins(&[
+        (
+            "kubectl",
+            "case \"$*\" in *'alembic current'*) echo 'abc1234 (head)';; esac; exit 0",
+        ),
+        ("pytest", "exit 0"),
+        (
+            "curl",
+            "echo 'http_requests_total{method=\"GET\",status=\"500\"} 7'",
+        ),
+    ]);
     let r = run_migration(&sb, &inv, &path, &[]);
     assert_eq!(*outcome(&r.records, "monitor"), "ok", "{}", r.all());
     assert!(

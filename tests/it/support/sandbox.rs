@@ -126,6 +126,28 @@ impl Sandbox {
         path
     }
 
+    /// Writes an executable file (a script: `text` starts with its `#!` line).
+    pub fn write_executable(&self, rel: &str, text: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.write(rel, text);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("make it executable");
+        path
+    }
+
+    /// Writes bash stand-ins for commands under `bin/`, one `(name, script)` each, and returns
+    /// a PATH that finds them first (for the binary's `PATH`, with [`Sandbox::run_env`]).
+    pub fn stand_ins(&self, tools: &[(&str, &str)]) -> String {
+        for (name, script) in tools {
+            self.write_executable(&format!("bin/{name}"), &format!("#!/bin/bash\n{script}\n"));
+        }
+        format!(
+            "{}:{}",
+            self.path("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+
     /// A file's text; empty when it does not exist.
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path(rel)).unwrap_or_default()
