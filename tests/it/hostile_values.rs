@@ -606,22 +606,10 @@ steps:
 "#,
     );
     let t = sb.path("t.jsonl");
-    let mut inner = sb.command_term("xterm-256color");
-    inner
-        .arg("run")
-        .arg(&pb)
-        .arg("--transcript")
-        .arg(&t)
-        .args(["--operator", "alice"]);
+    let mut cmd = sb.run_pty_command(&pb, &t, &[]);
+    cmd.env("TERM", "xterm-256color");
     // rexpect starts the terminal with echo off; a real one echoes what is typed.
-    let mut cmd = Command::new("sh");
-    cmd.env_clear()
-        .envs(inner.get_envs().filter_map(|(k, v)| Some((k, v?))))
-        .current_dir(sb.root())
-        .args(["-c", "stty echo; exec \"$0\" \"$@\""])
-        .arg(inner.get_program())
-        .args(inner.get_args());
-    let mut term = Term::spawn_raw(cmd);
+    let mut term = Term::spawn_raw_after_stty(cmd, "echo");
     term.expect("Done? [d]one [s]kip [f]ailed [?]");
     term.send_line("d");
     term.expect("Token [Enter keeps the default] (hidden)");

@@ -680,12 +680,8 @@ steps:
 "#,
     );
     let t = sb.path("t.jsonl");
-    let mut cmd = sb.command_term("xterm");
-    cmd.arg("run")
-        .arg(&pb)
-        .arg("--transcript")
-        .arg(&t)
-        .args(["--operator", "alice"]);
+    let mut cmd = sb.run_pty_command(&pb, &t, &[]);
+    cmd.env("TERM", "xterm");
     let mut term = Term::spawn(cmd);
     term.expect_run_prompt();
     term.send_line("y");
@@ -764,12 +760,8 @@ fn a_wait_shows_a_countdown_on_a_capable_terminal() {
     let sb = Sandbox::for_terminal();
     let pb = sb.playbook("pb.yaml", "countdown", WAIT);
     let t = sb.path("t.jsonl");
-    let mut cmd = sb.command_term("xterm");
-    cmd.arg("run")
-        .arg(&pb)
-        .arg("--transcript")
-        .arg(&t)
-        .args(["--operator", "alice"]);
+    let mut cmd = sb.run_pty_command(&pb, &t, &[]);
+    cmd.env("TERM", "xterm");
     let mut term = Term::spawn(cmd);
     // The bar's message counts down: "29.8s left · Enter skips".
     term.expect("s left");
@@ -1258,14 +1250,8 @@ steps:
     );
     let shell = sb.write_executable("fake-shell.sh", "#!/bin/sh\ntouch shell-was-here\n");
     let t = sb.path("t.jsonl");
-    let mut cmd = sb.command();
-    cmd.arg("run")
-        .arg(&pb)
-        .arg("-i")
-        .arg(&inventory)
-        .arg("--transcript")
-        .arg(&t);
-    cmd.args(["--operator", "alice"]).env("SHELL", &shell);
+    let mut cmd = sb.run_pty_command(&pb, &t, &["-i", inventory.to_str().unwrap()]);
+    cmd.env("SHELL", &shell);
     let mut term = Term::spawn(cmd);
     term.expect_run_prompt();
     term.send_line("y");

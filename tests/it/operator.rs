@@ -659,13 +659,8 @@ steps:
 "#,
     );
     let t = sb.path("t.jsonl");
-    let mut cmd = sb.command();
-    cmd.arg("run")
-        .arg(&pb)
-        .arg("--transcript")
-        .arg(&t)
-        .args(["--operator", "alice"])
-        .env("SHELL", "/bin/bash")
+    let mut cmd = sb.run_pty_command(&pb, &t, &[]);
+    cmd.env("SHELL", "/bin/bash")
         // No user rc file: the test does not depend on this machine's.
         .env("HOME", sb.root());
     let mut term = Term::spawn(cmd);
@@ -705,13 +700,8 @@ fn edit_fills_the_editor_with_the_command_and_shows_the_edit_before_it_runs() {
     );
     let editor = sb.write_executable("editor.sh", "#!/bin/sh\nsed -i 's/world/there/' \"$1\"\n");
     let t = sb.path("t.jsonl");
-    let mut cmd = sb.command();
-    cmd.arg("run")
-        .arg(&pb)
-        .arg("--transcript")
-        .arg(&t)
-        .args(["--operator", "alice"])
-        .env("EDITOR", &editor);
+    let mut cmd = sb.run_pty_command(&pb, &t, &[]);
+    cmd.env("EDITOR", &editor);
     let mut term = Term::spawn(cmd);
     term.expect_run_prompt();
     term.send_line("e");
@@ -810,21 +800,9 @@ fn a_step_with_its_own_confirm_question_asks_it_once() {
 /// The binary in a terminal of 24 rows that understands cursor movement (TERM=xterm), every
 /// byte it writes kept: `sh` sizes the terminal, then becomes `runbook run`.
 fn sized_terminal(sb: &Sandbox, pb: &std::path::Path, t: &std::path::Path) -> Term {
-    let mut inner = sb.command_term("xterm");
-    inner
-        .arg("run")
-        .arg(pb)
-        .arg("--transcript")
-        .arg(t)
-        .args(["--operator", "alice"]);
-    let mut cmd = std::process::Command::new("sh");
-    cmd.env_clear()
-        .envs(inner.get_envs().filter_map(|(k, v)| Some((k, v?))))
-        .current_dir(sb.root())
-        .args(["-c", "stty rows 24 cols 100; exec \"$0\" \"$@\""])
-        .arg(inner.get_program())
-        .args(inner.get_args());
-    Term::spawn_raw(cmd)
+    let mut cmd = sb.run_pty_command(pb, t, &[]);
+    cmd.env("TERM", "xterm");
+    Term::spawn_raw_after_stty(cmd, "rows 24 cols 100")
 }
 
 #[test]
@@ -894,13 +872,8 @@ steps:
         "#!/bin/sh\ncp \"$1\" seen-by-editor.txt\nsed -i 's/first.txt/second.txt/' \"$1\"\n",
     );
     let t = sb.path("t.jsonl");
-    let mut cmd = sb.command();
-    cmd.arg("run")
-        .arg(&pb)
-        .arg("--transcript")
-        .arg(&t)
-        .args(["--operator", "alice"])
-        .env("EDITOR", &editor);
+    let mut cmd = sb.run_pty_command(&pb, &t, &[]);
+    cmd.env("EDITOR", &editor);
     let mut term = Term::spawn(cmd);
     term.expect_run_prompt();
     term.send_line("e");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{HttpSink, RunResult, Sandbox, one, root};
+use crate::support::{HttpSink, RunResult, Sandbox, Term, one, read_transcript, root};
 
 /// A playbook of the repository.
 fn book(rel: &str) -> PathBuf {
@@ -40,14 +40,13 @@ fn ai_estimator_triage_pages_the_senior_engineer_for_a_p1() {
         ("systemctl", "exit 3"),
     ]);
     let t = sb.path("t.jsonl");
-    let mut cmd = sb.command();
-    cmd.env("PATH", &path)
-        .arg("run")
-        .arg(book("ai-estimator/incident-response.yaml"))
-        .arg("--transcript")
-        .arg(&t)
-        .args(["--operator", "alice", "-i", inv.to_str().unwrap()]);
-    let mut term = crate::support::Term::spawn(cmd);
+    let mut cmd = sb.run_pty_command(
+        &book("ai-estimator/incident-response.yaml"),
+        &t,
+        &["-i", inv.to_str().unwrap()],
+    );
+    cmd.env("PATH", &path);
+    let mut term = Term::spawn(cmd);
     term.expect_run_prompt();
     term.send_line("c");
     // The health check fails (no API here); its on_failure is continue.
@@ -82,7 +81,7 @@ fn ai_estimator_triage_pages_the_senior_engineer_for_a_p1() {
     );
     drop(term);
 
-    let records = crate::support::read_transcript(&t);
+    let records = read_transcript(&t);
     assert_eq!(*outcome(&records, "escalate-p1"), "ok");
     assert_eq!(*outcome(&records, "escalate-security"), "skipped");
     assert_eq!(*outcome(&records, "escalate-data-loss"), "skipped");

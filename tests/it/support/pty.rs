@@ -33,6 +33,22 @@ impl Term {
         Self::spawn_with(cmd, false)
     }
 
+    /// As [`Term::spawn_raw`], the terminal set up with `stty SETTINGS` first (rexpect's starts
+    /// with echo off and no size): `sh` runs `stty`, then becomes `cmd`, with its environment and
+    /// working directory.
+    pub fn spawn_raw_after_stty(cmd: Command, settings: &str) -> Term {
+        let mut sh = Command::new("sh");
+        sh.env_clear()
+            .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .args(["-c", &format!("stty {settings}; exec \"$0\" \"$@\"")])
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        if let Some(dir) = cmd.get_current_dir() {
+            sh.current_dir(dir);
+        }
+        Self::spawn_raw(sh)
+    }
+
     fn spawn_with(cmd: Command, strip_ansi: bool) -> Term {
         let options = Options::new()
             .timeout_ms(Some(EXPECT_MS))

@@ -219,13 +219,6 @@ impl Sandbox {
         self.cleared(BIN)
     }
 
-    /// As [`Sandbox::command`], with another TERM.
-    pub fn command_term(&self, term: &str) -> Command {
-        let mut cmd = self.command();
-        cmd.env("TERM", term);
-        cmd
-    }
-
     /// `bash -c SCRIPT` in the sandbox, with the same environment as the binary.
     pub fn shell(&self, script: &str) -> Command {
         let mut cmd = self.cleared("bash");
@@ -322,9 +315,10 @@ impl Sandbox {
         Output::of(&out)
     }
 
-    /// `runbook run PLAYBOOK --transcript T --operator alice ARGS...` in a terminal: no
-    /// `--yes`, so it asks.
-    pub fn run_pty(&self, playbook: &Path, transcript: &Path, args: &[&str]) -> Term {
+    /// `runbook run PLAYBOOK --transcript T --operator alice ARGS...`, for a terminal: no
+    /// `--yes`, so it asks. [`Sandbox::run_pty`] starts it; this is for a test that sets more
+    /// (another TERM, SHELL, EDITOR) before [`Term::spawn`].
+    pub fn run_pty_command(&self, playbook: &Path, transcript: &Path, args: &[&str]) -> Command {
         let mut cmd = self.command();
         cmd.arg("run")
             .arg(playbook)
@@ -332,7 +326,12 @@ impl Sandbox {
             .arg(transcript)
             .args(["--operator", "alice"])
             .args(args);
-        Term::spawn(cmd)
+        cmd
+    }
+
+    /// [`Sandbox::run_pty_command`] started in a terminal.
+    pub fn run_pty(&self, playbook: &Path, transcript: &Path, args: &[&str]) -> Term {
+        Term::spawn(self.run_pty_command(playbook, transcript, args))
     }
 
     /// `runbook ARGS...` in a terminal.
