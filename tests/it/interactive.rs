@@ -1244,9 +1244,9 @@ steps:
     run: echo broken; exit 1
 "#,
     );
-    let inventory = sb.write(
+    let inventory = sb.inventory(
         "inv.yaml",
-        "apiVersion: runbook/v1\nkind: Inventory\nchannels:\n  oncall: { command: \"cat >> notified.log\" }\n",
+        "channels:\n  oncall: { command: \"cat >> notified.log\" }\n",
     );
     let shell = sb.write_executable("fake-shell.sh", "#!/bin/sh\ntouch shell-was-here\n");
     let t = sb.path("t.jsonl");

@@ -318,19 +318,9 @@ fn a_run_piped_into_tee_asks_on_the_terminal() {
         "tee",
         "steps:\n  - id: one\n    run: echo out-$((6 * 7))\n",
     );
-    let mut cmd = std::process::Command::new("bash");
-    cmd.env_clear();
-    for key in ["PATH", "HOME"] {
-        if let Some(v) = std::env::var_os(key) {
-            cmd.env(key, v);
-        }
-    }
-    cmd.env("TERM", "dumb").env("NO_COLOR", "1");
-    cmd.current_dir(sb.root());
-    cmd.arg("-c").arg(format!(
+    let mut term = Term::spawn(sb.shell(&format!(
         "set -o pipefail; '{BIN}' run pb.yaml --transcript t.jsonl --operator alice 2>&1 | tee incident.log"
-    ));
-    let mut term = Term::spawn(cmd);
+    )));
     let screen = term.expect_run_prompt();
     assert!(screen.contains("$ echo out-$((6 * 7))"), "{screen}");
     term.send_line("y");
@@ -590,9 +580,9 @@ steps:
     manual: Fix it by hand.
 "#,
     );
-    let inventory = sb.write(
+    let inventory = sb.inventory(
         "inv.yaml",
-        "apiVersion: runbook/v1\nkind: Inventory\nchannels:\n  oncall: { command: \"cat >> notified.log\" }\n  lead: { command: \"cat >> lead.log\" }\n",
+        "channels:\n  oncall: { command: \"cat >> notified.log\" }\n  lead: { command: \"cat >> lead.log\" }\n",
     );
     let t = sb.path("t.jsonl");
     let mut term = sb.run_pty(&pb, &t, &["-i", inventory.to_str().unwrap()]);
