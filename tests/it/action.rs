@@ -5,34 +5,12 @@
 //! example workflows name what exists.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{Sandbox, root};
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let target: PathBuf = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-}
+use crate::support::{Sandbox, copy_dir, git, git_init_committed, root};
 
 fn yaml(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap();
@@ -109,9 +87,7 @@ fn the_action_checks_and_posts_the_plan_diff_of_a_pull_request() {
     let repo = sb.path("repo");
     copy_dir(&root().join("playbooks"), &repo.join("playbooks"));
     copy_dir(&root().join("inventories"), &repo.join("inventories"));
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["add", "."]);
-    git(&repo, &["commit", "-q", "-m", "seed"]);
+    git_init_committed(&repo);
     git(&repo, &["checkout", "-q", "-b", "change"]);
     // The pull request: a destructive step added to the P0, and a new playbook with a typo.
     let p0 = repo.join("playbooks/apeg/p0-service-down.yaml");
@@ -298,9 +274,7 @@ fn the_action_says_so_when_no_playbook_changed() {
         &root().join("playbooks/common"),
         &repo.join("playbooks/common"),
     );
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["add", "."]);
-    git(&repo, &["commit", "-q", "-m", "seed"]);
+    git_init_committed(&repo);
     std::fs::write(repo.join("README.md"), "not a playbook\n").unwrap();
     git(&repo, &["add", "."]);
     git(&repo, &["commit", "-q", "-m", "docs"]);

@@ -2,9 +2,9 @@
 //! destructive step, a removed branch, a changed escalation, a moved step), compared as two
 //! files and against a git revision, in the three formats.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::support::{Output, root, runbook, settings};
+use crate::support::{Output, copy_dir, git_init_committed, root, runbook, settings};
 
 const P0: &str = "playbooks/apeg/p0-service-down.yaml";
 const INVENTORY: &str = "inventories/apeg-prod.yaml";
@@ -57,18 +57,6 @@ impl Tree {
         .env("NO_COLOR", "1")
         .current_dir(self.path())
         .run()
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let target: PathBuf = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
     }
 }
 
@@ -268,28 +256,12 @@ fn no_change_says_so() {
     assert_eq!(json["summary"]["unchanged"], 19);
 }
 
-/// `git init` in the tree's `new/` side, with everything committed.
-fn git_repo(dir: &Path) {
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-    };
-    git(&["init", "-q", "-b", "main"]);
-    git(&["add", "."]);
-    git(&["commit", "-q", "-m", "seed"]);
-}
-
 #[test]
 fn against_a_git_revision() {
     let tree = Tree::new();
     let repo = tree.path().join("new");
     copy_dir(&root().join("inventories"), &repo.join("inventories"));
-    git_repo(&repo);
+    git_init_committed(&repo);
     tree.edit(
         P0,
         &[("--since \"5 minutes ago\"", "--since \"15 minutes ago\"")],

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{HttpSink, RunResult, Sandbox, Term, one, read_transcript, root};
+use crate::support::{HttpSink, RunResult, Sandbox, Term, git, one, read_transcript, root};
 
 /// A playbook of the repository.
 fn book(rel: &str) -> PathBuf {
@@ -94,23 +94,16 @@ fn ai_estimator_triage_pages_the_senior_engineer_for_a_p1() {
 fn the_pm2_rollback_of_production_needs_a_typed_confirmation() {
     let sb = Sandbox::new();
     let app = sb.path("app");
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .current_dir(&app)
-            .output()
-            .expect("git");
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
     std::fs::create_dir_all(&app).unwrap();
-    git(&["init", "-q", "-b", "main"]);
-    git(&["commit", "-q", "--allow-empty", "-m", "v1"]);
-    git(&["tag", "v1.0.0"]);
-    git(&["commit", "-q", "--allow-empty", "-m", "v2 (broken)"]);
-    let head = git(&["rev-parse", "HEAD"]);
-    let v1 = git(&["rev-parse", "v1.0.0"]);
+    git(&app, &["init", "-q", "-b", "main"]);
+    git(&app, &["commit", "-q", "--allow-empty", "-m", "v1"]);
+    git(&app, &["tag", "v1.0.0"]);
+    git(
+        &app,
+        &["commit", "-q", "--allow-empty", "-m", "v2 (broken)"],
+    );
+    let head = git(&app, &["rev-parse", "HEAD"]);
+    let v1 = git(&app, &["rev-parse", "v1.0.0"]);
     // `git fetch --tags` has no remote here: a stand-in git that ignores fetch.
     let real_git = String::from_utf8(
         std::process::Command::new("bash")
@@ -155,7 +148,7 @@ fn the_pm2_rollback_of_production_needs_a_typed_confirmation() {
             .all(|r| !(r["event"] == "step_started" && r["step"] == "pm2-restart")),
         "the restart ran after a refused checkout"
     );
-    assert_eq!(git(&["rev-parse", "HEAD"]), head, "the checkout ran");
+    assert_eq!(git(&app, &["rev-parse", "HEAD"]), head, "the checkout ran");
 
     let mut allowed_args = args.to_vec();
     allowed_args.push("--allow-destructive");
@@ -171,7 +164,7 @@ fn the_pm2_rollback_of_production_needs_a_typed_confirmation() {
         allowed.all()
     );
     assert_eq!(
-        git(&["rev-parse", "HEAD"]),
+        git(&app, &["rev-parse", "HEAD"]),
         v1,
         "not back on rollback_version"
     );

@@ -99,6 +99,19 @@ pub fn yaml_under(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Copies the folder `from` (the workspace's `playbooks/`, say) to `to`, creating it.
+pub fn copy_dir(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let target: PathBuf = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 /// The codes a fixture declares on its first line: `# expect: code, code`.
 pub fn expected_codes(path: &Path) -> Vec<String> {
     let bytes = std::fs::read(root().join(path)).unwrap();
