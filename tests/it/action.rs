@@ -8,14 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use serde_json::Value;
-
-use crate::support::{Sandbox, copy_dir, git, git_init_committed, root};
-
-fn yaml(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap();
-    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use crate::support::{Sandbox, copy_dir, git, git_init_committed, read_yaml, root};
 
 /// What `${{ ... }}` expressions read: `inputs.*`, `github.*`, `steps.ID.outputs.*`.
 struct Context {
@@ -105,7 +98,7 @@ fn the_action_checks_and_posts_the_plan_diff_of_a_pull_request() {
     git(&repo, &["commit", "-q", "-m", "change"]);
 
     // What GitHub gives the steps.
-    let action = yaml(&root().join("action.yml"));
+    let action = read_yaml(&root().join("action.yml"));
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_runbook"))
         .parent()
         .unwrap()
@@ -278,7 +271,7 @@ fn the_action_says_so_when_no_playbook_changed() {
     std::fs::write(repo.join("README.md"), "not a playbook\n").unwrap();
     git(&repo, &["add", "."]);
     git(&repo, &["commit", "-q", "-m", "docs"]);
-    let action = yaml(&root().join("action.yml"));
+    let action = read_yaml(&root().join("action.yml"));
     let review = &action["runs"]["steps"][1];
     let script = sb.path("review.sh");
     std::fs::write(&script, review["run"].as_str().unwrap()).unwrap();
@@ -306,7 +299,7 @@ fn the_action_says_so_when_no_playbook_changed() {
 
 #[test]
 fn the_pre_commit_hook_and_the_example_workflows_name_what_exists() {
-    let hooks = yaml(&root().join(".pre-commit-hooks.yaml"));
+    let hooks = read_yaml(&root().join(".pre-commit-hooks.yaml"));
     let hook = &hooks[0];
     assert_eq!(hook["id"], "runbook-check");
     assert_eq!(hook["entry"], "runbook check --deny-warnings");
@@ -317,9 +310,9 @@ fn the_pre_commit_hook_and_the_example_workflows_name_what_exists() {
     assert!(pattern("inventories/apeg-prod.yaml"));
     assert!(!pattern(".github/workflows/ci.yml"));
 
-    let action = yaml(&root().join("action.yml"));
+    let action = read_yaml(&root().join("action.yml"));
     let inputs = action["inputs"].as_object().unwrap();
-    let review = yaml(&root().join("docs/examples/runbook-review.yml"));
+    let review = read_yaml(&root().join("docs/examples/runbook-review.yml"));
     let steps = review["jobs"]["review"]["steps"].as_array().unwrap();
     let uses = steps
         .iter()

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::support::{root, runbook, settings};
+use crate::support::{read_yaml, root, runbook, settings};
 
 /// The seeds and the folder of hand-written playbooks for each.
 const SEEDS: &[(&str, &str)] = &[
@@ -75,14 +75,6 @@ fn assert_checks(dir: &Path) {
         "{}",
         out.transcript()
     );
-}
-
-fn yaml(path: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut options = serde_saphyr::Options::default();
-    options.strict_booleans = true;
-    serde_saphyr::from_str_with_options(&text, options)
-        .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
 
 /// Every `run` of a playbook, nested steps included.
@@ -211,7 +203,7 @@ fn loose(hand: &[String], imported: &[String]) -> bool {
 fn coverage(imported_dir: &Path, system: &str) -> (usize, usize, usize, Vec<String>) {
     let imported: Vec<Vec<String>> = playbooks_in(imported_dir)
         .iter()
-        .flat_map(|p| runs(&yaml(p)))
+        .flat_map(|p| runs(&read_yaml(p)))
         .flat_map(|r| units(&r))
         .collect();
     let mut total = 0;
@@ -219,7 +211,7 @@ fn coverage(imported_dir: &Path, system: &str) -> (usize, usize, usize, Vec<Stri
     let mut near = 0;
     let mut missed = Vec::new();
     for file in playbooks_in(&root().join("playbooks").join(system)) {
-        for run in runs(&yaml(&file)) {
+        for run in runs(&read_yaml(&file)) {
             let hand = units(&run);
             if hand.is_empty() {
                 continue;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{Schema, fixtures, root, runbook, yaml_under};
+use crate::support::{Schema, fixtures, parse_yaml, read_yaml, root, runbook, yaml_under};
 
 /// Folders whose YAML must be valid, when they exist.
 const FOLDERS: &[&str] = &[
@@ -13,15 +13,6 @@ const FOLDERS: &[&str] = &[
     "examples",
     "tests/fixtures/valid",
 ];
-
-/// Parses YAML the way the loader does (strict booleans), into JSON.
-fn yaml_to_json(path: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut options = serde_saphyr::Options::default();
-    options.strict_booleans = true;
-    serde_saphyr::from_str_with_options(&text, options)
-        .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
-}
 
 /// The runbook files under the folders above; YAML without `apiVersion:` / `kind:` is not ours.
 fn runbook_files() -> Vec<PathBuf> {
@@ -51,7 +42,7 @@ fn every_file_validates_against_the_schema() {
     );
     let mut failures = Vec::new();
     for path in &files {
-        let value = yaml_to_json(path);
+        let value = read_yaml(path);
         let schema = match value["kind"].as_str() {
             Some("Inventory") => &inventory,
             _ => &playbook,
@@ -128,9 +119,7 @@ const SCHEMA_BLIND: &[(&str, &str)] = &[
 /// Parses a file as the editor's YAML plugin would; `None` when it is not YAML at all.
 fn parse_for_schema(path: &Path) -> Option<serde_json::Value> {
     let text = std::fs::read_to_string(path).ok()?;
-    let mut options = serde_saphyr::Options::default();
-    options.strict_booleans = true;
-    serde_saphyr::from_str_with_options(&text, options).ok()
+    parse_yaml(&text).ok()
 }
 
 #[test]

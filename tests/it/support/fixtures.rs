@@ -99,6 +99,21 @@ pub fn yaml_under(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Parses YAML as the loader does (strict booleans: `yes` and `on` stay strings) into JSON.
+pub fn parse_yaml(text: &str) -> Result<serde_json::Value, String> {
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    serde_saphyr::from_str_with_options(text, options).map_err(|err| err.to_string())
+}
+
+/// Reads a YAML file into JSON as [`parse_yaml`] does; panics, naming the file, unless it is
+/// YAML.
+pub fn read_yaml(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|err| panic!("read {}: {err}", path.display()));
+    parse_yaml(&text).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
 /// Copies the folder `from` (the workspace's `playbooks/`, say) to `to`, creating it.
 pub fn copy_dir(from: &Path, to: &Path) {
     for entry in walkdir::WalkDir::new(from) {
