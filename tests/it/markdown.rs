@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::support::{root, runbook};
+use crate::support::{runbook, seed_playbooks};
 
 const HOSTILE: &str = "tests/fixtures/markdown/hostile.yaml";
 
@@ -295,32 +295,12 @@ fn every_seed_plan_survives_github_and_its_chart_avoids_what_breaks_mermaid() {
     let mut charts = 0;
     let hostile = runbook(["plan", HOSTILE, "--format", "markdown"]).run();
     check_mermaid(&chart_of(&hostile.stdout), HOSTILE);
-    for system in [
-        "apeg",
-        "agentic-platform",
-        "ai-estimator",
-        "gpt-agent",
-        "apex",
-    ] {
-        let inventory = format!("inventories/{system}-prod.yaml");
-        let mut files: Vec<_> = std::fs::read_dir(root().join("playbooks").join(system))
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        files.sort();
-        for path in files {
-            let rel = path
-                .strip_prefix(root())
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            let out = runbook(["plan", &rel, "-i", &inventory, "--format", "markdown"]).run();
-            out.expect_code(0);
-            check_mermaid(&chart_of(&out.stdout), &rel);
-            assert_survives_github(&out.stdout);
-            charts += 1;
-        }
+    for (rel, inventory) in seed_playbooks() {
+        let out = runbook(["plan", &rel, "-i", &inventory, "--format", "markdown"]).run();
+        out.expect_code(0);
+        check_mermaid(&chart_of(&out.stdout), &rel);
+        assert_survives_github(&out.stdout);
+        charts += 1;
     }
     assert!(charts >= 90, "{charts}");
 }

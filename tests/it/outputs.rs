@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Output, RunResult, Sandbox, Schema, root};
+use crate::support::{Output, RunResult, Sandbox, Schema, root, seed_playbooks};
 
 /// Every schema `runbook schema` publishes, with its file under schemas/.
 const SCHEMAS: [(&str, &str); 8] = [
@@ -58,40 +58,24 @@ fn every_seed_plan_validates() {
     let sb = Sandbox::new();
     let schema = Schema::load("plan.v1.json");
     let mut checked = 0;
-    for system in [
-        "apeg",
-        "agentic-platform",
-        "ai-estimator",
-        "gpt-agent",
-        "apex",
-    ] {
-        let dir = root().join("playbooks").join(system);
-        let inventory = root().join(format!("inventories/{system}-prod.yaml"));
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        files.sort();
-        for path in files {
-            let Output {
-                code,
-                stdout,
-                stderr,
-            } = sb.output(&[
-                "plan",
-                path.to_str().unwrap(),
-                "-i",
-                inventory.to_str().unwrap(),
-                "--format",
-                "json",
-            ]);
-            assert_eq!(code, 0, "{}: {stderr}", path.display());
-            let plan: Value = serde_json::from_str(&stdout).unwrap();
-            assert_eq!(plan["format"], "runbook-plan/v1");
-            schema.assert_valid(&path.display().to_string(), &plan);
-            checked += 1;
-        }
+    for (rel, inventory) in seed_playbooks() {
+        let Output {
+            code,
+            stdout,
+            stderr,
+        } = sb.output(&[
+            "plan",
+            root().join(&rel).to_str().unwrap(),
+            "-i",
+            root().join(&inventory).to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code, 0, "{rel}: {stderr}");
+        let plan: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(plan["format"], "runbook-plan/v1");
+        schema.assert_valid(&rel, &plan);
+        checked += 1;
     }
     assert!(checked >= 90, "{checked}");
 }

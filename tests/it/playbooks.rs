@@ -2,7 +2,7 @@
 //! `check --deny-warnings`, and every playbook plans with its system's prod inventory (the plan
 //! is a snapshot: it shows the seeds' own commands with the seeds' own values).
 
-use crate::support::{Runbook, root, yaml_under};
+use crate::support::{Runbook, root, seed_playbooks, yaml_under};
 
 /// `runbook ARGS...` at the workspace root, `NO_COLOR=1`.
 fn runbook<const N: usize>(args: [&str; N]) -> Runbook {
@@ -53,7 +53,7 @@ fn every_playbook_plans_with_its_prod_inventory_alone() {
     let mut failures = Vec::new();
     let mut planned = 0;
     let mut placeholders = 0;
-    for (rel, inventory) in playbooks_with_inventories() {
+    for (rel, inventory) in seed_playbooks() {
         let out = runbook(["plan", &rel, "-i", &inventory]).run();
         let (stdout, stderr) = (out.stdout, out.stderr);
         if out.code != 0 {
@@ -91,7 +91,7 @@ fn every_playbook_plans_with_its_prod_inventory_alone() {
 #[test]
 fn no_plan_prints_a_secret() {
     let mut checked = 0;
-    for (rel, inventory) in playbooks_with_inventories() {
+    for (rel, inventory) in seed_playbooks() {
         let plan = runbook(["plan", &rel, "-i", &inventory, "--format", "json"])
             .run()
             .json();
@@ -121,32 +121,6 @@ fn no_plan_prints_a_secret() {
         checked += 1;
     }
     assert!(checked >= 20, "only {checked} playbooks declare secrets");
-}
-
-/// `playbooks/SYSTEM/*.yaml` with `inventories/SYSTEM-prod.yaml`, as paths from the root.
-fn playbooks_with_inventories() -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut systems: Vec<_> = std::fs::read_dir(root().join("playbooks"))
-        .unwrap()
-        .flatten()
-        .collect();
-    systems.sort_by_key(std::fs::DirEntry::file_name);
-    for system_dir in systems {
-        let system = system_dir.file_name().to_string_lossy().into_owned();
-        let inventory = format!("inventories/{system}-prod.yaml");
-        if !root().join(&inventory).is_file() {
-            continue; // playbooks/common: sub-playbooks planned through their callers
-        }
-        for path in yaml_under(&system_dir.path()) {
-            let rel = path
-                .strip_prefix(root())
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            out.push((rel, inventory.clone()));
-        }
-    }
-    out
 }
 
 #[test]

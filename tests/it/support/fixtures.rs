@@ -82,6 +82,34 @@ pub fn fixtures(kind: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Every seed playbook with its system's prod inventory, as paths from the workspace root:
+/// `playbooks/SYSTEM/*.yaml` with `inventories/SYSTEM-prod.yaml`. A folder without a prod
+/// inventory (`playbooks/common`: sub-playbooks, planned through their callers) is left out.
+pub fn seed_playbooks() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut systems: Vec<_> = std::fs::read_dir(root().join("playbooks"))
+        .unwrap()
+        .flatten()
+        .collect();
+    systems.sort_by_key(std::fs::DirEntry::file_name);
+    for system_dir in systems {
+        let system = system_dir.file_name().to_string_lossy().into_owned();
+        let inventory = format!("inventories/{system}-prod.yaml");
+        if !root().join(&inventory).is_file() {
+            continue;
+        }
+        for path in yaml_under(&system_dir.path()) {
+            let rel = path
+                .strip_prefix(root())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            out.push((rel, inventory.clone()));
+        }
+    }
+    out
+}
+
 /// Every `*.yaml` / `*.yml` file under `dir`, sorted; hidden folders are skipped.
 pub fn yaml_under(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
