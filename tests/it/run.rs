@@ -1482,13 +1482,7 @@ finally:
     );
     assert!(gone, "the step's sleep outlived the interrupt");
 
-    let r = RunResult {
-        code: status.code(),
-        stdout: String::new(),
-        stderr: String::new(),
-        records: read_transcript(&transcript),
-        transcript,
-    };
+    let r = RunResult::of_spawned(status, transcript);
     let end = r.run_finished();
     assert_eq!(end["outcome"], "interrupted");
     assert_eq!(end["exit_code"], 3);
@@ -1813,14 +1807,7 @@ finally:
     kill_leftovers("sleep 30.6");
     assert_eq!(status.code(), Some(3));
     assert!(!sb.exists("never-ran"), "the rest of finally was skipped");
-    let r = RunResult {
-        code: status.code(),
-        stdout: String::new(),
-        stderr: String::new(),
-        records: read_transcript(&transcript),
-        transcript,
-    };
-    (r, took)
+    (RunResult::of_spawned(status, transcript), took)
 }
 
 #[test]

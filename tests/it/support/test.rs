@@ -247,6 +247,18 @@ impl RunResult {
         }
     }
 
+    /// A run started in the background ([`super::Sandbox::spawn_run`]) that ended with
+    /// `status`: its transcript read back. Its output went to null: none is kept.
+    pub fn of_spawned(status: std::process::ExitStatus, transcript: PathBuf) -> RunResult {
+        RunResult {
+            code: status.code(),
+            stdout: String::new(),
+            stderr: String::new(),
+            records: read_transcript(&transcript),
+            transcript,
+        }
+    }
+
     /// Panics with the output when the exit code differs.
     #[track_caller]
     pub fn assert_code(&self, code: i32) -> &Self {
