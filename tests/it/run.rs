@@ -1370,16 +1370,16 @@ fn a_timeout_kills_grandchildren() {
         r#"
 steps:
   - id: spawner
-    run: "(sleep 31.77; touch LATE) & sleep 30.33"
+    run: "(sleep 32.77; touch LATE) & sleep 30.33"
     timeout: 500ms
 "#,
     );
     let r = sb.run(&pb, &[]);
     let gone = wait_for(Duration::from_secs(1), || {
-        processes_matching("sleep 31.77").is_empty() && processes_matching("sleep 30.33").is_empty()
+        processes_matching("sleep 32.77").is_empty() && processes_matching("sleep 30.33").is_empty()
     });
-    let survivors = processes_matching("sleep 31.77");
-    kill_leftovers("sleep 31.77");
+    let survivors = processes_matching("sleep 32.77");
+    kill_leftovers("sleep 32.77");
     kill_leftovers("sleep 30.33");
     r.assert_code(1);
     let f = r.finished("spawner");
@@ -1776,25 +1776,29 @@ steps:
 }
 
 /// A cancelled run's `finally` is bounded: a second signal, or `--finally-grace`, cuts it short.
-fn cancelled_finally(extra: &[&str], second_signal: bool) -> (RunResult, Duration) {
+/// Its sleeps are `sleep {sleep}1` and `sleep {sleep}2`: each test its own, so no test stops
+/// another's.
+fn cancelled_finally(extra: &[&str], second_signal: bool, sleep: &str) -> (RunResult, Duration) {
     let sb = Sandbox::new();
     let pb = sb.playbook(
         "pb.yaml",
         "bounded-finally",
-        r#"
+        &format!(
+            r#"
 steps:
   - id: long
-    run: sleep 30.61
+    run: sleep {sleep}1
 finally:
   - id: slow-cleanup
-    run: touch cleanup-started; sleep 30.62
+    run: touch cleanup-started; sleep {sleep}2
   - id: never
     run: touch never-ran
-"#,
+"#
+        ),
     );
     let (mut child, transcript) = sb.spawn_run(&pb, extra);
     assert!(wait_for(Duration::from_secs(10), || {
-        !processes_matching("sleep 30.61").is_empty()
+        !processes_matching(&format!("sleep {sleep}1")).is_empty()
     }));
     let started = std::time::Instant::now();
     signal(child.id(), "TERM");
@@ -1804,7 +1808,7 @@ finally:
     }
     let status = wait_exit(&mut child, Duration::from_secs(20));
     let took = started.elapsed();
-    kill_leftovers("sleep 30.6");
+    kill_leftovers(&format!("sleep {sleep}"));
     assert_eq!(status.code(), Some(3));
     assert!(!sb.exists("never-ran"), "the rest of finally was skipped");
     (RunResult::of_spawned(status, transcript), took)
@@ -1812,7 +1816,7 @@ finally:
 
 #[test]
 fn a_second_signal_cuts_finally_short() {
-    let (r, took) = cancelled_finally(&[], true);
+    let (r, took) = cancelled_finally(&[], true, "30.6");
     assert!(took < Duration::from_secs(10), "{took:?}");
     assert_eq!(r.outcome("slow-cleanup"), "aborted");
     assert!(r.started("never").is_empty());
@@ -1821,7 +1825,7 @@ fn a_second_signal_cuts_finally_short() {
 
 #[test]
 fn finally_after_a_cancel_is_bounded_by_its_grace_time() {
-    let (r, took) = cancelled_finally(&["--finally-grace", "1s"], false);
+    let (r, took) = cancelled_finally(&["--finally-grace", "1s"], false, "30.8");
     assert!(took >= Duration::from_millis(900), "{took:?}");
     assert!(took < Duration::from_secs(10), "{took:?}");
     assert_eq!(r.outcome("slow-cleanup"), "aborted");
