@@ -8,10 +8,6 @@ use serde_json::Value;
 
 use crate::support::*;
 
-fn n(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
 /// The rungs (`index`, `repeat`) of the policy pages a transcript recorded, in order.
 fn policy_pages(records: &[Value]) -> Vec<(u64, u64)> {
     records
@@ -19,7 +15,7 @@ fn policy_pages(records: &[Value]) -> Vec<(u64, u64)> {
         .filter(|r| r["event"] == "escalation" && r["reason"] == "policy")
         .map(|r| {
             (
-                n(&r["rung"]["index"]),
+                u64_of(&r["rung"]["index"]),
                 r["rung"]["repeat"].as_u64().unwrap_or(0),
             )
         })
@@ -59,8 +55,8 @@ steps:
     assert_eq!(esc[0]["channels"], serde_json::json!(["cto"]));
     assert_eq!(esc[0]["message"], "P0 incident: CTO paged");
     // Due at 500 ms, while the severity was not known yet; paged once the triage told it.
-    assert_eq!(n(&esc[0]["due_ms"]), 500);
-    assert!(n(&esc[0]["elapsed_ms"]) >= 1500, "{}", esc[0]);
+    assert_eq!(u64_of(&esc[0]["due_ms"]), 500);
+    assert!(u64_of(&esc[0]["elapsed_ms"]) >= 1500, "{}", esc[0]);
     let triage_end = r.position(|v| v["event"] == "step_finished" && v["step"] == "triage");
     let page = r.position(|v| v["event"] == "escalation");
     assert!(triage_end < page);
@@ -107,8 +103,8 @@ steps:
     // Pages at 1 s and 3 s; the ones due at 5 s and 7 s find the incident resolved.
     assert_eq!(policy_pages(&r.records), [(0, 0), (0, 1)], "{}", r.dump());
     let esc = r.events("escalation");
-    assert_eq!(n(&esc[0]["due_ms"]), 1000);
-    assert_eq!(n(&esc[1]["due_ms"]), 3000);
+    assert_eq!(u64_of(&esc[0]["due_ms"]), 1000);
+    assert_eq!(u64_of(&esc[1]["due_ms"]), 3000);
     assert_eq!(esc[1]["message"], "Test updates unresolved after 3.0s");
     assert_eq!(sink.take(2, Duration::from_secs(5)).len(), 2);
 
@@ -206,9 +202,9 @@ steps:
         .iter()
         .filter(|r| r["event"] == "escalation")
         .collect();
-    assert_eq!(n(&esc[0]["due_ms"]), 120_000);
-    assert_eq!(n(&esc[1]["due_ms"]), 180_000);
-    assert!(n(&esc[1]["late_ms"]) >= 30_000, "{}", esc[1]);
+    assert_eq!(u64_of(&esc[0]["due_ms"]), 120_000);
+    assert_eq!(u64_of(&esc[1]["due_ms"]), 180_000);
+    assert!(u64_of(&esc[1]["late_ms"]) >= 30_000, "{}", esc[1]);
     assert_eq!(sink.take(1, Duration::from_secs(5)).len(), 1);
     // No finished step ran twice.
     let effects = std::fs::read_to_string(sb.path("effects")).unwrap();
@@ -248,7 +244,7 @@ steps:
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
     let rung = &plan["escalation"][0];
     assert_eq!(rung["every"], "15m");
-    assert_eq!(n(&rung["every_ms"]), 900_000);
+    assert_eq!(u64_of(&rung["every_ms"]), 900_000);
     assert_eq!(rung["when"], "status != 'resolved'");
     let out = sb.command().args(["plan"]).arg(&pb).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

@@ -12,14 +12,6 @@ use serde_json::Value;
 
 use crate::support::*;
 
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
-}
-
-fn n(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
 /// Every step appends its id to `effects` as its last act; the loop step appends one line per
 /// visit. Sleeps spread the run over about a second so kills land everywhere.
 const PARENT: &str = r#"
@@ -130,8 +122,8 @@ fn kill_and_resume(after: Duration, seed: u64) {
     }
     let mut running: Vec<String> = Vec::new();
     for r in &records {
-        let step = s(&r["step"]).to_owned();
-        match s(&r["event"]) {
+        let step = r["step"].as_str().unwrap_or_default().to_owned();
+        match r["event"].as_str().unwrap_or_default() {
             "step_started" => running.push(step),
             "step_finished" => running.retain(|x| *x != step),
             _ => {}
@@ -274,7 +266,7 @@ finally:
     let end = records.last().unwrap();
     assert_eq!(end["event"], "run_finished");
     assert_eq!(end["outcome"], "interrupted");
-    assert!(s(&end["reason"]).contains("SIGHUP"), "{end}");
+    assert!(str_of(&end["reason"]).contains("SIGHUP"), "{end}");
     let c = counts(&sb);
     assert_eq!(c.get("report"), Some(&1), "finally ran: {c:?}");
     assert_eq!(c.get("long"), None);
@@ -319,7 +311,7 @@ fn a_full_disk_stops_the_run_and_resume_finishes_it() {
     let finished: Vec<String> = records
         .iter()
         .filter(|r| r["event"] == "step_finished")
-        .map(|r| s(&r["step"]).to_owned())
+        .map(|r| str_of(&r["step"]).to_owned())
         .collect();
     assert!(
         finished.len() < 12,
@@ -389,7 +381,7 @@ steps:
     assert!(started.elapsed() < Duration::from_secs(5));
     let body = got[0].json();
     assert_eq!(body["message"], "unresolved after a minute");
-    assert!(n(&body["run"]["late_seconds"]) >= 55, "{body}");
+    assert!(u64_of(&body["run"]["late_seconds"]) >= 55, "{body}");
     let status = wait_exit(&mut resumed, Duration::from_secs(30));
     let mut err = String::new();
     resumed
@@ -407,16 +399,16 @@ steps:
         .filter(|r| r["event"] == "escalation")
         .collect();
     assert_eq!(esc.len(), 1);
-    assert!(n(&esc[0]["late_ms"]) >= 55_000, "{}", esc[0]);
-    assert_eq!(n(&esc[0]["due_ms"]), 60_000);
+    assert!(u64_of(&esc[0]["late_ms"]) >= 55_000, "{}", esc[0]);
+    assert_eq!(u64_of(&esc[0]["due_ms"]), 60_000);
     let resumed = records
         .iter()
         .find(|r| r["event"] == "run_resumed")
         .unwrap();
-    assert!(n(&resumed["gap_ms"]) >= 119_000, "{resumed}");
+    assert!(u64_of(&resumed["gap_ms"]) >= 119_000, "{resumed}");
     let end = records.last().unwrap();
     assert!(
-        n(&end["duration_ms"]) >= 120_000,
+        u64_of(&end["duration_ms"]) >= 120_000,
         "the true duration: {end}"
     );
 
@@ -472,7 +464,7 @@ fn a_sub_playbooks_ladder_pages_on_the_incident_clock() {
     assert_eq!(esc[0]["rung"]["scope"], "p1/");
     assert_eq!(esc[0]["late_ms"].as_u64().unwrap_or(0), 0);
     // On time: due at 1 s on the incident clock, recorded soon after.
-    let at = n(&esc[0]["elapsed_ms"]);
+    let at = u64_of(&esc[0]["elapsed_ms"]);
     assert!((1000..1900).contains(&at), "fired at {at} ms");
 }
 
@@ -505,7 +497,7 @@ steps:
     let r = sb.run(&pb, &["-i", inv.to_str().unwrap(), "--allow-undelivered"]);
     let took = started.elapsed();
     r.assert_code(0);
-    let broken_end = n(&r.finished("broken")["duration_ms"]);
+    let broken_end = u64_of(&r.finished("broken")["duration_ms"]);
     let next_start = r.started("next")[0]["elapsed_ms"].as_u64().unwrap();
     let broken_at = r.finished("broken")["elapsed_ms"].as_u64().unwrap();
     assert!(
@@ -518,7 +510,7 @@ steps:
     assert_eq!(esc.len(), 1);
     let d = &esc[0]["deliveries"][0];
     assert_eq!(d["ok"], false);
-    assert!(s(&d["error"]).contains("abandoned"), "{d}");
+    assert!(str_of(&d["error"]).contains("abandoned"), "{d}");
     assert_eq!(r.run_finished()["undelivered"], 1);
 }
 

@@ -8,10 +8,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
-}
-
 // ---------------------------------------------------------------------------------------------
 // notify:
 // ---------------------------------------------------------------------------------------------
@@ -64,12 +60,12 @@ steps:
     let body = requests[0].json();
     assert_eq!(body["reason"], "notify");
     assert_eq!(body["message"], "P0 declared; token ***");
-    let report = s(&body["report"]);
+    let report = str_of(&body["report"]);
     assert!(
         report.contains("look"),
         "the report so far names the steps: {report}"
     );
-    assert!(s(&body["text"]).contains(report));
+    assert!(str_of(&body["text"]).contains(report));
     let raw = &requests[0].body;
     assert!(!raw.contains("hunter2-secret"), "a secret was sent: {raw}");
     assert!(
@@ -315,7 +311,7 @@ steps:
         .as_array()
         .unwrap()
         .clone();
-    let what: Vec<&str> = verdicts.iter().map(|v| s(&v["what"])).collect();
+    let what: Vec<&str> = verdicts.iter().map(|v| str_of(&v["what"])).collect();
     assert!(what.contains(&"stdout contains \"api active\""), "{what:?}");
     assert!(what.contains(&"stdout contains \"200\""), "{what:?}");
     assert!(

@@ -8,21 +8,13 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
-}
-
-fn n(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
 /// The transcript's records of one step's prompts: (answer, decision).
 fn prompts(records: &[Value], step: &str) -> Vec<(String, String)> {
     step_events(records, "prompt", step)
         .iter()
         .map(|p| {
             (
-                s(&p["answer"]).to_owned(),
+                str_of(&p["answer"]).to_owned(),
                 p["decision"].as_str().unwrap_or_default().to_owned(),
             )
         })
@@ -98,10 +90,13 @@ steps:
     );
     let prompt = one(&records, "prompt", "greet");
     assert_eq!(prompt["operator"], "alice");
-    assert!(s(&prompt["question"]).starts_with("Run it?"), "{prompt}");
+    assert!(
+        str_of(&prompt["question"]).starts_with("Run it?"),
+        "{prompt}"
+    );
     // The answer came first, then the step started.
     let started = one(&records, "step_started", "greet");
-    assert!(n(&prompt["seq"]) < n(&started["seq"]));
+    assert!(u64_of(&prompt["seq"]) < u64_of(&started["seq"]));
     assert_eq!(started["command"], "echo hello-$((40 + 2))");
     assert!(
         step_events(&records, "output", "greet")
@@ -507,7 +502,7 @@ steps:
     );
     let attempts: Vec<u64> = step_events(&records, "step_started", "flaky")
         .iter()
-        .map(|r| n(&r["attempt"]))
+        .map(|r| u64_of(&r["attempt"]))
         .collect();
     assert_eq!(attempts, vec![1, 2]);
     let done = one(&records, "step_finished", "flaky");
@@ -596,7 +591,7 @@ fn ctrl_c_stops_the_step_and_skip_goes_on() {
     );
     let long = one(&records, "step_finished", "long");
     assert_eq!(long["outcome"], "skipped");
-    assert!(n(&long["duration_ms"]) < 25_000, "{long}");
+    assert!(u64_of(&long["duration_ms"]) < 25_000, "{long}");
     assert_eq!(outcome(&records, "after"), "ok");
     assert_eq!(run_finished(&records)["outcome"], "success");
 }
@@ -726,14 +721,14 @@ fn check_wait_cut_short(t: &std::path::Path) {
     let done = one(&records, "step_finished", "pause");
     assert_eq!(done["outcome"], "ok");
     assert_eq!(done["message"], "wait cut short by the operator");
-    assert!(n(&done["duration_ms"]) < 15_000, "{done}");
+    assert!(u64_of(&done["duration_ms"]) < 15_000, "{done}");
     let p = one(&records, "prompt", "pause");
     assert_eq!(p["decision"], "skip");
     assert_eq!(p["operator"], "alice");
     let fin = run_finished(&records);
     assert_eq!(fin["outcome"], "success");
     assert!(
-        n(&fin["elapsed_ms"]) < 15_000,
+        u64_of(&fin["elapsed_ms"]) < 15_000,
         "the run took far less than the 30 s wait: {fin}"
     );
 }
@@ -814,7 +809,7 @@ fn ctrl_c_during_a_wait_asks_and_no_answer_is_lost() {
         prompts(&records, "after"),
         vec![("y".to_owned(), "run".to_owned())]
     );
-    assert!(n(&run_finished(&records)["elapsed_ms"]) < 15_000);
+    assert!(u64_of(&run_finished(&records)["elapsed_ms"]) < 15_000);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -906,7 +901,7 @@ fn resume_after_kill_9_at_several_moments() {
         );
         let finished_before: Vec<String> = events(&before, "step_finished")
             .iter()
-            .map(|r| s(&r["step"]).to_owned())
+            .map(|r| str_of(&r["step"]).to_owned())
             .collect();
         assert!(!finished_before.contains(&step.to_owned()));
 
@@ -1213,7 +1208,7 @@ steps:
     let records = read_complete_transcript(&t);
     assert_eq!(run_finished(&records)["outcome"], "interrupted");
     assert!(step_events(&records, "step_started", "two").is_empty());
-    let stopped_at = n(&run_finished(&records)["elapsed_ms"]);
+    let stopped_at = u64_of(&run_finished(&records)["elapsed_ms"]);
 
     let mut term = sb.pty(&["resume", t.to_str().unwrap(), "--operator", "alice"]);
     term.expect("resuming at `two`");
@@ -1224,7 +1219,7 @@ steps:
     assert_eq!(log_lines(&sb), vec!["one", "two"]);
     let records = read_complete_transcript(&t);
     let resumed = one_event(&records, "run_resumed");
-    assert!(n(&resumed["elapsed_ms"]) >= stopped_at, "{resumed}");
+    assert!(u64_of(&resumed["elapsed_ms"]) >= stopped_at, "{resumed}");
     assert_eq!(outcome(&records, "two"), "ok");
     assert_eq!(step_events(&records, "step_finished", "one").len(), 1);
     assert_eq!(run_finished(&records)["outcome"], "success");

@@ -3,13 +3,7 @@
 //! a mistyped confirm phrase, Ctrl-C in a retry delay or a watch interval, the step card —
 //! each with the real binary in a pseudo-terminal, the screen asserted on its text.
 
-use serde_json::Value;
-
 use crate::support::*;
-
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
-}
 
 /// A `finally` step that leaves a mark: the run's report still happens when it stops.
 const FINALLY: &str = r#"
@@ -133,7 +127,7 @@ fn eof_at_every_kind_of_question_stops_the_run_cleanly_and_resumably() {
         assert_eq!(fin["outcome"], "interrupted", "{}: {fin}", q.kind);
         assert_eq!(fin["exit_code"], 3, "{}", q.kind);
         assert!(
-            s(&fin["reason"]).contains("end of input"),
+            str_of(&fin["reason"]).contains("end of input"),
             "{}: the reason is recorded: {fin}",
             q.kind
         );
@@ -213,7 +207,7 @@ steps:
     let questions: Vec<&str> = events(&records, "prompt")
         .iter()
         .filter(|p| p["decision"] == "branch")
-        .map(|p| s(&p["question"]))
+        .map(|p| str_of(&p["question"]))
         .collect();
     assert_eq!(questions.len(), 2, "{questions:?}");
     assert!(questions[0].starts_with("Enter: go to check-config"));
@@ -386,7 +380,7 @@ steps:
     assert_eq!(last["decision"], "skip");
     let done = one(&records, "step_finished", "health");
     assert_eq!(done["outcome"], "skipped");
-    assert!(s(&done["message"]).contains("retry delay"), "{done}");
+    assert!(str_of(&done["message"]).contains("retry delay"), "{done}");
 }
 
 #[test]
@@ -675,7 +669,7 @@ steps:
         .cloned()
         .unwrap_or_else(|| panic!("no shell prompt: {records:#?}"));
     assert!(
-        s(&shell["answer"]).contains("echo svc=$service token=${token:-unset}"),
+        str_of(&shell["answer"]).contains("echo svc=$service token=${token:-unset}"),
         "what was typed is recorded: {shell}"
     );
 }

@@ -7,14 +7,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
-}
-
-fn n(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
 /// Every complete line of a transcript that may have been cut off at any moment: all lines but
 /// at most the last must parse, and seq must count up from 0.
 fn check_torn_transcript(path: &std::path::Path) -> Vec<Value> {
@@ -35,7 +27,7 @@ fn check_torn_transcript(path: &std::path::Path) -> Vec<Value> {
     }
     for (i, r) in records.iter().enumerate() {
         assert_eq!(
-            n(&r["seq"]),
+            u64_of(&r["seq"]),
             i as u64,
             "seq numbers must be consecutive: {r}"
         );
@@ -74,7 +66,7 @@ steps:
     assert_eq!(started["format"], "runbook-transcript/v1");
     assert_eq!(started["playbook"]["name"], "basic");
     assert_eq!(started["playbook"]["version"], "1.0.0");
-    assert_eq!(s(&started["playbook"]["sha256"]).len(), 64);
+    assert_eq!(str_of(&started["playbook"]["sha256"]).len(), 64);
     assert_eq!(started["operator"], "tester");
     assert_eq!(started["mode"], "unattended");
     assert_eq!(
@@ -82,7 +74,7 @@ steps:
         r.transcript.file_stem().unwrap().to_str().unwrap()
     );
     for (i, rec) in r.records.iter().enumerate() {
-        assert_eq!(n(&rec["seq"]), i as u64);
+        assert_eq!(u64_of(&rec["seq"]), i as u64);
     }
 
     let hello = r.started("hello");
@@ -225,7 +217,7 @@ steps:
         let f = r.finished(id);
         assert_eq!(f["outcome"], "failed", "{id}: {f}");
         assert!(
-            s(&f["message"]).contains(message),
+            str_of(&f["message"]).contains(message),
             "{id}: message {} should contain {message:?}",
             f["message"]
         );
@@ -333,7 +325,7 @@ steps:
         .outcome("grab", "failed")
         .run();
     let f = r.finished("grab");
-    assert!(s(&f["message"]).contains("capture pct"), "{f}");
+    assert!(str_of(&f["message"]).contains("capture pct"), "{f}");
     assert!(r.started("after").is_empty());
 }
 
@@ -414,14 +406,17 @@ steps:
     let attempts: Vec<u64> = r
         .started("flaky")
         .iter()
-        .map(|v| n(&v["attempt"]))
+        .map(|v| u64_of(&v["attempt"]))
         .collect();
     assert_eq!(attempts, [1, 2]);
     assert_eq!(r.output("flaky"), ["first try", "second try"]);
     let f = r.finished("flaky");
     assert_eq!(f["outcome"], "ok");
     assert_eq!(f["attempts"], 2);
-    assert!(n(&f["duration_ms"]) >= 150, "the delay was waited: {f}");
+    assert!(
+        u64_of(&f["duration_ms"]) >= 150,
+        "the delay was waited: {f}"
+    );
     assert_eq!(r.of_step("step_finished", "flaky").len(), 1);
 
     let h = r.finished("hopeless");
@@ -449,9 +444,9 @@ steps:
     r.assert_code(1);
     let f = r.finished("slow");
     assert_eq!(f["outcome"], "failed");
-    assert!(s(&f["message"]).starts_with("timed out"), "{f}");
-    assert!(n(&f["duration_ms"]) >= 300, "{f}");
-    assert!(n(&f["duration_ms"]) < 3000, "{f}");
+    assert!(str_of(&f["message"]).starts_with("timed out"), "{f}");
+    assert!(u64_of(&f["duration_ms"]) >= 300, "{f}");
+    assert!(u64_of(&f["duration_ms"]) < 3000, "{f}");
     assert_eq!(r.output("slow"), ["started"]);
     assert!(r.started("never").is_empty());
     assert!(processes_matching("sleep 5.123").is_empty());
@@ -526,7 +521,7 @@ steps:
     let visits: Vec<(u64, &str)> = r
         .events("step_started")
         .iter()
-        .map(|v| (n(&v["visit"]), s(&v["step"])))
+        .map(|v| (u64_of(&v["visit"]), str_of(&v["step"])))
         .collect();
     assert_eq!(
         visits,
@@ -571,7 +566,10 @@ steps:
     assert_eq!(r.started("verify").len(), 2);
     let last = r.finished("restart");
     assert_eq!(last["outcome"], "failed");
-    assert!(s(&last["message"]).contains("max_visits is 2"), "{last}");
+    assert!(
+        str_of(&last["message"]).contains("max_visits is 2"),
+        "{last}"
+    );
     assert!(!sb.exists("never-ran"));
     let end = r.run_finished();
     assert_eq!(end["outcome"], "failed");
@@ -618,9 +616,9 @@ steps:
     assert_eq!(r.started("settle")[0]["action"], "wait");
     let f = r.finished("settle");
     assert_eq!(f["outcome"], "ok");
-    assert!(n(&f["duration_ms"]) >= 300, "{f}");
-    let before = n(&r.started("settle")[0]["elapsed_ms"]);
-    let after = n(&r.started("after")[0]["elapsed_ms"]);
+    assert!(u64_of(&f["duration_ms"]) >= 300, "{f}");
+    let before = u64_of(&r.started("settle")[0]["elapsed_ms"]);
+    let after = u64_of(&r.started("after")[0]["elapsed_ms"]);
     assert!(after - before >= 300);
 }
 
@@ -652,9 +650,9 @@ steps:
     r.assert_code(0);
 
     let polls = r.started("poll");
-    let attempts: Vec<u64> = polls.iter().map(|v| n(&v["attempt"])).collect();
+    let attempts: Vec<u64> = polls.iter().map(|v| u64_of(&v["attempt"])).collect();
     assert_eq!(attempts, [1, 2, 3]);
-    let spread = n(&polls[2]["elapsed_ms"]) - n(&polls[0]["elapsed_ms"]);
+    let spread = u64_of(&polls[2]["elapsed_ms"]) - u64_of(&polls[0]["elapsed_ms"]);
     assert!(spread >= 400, "repetitions 200ms apart: {spread}ms");
     let f = r.finished("poll");
     assert_eq!(f["outcome"], "ok");
@@ -668,16 +666,22 @@ steps:
         (4..=6).contains(&reps),
         "about 1s / 200ms repetitions: {reps}"
     );
-    assert!(n(&m["duration_ms"]) >= 750, "{m}");
+    assert!(u64_of(&m["duration_ms"]) >= 750, "{m}");
 
     let b = r.finished("breaks");
     assert_eq!(b["outcome"], "failed");
     assert_eq!(b["attempts"], 2);
-    assert!(s(&b["message"]).contains("failed on repetition 2"), "{b}");
+    assert!(
+        str_of(&b["message"]).contains("failed on repetition 2"),
+        "{b}"
+    );
 
     let np = r.finished("never-passes");
     assert_eq!(np["outcome"], "failed");
-    assert!(s(&np["message"]).contains("did not pass within"), "{np}");
+    assert!(
+        str_of(&np["message"]).contains("did not pass within"),
+        "{np}"
+    );
 }
 
 #[test]
@@ -715,15 +719,16 @@ steps:
     let both = r.finished("both");
     assert_eq!(both["outcome"], "ok");
     assert_eq!(r.started("both")[0]["action"], "parallel");
-    let started =
-        n(&r.started("left")[0]["elapsed_ms"]).min(n(&r.started("right")[0]["elapsed_ms"]));
-    let finished = n(&r.finished("left")["elapsed_ms"]).max(n(&r.finished("right")["elapsed_ms"]));
+    let started = u64_of(&r.started("left")[0]["elapsed_ms"])
+        .min(u64_of(&r.started("right")[0]["elapsed_ms"]));
+    let finished =
+        u64_of(&r.finished("left")["elapsed_ms"]).max(u64_of(&r.finished("right")["elapsed_ms"]));
     assert!(
         finished - started < 1100,
         "two 600ms children took {}ms: not concurrent",
         finished - started
     );
-    assert!(n(&both["duration_ms"]) < 1100, "{both}");
+    assert!(u64_of(&both["duration_ms"]) < 1100, "{both}");
     assert_eq!(r.output("after"), ["ok ok"]);
     let both_end = r.position(|v| v["event"] == "step_finished" && v["step"] == "both");
     assert!(both_end > first_finish);
@@ -845,7 +850,7 @@ steps:
     assert_eq!(r.outcome("sub/boom"), "failed");
     let f = r.finished("sub");
     assert_eq!(f["outcome"], "failed");
-    assert!(s(&f["message"]).contains("child-fails"), "{f}");
+    assert!(str_of(&f["message"]).contains("child-fails"), "{f}");
     assert!(!sb.exists("child-unreached"));
     assert!(!sb.exists("never-ran"));
     assert_eq!(r.run_finished()["failed_step"], "sub/boom");
@@ -881,7 +886,7 @@ finally:
     let summary = r.finished("summary");
     assert_eq!(summary["outcome"], "ok");
     assert_eq!(
-        s(&summary["report"]).trim_end(),
+        str_of(&summary["report"]).trim_end(),
         "break was failed (exit 2)\nfailed step: break"
     );
     assert!(r.stderr.contains("break was failed"), "the report is shown");
@@ -933,7 +938,10 @@ steps:
     r.assert_code(1);
     let f = r.finished("status-page");
     assert_eq!(f["outcome"], "failed");
-    assert!(s(&f["message"]).contains("manual step not done"), "{f}");
+    assert!(
+        str_of(&f["message"]).contains("manual step not done"),
+        "{f}"
+    );
     assert_eq!(r.started("status-page")[0]["action"], "manual");
     let prompt = r.of_step("prompt", "status-page");
     assert_eq!(prompt.len(), 1);
@@ -973,12 +981,12 @@ steps:
     let f = r.finished("drop");
     assert_eq!(f["outcome"], "failed");
     assert!(
-        s(&f["message"]).contains("destructive step not confirmed"),
+        str_of(&f["message"]).contains("destructive step not confirmed"),
         "{f}"
     );
     let prompt = r.of_step("prompt", "drop");
     assert_eq!(prompt[0]["decision"], "refused");
-    assert!(s(&prompt[0]["question"]).contains("apeg"));
+    assert!(str_of(&prompt[0]["question"]).contains("apeg"));
     assert!(r.stderr.contains("refused"), "stderr: {}", r.stderr);
 
     let r = sb.run(&pb, &["--allow-destructive"]);
@@ -1055,14 +1063,14 @@ steps:
     assert_eq!(summary["failed_step"], "d");
     assert_eq!(summary["run_id"], r.run_started()["run_id"]);
     assert_eq!(
-        std::path::Path::new(s(&summary["transcript"])),
+        std::path::Path::new(str_of(&summary["transcript"])),
         r.transcript.as_path()
     );
     let steps: Vec<(&str, &str)> = summary["steps"]
         .as_array()
         .expect("steps")
         .iter()
-        .map(|v| (s(&v["step"]), s(&v["outcome"])))
+        .map(|v| (str_of(&v["step"]), str_of(&v["outcome"])))
         .collect();
     assert_eq!(
         steps,
@@ -1122,7 +1130,7 @@ fn assert_echoed_exactly(sb: &Sandbox, r: &RunResult, prefix: &str) {
         let id = format!("{prefix}{}", i + 1);
         let f = r.finished(&id);
         assert_eq!(f["outcome"], "ok", "{f}");
-        assert_eq!(s(&f["stdout"]), *value, "{id} echoed something else");
+        assert_eq!(str_of(&f["stdout"]), *value, "{id} echoed something else");
         let lines: Vec<&str> = value.lines().collect();
         assert_eq!(r.output(&id), lines, "{id} output records");
     }
@@ -1264,7 +1272,7 @@ finally:
         assert_eq!(r.output("spill").len(), 500);
         assert_eq!(r.output("spill")[0], "1 *** ***");
         let spilled = r.finished("spill")["spilled"].clone();
-        let spill = std::fs::read_to_string(s(&spilled)).expect("spill file");
+        let spill = std::fs::read_to_string(str_of(&spilled)).expect("spill file");
         assert_eq!(spill.lines().count(), 100);
         assert_eq!(spill.lines().next(), Some("501 *** ***"));
         assert_eq!(r.finished("fails")["outcome"], "failed");
@@ -1283,7 +1291,7 @@ finally:
             .iter()
             .find(|e| e["reason"] == "failure")
             .expect("failure escalation");
-        assert!(s(&failure["message"]).contains("***"), "{failure}");
+        assert!(str_of(&failure["message"]).contains("***"), "{failure}");
         assert!(failure["deliveries"][0]["ok"].as_bool().unwrap());
     }
     let delivered = std::fs::read_to_string(sb.path("escalations.txt")).expect("escalations");
@@ -1384,7 +1392,7 @@ steps:
     r.assert_code(1);
     let f = r.finished("spawner");
     assert_eq!(f["outcome"], "failed");
-    assert!(s(&f["message"]).starts_with("timed out"), "{f}");
+    assert!(str_of(&f["message"]).starts_with("timed out"), "{f}");
     assert!(
         gone,
         "processes of the timed-out step outlived it: {survivors:?}"
@@ -1490,14 +1498,14 @@ finally:
     let long = r.finished("long");
     assert_eq!(long["outcome"], "aborted");
     assert_eq!(long["message"], "interrupted");
-    assert!(n(&long["duration_ms"]) < 5000);
+    assert!(u64_of(&long["duration_ms"]) < 5000);
     assert!(r.started("never").is_empty());
     assert!(!sb.exists("never-ran"));
     // A cancelled run still runs `finally` (cleanup, the incident report), then exits 3.
     assert_eq!(r.outcome("cleanup"), "ok");
     assert!(sb.exists("cleanup-ran"));
     assert!(
-        s(&end["reason"]).contains(if signal_name == "TERM" {
+        str_of(&end["reason"]).contains(if signal_name == "TERM" {
             "SIGTERM"
         } else {
             "Ctrl-C"
@@ -1564,10 +1572,10 @@ steps:
     assert_eq!(body["reason"], "failure");
     assert_eq!(body["run"]["failed_step"], "health");
     assert_eq!(body["channel"], "oncall");
-    let message = s(&body["message"]);
+    let message = str_of(&body["message"]);
     assert!(message.contains("health"), "{message}");
     assert!(message.contains("expected exit 0, got 7"), "{message}");
-    assert!(s(&body["text"]).contains(message));
+    assert!(str_of(&body["text"]).contains(message));
 
     let esc = r.events("escalation");
     assert_eq!(esc.len(), 1);
@@ -1618,7 +1626,7 @@ steps:
     assert_eq!(esc[0]["message"], "Test webhook-policy still unresolved");
     assert!(esc[0].get("step").is_none());
     assert_eq!(esc[0]["deliveries"][0]["ok"], true);
-    let at = n(&esc[0]["elapsed_ms"]);
+    let at = u64_of(&esc[0]["elapsed_ms"]);
     assert!((1000..1800).contains(&at), "fired at {at}ms");
     let hold_start = r.position(|v| v["event"] == "step_started" && v["step"] == "hold");
     let esc_pos = r.position(|v| v["event"] == "escalation");
@@ -1671,9 +1679,9 @@ steps:
     assert_eq!(delivery["ok"], false);
     // Why it failed, but not the URL: a chat webhook's URL is its credential.
     assert!(
-        s(&delivery["error"]).contains("Connection refused")
-            && !s(&delivery["error"]).contains(&port.to_string())
-            && !s(&delivery["error"]).contains("secret-token"),
+        str_of(&delivery["error"]).contains("Connection refused")
+            && !str_of(&delivery["error"]).contains(&port.to_string())
+            && !str_of(&delivery["error"]).contains("secret-token"),
         "{delivery}"
     );
     assert_eq!(r.outcome("after"), "ok");
@@ -1716,17 +1724,17 @@ steps:
     r.assert_code(0);
     // Pages are delivered concurrently: their records come in the order they finish.
     let mut esc = r.events("escalation");
-    esc.sort_by_key(|e| n(&e["level"]));
+    esc.sort_by_key(|e| u64_of(&e["level"]));
     assert_eq!(esc.len(), 2);
     assert_eq!(esc[0]["deliveries"][0]["channel"], "pager");
     assert_eq!(esc[0]["deliveries"][0]["ok"], true);
     let got = std::fs::read_to_string(sb.path("esc-1.txt")).expect("the channel command ran");
-    assert_eq!(got, format!("{}\n", s(&esc[0]["message"])));
+    assert_eq!(got, format!("{}\n", str_of(&esc[0]["message"])));
     assert!(got.contains("health"));
     assert_eq!(esc[1]["level"], 2);
     let d = &esc[1]["deliveries"][0];
     assert_eq!(d["ok"], false);
-    assert!(s(&d["error"]).contains("no route"), "{d}");
+    assert!(str_of(&d["error"]).contains("no route"), "{d}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1760,9 +1768,9 @@ steps:
     let f = r.finished("flood");
     assert_eq!(f["outcome"], "ok");
     assert_eq!(f["captures"]["first"], "1");
-    assert!(s(&f["stdout"]).starts_with("line 1\nline 2\n"));
-    assert!(s(&f["stdout"]).len() <= 17 * 1024);
-    let spilled = std::path::PathBuf::from(s(&f["spilled"]));
+    assert!(str_of(&f["stdout"]).starts_with("line 1\nline 2\n"));
+    assert!(str_of(&f["stdout"]).len() <= 17 * 1024);
+    let spilled = std::path::PathBuf::from(str_of(&f["spilled"]));
     let out_dir = r.transcript.with_extension("out");
     assert_eq!(spilled.parent(), Some(out_dir.as_path()));
     let spill = std::fs::read_to_string(&spilled).expect("spill file");

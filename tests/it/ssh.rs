@@ -10,10 +10,6 @@ use serde_json::Value;
 
 use crate::support::*;
 
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_default()
-}
-
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -91,7 +87,10 @@ steps:
     let first_start = r
         .records
         .iter()
-        .position(|v| v["event"] == "step_started" && s(&v["step"]).starts_with("all@"))
+        .position(|v| {
+            v["event"] == "step_started"
+                && v["step"].as_str().unwrap_or_default().starts_with("all@")
+        })
         .unwrap();
     assert_eq!(r.records[first_start]["step"], "all@web-1");
     let web1_end = r.position(|v| v["event"] == "step_finished" && v["step"] == "all@web-1");
@@ -104,7 +103,7 @@ steps:
     let fail = r.finished("some-fail");
     assert_eq!(fail["outcome"], "failed");
     assert!(
-        s(&fail["message"]).contains("2 of 10 hosts failed (max_fail 1)"),
+        str_of(&fail["message"]).contains("2 of 10 hosts failed (max_fail 1)"),
         "{fail}"
     );
     assert!(
@@ -141,12 +140,12 @@ fn an_unreachable_host_and_a_changed_host_key_are_failed_hosts_not_a_hung_run() 
     assert_eq!(r.outcome("a@web-1"), "ok");
     assert_eq!(r.outcome("b@down"), "failed");
     assert!(
-        s(&r.finished("b@down")["message"]).contains("unreachable"),
+        str_of(&r.finished("b@down")["message"]).contains("unreachable"),
         "{}",
         r.finished("b@down")
     );
     assert_eq!(r.outcome("c@spoofed"), "failed");
-    let why = s(&r.finished("c@spoofed")["message"]).to_owned();
+    let why = str_of(&r.finished("c@spoofed")["message"]).to_owned();
     assert!(why.contains("unreachable"), "{why}");
     // Refused for its key, not for the network.
     assert!(why.contains("Host key verification failed"), "{why}");
@@ -165,7 +164,7 @@ fn a_timeout_leaves_no_process_on_the_remote_side() {
     );
     let r = sb.run(&pb, &["-i", inv.to_str().unwrap()]);
     r.assert_code(1);
-    assert!(s(&r.finished("slow@web-1")["message"]).contains("timed out"));
+    assert!(str_of(&r.finished("slow@web-1")["message"]).contains("timed out"));
     let gone = wait_for(Duration::from_secs(6), || {
         processes_matching("sleep 31.7").is_empty()
     });
@@ -206,7 +205,7 @@ steps:
     let finished: Vec<String> = read_partial(&transcript)
         .iter()
         .filter(|r| r["event"] == "step_finished" && r["outcome"] == "ok")
-        .filter_map(|r| s(&r["step"]).strip_prefix("roll@").map(str::to_owned))
+        .filter_map(|r| str_of(&r["step"]).strip_prefix("roll@").map(str::to_owned))
         .collect();
     assert!(
         finished.len() >= 4,
@@ -358,7 +357,7 @@ steps:
     let asked = prompts(&records, "roll");
     let count = asked
         .iter()
-        .find(|p| s(&p["question"]).contains("type their number"))
+        .find(|p| str_of(&p["question"]).contains("type their number"))
         .expect("the host count is recorded");
     assert_eq!(count["answer"], "7 (after 1 wrong count)");
     assert_eq!(count["decision"], "run");
@@ -375,7 +374,7 @@ steps:
     let outcomes: Vec<&str> = records
         .iter()
         .filter(|r| r["event"] == "step_finished" && r["step"] == "roll@web-6")
-        .map(|r| s(&r["outcome"]))
+        .map(|r| str_of(&r["outcome"]))
         .collect();
     assert_eq!(outcomes, vec!["failed", "ok"], "each attempt recorded");
     let roll = records
@@ -440,7 +439,12 @@ steps:
         records
             .iter()
             .rfind(|r| r["event"] == "step_finished" && r["step"] == step)
-            .map(|r| (s(&r["outcome"]).to_owned(), s(&r["message"]).to_owned()))
+            .map(|r| {
+                (
+                    str_of(&r["outcome"]).to_owned(),
+                    r["message"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
             .unwrap_or_default()
     };
     assert_eq!(outcome("first").0, "skipped");
@@ -458,7 +462,7 @@ steps:
     assert_eq!(outcome("second@web-2").0, "failed");
     let fin = run_finished(&records);
     assert_eq!(fin["outcome"], "interrupted", "{fin}");
-    assert!(s(&fin["reason"]).contains("end of input"), "{fin}");
+    assert!(str_of(&fin["reason"]).contains("end of input"), "{fin}");
 }
 
 #[test]

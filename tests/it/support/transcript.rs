@@ -5,6 +5,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// A JSON string's text; panics, showing the value, when it is not a string.
+pub fn str_of(v: &Value) -> &str {
+    v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
+}
+
+/// A JSON number as a `u64`; panics, showing the value, when it is not one.
+pub fn u64_of(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
 /// Reads a transcript: every line must be a JSON object.
 pub fn read_transcript(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path)
