@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{BIN, closed_port, read_transcript, root};
+use crate::support::{BIN, closed_port, last_finished, outcome, read_transcript, root};
 
 #[test]
 fn the_demo_p0_restores_the_crashed_service() {
@@ -36,25 +36,20 @@ fn the_demo_p0_restores_the_crashed_service() {
         transcript.display()
     );
     let records = read_transcript(&transcript);
-    let finished = |step: &str| -> Value {
-        records
-            .iter()
-            .rev()
-            .find(|r| r["event"] == "step_finished" && r["step"] == step)
-            .unwrap_or_else(|| panic!("no step_finished for {step}"))
-            .clone()
-    };
     // Found down: the unit is inactive (a warning) and /health does not answer.
-    let status = finished("service-status");
+    let status = last_finished(&records, "service-status");
     assert_eq!(status["outcome"], "warning", "{status}");
     assert!(
         status["message"].as_str().unwrap().contains("inactive"),
         "{status}"
     );
-    assert_eq!(finished("health-before")["outcome"], "failed");
+    assert_eq!(
+        last_finished(&records, "health-before")["outcome"],
+        "failed"
+    );
     // Restarted through the supervisor, then verified healthy.
-    assert_eq!(finished("restart-service")["outcome"], "ok");
-    let verify = finished("verify-health");
+    assert_eq!(last_finished(&records, "restart-service")["outcome"], "ok");
+    let verify = last_finished(&records, "verify-health");
     assert_eq!(verify["outcome"], "ok", "{verify}");
     assert!(
         verify["captures"]["health_body"]
@@ -86,14 +81,8 @@ fn the_demo_p0_restores_the_crashed_service() {
         .find_map(|l| l.strip_prefix("==> GPT Agent P0 transcript: "))
         .expect("run.sh names the second transcript");
     let gpt = read_transcript(std::path::Path::new(gpt.trim()));
-    let outcome = |step: &str| {
-        gpt.iter()
-            .rev()
-            .find(|r| r["event"] == "step_finished" && r["step"] == step)
-            .map(|r| r["outcome"].clone())
-    };
-    assert_eq!(outcome("health"), Some("failed".into()));
-    assert_eq!(outcome("verify-restart"), Some("ok".into()));
+    assert_eq!(outcome(&gpt, "health"), "failed");
+    assert_eq!(outcome(&gpt, "verify-restart"), "ok");
     assert_eq!(gpt.last().unwrap()["outcome"], "success");
     // Its checks pass or fail for real reasons: the real PostgreSQL and Redis answer, the
     // stand-ins for the cloud CLIs (pm2, vercel) too, and no step met a missing tool.
@@ -105,7 +94,7 @@ fn the_demo_p0_restores_the_crashed_service() {
         "pm2-status",
         "restart",
     ] {
-        assert_eq!(outcome(step), Some("ok".into()), "{step}");
+        assert_eq!(outcome(&gpt, step), "ok", "{step}");
     }
     let redis = gpt
         .iter()
@@ -127,14 +116,7 @@ fn the_demo_p0_restores_the_crashed_service() {
         .find_map(|l| l.strip_prefix("==> Agentic Platform P0 transcript: "))
         .expect("run.sh names the third transcript");
     let agentic = read_transcript(std::path::Path::new(agentic.trim()));
-    let agentic_outcome = |step: &str| {
-        agentic
-            .iter()
-            .rev()
-            .find(|r| r["event"] == "step_finished" && r["step"] == step)
-            .map(|r| r["outcome"].clone())
-    };
-    assert_eq!(agentic_outcome("verify-alert"), Some("failed".into()));
+    assert_eq!(outcome(&agentic, "verify-alert"), "failed");
     for step in [
         "service-status",
         "restart-api",
@@ -144,7 +126,7 @@ fn the_demo_p0_restores_the_crashed_service() {
         "verify/monitor",
         "verify",
     ] {
-        assert_eq!(agentic_outcome(step), Some("ok".into()), "{step}");
+        assert_eq!(outcome(&agentic, step), "ok", "{step}");
     }
     let monitor = agentic
         .iter()

@@ -377,10 +377,7 @@ steps:
         .map(|r| str_of(&r["outcome"]))
         .collect();
     assert_eq!(outcomes, vec!["failed", "ok"], "each attempt recorded");
-    let roll = records
-        .iter()
-        .rfind(|r| r["event"] == "step_finished" && r["step"] == "roll")
-        .unwrap();
+    let roll = last_finished(&records, "roll");
     assert_eq!(roll["outcome"], "ok", "{roll}");
 }
 
@@ -435,31 +432,20 @@ steps:
     assert!(!ran.iter().any(|l| l.starts_with("third")), "{ran:?}");
     assert_eq!(ran.iter().filter(|l| l.starts_with("second")).count(), 6);
     let records = read_transcript(&t);
-    let outcome = |step: &str| {
-        records
-            .iter()
-            .rfind(|r| r["event"] == "step_finished" && r["step"] == step)
-            .map(|r| {
-                (
-                    str_of(&r["outcome"]).to_owned(),
-                    r["message"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .unwrap_or_default()
-    };
-    assert_eq!(outcome("first").0, "skipped");
+    let first = last_finished(&records, "first");
+    assert_eq!(first["outcome"], "skipped");
     assert!(
-        outcome("first").1.contains("not confirmed"),
-        "{:?}",
-        outcome("first")
+        str_of(&first["message"]).contains("not confirmed"),
+        "{first}"
     );
-    let (second, why) = outcome("second");
-    assert_eq!(second, "warning");
+    let second = last_finished(&records, "second");
+    assert_eq!(second["outcome"], "warning");
+    let why = str_of(&second["message"]);
     assert!(
         why.contains("skipped by the operator") && why.contains("web-2"),
         "{why}"
     );
-    assert_eq!(outcome("second@web-2").0, "failed");
+    assert_eq!(outcome(&records, "second@web-2"), "failed");
     let fin = run_finished(&records);
     assert_eq!(fin["outcome"], "interrupted", "{fin}");
     assert!(str_of(&fin["reason"]).contains("end of input"), "{fin}");
@@ -506,10 +492,7 @@ steps:
     assert!(gone, "a remote process outlived Ctrl-C");
     assert_eq!(status.code(), Some(3), "an interrupted run exits 3");
     let records = read_transcript(&transcript);
-    let roll = records
-        .iter()
-        .rfind(|r| r["event"] == "step_finished" && r["step"] == "roll")
-        .unwrap();
+    let roll = last_finished(&records, "roll");
     assert_eq!(roll["outcome"], "aborted", "{roll}");
     assert!(
         !records

@@ -79,11 +79,16 @@ pub fn one<'a>(records: &'a [Value], event: &str, step: &str) -> &'a Value {
     found[0]
 }
 
-/// The outcome of a step's (last) `step_finished` record.
-pub fn outcome(records: &[Value], step: &str) -> String {
+/// A step's last `step_finished` record (a retried or revisited step has several).
+pub fn last_finished<'a>(records: &'a [Value], step: &str) -> &'a Value {
     step_events(records, "step_finished", step)
         .last()
-        .unwrap_or_else(|| panic!("`{step}` has no step_finished record"))["outcome"]
+        .unwrap_or_else(|| panic!("`{step}` has no step_finished record"))
+}
+
+/// The outcome of a step's (last) `step_finished` record.
+pub fn outcome(records: &[Value], step: &str) -> String {
+    last_finished(records, step)["outcome"]
         .as_str()
         .unwrap_or_default()
         .to_owned()
