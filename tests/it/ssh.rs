@@ -6,8 +6,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::support::*;
 
 fn lines(path: &Path) -> Vec<String> {
@@ -281,13 +279,6 @@ fn the_inventorys_target_moves_a_playbook_without_on_and_limit_keeps_some_hosts(
 // The operator at a fan-out: the host count, the failure menu, Ctrl-C (a real terminal)
 // ---------------------------------------------------------------------------------------------
 
-fn prompts<'a>(records: &'a [Value], step: &str) -> Vec<&'a Value> {
-    records
-        .iter()
-        .filter(|r| r["event"] == "prompt" && r["step"] == step)
-        .collect()
-}
-
 /// Whether the (growing) transcript records `roll` on `host` as finished.
 fn roll_finished(transcript: &Path, host: &str) -> bool {
     read_partial(transcript)
@@ -354,7 +345,7 @@ steps:
         assert_eq!(host_runs(&log, &host), want, "{host}: {:?}", lines(&log));
     }
     let records = read_transcript(&t);
-    let asked = prompts(&records, "roll");
+    let asked = step_events(&records, "prompt", "roll");
     let count = asked
         .iter()
         .find(|p| str_of(&p["question"]).contains("type their number"))
@@ -560,7 +551,7 @@ steps:
     assert_eq!(host_runs(&log, "web-3"), 1);
     let records = read_transcript(&t);
     assert!(
-        prompts(&records, "roll")
+        step_events(&records, "prompt", "roll")
             .iter()
             .any(|p| p["decision"] == "retry")
     );
