@@ -63,13 +63,14 @@ steps:
     assert_eq!(body["reason"], "check");
     assert_eq!(body["message"], "Step `disk` warning: disk 87% full");
 
-    let report = sb
-        .command()
-        .args(["report", "--format", "markdown"])
-        .arg(&r.transcript)
-        .output()
-        .unwrap();
-    let md = String::from_utf8_lossy(&report.stdout);
+    let md = sb
+        .output(&[
+            "report",
+            "--format",
+            "markdown",
+            r.transcript.to_str().unwrap(),
+        ])
+        .stdout;
     assert!(md.contains("escalation, level 1 (check)"), "{md}");
 }
 
@@ -136,19 +137,14 @@ fn plan_shows_who_a_check_notifies() {
         "plan-notify",
         "steps:\n  - id: disk\n    run: echo 87\n    capture:\n      used: { stdout: true }\n    checks:\n      - { if: \"used | int >= 80\", status: warning, notify: [oncall, lead] }\n",
     );
-    let out = sb
-        .command()
-        .args(["plan", "--format", "json"])
-        .arg(&pb)
-        .output()
-        .unwrap();
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let plan = sb
+        .output(&["plan", "--format", "json", pb.to_str().unwrap()])
+        .json();
     assert_eq!(
         plan["steps"][0]["checks"][0]["notify"],
         serde_json::json!(["oncall", "lead"])
     );
-    let out = sb.command().arg("plan").arg(&pb).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = sb.output(&["plan", pb.to_str().unwrap()]).stdout;
     assert!(
         text.contains("warning if used | int >= 80 → notify oncall, lead"),
         "{text}"

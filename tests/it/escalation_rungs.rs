@@ -108,13 +108,14 @@ steps:
     assert_eq!(esc[1]["message"], "Test updates unresolved after 3.0s");
     assert_eq!(sink.take(2, Duration::from_secs(5)).len(), 2);
 
-    let report = sb
-        .command()
-        .args(["report", "--format", "markdown"])
-        .arg(&r.transcript)
-        .output()
-        .unwrap();
-    let md = String::from_utf8_lossy(&report.stdout);
+    let md = sb
+        .output(&[
+            "report",
+            "--format",
+            "markdown",
+            r.transcript.to_str().unwrap(),
+        ])
+        .stdout;
     assert!(md.contains("policy, repeat 1"), "{md}");
 }
 
@@ -230,24 +231,16 @@ steps:
     run: 'true'
 "#,
     );
-    let out = sb
-        .command()
-        .args(["plan", "--format", "json"])
-        .arg(&pb)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pb = pb.to_str().unwrap();
+    let plan = sb
+        .output(&["plan", "--format", "json", pb])
+        .expect_code(0)
+        .json();
     let rung = &plan["escalation"][0];
     assert_eq!(rung["every"], "15m");
     assert_eq!(u64_of(&rung["every_ms"]), 900_000);
     assert_eq!(rung["when"], "status != 'resolved'");
-    let out = sb.command().args(["plan"]).arg(&pb).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = sb.output(&["plan", pb]).stdout;
     insta::assert_snapshot!(
         text.lines()
             .skip_while(|l| !l.starts_with("Escalation"))

@@ -412,13 +412,14 @@ steps:
         "the true duration: {end}"
     );
 
-    let report = sb
-        .command()
-        .args(["report", "--format", "markdown"])
-        .arg(&transcript)
-        .output()
-        .unwrap();
-    let md = String::from_utf8_lossy(&report.stdout);
+    let md = sb
+        .output(&[
+            "report",
+            "--format",
+            "markdown",
+            transcript.to_str().unwrap(),
+        ])
+        .stdout;
     assert!(md.contains("stopped for 2m"), "{md}");
     assert!(md.contains("late"), "{md}");
 }

@@ -93,23 +93,11 @@ fn plan_shows_how_long_a_stream_is_followed() {
         "follow-plan",
         "steps:\n  - id: tail\n    run: journalctl -f -u app\n    follow: 5m\n",
     );
-    let out = sb
-        .command()
-        .args(["plan", "--format", "json"])
-        .arg(&pb)
-        .output()
-        .unwrap();
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pb = pb.to_str().unwrap();
+    let plan = sb.output(&["plan", "--format", "json", pb]).json();
     assert_eq!(plan["steps"][0]["follow_ms"], 300_000);
-    let out = sb.command().arg("plan").arg(&pb).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = sb.output(&["plan", pb]).stdout;
     assert!(text.contains("follow   5m, then stopped"), "{text}");
-    let out = sb
-        .command()
-        .args(["plan", "--format", "markdown"])
-        .arg(&pb)
-        .output()
-        .unwrap();
-    let md = String::from_utf8_lossy(&out.stdout);
+    let md = sb.output(&["plan", "--format", "markdown", pb]).stdout;
     assert!(md.contains("follow 5m, then stopped"), "{md}");
 }

@@ -207,21 +207,6 @@ finally:
     assert_eq!(end["reason"], "the service is healthy: nothing to repair");
 }
 
-/// `runbook plan` of a playbook in the sandbox (relative path, so snapshots hold no temp dir).
-fn plan(sb: &Sandbox, rel: &str, args: &[&str]) -> (i32, String) {
-    let out = sb
-        .command()
-        .arg("plan")
-        .arg(rel)
-        .args(args)
-        .output()
-        .expect("run plan");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
 const ENDINGS: &str = r#"
 params:
   severity: { type: choice, choices: [P0, P1], default: P0 }
@@ -246,9 +231,11 @@ steps:
 fn plan_shows_notify_fail_and_succeed_with_the_engines_flow() {
     let sb = Sandbox::new();
     sb.playbook("pb.yaml", "endings", ENDINGS);
-    let (code, json) = plan(&sb, "pb.yaml", &["--format", "json"]);
-    assert_eq!(code, 0, "{json}");
-    let planned: Value = serde_json::from_str(&json).unwrap();
+    // Plans name the playbook as given: relative, so the snapshots hold no temp folder.
+    let planned = sb
+        .output(&["plan", "pb.yaml", "--format", "json"])
+        .expect_code(0)
+        .json();
     let step = |id: &str| {
         planned["steps"]
             .as_array()
@@ -274,12 +261,12 @@ fn plan_shows_notify_fail_and_succeed_with_the_engines_flow() {
     assert_eq!(stop["text"], "P0: the service cannot be repaired");
     assert_eq!(stop["next_failed"], "stop");
 
-    let (code, human) = plan(&sb, "pb.yaml", &[]);
-    assert_eq!(code, 0);
-    let (code, markdown) = plan(&sb, "pb.yaml", &["--format", "markdown"]);
-    assert_eq!(code, 0);
-    insta::assert_snapshot!("plan-endings-human", human);
-    insta::assert_snapshot!("plan-endings-markdown", markdown);
+    let human = sb.output(&["plan", "pb.yaml"]);
+    human.expect_code(0);
+    let markdown = sb.output(&["plan", "pb.yaml", "--format", "markdown"]);
+    markdown.expect_code(0);
+    insta::assert_snapshot!("plan-endings-human", human.stdout);
+    insta::assert_snapshot!("plan-endings-markdown", markdown.stdout);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -329,9 +316,10 @@ steps:
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0]["what"], "stdout contains \"ready\"");
 
-    let (code, json) = plan(&sb, "pb.yaml", &["--format", "json"]);
-    assert_eq!(code, 0);
-    let planned: Value = serde_json::from_str(&json).unwrap();
+    let planned = sb
+        .output(&["plan", "pb.yaml", "--format", "json"])
+        .expect_code(0)
+        .json();
     assert_eq!(planned["steps"][0]["expect"].as_array().unwrap().len(), 4);
     assert_eq!(
         planned["steps"][0]["expect"][0],
@@ -347,9 +335,11 @@ fn an_empty_contains_list_is_a_check_error() {
         "empty-contains",
         "steps:\n  - id: a\n    run: echo hi\n    expect: { stdout: { contains: [] } }\n",
     );
-    let out = sb.command().args(["check", "pb.yaml"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = sb
+        .output(&["check", "pb.yaml"])
+        .expect_code(2)
+        .stdout
+        .clone();
     assert!(
         stdout.contains("error[bad-matcher]: an empty list"),
         "{stdout}"
@@ -395,9 +385,10 @@ fn templated_durations_take_the_runs_values() {
     assert_eq!(r.started("poll")[0]["planned_ms"], 300);
     assert_eq!(r.outcome("poll"), "ok");
 
-    let (code, json) = plan(&sb, "pb.yaml", &["--format", "json", "--var", "limit=2s"]);
-    assert_eq!(code, 0, "{json}");
-    let planned: Value = serde_json::from_str(&json).unwrap();
+    let planned = sb
+        .output(&["plan", "pb.yaml", "--format", "json", "--var", "limit=2s"])
+        .expect_code(0)
+        .json();
     assert_eq!(planned["steps"][0]["wait_ms"], 1_800_000);
     assert_eq!(planned["steps"][1]["timeout_ms"], 2000);
     assert_eq!(planned["steps"][2]["watch"]["every_ms"], 100);
@@ -416,11 +407,12 @@ fn a_templated_duration_that_is_not_one_stops_the_run_before_it_starts() {
         "{}",
         r.stderr
     );
-    let (code, json) = plan(&sb, "pb.yaml", &["--format", "json", "--var", "limit=soon"]);
-    // The plan is shown, with the problem on its step, and exits 2 as for any template
-    // it cannot resolve.
-    assert_eq!(code, 2, "{json}");
-    let planned: Value = serde_json::from_str(&json).unwrap();
+    let planned = sb
+        .output(&["plan", "pb.yaml", "--format", "json", "--var", "limit=soon"])
+        // The plan is shown, with the problem on its step, and exits 2 as for any template
+        // it cannot resolve.
+        .expect_code(2)
+        .json();
     assert_eq!(
         planned["steps"][1]["errors"],
         json!(["timeout `{{ limit }}` is `soon`, not a duration like 30s, 15m or 1h30m"])
@@ -442,9 +434,11 @@ steps:
     wait: "{{ pause }}"
 "#,
     );
-    let out = sb.command().args(["check", "pb.yaml"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = sb
+        .output(&["check", "pb.yaml"])
+        .expect_code(2)
+        .stdout
+        .clone();
     assert!(
         stdout
             .contains("error[bad-duration]: a duration can read only params and vars, not `pause`"),
@@ -502,15 +496,10 @@ fn a_schedule_is_checked_listed_and_reported() {
         "pbs/adhoc.yaml",
         "apiVersion: runbook/v1\nkind: Playbook\nmetadata: { name: adhoc }\nsteps:\n  - { id: look, run: echo fine }\n",
     );
-    let out = sb.command().args(["list", "pbs"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    insta::assert_snapshot!("list-with-schedule", String::from_utf8_lossy(&out.stdout));
-    let out = sb
-        .command()
-        .args(["list", "pbs", "--format", "json"])
-        .output()
-        .unwrap();
-    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = sb.output(&["list", "pbs"]);
+    out.expect_code(0);
+    insta::assert_snapshot!("list-with-schedule", out.stdout);
+    let rows = sb.output(&["list", "pbs", "--format", "json"]).json();
     let schedules: Vec<&Value> = rows
         .as_array()
         .unwrap()
@@ -522,13 +511,9 @@ fn a_schedule_is_checked_listed_and_reported() {
     let r = sb.run(&sb.path("pbs/morning.yaml"), &[]);
     r.assert_code(0);
     assert_eq!(r.run_started()["playbook"]["schedule"], "0 9 * * 1-5");
-    let report = sb
-        .command()
-        .arg("report")
-        .arg(&r.transcript)
-        .output()
-        .unwrap();
-    let markdown = String::from_utf8_lossy(&report.stdout);
+    let markdown = sb
+        .output(&["report", r.transcript.to_str().unwrap()])
+        .stdout;
     assert!(
         markdown.contains("| Schedule | `0 9 * * 1-5` |"),
         "{markdown}"
@@ -538,9 +523,11 @@ fn a_schedule_is_checked_listed_and_reported() {
         "bad.yaml",
         "apiVersion: runbook/v1\nkind: Playbook\nmetadata:\n  name: bad\n  schedule: \"0 25 * * *\"\nsteps:\n  - { id: look, run: echo fine }\n",
     );
-    let out = sb.command().args(["check", "bad.yaml"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = sb
+        .output(&["check", "bad.yaml"])
+        .expect_code(2)
+        .stdout
+        .clone();
     assert!(
         stdout.contains(
             "error[bad-schedule]: metadata.schedule: hour `25`: `25` is not a number from 0 to 23"
@@ -580,8 +567,7 @@ fn a_command_param_runs_as_code_and_a_string_param_stays_data() {
     r.assert_code(0);
     assert_eq!(r.output("restart"), ["x", "a && b"]);
     // plan shows what runs, the same way.
-    let plan = sb.command().args(["plan", "pb.yaml"]).output().unwrap();
-    let text = String::from_utf8_lossy(&plan.stdout);
+    let text = sb.output(&["plan", "pb.yaml"]).stdout;
     assert!(
         text.contains("$ echo one && echo two; echo 'a && b'"),
         "{text}"
@@ -606,11 +592,9 @@ steps:
     run: "{{ fix }}"
 "#,
     );
-    let out = sb.command().args(["check", "pb.yaml"]).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let all = format!("{stdout}{stderr}");
-    assert_eq!(out.status.code(), Some(2), "{all}");
+    let out = sb.output(&["check", "pb.yaml"]);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 2, "{all}");
     assert!(all.contains("expected a command line, got ``"), "{all}");
     assert!(
         all.contains(
@@ -672,11 +656,6 @@ steps:
     r.assert_code(0);
     assert_eq!(r.output("restart@box-a"), ["one", "two"]);
     assert_eq!(r.output("restart@box-b"), ["b-one", "b-two"]);
-    let plan = sb
-        .command()
-        .args(["plan", "pb.yaml", "-i", "inv.yaml"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&plan.stdout);
+    let text = sb.output(&["plan", "pb.yaml", "-i", "inv.yaml"]).stdout;
     assert!(text.contains("$ echo b-one && echo b-two"), "{text}");
 }
