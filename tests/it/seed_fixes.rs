@@ -175,27 +175,7 @@ fn the_pm2_rollback_of_production_needs_a_typed_confirmation() {
 #[test]
 fn the_memory_watch_passes_when_the_process_is_gone() {
     let sb = Sandbox::new();
-    let inv = sb.inventory(
-        "inv.yaml",
-        "channels:\n  on-call: { command: \"cat >/dev/null\" }\n",
-    );
-    let path = sb.stand_ins(&[("systemctl", "echo 0"), ("sudo", "exit 0")]);
-    let r = sb.run_env(
-        &book("apeg/troubleshoot-memory-leak.yaml"),
-        &[
-            "-i",
-            inv.to_str().unwrap(),
-            "--manual",
-            "skip",
-            "--var",
-            "base_url=http://127.0.0.1:1",
-            "--var",
-            "watch_every=200ms",
-            "--var",
-            "watch_for=1s",
-        ],
-        &[("PATH", &path)],
-    );
+    let r = run_memory_watch(&sb, 0, &["watch_every=200ms", "watch_for=1s"]);
     let watch = one(&r.records, "step_finished", "watch-process");
     assert_eq!(watch["outcome"], "warning", "{}", r.all());
     assert!(
@@ -216,10 +196,6 @@ fn the_memory_watch_passes_when_the_process_is_gone() {
 #[test]
 fn the_memory_watch_reports_a_growing_process() {
     let sb = Sandbox::new();
-    let inv = sb.inventory(
-        "inv.yaml",
-        "channels:\n  on-call: { command: \"cat >/dev/null\" }\n",
-    );
     // A process that grows: a bash loop appending to a variable.
     let mut grower = std::process::Command::new("bash")
         .args([
@@ -228,25 +204,14 @@ fn the_memory_watch_reports_a_growing_process() {
         ])
         .spawn()
         .unwrap();
-    let pid = grower.id();
-    let path = sb.stand_ins(&[("systemctl", &format!("echo {pid}")), ("sudo", "exit 0")]);
-    let r = sb.run_env(
-        &book("apeg/troubleshoot-memory-leak.yaml"),
+    let r = run_memory_watch(
+        &sb,
+        grower.id(),
         &[
-            "-i",
-            inv.to_str().unwrap(),
-            "--manual",
-            "skip",
-            "--var",
-            "base_url=http://127.0.0.1:1",
-            "--var",
             "watch_every=300ms",
-            "--var",
             "watch_for=1500ms",
-            "--var",
             "leak_growth_kib=1000",
         ],
-        &[("PATH", &path)],
     );
     let _ = grower.kill();
     let _ = grower.wait();
@@ -259,6 +224,35 @@ fn the_memory_watch_reports_a_growing_process() {
             .contains("Memory is growing"),
         "{watch}"
     );
+}
+
+/// The apeg memory-leak playbook, unattended with manual steps skipped, where `systemctl`
+/// says the unit's MainPID is `main_pid`; `vars` are more `--var NAME=VALUE`.
+fn run_memory_watch(sb: &Sandbox, main_pid: u32, vars: &[&str]) -> RunResult {
+    let inv = sb.inventory(
+        "inv.yaml",
+        "channels:\n  on-call: { command: \"cat >/dev/null\" }\n",
+    );
+    let path = sb.stand_ins(&[
+        ("systemctl", &format!("echo {main_pid}")),
+        ("sudo", "exit 0"),
+    ]);
+    let mut args = vec![
+        "-i",
+        inv.to_str().unwrap(),
+        "--manual",
+        "skip",
+        "--var",
+        "base_url=http://127.0.0.1:1",
+    ];
+    for var in vars {
+        args.extend(["--var", var]);
+    }
+    sb.run_env(
+        &book("apeg/troubleshoot-memory-leak.yaml"),
+        &args,
+        &[("PATH", &path)],
+    )
 }
 
 /// The channels of backup-database.yaml, which the migration includes.
