@@ -63,14 +63,7 @@ steps:
     assert_eq!(body["reason"], "check");
     assert_eq!(body["message"], "Step `disk` warning: disk 87% full");
 
-    let md = sb
-        .output(&[
-            "report",
-            "--format",
-            "markdown",
-            r.transcript.to_str().unwrap(),
-        ])
-        .stdout;
+    let md = sb.report(&r.transcript, "markdown").stdout;
     assert!(md.contains("escalation, level 1 (check)"), "{md}");
 }
 

@@ -108,14 +108,7 @@ steps:
     assert_eq!(esc[1]["message"], "Test updates unresolved after 3.0s");
     assert_eq!(sink.take(2, Duration::from_secs(5)).len(), 2);
 
-    let md = sb
-        .output(&[
-            "report",
-            "--format",
-            "markdown",
-            r.transcript.to_str().unwrap(),
-        ])
-        .stdout;
+    let md = sb.report(&r.transcript, "markdown").stdout;
     assert!(md.contains("policy, repeat 1"), "{md}");
 }
 

@@ -412,14 +412,7 @@ steps:
         "the true duration: {end}"
     );
 
-    let md = sb
-        .output(&[
-            "report",
-            "--format",
-            "markdown",
-            transcript.to_str().unwrap(),
-        ])
-        .stdout;
+    let md = sb.report(&transcript, "markdown").stdout;
     assert!(md.contains("stopped for 2m"), "{md}");
     assert!(md.contains("late"), "{md}");
 }

@@ -223,7 +223,7 @@ fn a_run_summary_gives_every_step_a_reason_and_validates() {
         code,
         stdout,
         stderr,
-    } = sb.output(&["report", r.transcript.to_str().unwrap(), "--format", "json"]);
+    } = sb.report(&r.transcript, "json");
     assert_eq!(code, 0, "{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
     Schema::load("report.v1.json").assert_valid("the report", &report);

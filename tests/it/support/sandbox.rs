@@ -334,6 +334,12 @@ impl Sandbox {
         Term::spawn(self.run_pty_command(playbook, transcript, args))
     }
 
+    /// `runbook report TRANSCRIPT --format FORMAT` (markdown, html, json), to its end.
+    pub fn report(&self, transcript: &Path, format: &str) -> Output {
+        let transcript = transcript.to_str().expect("a UTF-8 path");
+        self.output(&["report", transcript, "--format", format])
+    }
+
     /// `runbook ARGS...` in a terminal.
     pub fn pty(&self, args: &[&str]) -> Term {
         let mut cmd = self.command();
