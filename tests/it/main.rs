@@ -7,6 +7,7 @@ mod support;
 use support::{common, pty_support, run_support};
 
 mod action;
+mod blocks;
 mod check;
 mod check_notify;
 mod cli;

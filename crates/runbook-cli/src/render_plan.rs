@@ -115,6 +115,12 @@ fn human_step(out: &mut String, step: &PlanStep, depth: usize, s: Style) {
 /// The lines under a step's title in the terminal view (also used by the diff).
 pub fn human_details(step: &PlanStep, s: Style) -> Vec<String> {
     let mut lines = Vec::new();
+    for block in &step.blocks {
+        lines.push(format!("in block   {block}"));
+    }
+    if let Some(for_each) = &step.for_each {
+        lines.push(format!("for each   {for_each}"));
+    }
     if let Some(when) = &step.when {
         lines.push(format!("only when  {when}"));
     }
@@ -452,6 +458,17 @@ pub fn markdown_body(step: &PlanStep) -> String {
         step.action.keyword(),
         md::inline(&step.target.to_string())
     )];
+    for block in &step.blocks {
+        let when = block
+            .when
+            .as_ref()
+            .map(|w| format!(" when {}", md::code(w)))
+            .unwrap_or_default();
+        facts.push(format!("in block {}{when}", md::code(&block.id)));
+    }
+    if let Some(for_each) = &step.for_each {
+        facts.push(format!("for each {}", md::code(&for_each.to_string())));
+    }
     if let Some(when) = &step.when {
         facts.push(format!("only when {}", md::code(when)));
     }

@@ -479,6 +479,53 @@ pub struct PlanDanger {
     pub confirm_phrase: String,
 }
 
+/// A `block:` around a step (since format 1.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanBlock {
+    pub id: String,
+    /// `name`, else the id.
+    pub name: String,
+    /// The condition every step of the block needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+}
+
+/// What a `for_each` step repeats over (since format 1.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanForEach {
+    /// The name the item has in the step's templates.
+    #[serde(rename = "as")]
+    pub name: String,
+    /// The expression, when the items are computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+    /// The items as text, when known before the run (written in the playbook, or read
+    /// from values); null when only the run knows them (they come from a step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<String>>,
+}
+
+impl std::fmt::Display for PlanBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.when {
+            Some(when) => write!(f, "{}: when {when}", self.id),
+            None => f.write_str(&self.id),
+        }
+    }
+}
+
+impl std::fmt::Display for PlanForEach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} in ", self.name)?;
+        match (&self.expression, &self.items) {
+            (Some(expression), Some(items)) => write!(f, "{expression} ({})", items.join(", ")),
+            (Some(expression), None) => write!(f, "{expression} (known at run time)"),
+            (None, Some(items)) => f.write_str(&items.join(", ")),
+            (None, None) => f.write_str("no items"),
+        }
+    }
+}
+
 /// One step as it would run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanStep {
@@ -515,6 +562,13 @@ pub struct PlanStep {
     /// The condition; false means skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
+    /// Since format 1.1: the blocks the step is in, outermost first; it runs only while the
+    /// `when` of each holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<PlanBlock>,
+    /// Since format 1.1: the items the step repeats over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_each: Option<PlanForEach>,
     /// `env:` of a `run` step, rendered.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub env: IndexMap<String, String>,
@@ -735,6 +789,11 @@ impl<'a> Planner<'a> {
         for step in playbook.all_steps() {
             for name in step.capture.keys().chain(step.inputs.keys()) {
                 extra.insert(name.clone(), placeholder(name));
+            }
+            // A step's item differs at each repetition: shown as its name.
+            if step.for_each.is_some() {
+                let name = step.item_name();
+                extra.insert(name.to_owned(), placeholder(name));
             }
         }
         for name in &vars.missing {
@@ -1150,6 +1209,16 @@ impl<'a> Planner<'a> {
             target,
             doc: step.doc.clone(),
             when: step.when.as_ref().map(|w| w.value.clone()),
+            blocks: node
+                .blocks
+                .iter()
+                .map(|b| PlanBlock {
+                    id: b.id.clone(),
+                    name: b.title.clone(),
+                    when: b.when.clone(),
+                })
+                .collect(),
+            for_each: step.for_each.as_ref().map(|f| self.for_each(step, f)),
             env: step.env.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
             expect,
             captures: step
@@ -1216,7 +1285,10 @@ impl<'a> Planner<'a> {
             },
             // The engine's own decisions: a skipped step goes where a passing one goes.
             next_ok: passed(Outcome::Ok),
-            next_skipped: step.when.as_ref().map(|_| passed(Outcome::Skipped)),
+            next_skipped: (step.when.is_some()
+                || step.for_each.is_some()
+                || node.blocks.iter().any(|b| b.when.is_some()))
+            .then(|| passed(Outcome::Skipped)),
             next_failed: passed(Outcome::Failed),
             max_visits: node.max_visits,
             children: match &node.action {
@@ -1274,6 +1346,44 @@ impl<'a> Planner<'a> {
             Some(&self.redactor),
         );
         Ok(planner.plan(&file))
+    }
+
+    /// A `for_each` step's items: as written, or the expression's value when the plan's
+    /// values decide it (not when it reads what a step learns).
+    fn for_each(
+        &self,
+        step: &Step,
+        for_each: &runbook_model::Spanned<runbook_model::playbook::ForEach>,
+    ) -> PlanForEach {
+        let text = |v: &Value| self.redactor.redact(&value_text(v));
+        let (expression, items) = match &for_each.value {
+            runbook_model::playbook::ForEach::Items(items) => {
+                (None, Some(items.iter().map(text).collect()))
+            }
+            runbook_model::playbook::ForEach::Expression(expression) => {
+                let known = !self.reads_runtime(&format!("{{{{ {expression} }}}}"));
+                let items = known
+                    .then(|| {
+                        let value = self
+                            .inputs
+                            .engine
+                            .eval(expression, &self.context("local"))
+                            .ok()?;
+                        crate::runner::items_of(&value).ok()
+                    })
+                    .flatten()
+                    .filter(|items| !items.iter().any(|i| value_text(i).contains('⟨')));
+                (
+                    Some(expression.clone()),
+                    items.map(|items| items.iter().map(text).collect()),
+                )
+            }
+        };
+        PlanForEach {
+            name: step.item_name().to_owned(),
+            expression,
+            items,
+        }
     }
 
     /// Whether a template reads a value known only at run time: a capture, an input,

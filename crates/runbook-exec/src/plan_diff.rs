@@ -646,6 +646,46 @@ fn step_fields(old: &PlanStep, new: &PlanStep) -> Vec<FieldChange> {
         new.when.clone(),
         false,
     );
+    let blocks = |s: &PlanStep| list(s.blocks.iter().map(ToString::to_string).collect());
+    push(
+        "blocks",
+        json(&old.blocks),
+        json(&new.blocks),
+        blocks(old),
+        blocks(new),
+        false,
+    );
+    push(
+        "for_each",
+        json(&old.for_each),
+        json(&new.for_each),
+        old.for_each.as_ref().map(ToString::to_string),
+        new.for_each.as_ref().map(ToString::to_string),
+        false,
+    );
+    let notify = |s: &PlanStep| {
+        s.notify.as_ref().map(|n| {
+            let report = if n.report { " with the report" } else { "" };
+            format!("{}{report}", n.channels.join(", "))
+        })
+    };
+    push(
+        "notify",
+        json(&old.notify),
+        json(&new.notify),
+        notify(old),
+        notify(new),
+        false,
+    );
+    let interactive = |s: &PlanStep| s.interactive.then(|| "the terminal".to_owned());
+    push(
+        "interactive",
+        json(&old.interactive),
+        json(&new.interactive),
+        interactive(old),
+        interactive(new),
+        false,
+    );
     push(
         "env",
         json(&old.env),

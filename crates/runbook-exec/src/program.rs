@@ -57,6 +57,19 @@ pub struct Node {
     /// Durations written as templates (since format 1.1): zero until
     /// [`Program::render_durations`] fills them with the playbook's values.
     pub duration_templates: Vec<DurationTemplate>,
+    /// The blocks this step is in, outermost first (since format 1.1): the step runs only
+    /// while the `when` of each holds.
+    pub blocks: Vec<Block>,
+}
+
+/// A `block:` around steps (since format 1.1): no step of its own, a shared condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub id: String,
+    /// `name`, else the id.
+    pub title: String,
+    /// The expression every step of the block needs to hold to run.
+    pub when: Option<String>,
 }
 
 /// A duration of a step written as a template (`timeout: "{{ drill_timeout }}"`).
@@ -390,14 +403,14 @@ impl Program {
         })
     }
 
-    /// The program and step a transcript path names (`step`, or `parent/child` inside a
-    /// sub-playbook).
+    /// The program and step a transcript path names (`step`, `parent/child` inside a
+    /// sub-playbook, `step[2]` for the second item of a `for_each`).
     pub fn resolve(&self, path: &str) -> Option<(&Program, StepIdx)> {
         let (head, rest) = match path.split_once('/') {
             Some((head, rest)) => (head, Some(rest)),
             None => (path, None),
         };
-        let idx = self.find(head)?;
+        let idx = self.find(iteration_of(head).0)?;
         match (rest, &self.steps[idx].action) {
             (None, _) => Some((self, idx)),
             (Some(rest), Action::Playbook(sub)) => sub.resolve(rest),
@@ -413,6 +426,17 @@ impl Program {
             .map(|s| s.id.value.clone())
             .collect()
     }
+}
+
+/// A transcript path's step and `for_each` item: `restart[2]` is item 2 of `restart`
+/// (numbered from 1).
+pub fn iteration_of(path: &str) -> (&str, Option<usize>) {
+    if let Some(open) = path.strip_suffix(']').and_then(|p| p.rfind('['))
+        && let Ok(item) = path[open + 1..path.len() - 1].parse::<usize>()
+    {
+        return (&path[..open], Some(item));
+    }
+    (path, None)
 }
 
 /// The durations of a step written as templates.
@@ -467,16 +491,20 @@ impl Compiler<'_> {
             ladder: Vec::new(),
             by_id: HashMap::new(),
         };
-        // Indices first, so gotos can be resolved whatever their direction.
-        let mut order: Vec<(&Spanned<Step>, Place)> = Vec::new();
+        // Indices first, so gotos can be resolved whatever their direction. A block's steps
+        // take its place in its list (since format 1.1).
+        /// A step, its place, and the blocks around it.
+        type Placed<'a> = (&'a Spanned<Step>, Place, Vec<&'a Spanned<Step>>);
+        let mut order: Vec<Placed> = Vec::new();
         fn collect<'a>(
             steps: &'a [Spanned<Step>],
             place: &dyn Fn(usize) -> Place,
-            order: &mut Vec<(&'a Spanned<Step>, Place)>,
+            order: &mut Vec<Placed<'a>>,
         ) {
-            for (i, step) in steps.iter().enumerate() {
+            for (i, unfolded) in runbook_model::playbook::unfold(steps).into_iter().enumerate() {
                 let idx = order.len();
-                order.push((step, place(i)));
+                let step = unfolded.step;
+                order.push((step, place(i), unfolded.blocks));
                 if let Some(children) = &step.parallel {
                     collect(children, &|_| Place::Child { group: idx }, order);
                 }
@@ -484,7 +512,7 @@ impl Compiler<'_> {
         }
         collect(&playbook.steps, &Place::Main, &mut order);
         collect(&playbook.finally, &Place::Finally, &mut order);
-        for (idx, (step, place)) in order.iter().enumerate() {
+        for (idx, (step, place, _)) in order.iter().enumerate() {
             if program.by_id.insert(step.id.value.clone(), idx).is_some() {
                 return Err(invalid(format!(
                     "step id `{}` is used twice",
@@ -495,6 +523,18 @@ impl Compiler<'_> {
                 Place::Main(_) => program.main.push(idx),
                 Place::Finally(_) => program.finally.push(idx),
                 Place::Child { .. } => {}
+            }
+        }
+        // A goto to a block goes to its first step.
+        let mut block_targets: HashMap<String, StepIdx> = HashMap::new();
+        for (idx, (_, _, blocks)) in order.iter().enumerate() {
+            for block in blocks {
+                block_targets.entry(block.id.value.clone()).or_insert(idx);
+            }
+        }
+        for (id, idx) in block_targets {
+            if program.by_id.insert(id.clone(), idx).is_some() {
+                return Err(invalid(format!("step id `{id}` is used twice")));
             }
         }
         let target = |id: &str| {
@@ -513,7 +553,7 @@ impl Compiler<'_> {
                 .map_err(|e| invalid(format!("{what} `{}`: {e}", d.0)))
         };
         let mut nodes = Vec::with_capacity(order.len());
-        for (idx, (step, place)) in order.iter().enumerate() {
+        for (idx, (step, place, blocks)) in order.iter().enumerate() {
             let action = if step.run.is_some() {
                 Action::Run
             } else if step.manual.is_some() {
@@ -600,6 +640,14 @@ impl Compiler<'_> {
                     .map(|f| duration(f, "follow"))
                     .transpose()?,
                 duration_templates: duration_templates(step),
+                blocks: blocks
+                    .iter()
+                    .map(|b| Block {
+                        id: b.id.value.clone(),
+                        title: b.title().to_owned(),
+                        when: b.when.as_ref().map(|w| w.value.clone()),
+                    })
+                    .collect(),
             });
         }
         for rung in &playbook.escalation {

@@ -155,7 +155,8 @@ pub enum Danger {
 }
 
 /// One step. Exactly one action field (`run`, `manual`, `wait`, `parallel`, `playbook`,
-/// `report`, `notify`, `fail`, `succeed`) must be set: the schema says so, and the validator points at the step.
+/// `report`, `notify`, `fail`, `succeed`, or `block` for a group of steps) must be set: the
+/// schema says so, and the validator points at the step.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("oneOf" = [
@@ -168,6 +169,7 @@ pub enum Danger {
     { "required": ["notify"], "properties": { "notify": { "not": { "type": "null" } } } },
     { "required": ["fail"], "properties": { "fail": { "not": { "type": "null" } } } },
     { "required": ["succeed"], "properties": { "succeed": { "not": { "type": "null" } } } },
+    { "required": ["block"], "properties": { "block": { "not": { "type": "null" } } } },
 ]))]
 pub struct Step {
     /// Unique within the playbook, nested steps included.
@@ -197,6 +199,10 @@ pub struct Step {
     /// End the run now as succeeded, with this reason: the remaining main steps do not run,
     /// `finally` does (a text template; since format 1.1).
     pub succeed: Option<Spanned<String>>,
+    /// Steps that share this step's `when:` (since format 1.1). They run in order, as if
+    /// listed in place of the block, each only while the block's `when` holds; a block has
+    /// only `id`, `name`, `doc` and `when` besides its steps, and no record of its own.
+    pub block: Option<Vec<Spanned<Step>>>,
 
     // --- modifiers ---
     /// Params for a sub-playbook.
@@ -247,6 +253,55 @@ pub struct Step {
     /// exit code is recorded. Needs an operator: refused under `--yes` unless `--manual skip`.
     #[serde(default, deserialize_with = "crate::strict::bool")]
     pub interactive: bool,
+    /// Since format 1.1: the step runs once for each item, in order — a list written here,
+    /// or an expression (like `when`) whose value is a list, or text, whose non-empty lines
+    /// are the items (a captured output).
+    pub for_each: Option<Spanned<ForEach>>,
+    /// Since format 1.1: the name an item has in the step's templates (default `item`).
+    #[serde(rename = "as")]
+    pub item_name: Option<Spanned<String>>,
+}
+
+/// The name an item of `for_each` has when the step does not say (`as:`).
+pub const DEFAULT_ITEM_NAME: &str = "item";
+
+/// What a `for_each` step repeats over.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ForEach {
+    /// The items, written in the playbook (values, not templates).
+    Items(Vec<Value>),
+    /// An expression read when the step comes up: a list, or text whose non-empty lines are
+    /// the items.
+    Expression(String),
+}
+
+// Hand-written for the same reason as `OnFailure`: an untagged enum would hide both type and
+// syntax errors behind "did not match any variant".
+impl<'de> Deserialize<'de> for ForEach {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ForEach;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of items, or an expression such as `services`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ForEach, E> {
+                Ok(ForEach::Expression(v.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ForEach, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Value>()? {
+                    items.push(item);
+                }
+                Ok(ForEach::Items(items))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// What the step's result must look like.
@@ -636,6 +691,7 @@ pub enum Action<'a> {
     Notify(&'a Spanned<Notify>),
     Fail(&'a Spanned<String>),
     Succeed(&'a Spanned<String>),
+    Block(&'a [Spanned<Step>]),
 }
 
 impl Action<'_> {
@@ -650,6 +706,7 @@ impl Action<'_> {
             Action::Notify(_) => "notify",
             Action::Fail(_) => "fail",
             Action::Succeed(_) => "succeed",
+            Action::Block(_) => "block",
         }
     }
 }
@@ -685,6 +742,9 @@ impl Step {
         if let Some(v) = &self.succeed {
             out.push(Action::Succeed(v));
         }
+        if let Some(v) = &self.block {
+            out.push(Action::Block(v));
+        }
         out
     }
 
@@ -696,6 +756,13 @@ impl Step {
     /// A display name: `name`, else the id.
     pub fn title(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The name an item of `for_each` has in this step's templates.
+    pub fn item_name(&self) -> &str {
+        self.item_name
+            .as_deref()
+            .map_or(DEFAULT_ITEM_NAME, String::as_str)
     }
 
     /// The on-failure policy, `abort` when unset.
@@ -722,12 +789,36 @@ impl Step {
 pub const DEFAULT_MAX_VISITS: u32 = 3;
 
 impl Playbook {
-    /// Every step, nested ones and `finally` included, depth first in file order.
+    /// Every step, nested ones and `finally` included, depth first in file order. The steps
+    /// of a `block` are here, the block itself is not: it is no step of its own
+    /// ([`Playbook::blocks`]).
     pub fn all_steps(&self) -> Vec<&Spanned<Step>> {
         fn walk<'a>(steps: &'a [Spanned<Step>], out: &mut Vec<&'a Spanned<Step>>) {
             for step in steps {
-                out.push(step);
-                if let Some(children) = &step.parallel {
+                match (&step.block, &step.parallel) {
+                    (Some(children), _) => walk(children, out),
+                    (None, Some(children)) => {
+                        out.push(step);
+                        walk(children, out);
+                    }
+                    (None, None) => out.push(step),
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.steps, &mut out);
+        walk(&self.finally, &mut out);
+        out
+    }
+
+    /// Every `block` (since format 1.1), nested ones included, in file order.
+    pub fn blocks(&self) -> Vec<&Spanned<Step>> {
+        fn walk<'a>(steps: &'a [Spanned<Step>], out: &mut Vec<&'a Spanned<Step>>) {
+            for step in steps {
+                if let Some(children) = step.block.as_ref().or(step.parallel.as_ref()) {
+                    if step.block.is_some() {
+                        out.push(step);
+                    }
                     walk(children, out);
                 }
             }
@@ -737,6 +828,44 @@ impl Playbook {
         walk(&self.finally, &mut out);
         out
     }
+}
+
+/// One step of a list with its blocks unfolded: the step and the blocks around it, outermost
+/// first (since format 1.1).
+#[derive(Debug, Clone)]
+pub struct Unfolded<'a> {
+    pub step: &'a Spanned<Step>,
+    pub blocks: Vec<&'a Spanned<Step>>,
+}
+
+/// A list of steps (`steps` or `finally`) as it runs: each block replaced by its steps, in
+/// order. A goto to a block goes to its first step.
+pub fn unfold(steps: &[Spanned<Step>]) -> Vec<Unfolded<'_>> {
+    fn walk<'a>(
+        steps: &'a [Spanned<Step>],
+        blocks: &mut Vec<&'a Spanned<Step>>,
+        out: &mut Vec<Unfolded<'a>>,
+    ) {
+        for step in steps {
+            match &step.block {
+                Some(children) => {
+                    blocks.push(step);
+                    walk(children, blocks, out);
+                    blocks.pop();
+                }
+                None => out.push(Unfolded {
+                    step,
+                    blocks: blocks.clone(),
+                }),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(steps, &mut Vec::new(), &mut out);
+    out
+}
+
+impl Playbook {
 
     /// The playbook's display title: `metadata.title`, else its name.
     pub fn title(&self) -> &str {

@@ -369,6 +369,18 @@ impl Engine {
             .map_err(|err| Self::explain_undefined(expression, ctx, &err))
     }
 
+    /// Evaluates an expression (a `for_each`, since format 1.1) to its value.
+    pub fn eval(&self, expression: &str, ctx: &Value) -> Result<Value, TemplateError> {
+        guard(expression, true)?;
+        let compiled = self
+            .env
+            .compile_expression(expression)
+            .map_err(|e| TemplateError::from_minijinja(&e))?;
+        compiled
+            .eval(ctx.clone())
+            .map_err(|err| Self::explain_undefined(expression, ctx, &err))
+    }
+
     /// Turns minijinja's bare "undefined value" into a message that names the variable.
     fn explain_undefined(source: &str, ctx: &Value, err: &minijinja::Error) -> TemplateError {
         let mut out = TemplateError::from_minijinja(err);

@@ -20,6 +20,8 @@ mod fanout;
 mod gate;
 mod journal;
 mod judge;
+mod repeat;
+pub(crate) use repeat::items_of;
 mod report;
 mod scope;
 
