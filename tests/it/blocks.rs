@@ -103,11 +103,18 @@ steps:
     let ids: Vec<&str> = steps.iter().map(|s| s["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["probe", "skipped-over", "restart", "verify"]);
     assert_eq!(steps[0]["next_failed"], json!({"step": "restart"}));
-    assert_eq!(steps[2]["blocks"], json!([{"id": "recover", "name": "Recover"}]));
+    assert_eq!(
+        steps[2]["blocks"],
+        json!([{"id": "recover", "name": "Recover"}])
+    );
 
     let text = sb.output(&["plan", "pb.yaml"]);
     text.expect_code(0);
-    assert!(text.stdout.contains("in block   recover"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("in block   recover"),
+        "{}",
+        text.stdout
+    );
 }
 
 #[test]
@@ -291,7 +298,10 @@ steps:
     let status = wait_exit(&mut child, Duration::from_secs(10));
     kill_leftovers("sleep 30.71");
     assert_eq!(status.code(), Some(3));
-    assert_eq!(sb.read("effects"), "start node-1\ndone node-1\nstart node-2\n");
+    assert_eq!(
+        sb.read("effects"),
+        "start node-1\ndone node-1\nstart node-2\n"
+    );
 
     sb.write("fast", "");
     let r = sb.resume(&transcript, &[]);
@@ -304,10 +314,19 @@ steps:
     let finished: Vec<String> = r
         .events("step_finished")
         .iter()
-        .map(|f| format!("{}={}", f["step"].as_str().unwrap(), f["outcome"].as_str().unwrap()))
+        .map(|f| {
+            format!(
+                "{}={}",
+                f["step"].as_str().unwrap(),
+                f["outcome"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(
-        finished.iter().filter(|f| f.starts_with("drain[1]")).count(),
+        finished
+            .iter()
+            .filter(|f| f.starts_with("drain[1]"))
+            .count(),
         1,
         "{finished:?}"
     );

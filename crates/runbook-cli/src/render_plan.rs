@@ -237,6 +237,9 @@ pub fn human_details(step: &PlanStep, s: Style) -> Vec<String> {
             lines.push(format!("{label:<8} {value}"));
         }
     }
+    for (field, text) in unset_durations(step) {
+        lines.push(format!("{:<8} {field} {text}", "unset"));
+    }
     if let Some(target) = &step.on_success {
         lines.push(format!("on ok    → {target}"));
     }
@@ -610,6 +613,9 @@ pub fn markdown_body(step: &PlanStep) -> String {
     if let Some(w) = &step.watch {
         items.push(format!("watch {w}"));
     }
+    for (field, text) in unset_durations(step) {
+        items.push(format!("{field} {} (a param not set)", md::inline(text)));
+    }
     if let Some(target) = &step.on_success {
         items.push(format!("**on success** → {}", md::code(target)));
     }
@@ -659,4 +665,12 @@ fn quote(text: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The durations of a step that read an unset param (the wait is its detail already).
+fn unset_durations(step: &PlanStep) -> impl Iterator<Item = (&str, &String)> {
+    step.unset_durations
+        .iter()
+        .filter(|(field, _)| *field != "wait")
+        .map(|(field, text)| (field.as_str(), text))
 }

@@ -585,6 +585,11 @@ pub struct PlanStep {
     /// Since format 1.1: how long a streaming command is followed, then stopped (a success).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_ms: Option<u64>,
+    /// Since format 1.1: durations written as templates that read an unset param, by field
+    /// (`timeout`, `wait`, `retry.delay`, `watch.every`, `watch.for`), as they would read
+    /// (`⟨drill_timeout⟩`); their numbers above are not known.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub unset_durations: IndexMap<String, String>,
     /// Since format 1.1: the command gets the operator's terminal; only its exit is recorded.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interactive: bool,
@@ -632,6 +637,9 @@ impl PlanStep {
         }
         if let Some(ms) = self.wait_ms {
             return duration_text(ms);
+        }
+        if let Some(wait) = self.unset_durations.get("wait") {
+            return wait.clone();
         }
         if let Some(sub) = &self.playbook {
             let with: Vec<String> = self.with.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -1055,9 +1063,17 @@ impl<'a> Planner<'a> {
         // duration unknown (shown as none), anything else that is not a duration an error.
         let filled;
         let mut duration_errors = Vec::new();
+        let mut unset_durations = IndexMap::new();
         if !node.duration_templates.is_empty() {
             let mut copy = node.clone();
             let ctx = self.context("local");
+            for t in &node.duration_templates {
+                if let Ok(text) = self.render_in(&ctx, &t.template, Mode::Text)
+                    && text.contains('⟨')
+                {
+                    unset_durations.insert(t.field.name().to_owned(), text);
+                }
+            }
             for (_, why) in copy.fill_durations(&|t| self.render_in(&ctx, t, Mode::Text)) {
                 if !why.contains('⟨') {
                     duration_errors.push(why);
@@ -1066,6 +1082,7 @@ impl<'a> Planner<'a> {
             filled = copy;
             node = &filled;
         }
+        let unknown = |field: &str| unset_durations.contains_key(field);
         let step: &Step = &node.step;
         let mut errors: Vec<String> = Vec::new();
         let inventory = self.inputs.inventory.map(|(i, _)| i);
@@ -1197,7 +1214,7 @@ impl<'a> Planner<'a> {
             command,
             text: body,
             wait_ms: match node.action {
-                Action::Wait(d) => Some(millis(d)),
+                Action::Wait(d) if !unknown("wait") => Some(millis(d)),
                 _ => None,
             },
             notify: step.notify.as_ref().map(|n| PlanNotify {
@@ -1245,9 +1262,10 @@ impl<'a> Planner<'a> {
                 delay_ms: millis(node.retry.delay),
                 backoff: node.retry.backoff,
             }),
-            timeout_ms: node.timeout.map(millis),
+            timeout_ms: node.timeout.filter(|_| !unknown("timeout")).map(millis),
             follow_ms: node.follow.map(millis),
             interactive: step.interactive,
+            unset_durations: unset_durations.clone(),
             watch: node.watch.map(|w| PlanWatch {
                 every_ms: millis(w.every),
                 for_ms: millis(w.duration),

@@ -501,7 +501,10 @@ impl Compiler<'_> {
             place: &dyn Fn(usize) -> Place,
             order: &mut Vec<Placed<'a>>,
         ) {
-            for (i, unfolded) in runbook_model::playbook::unfold(steps).into_iter().enumerate() {
+            for (i, unfolded) in runbook_model::playbook::unfold(steps)
+                .into_iter()
+                .enumerate()
+            {
                 let idx = order.len();
                 let step = unfolded.step;
                 order.push((step, place(i), unfolded.blocks));

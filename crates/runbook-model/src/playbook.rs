@@ -866,7 +866,6 @@ pub fn unfold(steps: &[Spanned<Step>]) -> Vec<Unfolded<'_>> {
 }
 
 impl Playbook {
-
     /// The playbook's display title: `metadata.title`, else its name.
     pub fn title(&self) -> &str {
         self.metadata

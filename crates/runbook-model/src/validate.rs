@@ -351,9 +351,7 @@ impl<'a> Validator<'a> {
                         extra.join(", ")
                     ),
                 )
-                .with_hint(
-                    "a block takes only id, name, doc and when; put the rest on its steps",
-                ),
+                .with_hint("a block takes only id, name, doc and when; put the rest on its steps"),
             );
         }
         if children.is_empty() {
@@ -399,7 +397,9 @@ impl<'a> Validator<'a> {
                             for_each.loc,
                             "`for_each` is an expression, like `when`, not a template",
                         )
-                        .with_hint("write `for_each: services`, not `for_each: \"{{ services }}\"`"),
+                        .with_hint(
+                            "write `for_each: services`, not `for_each: \"{{ services }}\"`",
+                        ),
                     );
                 } else {
                     self.expression(&Spanned::new(expr.clone(), for_each.loc), &[]);
@@ -411,7 +411,10 @@ impl<'a> Validator<'a> {
                         "no-items",
                         self.src,
                         for_each.loc,
-                        format!("step `{}` repeats over no items: it never runs", step.id.value),
+                        format!(
+                            "step `{}` repeats over no items: it never runs",
+                            step.id.value
+                        ),
                     ));
                 }
             }
