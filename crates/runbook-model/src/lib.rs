@@ -5,8 +5,6 @@
 //! **Invariant:** nothing here panics on input; every problem is a [`Diagnostic`].
 //! **Invariant:** nothing here touches the terminal; rendering returns strings.
 
-// Not every public item is documented yet: the format's fields are documented in docs/format.md, and doc comments here become descriptions in the JSON Schemas; the format 1.1 work is changing them now.
-#![allow(missing_docs)]
 #![forbid(unsafe_code)]
 // Diagnostics travel on the cold error path only; boxing them would buy nothing measurable.
 #![allow(clippy::result_large_err)]
@@ -17,6 +15,7 @@ pub mod duration;
 pub mod hosts;
 pub mod inventory;
 pub mod load;
+#[allow(missing_docs)] // documented by the lead (being changed)
 pub mod playbook;
 mod recover;
 pub mod schema;
@@ -25,6 +24,7 @@ pub mod spanned;
 mod strict;
 pub mod suggest;
 pub mod tree;
+#[allow(missing_docs)] // documented by the lead (being changed)
 pub mod validate;
 
 use std::path::Path;

@@ -8,9 +8,7 @@
 
 #![forbid(unsafe_code)]
 
-#[allow(missing_docs)] // not yet documented item by item
 pub mod reader;
-#[allow(missing_docs)] // not yet documented item by item
 pub mod record;
 #[allow(missing_docs)] // not yet documented item by item
 pub mod report;
