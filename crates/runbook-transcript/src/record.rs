@@ -499,7 +499,8 @@ pub struct Delivery {
 /// A page sent to channels, and how each delivery went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Escalation {
-    /// 1-based position in the policy; on-failure escalations count as the next level.
+    /// The page's number in the run, from 1, counting every page of every reason and
+    /// continuing across resumes.
     pub level: u32,
     /// Why the page went out: the clock, a step's `on_failure`, the operator, a graded check's
     /// `notify` or a `notify:` step (the last two since format 1.1).
