@@ -420,3 +420,88 @@ steps:
         text.stdout
     );
 }
+
+#[test]
+fn the_operator_is_asked_per_item_and_told_which_one() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "for-each-operator",
+        r#"
+steps:
+  - id: restart
+    for_each: [api, worker]
+    as: service
+    run: echo "restarted {{ service }}" >> effects
+"#,
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = sb.run_pty(&pb, &t, &[]);
+    term.expect("for each: item 1 of 2: api");
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect("for each: item 2 of 2: worker");
+    term.expect_run_prompt();
+    term.send_line("s");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+    assert_eq!(sb.read("effects"), "restarted api\n");
+    let records = read_transcript(&t);
+    let finished: Vec<(String, String)> = events(&records, "step_finished")
+        .iter()
+        .map(|f| {
+            (
+                f["step"].as_str().unwrap().to_owned(),
+                f["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        finished,
+        [
+            ("restart[1]".to_owned(), "ok".to_owned()),
+            ("restart[2]".to_owned(), "skipped".to_owned()),
+            ("restart".to_owned(), "ok".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn the_report_shows_each_repetition_and_the_step() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "for-each-report",
+        r#"
+steps:
+  - id: ping
+    name: Ping
+    for_each: [db-1, "<b>db-2</b>"]
+    run: echo "pong {{ item }}"
+"#,
+    );
+    let r = sb.run(&pb, &[]);
+    r.assert_code(0);
+    let transcript = r.transcript.to_str().unwrap();
+    let markdown = sb.output(&["report", transcript, "--format", "markdown"]);
+    markdown.expect_code(0);
+    for expected in [
+        "`ping[1]` — Ping \\[1/2: db-1\\]: ok",
+        "`ping[2]` — Ping \\[2/2: &lt;b&gt;db-2&lt;/b&gt;\\]: ok",
+        "pong db-1",
+        "2 items: 2 ok",
+    ] {
+        assert!(
+            markdown.stdout.contains(expected),
+            "missing {expected:?} in:\n{}",
+            markdown.stdout
+        );
+    }
+    let html = sb.output(&["report", transcript, "--format", "html"]);
+    html.expect_code(0);
+    assert!(
+        html.stdout.contains("Ping [2/2: &lt;b&gt;db-2&lt;/b&gt;]"),
+        "{}",
+        html.stdout
+    );
+    assert!(!html.stdout.contains("<b>db-2</b>"));
+}
