@@ -505,3 +505,45 @@ steps:
     );
     assert!(!html.stdout.contains("<b>db-2</b>"));
 }
+
+#[test]
+fn for_each_runs_a_sub_playbook_per_item_with_its_own_values() {
+    let sb = Sandbox::new();
+    sb.playbook(
+        "probe.yaml",
+        "probe",
+        r#"
+params:
+  port: { type: int }
+steps:
+  - id: knock
+    run: echo "knock {{ port }}" >> effects
+"#,
+    );
+    let pb = sb.playbook(
+        "pb.yaml",
+        "for-each-sub",
+        r#"
+steps:
+  - id: ports
+    for_each: [8080, 9090]
+    as: port
+    playbook: probe.yaml
+    with: { port: "{{ port }}" }
+"#,
+    );
+    let r = sb.run(&pb, &[]);
+    r.assert_code(0);
+    assert_eq!(sb.read("effects"), "knock 8080\nknock 9090\n");
+    assert_eq!(r.outcome("ports[1]/knock"), "ok");
+    assert_eq!(r.outcome("ports[2]/knock"), "ok");
+    assert_eq!(r.outcome("ports"), "ok");
+
+    let plan = sb.output(&["plan", "pb.yaml", "--format", "json"]);
+    plan.expect_code(0);
+    let plan = plan.json();
+    let step = &plan["steps"][0];
+    assert!(step.get("errors").is_none(), "{step}");
+    assert_eq!(step["with"]["port"], "<port>");
+    assert_eq!(step["for_each"]["items"], json!(["8080", "9090"]));
+}

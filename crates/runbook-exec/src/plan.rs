@@ -1404,17 +1404,18 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Whether a template reads a value known only at run time: a capture, an input,
-    /// `steps`, `run` or `incident`.
+    /// Whether a template reads a value known only at run time: a capture, an input, a
+    /// `for_each` item, `steps`, `run` or `incident`.
     fn reads_runtime(&self, template: &str) -> bool {
         let Ok(names) = runbook_template::analyze(template) else {
             return false;
         };
         let learned = |n: &str| {
-            self.playbook
-                .all_steps()
-                .iter()
-                .any(|s| s.capture.contains_key(n) || s.inputs.contains_key(n))
+            self.playbook.all_steps().iter().any(|s| {
+                s.capture.contains_key(n)
+                    || s.inputs.contains_key(n)
+                    || (s.for_each.is_some() && s.item_name() == n)
+            })
         };
         names
             .iter()
