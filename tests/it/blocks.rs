@@ -547,3 +547,61 @@ steps:
     assert_eq!(step["with"]["port"], "<port>");
     assert_eq!(step["for_each"]["items"], json!(["8080", "9090"]));
 }
+
+#[test]
+fn plan_diff_names_a_changed_block_items_channels_and_terminal() {
+    let sb = Sandbox::new();
+    let old = r#"
+steps:
+  - id: p0
+    when: "severity == 'P0'"
+    block:
+      - id: page
+        notify: { channels: [lead], message: hi }
+  - id: each
+    for_each: [a, b]
+    run: echo {{ item }}
+  - id: edit
+    run: crontab -e
+"#;
+    let new = old
+        .replace("'P0'", "'P1'")
+        .replace("[lead]", "[lead, cto]")
+        .replace("[a, b]", "[a, b, c]")
+        .replace("run: crontab -e", "run: crontab -e\n    interactive: true");
+    let params = "params:\n  severity: { default: P0 }\n";
+    sb.playbook("old.yaml", "diffed", &format!("{params}{old}"));
+    sb.playbook("new.yaml", "diffed", &format!("{params}{new}"));
+    sb.inventory(
+        "inv.yaml",
+        "channels:\n  lead: { command: cat }\n  cto: { command: cat }\n",
+    );
+    let out = sb.output(&[
+        "plan", "--diff", "old.yaml", "new.yaml", "-i", "inv.yaml", "--format", "json",
+    ]);
+    out.expect_code(0);
+    let diff = out.json();
+    let changed: Vec<String> = diff["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            let id = s["id"].as_str().unwrap().to_owned();
+            s["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |f| format!("{id}.{}", f["field"].as_str().unwrap()))
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            "page.blocks",
+            "page.notify",
+            "each.for_each",
+            "edit.interactive"
+        ]
+    );
+    assert_eq!(diff["steps"][1]["fields"][0]["new_text"], "item in a, b, c");
+}
