@@ -605,3 +605,52 @@ steps:
     );
     assert_eq!(diff["steps"][1]["fields"][0]["new_text"], "item in a, b, c");
 }
+
+#[test]
+fn a_resumed_run_replays_the_finished_steps_of_a_block_and_keeps_its_condition() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "block-resume",
+        r#"
+params:
+  platform: { default: kubernetes }
+steps:
+  - id: kubernetes
+    when: platform == "kubernetes"
+    block:
+      - id: first
+        run: echo first >> effects
+      - id: second
+        run: |
+          echo second >> effects
+          [ -e fast ] || sleep 30.89
+  - id: compose
+    when: platform == "compose"
+    block:
+      - id: compose-only
+        run: echo compose >> effects
+  - id: after
+    run: echo after >> effects
+"#,
+    );
+    let (mut child, transcript) = sb.spawn_run(&pb, &[]);
+    assert!(wait_for(Duration::from_secs(20), || !processes_matching(
+        "sleep 30.89"
+    )
+    .is_empty()));
+    signal(child.id(), "TERM");
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    kill_leftovers("sleep 30.89");
+    assert_eq!(status.code(), Some(3));
+
+    sb.write("fast", "");
+    let r = sb.resume(&transcript, &[]);
+    r.assert_code(0);
+    assert_eq!(
+        sb.read("effects"),
+        "first\nsecond\nsecond\nafter\n",
+        "first did not run again, second (cut short) did, the compose block stayed skipped"
+    );
+    assert_eq!(r.outcome("compose-only"), "skipped");
+}
