@@ -64,6 +64,9 @@ pub struct TemplateError {
     pub range: Option<std::ops::Range<usize>>,
     /// The name that was undefined, for an undefined-variable error.
     pub undefined: Option<String>,
+    /// A value read was undefined (a name not known yet, a missing key), as opposed to an
+    /// error no later value can mend (a type error, too much work).
+    pub undefined_value: bool,
 }
 
 impl TemplateError {
@@ -84,6 +87,7 @@ impl TemplateError {
             line: err.line(),
             range: err.range(),
             undefined: None,
+            undefined_value: kind == minijinja::ErrorKind::UndefinedError,
         }
     }
 
@@ -93,6 +97,7 @@ impl TemplateError {
             line: None,
             range: None,
             undefined: None,
+            undefined_value: false,
         }
     }
 }
@@ -316,6 +321,7 @@ impl Engine {
                 line: span.map(OutputSpan::line),
                 range: span.map(OutputSpan::source_range),
                 undefined: None,
+                undefined_value: false,
             }
         };
         for span in spans {
