@@ -364,18 +364,10 @@ impl Engine {
 
     /// Evaluates a `when` / `checks[].if` expression to a boolean (jinja truthiness).
     pub fn is_true(&self, expression: &str, ctx: &Value) -> Result<bool, TemplateError> {
-        guard(expression, true)?;
-        let compiled = self
-            .env
-            .compile_expression(expression)
-            .map_err(|e| TemplateError::from_minijinja(&e))?;
-        compiled
-            .eval(ctx.clone())
-            .map(|v| v.is_true())
-            .map_err(|err| Self::explain_undefined(expression, ctx, &err))
+        self.eval(expression, ctx).map(|v| v.is_true())
     }
 
-    /// Evaluates an expression (a `for_each`, since format 1.1) to its value.
+    /// Evaluates an expression (`when`, a `for_each` since format 1.1) to its value.
     pub fn eval(&self, expression: &str, ctx: &Value) -> Result<Value, TemplateError> {
         guard(expression, true)?;
         let compiled = self

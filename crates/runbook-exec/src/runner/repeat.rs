@@ -18,26 +18,10 @@ impl Scope {
     /// A step whose block's `when` is false is skipped, and says which block.
     pub(super) fn outside_its_blocks(&self, idx: StepIdx) -> Option<StepReport> {
         let node = self.program.node(idx);
-        for block in &node.blocks {
-            let Some(when) = &block.when else { continue };
-            match self.shared.engine.is_true(when, &self.context(None)) {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Some(
-                        StepReport::new(Outcome::Skipped)
-                            .with_message(format!("block `{}`: when: {when} is false", block.id))
-                            .with_reason(StepReason::When),
-                    );
-                }
-                Err(err) => {
-                    return Some(StepReport::template(format!(
-                        "block `{}`: when: {}",
-                        block.id, err.message
-                    )));
-                }
-            }
-        }
-        None
+        node.blocks.iter().find_map(|block| {
+            let when = block.when.as_ref()?;
+            self.unless(when, &format!("block `{}`: ", block.id))
+        })
     }
 
     /// Runs a `for_each` step: each item in order, in its own repetition; a failed item stops
@@ -47,16 +31,9 @@ impl Scope {
         // A `when` that does not read the item is decided once, for all of them.
         if let Some(when) = &step.when
             && !reads(when, step.item_name())
+            && let Some(skipped) = self.unless(when, "")
         {
-            match self.shared.engine.is_true(when, &self.context(None)) {
-                Ok(true) => {}
-                Ok(false) => {
-                    return StepReport::new(Outcome::Skipped)
-                        .with_message(format!("when: {} is false", when.value))
-                        .with_reason(StepReason::When);
-                }
-                Err(err) => return StepReport::template(format!("when: {}", err.message)),
-            }
+            return skipped;
         }
         let items = match self.items(idx) {
             Ok(items) => items,

@@ -377,17 +377,10 @@ impl Scope {
                 return self.for_each_step(idx, visit).await;
             }
         }
-        if let Some(when) = &node.step.when {
-            let ctx = self.context(None);
-            match self.shared.engine.is_true(when, &ctx) {
-                Ok(true) => {}
-                Ok(false) => {
-                    return StepReport::new(Outcome::Skipped)
-                        .with_message(format!("when: {} is false", when.value))
-                        .with_reason(StepReason::When);
-                }
-                Err(err) => return StepReport::template(format!("when: {}", err.message)),
-            }
+        if let Some(when) = &node.step.when
+            && let Some(skipped) = self.unless(when, "")
+        {
+            return skipped;
         }
         if self.shared.should_stop() {
             return StepReport::stopped();
@@ -401,6 +394,20 @@ impl Scope {
             Action::Report => self.report_step(idx, visit),
             Action::Notify => self.notify_step(idx, visit),
             Action::Fail | Action::Succeed => self.end_step(idx, visit),
+        }
+    }
+
+    /// A step's condition (its `when`, or a block's, said in `what`): `None` when it holds,
+    /// else the step's report — skipped when false, failed when it cannot be evaluated.
+    pub(super) fn unless(&self, when: &str, what: &str) -> Option<StepReport> {
+        match self.shared.engine.is_true(when, &self.context(None)) {
+            Ok(true) => None,
+            Ok(false) => Some(
+                StepReport::new(Outcome::Skipped)
+                    .with_message(format!("{what}when: {when} is false"))
+                    .with_reason(StepReason::When),
+            ),
+            Err(err) => Some(StepReport::template(format!("{what}when: {}", err.message))),
         }
     }
 
