@@ -10,11 +10,9 @@ pub mod error;
 pub mod escalate;
 pub mod expect;
 pub mod operator;
-#[allow(missing_docs)] // documented by the lead (being changed)
 pub mod plan;
 pub mod plan_diff;
 pub mod process;
-#[allow(missing_docs)] // documented by the lead (being changed)
 pub mod program;
 pub mod redact;
 pub mod remote;

@@ -35,10 +35,13 @@ pub struct Plan {
     pub format: String,
     /// `metadata.name`.
     pub name: String,
+    /// `metadata.title`, else the name.
     pub title: String,
+    /// `metadata.version`; null when unset.
     pub version: Option<String>,
     /// `P0` … `P4`.
     pub severity: Option<String>,
+    /// `metadata.summary`; null when unset.
     pub summary: Option<String>,
     /// The playbook file, as given.
     pub file: String,
@@ -51,13 +54,16 @@ pub struct Plan {
     pub unset: Vec<String>,
     /// The time-based escalation ladder.
     pub escalation: Vec<PlanRung>,
+    /// The main steps, in order, numbered from `1`.
     pub steps: Vec<PlanStep>,
+    /// The `finally` steps, in order, numbered `F1`, `F2`, …
     pub finally: Vec<PlanStep>,
 }
 
 /// A param or var with its resolved value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanValue {
+    /// The param's or var's name.
     pub name: String,
     /// The value with its type (`"***"` for a secret); null when not set.
     pub value: Option<Value>,
@@ -65,6 +71,7 @@ pub struct PlanValue {
     pub text: String,
     /// Where the value came from; null when not set.
     pub origin: Option<ValueOrigin>,
+    /// Whether the value is secret (shown as `***`).
     pub secret: bool,
     /// False for a required param nothing sets.
     pub set: bool,
@@ -74,13 +81,19 @@ pub struct PlanValue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ValueOrigin {
+    /// A param's default or a playbook var.
     Default,
     /// A sub-playbook's `with:`.
     With,
+    /// A param's `from_env` variable.
     Environment,
+    /// The inventory's `vars`.
     Inventory,
+    /// A `--var-file`.
     VarFile,
+    /// A `--var` argument.
     CommandLine,
+    /// An operator's answer.
     Operator,
 }
 
@@ -118,6 +131,7 @@ pub struct PlanRung {
     pub after_ms: u64,
     /// `after` as the playbook writes it (`15m`).
     pub after: String,
+    /// Channel names, defined by the inventory.
     pub notify: Vec<String>,
     /// The rendered message.
     pub message: String,
@@ -127,6 +141,7 @@ pub struct PlanRung {
     /// Since format 1.1: how often the rung repeats after `after`, as written (`15m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every: Option<String>,
+    /// `every` in milliseconds; absent for a rung that pages once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every_ms: Option<u64>,
 }
@@ -145,18 +160,28 @@ impl PlanRung {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StepAction {
+    /// A bash command.
     Run,
+    /// Instructions for a person.
     Manual,
+    /// A pause.
     Wait,
+    /// A group whose children run concurrently.
     Parallel,
+    /// A sub-playbook.
     Playbook,
+    /// A Markdown report rendered from the run's state.
     Report,
+    /// A message to channels, sent at once (since format 1.1).
     Notify,
+    /// Ends the run as failed (since format 1.1).
     Fail,
+    /// Ends the run early as succeeded (since format 1.1).
     Succeed,
 }
 
 impl StepAction {
+    /// The action's field name in the playbook (`run`, `manual`, …).
     pub fn keyword(self) -> &'static str {
         match self {
             StepAction::Run => "run",
@@ -250,9 +275,13 @@ impl std::fmt::Display for Target {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchOp {
+    /// The output contains the text.
     Contains,
+    /// The output does not contain the text.
     NotContains,
+    /// The whole output, trimmed, is the text.
     Equals,
+    /// The regex (Rust syntax) matches somewhere in the output.
     Matches,
 }
 
@@ -261,15 +290,24 @@ pub enum MatchOp {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Expectation {
     /// The exit code is one of these.
-    Exit { codes: Vec<i32> },
+    Exit {
+        /// The accepted exit codes.
+        codes: Vec<i32>,
+    },
     /// A test on stdout or stderr; `value` is rendered (a regex for `matches`).
     Output {
+        /// `stdout` or `stderr`.
         stream: String,
+        /// How the output is compared.
         op: MatchOp,
+        /// The text, rendered; for `matches`, the regex as written.
         value: String,
     },
     /// stdout parsed as JSON contains this subset.
-    Json { subset: Value },
+    Json {
+        /// The JSON that stdout must contain, as written.
+        subset: Value,
+    },
 }
 
 impl std::fmt::Display for Expectation {
@@ -295,17 +333,24 @@ impl std::fmt::Display for Expectation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CaptureFrom {
+    /// A dotted path into stdout parsed as JSON.
     Json,
+    /// A regex on stdout: its first group, or the whole match.
     Regex,
+    /// The whole stdout, trimmed.
     Stdout,
+    /// The whole stderr, trimmed.
     Stderr,
+    /// The exit code.
     Exit,
 }
 
 /// A value a step captures for later steps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanCapture {
+    /// The variable the value becomes.
     pub name: String,
+    /// Where the value is taken from.
     pub from: CaptureFrom,
     /// The dotted path (`json`) or the regex (`regex`).
     pub pattern: Option<String>,
@@ -327,6 +372,7 @@ impl std::fmt::Display for PlanCapture {
 /// A graded check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanCheck {
+    /// The status the step gets when the condition holds.
     pub status: CheckStatus,
     /// The condition, as written.
     #[serde(rename = "if")]
@@ -356,8 +402,11 @@ impl std::fmt::Display for PlanCheck {
 /// `retry:` with its delay in milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanRetry {
+    /// Attempts in all, the first included.
     pub attempts: u32,
+    /// The pause after the first failed attempt, in milliseconds.
     pub delay_ms: u64,
+    /// What the pause is multiplied by after each attempt (1.0 keeps it).
     pub backoff: f64,
 }
 
@@ -377,7 +426,9 @@ impl std::fmt::Display for PlanRetry {
 /// `watch:` with its durations in milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanWatch {
+    /// The pause between two repetitions, in milliseconds.
     pub every_ms: u64,
+    /// How long the watch lasts, in milliseconds.
     pub for_ms: u64,
     /// Stops at the first passing repetition.
     pub until_success: bool,
@@ -401,17 +452,23 @@ impl std::fmt::Display for PlanWatch {
 /// A question a manual step asks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanInput {
+    /// The variable the answer becomes.
     pub name: String,
+    /// The question, as written.
     pub prompt: String,
+    /// The answer's type.
     #[serde(rename = "type")]
     pub kind: ParamType,
+    /// The default answer, as written; null when there is none.
     pub default: Option<Value>,
+    /// The answer is typed without echo and masked as `***`.
     pub secret: bool,
 }
 
 /// What happens when the step fails, as the playbook writes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanFailure {
+    /// Where the run goes after the failure.
     pub then: FailureThen,
     /// The step `then: goto` goes to.
     pub goto: Option<String>,
@@ -419,11 +476,15 @@ pub struct PlanFailure {
     pub escalate: Option<String>,
 }
 
+/// Where a failed step sends the run, as `on_failure` writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FailureThen {
+    /// Stop the run (`finally` still runs).
     Abort,
+    /// Go on with the next step.
     Continue,
+    /// Go to the step `goto` names, then on in order from there.
     Goto,
 }
 
@@ -465,6 +526,7 @@ impl std::fmt::Display for NextStep {
 /// Where a `notify` step sends its message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanNotify {
+    /// Channel names, defined by the inventory.
     pub channels: Vec<String>,
     /// The run's report so far goes with the message.
     pub report: bool,
@@ -482,6 +544,7 @@ pub struct PlanDanger {
 /// A `block:` around a step (since format 1.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanBlock {
+    /// The block's id (a goto to it goes to its first step).
     pub id: String,
     /// `name`, else the id.
     pub name: String,
@@ -531,11 +594,13 @@ impl std::fmt::Display for PlanForEach {
 pub struct PlanStep {
     /// `3`, `9.1` (a parallel child), `11.2` (a sub-playbook's step), `F1` (`finally`).
     pub number: String,
+    /// The step's id in its playbook.
     pub id: String,
     /// The path a transcript records: `parent/child` inside a sub-playbook.
     pub path: String,
     /// `name`, else the id.
     pub name: String,
+    /// What the step does.
     pub action: StepAction,
     /// The resolved command of a `run` step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -556,7 +621,9 @@ pub struct PlanStep {
     /// `with:` of a sub-playbook step, rendered.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub with: IndexMap<String, String>,
+    /// Where the step runs: this machine or inventory hosts.
     pub target: Target,
+    /// The step's `doc`: Markdown for the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doc: Option<String>,
     /// The condition; false means skipped.
@@ -572,14 +639,20 @@ pub struct PlanStep {
     /// `env:` of a `run` step, rendered.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub env: IndexMap<String, String>,
+    /// A `run` step's expectations, texts rendered; absent without `expect:` (exit 0 passes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expect: Vec<Expectation>,
+    /// Values the step captures for later steps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub captures: Vec<PlanCapture>,
+    /// Graded checks, in order: the first whose `if` holds decides the step's status.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<PlanCheck>,
+    /// `retry:`; absent for a single attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<PlanRetry>,
+    /// `timeout:` in milliseconds; absent without one, or when its template reads an unset param
+    /// (see `unset_durations`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
     /// Since format 1.1: how long a streaming command is followed, then stopped (a success).
@@ -593,20 +666,25 @@ pub struct PlanStep {
     /// Since format 1.1: the command gets the operator's terminal; only its exit is recorded.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interactive: bool,
+    /// `watch:`; absent when the command runs once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<PlanWatch>,
     /// Asked before the step runs, rendered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm: Option<String>,
+    /// Present for a destructive step: the phrase the operator types.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub danger: Option<PlanDanger>,
+    /// The questions a manual step asks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<PlanInput>,
+    /// The checklist shown with a manual step.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checklist: Vec<String>,
     /// `on_success:` as written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_success: Option<String>,
+    /// `on_failure:` as written: the channel paged and where the run goes.
     pub on_failure: PlanFailure,
     /// Where the run goes when the step passes.
     pub next_ok: NextStep,
@@ -743,10 +821,13 @@ pub fn unset_placeholder(name: &str) -> String {
 
 /// Where the values come from: the same inputs as a run.
 pub struct PlanInputs<'a> {
+    /// Renders the plan's templates, as a run would.
     pub engine: &'a Engine,
     /// The playbook file, as given.
     pub file: &'a str,
+    /// The inventory and its file, as given; `None` without one.
     pub inventory: Option<(&'a Inventory, &'a str)>,
+    /// `--var` and `--var-file` values.
     pub overrides: &'a Overrides,
     /// The process environment, for `from_env`.
     pub env: &'a dyn Fn(&str) -> Option<String>,

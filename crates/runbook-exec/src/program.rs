@@ -25,6 +25,7 @@ pub type StepIdx = usize;
 /// A playbook ready to run.
 #[derive(Debug, Clone)]
 pub struct Program {
+    /// The checked playbook it was compiled from.
     pub playbook: Arc<Playbook>,
     /// The playbook file, as given.
     pub file: PathBuf,
@@ -42,15 +43,23 @@ pub struct Program {
 /// One step with everything the engine needs already parsed.
 #[derive(Debug, Clone)]
 pub struct Node {
+    /// The step as the playbook writes it.
     pub step: Spanned<Step>,
+    /// Where it sits: a main step, a `finally` step or a parallel child.
     pub place: Place,
+    /// What it does, its parts compiled.
     pub action: Action,
+    /// `timeout:`; `None` when the step has none.
     pub timeout: Option<Duration>,
+    /// `retry:`; one attempt when the step has none.
     pub retry: RetryPolicy,
+    /// `watch:`; `None` when the step runs once.
     pub watch: Option<WatchPolicy>,
     /// Where a passing main step goes when it says so (`on_success`).
     pub on_success: Option<StepIdx>,
+    /// `on_failure:`: the channel notified and where the run goes.
     pub on_failure: FailurePolicy,
+    /// How often the step may run in one run (`max_visits`, default 3).
     pub max_visits: u32,
     /// Since format 1.1: how long a streaming command is followed before it is stopped.
     pub follow: Option<Duration>,
@@ -65,6 +74,7 @@ pub struct Node {
 /// A `block:` around steps (since format 1.1): no step of its own, a shared condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
+    /// The block's id: a goto to it goes to its first step.
     pub id: String,
     /// `name`, else the id.
     pub title: String,
@@ -75,22 +85,31 @@ pub struct Block {
 /// A duration of a step written as a template (`timeout: "{{ drill_timeout }}"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DurationTemplate {
+    /// The duration it fills.
     pub field: DurationField,
+    /// The template as written.
     pub template: String,
+    /// Where it is written, for the error when its value is not a duration.
     pub loc: runbook_model::Loc,
 }
 
 /// Which duration of a step a template fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DurationField {
+    /// `wait:`.
     Wait,
+    /// `timeout:`.
     Timeout,
+    /// `retry.delay`.
     RetryDelay,
+    /// `watch.every`.
     WatchEvery,
+    /// `watch.for`.
     WatchFor,
 }
 
 impl DurationField {
+    /// The field as the playbook names it (`retry.delay`).
     pub fn name(self) -> &'static str {
         match self {
             DurationField::Wait => "wait",
@@ -159,17 +178,26 @@ pub enum Place {
     /// The n-th `finally` step.
     Finally(usize),
     /// A child of a parallel group.
-    Child { group: StepIdx },
+    Child {
+        /// The parallel group's step.
+        group: StepIdx,
+    },
 }
 
 /// What a step does.
 #[derive(Debug, Clone)]
 pub enum Action {
+    /// A bash command (the template is the step's `run`).
     Run,
+    /// Instructions for a person, who says done, skip or fail.
     Manual,
+    /// A pause this long.
     Wait(Duration),
+    /// A parallel group: its children, in order.
     Parallel(Vec<StepIdx>),
+    /// A sub-playbook, compiled.
     Playbook(Arc<Program>),
+    /// A Markdown report rendered from the run's state.
     Report,
     /// Send a message to channels now (since format 1.1).
     Notify,
@@ -180,6 +208,7 @@ pub enum Action {
 }
 
 impl Action {
+    /// The action's field name in the playbook (`run`, `manual`, …).
     pub fn keyword(&self) -> &'static str {
         match self {
             Action::Run => "run",
@@ -198,8 +227,11 @@ impl Action {
 /// `retry:` with its durations parsed; one attempt when the step has none.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
+    /// Attempts in all, the first included (at least 1).
     pub attempts: u32,
+    /// The pause after the first failed attempt.
     pub delay: Duration,
+    /// What the pause is multiplied by after each attempt (1.0 keeps it).
     pub backoff: f64,
 }
 
@@ -216,8 +248,11 @@ impl Default for RetryPolicy {
 /// `watch:` with its durations parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WatchPolicy {
+    /// The pause between two repetitions.
     pub every: Duration,
+    /// How long the watch lasts (`for`).
     pub duration: Duration,
+    /// `success`: stop at the first repetition that passes.
     pub until: Option<WatchUntil>,
 }
 
@@ -226,6 +261,7 @@ pub struct WatchPolicy {
 pub struct FailurePolicy {
     /// A channel notified at once.
     pub escalate: Option<String>,
+    /// Where the run goes after the failure (and after notifying).
     pub then: Then,
 }
 
@@ -236,13 +272,16 @@ pub enum Then {
     Abort,
     /// Go on as if the step had passed.
     Continue,
+    /// Go to this step, then on in order from there.
     Goto(StepIdx),
 }
 
 /// One rung of the time-based policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rung {
+    /// When the rung comes due on the incident clock.
     pub after: Duration,
+    /// Channel names, defined by the inventory.
     pub notify: Vec<String>,
     /// A text template; `None` for the default message.
     pub message: Option<String>,
@@ -296,16 +335,34 @@ pub enum Next {
 /// Why a playbook cannot be compiled.
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
+    /// The playbook or a sub-playbook cannot be compiled: `what` says why.
     #[error("{}: {what}", file.display())]
-    Invalid { file: PathBuf, what: String },
+    Invalid {
+        /// The file at fault.
+        file: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// A sub-playbook includes itself, directly or through others.
     #[error("sub-playbook {} includes itself: {}", file.display(), chain.join(" → "))]
-    Cycle { file: PathBuf, chain: Vec<String> },
+    Cycle {
+        /// The sub-playbook that includes itself.
+        file: PathBuf,
+        /// The files of the cycle, in include order.
+        chain: Vec<String>,
+    },
+    /// Sub-playbooks nest deeper than [`MAX_DEPTH`] levels.
     #[error("sub-playbook nesting is deeper than {MAX_DEPTH} levels at {}", file.display())]
-    TooDeep { file: PathBuf },
+    TooDeep {
+        /// The sub-playbook one level too deep.
+        file: PathBuf,
+    },
     /// Templated durations whose values are not durations (since format 1.1).
     #[error("{}", problems.iter().map(|(loc, why)| format!("{}:{}:{}: {why}", file.display(), loc.line, loc.col)).collect::<Vec<_>>().join("\n"))]
     Durations {
+        /// The playbook file.
         file: PathBuf,
+        /// Each template's place in the file and why its value is not a duration.
         problems: Vec<(runbook_model::Loc, String)>,
     },
 }
@@ -321,6 +378,7 @@ impl Program {
         .program(&root.playbook, &root.path, &root.includes, 0)
     }
 
+    /// The step at this index (which must come from this program).
     pub fn node(&self, idx: StepIdx) -> &Node {
         &self.steps[idx]
     }

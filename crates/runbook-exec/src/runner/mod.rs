@@ -14,7 +14,6 @@
 
 mod actions;
 mod command;
-#[allow(missing_docs)] // documented by the lead (being changed)
 mod context;
 mod escalation;
 mod fanout;
@@ -24,7 +23,6 @@ mod judge;
 mod repeat;
 pub(crate) use repeat::items_of;
 mod report;
-#[allow(missing_docs)] // documented by the lead (being changed)
 mod scope;
 
 use std::path::PathBuf;
