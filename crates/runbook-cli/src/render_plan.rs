@@ -18,6 +18,9 @@ pub fn human(plan: &Plan, s: Style) -> String {
     meta.extend(plan.severity.clone());
     let _ = writeln!(out, "{}  ({})", s.bold(&plan.title), meta.join(" "));
     let _ = writeln!(out, "{} {}", s.dim("file     "), plan.file);
+    if !plan.owners.is_empty() {
+        let _ = writeln!(out, "{} {}", s.dim("owners   "), plan.owners.join(", "));
+    }
     if let Some(inv) = &plan.inventory {
         let _ = writeln!(out, "{} {inv}", s.dim("inventory"));
     }
@@ -384,6 +387,10 @@ fn facts(plan: &Plan) -> String {
     );
     facts.extend(plan.severity.clone());
     facts.push(format!("file {}", md::code(&plan.file)));
+    if !plan.owners.is_empty() {
+        let owners: Vec<String> = plan.owners.iter().map(|o| md::inline(o)).collect();
+        facts.push(format!("owners {}", owners.join(", ")));
+    }
     if let Some(inv) = &plan.inventory {
         facts.push(format!("inventory {}", md::code(inv)));
     }

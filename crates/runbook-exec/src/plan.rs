@@ -43,6 +43,9 @@ pub struct Plan {
     pub severity: Option<String>,
     /// `metadata.summary`; null when unset.
     pub summary: Option<String>,
+    /// `metadata.owners`: who to ask about the playbook.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<String>,
     /// The playbook file, as given.
     pub file: String,
     /// The inventory file, as given.
@@ -1008,6 +1011,7 @@ impl<'a> Planner<'a> {
             version: playbook.metadata.version.as_ref().map(|v| v.value.clone()),
             severity: playbook.metadata.severity.map(|s| format!("{s:?}")),
             summary: playbook.metadata.summary.clone(),
+            owners: playbook.metadata.owners.clone(),
             file: file.to_owned(),
             inventory: self.inputs.inventory.map(|(_, path)| path.to_owned()),
             values,
@@ -1364,7 +1368,11 @@ impl<'a> Planner<'a> {
                     name: name.clone(),
                     prompt: i.prompt.clone(),
                     kind: i.kind,
-                    default: i.default.clone(),
+                    // A secret's default is never shown, in a plan as at the prompt.
+                    default: match &i.default {
+                        Some(_) if i.secret => Some(Value::String(crate::redact::MASK.to_owned())),
+                        other => other.clone(),
+                    },
                     secret: i.secret,
                 })
                 .collect(),

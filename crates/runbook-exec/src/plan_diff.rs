@@ -243,6 +243,7 @@ pub fn diff(old: Option<&Plan>, new: Option<&Plan>, old_side: Side, new_side: Si
         version: None,
         severity: None,
         summary: None,
+        owners: Vec::new(),
         file: String::new(),
         inventory: None,
         values: Vec::new(),
