@@ -80,7 +80,8 @@ pub struct PlanValue {
     pub set: bool,
 }
 
-/// Where a value came from (lowest to highest precedence).
+/// Where a value came from: `default` to `command-line` from lowest to highest precedence;
+/// `with` (a sub-playbook's caller) decides over all of them; `operator` is never in a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ValueOrigin {
