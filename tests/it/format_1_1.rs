@@ -437,6 +437,9 @@ steps:
   - id: slow
     run: sleep 1
     timeout: "{{ limit }}"
+  - id: poll
+    run: "true"
+    watch: { every: 1s, for: "{{ pause }}" }
 "#,
     );
     let (code, json) = plan(&sb, "pb.yaml", &["--format", "json"]);
@@ -451,6 +454,8 @@ steps:
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("unset    timeout ⟨limit⟩"), "{text}");
     assert!(!text.contains("timeout  0s"), "{text}");
+    assert!(text.contains("unset    watch.for ⟨pause⟩"), "{text}");
+    assert!(!text.contains("for 0s"), "{text}");
 }
 
 #[test]

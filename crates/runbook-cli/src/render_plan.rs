@@ -232,7 +232,10 @@ pub fn human_details(step: &PlanStep, s: Style) -> Vec<String> {
         ),
         (
             "watch",
-            step.watch.as_ref().map(std::string::ToString::to_string),
+            step.watch
+                .as_ref()
+                .filter(|_| !watch_unset(step))
+                .map(std::string::ToString::to_string),
         ),
     ];
     for (label, value) in rows {
@@ -617,7 +620,7 @@ pub fn markdown_body(step: &PlanStep) -> String {
     if let Some(f) = step.follow_ms {
         items.push(format!("follow {}, then stopped", duration_text(f)));
     }
-    if let Some(w) = &step.watch {
+    if let Some(w) = step.watch.as_ref().filter(|_| !watch_unset(step)) {
         items.push(format!("watch {w}"));
     }
     for (field, text) in unset_durations(step) {
@@ -680,4 +683,10 @@ fn unset_durations(step: &PlanStep) -> impl Iterator<Item = (&str, &String)> {
         .iter()
         .filter(|(field, _)| *field != "wait")
         .map(|(field, text)| (field.as_str(), text))
+}
+
+/// Whether a watch's durations read an unset param: its numbers are not known, and the
+/// unset lines say what they read.
+fn watch_unset(step: &PlanStep) -> bool {
+    step.unset_durations.keys().any(|k| k.starts_with("watch."))
 }
