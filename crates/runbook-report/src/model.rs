@@ -6,8 +6,8 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::format_duration;
-use crate::record::{
+use crate::format_duration;
+use runbook_transcript::{
     ActionKind, Delivery, EscalationReason, Outcome, PlaybookInfo, RunMode, RunOutcome, Stream,
     Verdict,
 };
@@ -46,7 +46,7 @@ pub struct RunInfo {
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Resume {
     #[serde(skip)]
-    pub(super) seq: u64,
+    pub(crate) seq: u64,
     pub at: String,
     pub elapsed_ms: u64,
     pub operator: String,
@@ -114,7 +114,7 @@ impl From<Outcome> for Status {
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct StepEntry {
     #[serde(skip)]
-    pub(super) seq: u64,
+    pub(crate) seq: u64,
     pub step: String,
     pub name: String,
     /// What kind of step it is; empty in JSON when the step was never recorded as started.
@@ -177,7 +177,7 @@ pub struct DecisionEntry {
     pub question: String,
     pub answer: String,
     /// What the answer did.
-    pub decision: Option<crate::record::Decision>,
+    pub decision: Option<runbook_transcript::Decision>,
     pub operator: String,
 }
 
@@ -185,12 +185,12 @@ impl DecisionEntry {
     /// What the answer did, as a word; `answered` when the record does not say.
     pub fn word(&self) -> &'static str {
         self.decision
-            .map_or("answered", crate::record::Decision::as_str)
+            .map_or("answered", runbook_transcript::Decision::as_str)
     }
 
     /// Whether the operator edited the command.
     pub fn edited(&self) -> bool {
-        self.decision == Some(crate::record::Decision::Edited)
+        self.decision == Some(runbook_transcript::Decision::Edited)
     }
 }
 
@@ -209,7 +209,7 @@ pub struct OutputHead {
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct EscalationEntry {
     #[serde(skip)]
-    pub(super) seq: u64,
+    pub(crate) seq: u64,
     pub at: String,
     pub elapsed_ms: u64,
     pub level: u32,
@@ -243,10 +243,7 @@ impl EscalationEntry {
             text.push_str(&format!(", repeat {}", self.repeat));
         }
         if self.late_ms > 0 {
-            text.push_str(&format!(
-                " (late by {})",
-                crate::time::format_duration(std::time::Duration::from_millis(self.late_ms))
-            ));
+            text.push_str(&format!(" (late by {})", format_duration(self.late_ms)));
         }
         text
     }
@@ -260,7 +257,7 @@ impl Resume {
         } else {
             format!(
                 " after the run was stopped for {}",
-                crate::time::format_duration(std::time::Duration::from_millis(self.gap_ms))
+                format_duration(self.gap_ms)
             )
         }
     }
@@ -340,7 +337,7 @@ impl Timeline {
     /// people read (the JSON report keeps the recorded text; JSON escapes them itself).
     pub fn visible(&self) -> Timeline {
         fn text(s: &mut String) {
-            if let std::borrow::Cow::Owned(v) = crate::visible(s) {
+            if let std::borrow::Cow::Owned(v) = runbook_transcript::visible(s) {
                 *s = v;
             }
         }
