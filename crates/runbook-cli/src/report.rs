@@ -19,7 +19,10 @@ pub fn run(args: &ReportArgs) -> Result<Exit, CliError> {
     let timeline = runbook_report::Timeline::build(&transcript.records);
     let text = match format(args) {
         ReportFormat::Markdown => timeline.markdown(),
-        ReportFormat::Html => timeline.html(),
+        ReportFormat::Html => timeline.html().map_err(|err| {
+            CliError::new(Exit::Invalid, err.to_string())
+                .hint("`--format markdown` and `--format json` still report this transcript")
+        })?,
         ReportFormat::Json => timeline.json(),
     };
     match &args.output {

@@ -250,16 +250,16 @@ impl EscalationEntry {
 }
 
 impl Resume {
-    /// `stopped for 2m00s`, when there was a gap worth naming.
+    /// ` after the run was stopped for 2m00s`, when there was a gap worth naming.
     pub fn gap_text(&self) -> String {
-        if self.gap_ms < 1000 {
-            String::new()
-        } else {
-            format!(
-                " after the run was stopped for {}",
-                format_duration(self.gap_ms)
-            )
-        }
+        self.stopped_for()
+            .map(|took| format!(" after the run was stopped for {took}"))
+            .unwrap_or_default()
+    }
+
+    /// `2m00s`: how long no process ran the run before this resume, when a second or more.
+    pub fn stopped_for(&self) -> Option<String> {
+        (self.gap_ms >= 1000).then(|| format_duration(self.gap_ms))
     }
 }
 
