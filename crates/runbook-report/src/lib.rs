@@ -5,10 +5,11 @@
 //! page with a visual timeline, [`json`] for tools.
 //!
 //! Pure functions from records to text: no I/O, no clock. Secrets are already `***` in the
-//! transcript; every value is escaped for the format it lands in.
+//! transcript; every value is escaped for the format it lands in. The HTML page is the
+//! template `report.html.j2`, rendered with HTML auto-escape (`html.rs`); its one possible
+//! error, [`HtmlError`], is a bug in that template, which the tests render in every branch.
 
 #![forbid(unsafe_code)]
-#![allow(missing_docs)] // not yet documented item by item (as when this was runbook-transcript's `report`)
 
 mod build;
 mod html;
@@ -47,7 +48,8 @@ pub fn markdown(records: &[Record]) -> String {
     Timeline::build(records).markdown()
 }
 
-/// The HTML incident report: one page, inline CSS, no scripts, no network assets.
+/// The HTML incident report of a transcript: one page, inline CSS, no scripts, no network
+/// assets.
 pub fn html(records: &[Record]) -> Result<String, HtmlError> {
     Timeline::build(records).html()
 }
@@ -58,26 +60,29 @@ pub fn json(records: &[Record]) -> String {
 }
 
 impl Timeline {
+    /// The Markdown incident report, with an empty post-mortem to fill in.
     pub fn markdown(&self) -> String {
         markdown::render(&self.visible())
     }
 
+    /// The HTML incident report: one page, inline CSS, no scripts, no network assets.
     pub fn html(&self) -> Result<String, HtmlError> {
         html::render(&self.visible())
     }
 
+    /// The JSON report (`runbook-report/v1`), every text as recorded.
     pub fn json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report serializes") + "\n"
     }
 }
 
 /// `31ms`, `8.1s`, `2m05s`, `1h02m`, from milliseconds.
-pub fn format_duration(ms: u64) -> String {
+pub(crate) fn format_duration(ms: u64) -> String {
     runbook_transcript::time::format_duration(std::time::Duration::from_millis(ms))
 }
 
 /// `21:43:52` from an RFC 3339 timestamp; anything else as it is.
-pub fn clock(ts: &str) -> &str {
+pub(crate) fn clock(ts: &str) -> &str {
     match ts.get(11..19) {
         Some(time) if ts.as_bytes().get(10) == Some(&b'T') => time,
         _ => ts,
@@ -85,7 +90,7 @@ pub fn clock(ts: &str) -> &str {
 }
 
 /// `success`, `failed`, `aborted`, `interrupted`.
-pub fn run_outcome_name(outcome: RunOutcome) -> &'static str {
+pub(crate) fn run_outcome_name(outcome: RunOutcome) -> &'static str {
     match outcome {
         RunOutcome::Success => "success",
         RunOutcome::Failed => "failed",
@@ -95,7 +100,7 @@ pub fn run_outcome_name(outcome: RunOutcome) -> &'static str {
 }
 
 /// The stream's name as a label.
-pub fn stream_name(stream: Stream) -> &'static str {
+pub(crate) fn stream_name(stream: Stream) -> &'static str {
     match stream {
         Stream::Stdout => "stdout",
         Stream::Stderr => "stderr",
@@ -103,7 +108,7 @@ pub fn stream_name(stream: Stream) -> &'static str {
 }
 
 /// A JSON value as one short line: strings bare, everything else as JSON.
-pub fn value_text(value: &Value) -> String {
+pub(crate) fn value_text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         other => other.to_string(),
