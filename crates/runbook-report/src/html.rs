@@ -695,14 +695,18 @@ mod tests {
     use super::*;
     use crate::tests::{Script, finished, started, word};
 
-    /// Markup only this field holds: live HTML if the field reached the page unescaped.
+    /// Markup only this field holds, live HTML if the field reached the page unescaped, and a
+    /// terminal escape that erases the line.
     fn hostile(field: &str) -> String {
-        format!("<x-{field} a='1'>\"&amp;</x-{field}>")
+        format!("<x-{field} a='1'>\"&amp;</x-{field}>\x1b[2K\r")
     }
 
-    /// [`hostile`] as the page must show it: every markup character escaped.
+    /// [`hostile`] as the page must show it: every markup character escaped, the control
+    /// characters written out.
     fn escaped(field: &str) -> String {
-        format!("&lt;x-{field} a=&#x27;1&#x27;&gt;&quot;&amp;amp;&lt;&#x2f;x-{field}&gt;")
+        format!(
+            "&lt;x-{field} a=&#x27;1&#x27;&gt;&quot;&amp;amp;&lt;&#x2f;x-{field}&gt;\\x1b[2K\\r"
+        )
     }
 
     /// Every text of a transcript that comes from the run — its playbook, values, output,
@@ -909,6 +913,21 @@ mod tests {
             )),
             "{page}"
         );
+    }
+
+    #[test]
+    fn no_field_brings_a_control_character_into_a_report() {
+        let timeline = hostile_run();
+        for (format, page) in [
+            ("html", timeline.html().unwrap()),
+            ("markdown", timeline.markdown()),
+        ] {
+            let hidden: Vec<char> = page
+                .chars()
+                .filter(|&c| c.is_control() && c != '\n')
+                .collect();
+            assert!(hidden.is_empty(), "{format}: {hidden:?}\n{page}");
+        }
     }
 
     #[test]

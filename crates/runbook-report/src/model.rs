@@ -2,6 +2,8 @@
 //! rendered by `html.rs`, `markdown.rs` and as JSON. Serializable, with the JSON Schema of
 //! `runbook-report/v1`.
 
+use std::borrow::Cow;
+
 use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::Value;
@@ -403,7 +405,7 @@ impl Timeline {
     /// people read (the JSON report keeps the recorded text; JSON escapes them itself).
     pub fn visible(&self) -> Timeline {
         fn text(s: &mut String) {
-            if let std::borrow::Cow::Owned(v) = runbook_transcript::visible(s) {
+            if let Cow::Owned(v) = runbook_transcript::visible(s) {
                 *s = v;
             }
         }
@@ -420,27 +422,51 @@ impl Timeline {
                 _ => {}
             }
         }
+        /// Names and values alike; names are checked identifiers when a run writes them, but
+        /// a transcript is a file anyone can edit.
+        fn values(map: &mut IndexMap<String, Value>) {
+            if map
+                .keys()
+                .any(|k| matches!(runbook_transcript::visible(k), Cow::Owned(_)))
+            {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(mut k, v)| {
+                        text(&mut k);
+                        (k, v)
+                    })
+                    .collect();
+            }
+            map.values_mut().for_each(value);
+        }
         let mut t = self.clone();
         if let Some(run) = &mut t.run {
             let p = &mut run.playbook;
-            [&mut p.name, &mut p.title, &mut p.file]
+            [&mut p.name, &mut p.title, &mut p.file, &mut p.sha256]
                 .into_iter()
                 .for_each(text);
-            opt(&mut p.version);
-            opt(&mut run.inventory);
-            [&mut run.operator, &mut run.hostname]
+            [&mut p.version, &mut p.schedule, &mut run.inventory]
                 .into_iter()
-                .for_each(text);
-            run.params.values_mut().for_each(value);
+                .for_each(opt);
+            [
+                &mut run.run_id,
+                &mut run.operator,
+                &mut run.hostname,
+                &mut run.engine_version,
+                &mut run.started_at,
+            ]
+            .into_iter()
+            .for_each(text);
+            values(&mut run.params);
         }
         for r in &mut t.resumes {
-            [&mut r.operator, &mut r.hostname]
+            [&mut r.at, &mut r.operator, &mut r.hostname]
                 .into_iter()
                 .for_each(text);
             opt(&mut r.next_step);
         }
         for s in &mut t.steps {
-            [&mut s.step, &mut s.name, &mut s.host]
+            [&mut s.step, &mut s.name, &mut s.host, &mut s.started_at]
                 .into_iter()
                 .for_each(text);
             [
@@ -455,18 +481,17 @@ impl Timeline {
                 text(&mut v.what);
                 opt(&mut v.got);
             }
-            s.captures
-                .values_mut()
-                .chain(s.inputs.values_mut())
-                .for_each(value);
+            values(&mut s.captures);
+            values(&mut s.inputs);
             for d in &mut s.decisions {
-                [&mut d.question, &mut d.answer, &mut d.operator]
+                [&mut d.at, &mut d.question, &mut d.answer, &mut d.operator]
                     .into_iter()
                     .for_each(text);
             }
             s.output.iter_mut().for_each(|o| text(&mut o.text));
         }
         for e in &mut t.escalations {
+            text(&mut e.at);
             text(&mut e.message);
             opt(&mut e.step);
             e.channels.iter_mut().for_each(text);
@@ -475,6 +500,7 @@ impl Timeline {
                 opt(&mut d.error);
             }
         }
+        opt(&mut t.totals.finished_at);
         opt(&mut t.totals.failed_step);
         t.totals.running.iter_mut().for_each(text);
         t
