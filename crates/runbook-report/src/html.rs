@@ -57,6 +57,7 @@ fn environment() -> Result<&'static Environment<'static>, HtmlError> {
             env.set_auto_escape_callback(|_| AutoEscape::Html);
             // A misspelt field is an error the tests see, not an empty spot on the page.
             env.set_undefined_behavior(UndefinedBehavior::Strict);
+            // Nothing from a run may be marked safe: `| safe` fails to render instead.
             env.remove_filter("safe");
             env.add_global("css", Value::from_safe_string(CSS.to_owned()));
             env.add_template(TEMPLATE_NAME, TEMPLATE)?;
