@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::Serde;
-use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+use minijinja::{AutoEscape, Environment, Output, State, UndefinedBehavior, Value};
 use serde::Serialize;
 
 use crate::{
@@ -55,6 +55,7 @@ fn environment() -> Result<&'static Environment<'static>, HtmlError> {
             );
             // Whatever the template's name says: this environment only ever writes HTML.
             env.set_auto_escape_callback(|_| AutoEscape::Html);
+            env.set_formatter(write_value);
             // A misspelt field is an error the tests see, not an empty spot on the page.
             env.set_undefined_behavior(UndefinedBehavior::Strict);
             // Nothing from a run may be marked safe: `| safe` fails to render instead.
@@ -65,6 +66,34 @@ fn environment() -> Result<&'static Environment<'static>, HtmlError> {
         })
         .as_ref()
         .map_err(HtmlError::clone)
+}
+
+/// Writes a value into the page: text from a run HTML-escaped, our own safe text as it is,
+/// anything else (numbers, and what strict undefined refuses) as minijinja would.
+///
+/// minijinja's own HTML escaping also writes `/` as `&#x2f;`, which no place in this page needs
+/// (every value lands in element text or a double-quoted attribute) and which would turn each
+/// URL and path in the page's source into noise; this escapes what markupsafe escapes, with
+/// the spellings the page has always used.
+fn write_value(out: &mut Output, state: &mut State, value: &Value) -> Result<(), minijinja::Error> {
+    match value.as_str() {
+        Some(text) if *state.auto_escape() == AutoEscape::Html && !value.is_safe() => {
+            let mut rest = text;
+            while let Some(i) = rest.find(['&', '<', '>', '"', '\'']) {
+                out.write_str(&rest[..i])?;
+                out.write_str(match rest.as_bytes()[i] {
+                    b'&' => "&amp;",
+                    b'<' => "&lt;",
+                    b'>' => "&gt;",
+                    b'"' => "&quot;",
+                    _ => "&#39;",
+                })?;
+                rest = &rest[i + 1..];
+            }
+            Ok(out.write_str(rest)?)
+        }
+        _ => minijinja::escape_formatter(out, state, value),
+    }
 }
 
 /// The page of a timeline whose texts already show control characters as escapes.
@@ -705,9 +734,7 @@ mod tests {
     /// [`hostile`] as the page must show it: every markup character escaped, the control
     /// characters written out.
     fn escaped(field: &str) -> String {
-        format!(
-            "&lt;x-{field} a=&#x27;1&#x27;&gt;&quot;&amp;amp;&lt;&#x2f;x-{field}&gt;\\x1b[2K\\r"
-        )
+        format!("&lt;x-{field} a=&#39;1&#39;&gt;&quot;&amp;amp;&lt;/x-{field}&gt;\\x1b[2K\\r")
     }
 
     /// Every text of a transcript that comes from the run — its playbook, values, output,
@@ -941,11 +968,14 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), minijinja::ErrorKind::UnknownFilter);
         let page = env
-            .template_from_str("{{ text }}")
+            .template_from_str("{{ text }} {{ n }}")
             .unwrap()
-            .render(minijinja::context! { text => "<b>" })
+            .render(minijinja::context! { text => "<a href='/x'>\"&\"</a>", n => 7 })
             .unwrap();
-        assert_eq!(page, "&lt;b&gt;");
+        assert_eq!(
+            page,
+            "&lt;a href=&#39;/x&#39;&gt;&quot;&amp;&quot;&lt;/a&gt; 7"
+        );
     }
 
     /// A run that takes every branch the page has on one side: a retried, edited, escalated
@@ -1175,7 +1205,7 @@ mod tests {
                 "<details class=\"out\" open><summary>stderr · 1 line</summary><pre>refused</pre></details>",
                 "<details class=\"out\"><summary>stdout · 1 line</summary><pre>12% used</pre></details>",
                 "<details class=\"out\" open><summary>report</summary><pre>web is back</pre></details>",
-                "<span class=\"label\">Full output</span> <code>run.out&#x2f;restart.log</code>",
+                "<span class=\"label\">Full output</span> <code>run.out/restart.log</code>",
                 // Escalations: with a step and deliveries, without either.
                 "<td><code>restart</code></td>",
                 "<li class=\"v-ok\">✓ slack delivered</li>",

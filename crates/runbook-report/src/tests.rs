@@ -179,7 +179,7 @@ fn output_and_names_are_escaped_in_html_and_markdown() {
 
     let html = t.html().unwrap();
     assert!(!html.contains("<script"), "{html}");
-    assert!(html.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;&#x2f;script&gt;"));
+    assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
     assert!(html.contains("a &amp; b &quot;c&quot;"));
     assert!(html.contains("<title>Incident report: Web &lt;down&gt; &amp; out</title>"));
     // Self-contained: nothing to fetch.
