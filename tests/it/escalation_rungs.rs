@@ -242,3 +242,40 @@ steps:
             .join("\n")
     );
 }
+
+#[test]
+fn a_rung_whose_when_cannot_be_evaluated_pages_anyway_and_says_why() {
+    let sb = Sandbox::new();
+    let inv = sb.inventory(
+        "inv.yaml",
+        "channels:\n  cto: { command: \"cat >> pages.txt\" }\n",
+    );
+    // `severity + 1` is a type error for a text value: no later step can make it hold, so
+    // the rung pages rather than wait for ever; an unknown name still waits (test above).
+    let pb = sb.playbook(
+        "pb.yaml",
+        "undecidable-rung",
+        r#"
+params:
+  severity: { default: P0 }
+escalation:
+  - after: 200ms
+    notify: [cto]
+    when: "severity + 1 > 0"
+    message: "{{ severity }} incident"
+steps:
+  - id: settle
+    wait: 1s
+"#,
+    );
+    let r = sb.run(&pb, &["-i", inv.to_str().unwrap()]);
+    r.assert_code(0);
+    let esc = r.events("escalation");
+    assert_eq!(esc.len(), 1, "{}", r.dump());
+    let message = esc[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("P0 incident (its `when` could not be evaluated: "),
+        "{message}"
+    );
+    assert!(sb.read("pages.txt").contains("could not be evaluated"));
+}

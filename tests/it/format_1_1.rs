@@ -395,6 +395,47 @@ fn templated_durations_take_the_runs_values() {
 }
 
 #[test]
+fn plan_shows_a_templated_duration_of_an_unset_param_as_unset_not_zero() {
+    let sb = Sandbox::new();
+    sb.playbook(
+        "pb.yaml",
+        "drill-unset",
+        r#"
+params:
+  pause: { type: duration }
+  limit: { type: duration }
+steps:
+  - id: hold
+    wait: "{{ pause }}"
+  - id: slow
+    run: sleep 1
+    timeout: "{{ limit }}"
+  - id: poll
+    run: "true"
+    watch: { every: 1s, for: "{{ pause }}" }
+"#,
+    );
+    let planned = sb
+        .output(&["plan", "pb.yaml", "--format", "json"])
+        .expect_code(0)
+        .json();
+    let (hold, slow) = (&planned["steps"][0], &planned["steps"][1]);
+    assert!(hold.get("wait_ms").is_none(), "{hold}");
+    assert_eq!(hold["unset_durations"], json!({"wait": "⟨pause⟩"}));
+    assert!(slow.get("timeout_ms").is_none(), "{slow}");
+    assert_eq!(slow["unset_durations"], json!({"timeout": "⟨limit⟩"}));
+    let text = sb
+        .output(&["plan", "pb.yaml"])
+        .expect_code(0)
+        .stdout
+        .clone();
+    assert!(text.contains("unset    timeout ⟨limit⟩"), "{text}");
+    assert!(!text.contains("timeout  0s"), "{text}");
+    assert!(text.contains("unset    watch.for ⟨pause⟩"), "{text}");
+    assert!(!text.contains("for 0s"), "{text}");
+}
+
+#[test]
 fn a_templated_duration_that_is_not_one_stops_the_run_before_it_starts() {
     let sb = Sandbox::new();
     let pb = sb.playbook("pb.yaml", "drill", DRILL);

@@ -84,8 +84,10 @@ fn runs(doc: &serde_json::Value) -> Vec<String> {
             if let Some(run) = step.get("run").and_then(|r| r.as_str()) {
                 out.push(run.to_owned());
             }
-            if let Some(children) = step.get("parallel") {
-                walk(children, out);
+            for nested in ["parallel", "block"] {
+                if let Some(children) = step.get(nested) {
+                    walk(children, out);
+                }
             }
         }
     }

@@ -4,6 +4,7 @@
 mod support;
 
 mod action;
+mod blocks;
 mod check;
 mod check_notify;
 mod cli;

@@ -507,3 +507,33 @@ fn the_inventorys_target_is_where_a_step_without_on_is_planned() {
         serde_json::json!({"on": "web", "hosts": ["web-1", "web-2"], "max_fail": 0})
     );
 }
+
+#[test]
+fn a_secret_inputs_default_is_not_shown_in_any_format() {
+    let sb = crate::support::Sandbox::new();
+    sb.playbook(
+        "pb.yaml",
+        "secret-input",
+        r#"
+steps:
+  - id: rotate
+    manual: Rotate the key.
+    inputs:
+      new_key: { prompt: "New key", secret: true, default: "sk-default-4242" }
+      note: { prompt: "Note", default: "rotated" }
+"#,
+    );
+    for format in ["human", "markdown", "json"] {
+        let out = sb.output(&["plan", "pb.yaml", "--format", format]);
+        out.expect_code(0);
+        assert!(
+            !out.stdout.contains("sk-default-4242"),
+            "{format}: {}",
+            out.stdout
+        );
+    }
+    let json = sb.output(&["plan", "pb.yaml", "--format", "json"]).json();
+    let inputs = &json["steps"][0]["inputs"];
+    assert_eq!(inputs[0]["default"], "***");
+    assert_eq!(inputs[1]["default"], "rotated");
+}

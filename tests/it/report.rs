@@ -1,5 +1,5 @@
-//! `runbook report`: the Markdown report of a fixed transcript (snapshot), JSON, a torn
-//! transcript, `-o`, errors, and the HTML page rendered by headless Chromium.
+//! `runbook report`: the Markdown and HTML reports of a fixed transcript (snapshots), JSON, a
+//! torn transcript, `-o`, errors, and the HTML page rendered by headless Chromium.
 //!
 //! The fixtures in tests/fixtures/transcripts are transcripts with fixed times and host names:
 //! `p0-escalated.jsonl` is an interactive P0 run with an edited command, an escalation with a
@@ -25,6 +25,26 @@ fn markdown_report_of_a_fixed_transcript() {
     assert_eq!(explicit.stdout, out.stdout);
     let _guard = settings().bind_to_scope();
     insta::assert_snapshot!("markdown-p0-escalated", out.stdout);
+}
+
+#[test]
+fn html_report_of_a_fixed_transcript() {
+    let out = runbook(["report", ESCALATED, "--format", "html"]).run();
+    out.expect_code(0);
+    assert_eq!(out.stderr, "");
+    // The page carries report.css verbatim; the snapshot keeps the page's shape.
+    let css = std::fs::read_to_string(
+        crate::support::root().join("crates/runbook-report/src/report.css"),
+    )
+    .unwrap();
+    assert!(out.stdout.contains(&format!("<style>\n{css}</style>")));
+    let mut settings = settings();
+    settings.add_filter(
+        r"(?s)<style>\n.*</style>",
+        "<style>\n[report.css]\n</style>",
+    );
+    let _guard = settings.bind_to_scope();
+    insta::assert_snapshot!("html-p0-escalated", out.stdout);
 }
 
 #[test]

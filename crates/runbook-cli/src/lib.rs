@@ -82,7 +82,7 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
                 SchemaKind::Plan => runbook_exec::plan::schema(),
                 SchemaKind::PlanDiff => runbook_exec::plan_diff::schema(),
                 SchemaKind::Run => runbook_exec::summary::schema(),
-                SchemaKind::Report => runbook_transcript::report::schema(),
+                SchemaKind::Report => runbook_report::schema(),
                 SchemaKind::Check => runbook_model::diagnostic::check_schema(),
             };
             write_stdout(&text)?;

@@ -18,6 +18,9 @@ pub fn human(plan: &Plan, s: Style) -> String {
     meta.extend(plan.severity.clone());
     let _ = writeln!(out, "{}  ({})", s.bold(&plan.title), meta.join(" "));
     let _ = writeln!(out, "{} {}", s.dim("file     "), plan.file);
+    if !plan.owners.is_empty() {
+        let _ = writeln!(out, "{} {}", s.dim("owners   "), plan.owners.join(", "));
+    }
     if let Some(inv) = &plan.inventory {
         let _ = writeln!(out, "{} {inv}", s.dim("inventory"));
     }
@@ -115,6 +118,12 @@ fn human_step(out: &mut String, step: &PlanStep, depth: usize, s: Style) {
 /// The lines under a step's title in the terminal view (also used by the diff).
 pub fn human_details(step: &PlanStep, s: Style) -> Vec<String> {
     let mut lines = Vec::new();
+    for block in &step.blocks {
+        lines.push(format!("in block   {block}"));
+    }
+    if let Some(for_each) = &step.for_each {
+        lines.push(format!("for each   {for_each}"));
+    }
     if let Some(when) = &step.when {
         lines.push(format!("only when  {when}"));
     }
@@ -223,13 +232,19 @@ pub fn human_details(step: &PlanStep, s: Style) -> Vec<String> {
         ),
         (
             "watch",
-            step.watch.as_ref().map(std::string::ToString::to_string),
+            step.watch
+                .as_ref()
+                .filter(|_| !watch_unset(step))
+                .map(std::string::ToString::to_string),
         ),
     ];
     for (label, value) in rows {
         if let Some(value) = value {
             lines.push(format!("{label:<8} {value}"));
         }
+    }
+    for (field, text) in unset_durations(step) {
+        lines.push(format!("{:<8} {field} {text}", "unset"));
     }
     if let Some(target) = &step.on_success {
         lines.push(format!("on ok    → {target}"));
@@ -375,6 +390,10 @@ fn facts(plan: &Plan) -> String {
     );
     facts.extend(plan.severity.clone());
     facts.push(format!("file {}", md::code(&plan.file)));
+    if !plan.owners.is_empty() {
+        let owners: Vec<String> = plan.owners.iter().map(|o| md::inline(o)).collect();
+        facts.push(format!("owners {}", owners.join(", ")));
+    }
     if let Some(inv) = &plan.inventory {
         facts.push(format!("inventory {}", md::code(inv)));
     }
@@ -452,6 +471,17 @@ pub fn markdown_body(step: &PlanStep) -> String {
         step.action.keyword(),
         md::inline(&step.target.to_string())
     )];
+    for block in &step.blocks {
+        let when = block
+            .when
+            .as_ref()
+            .map(|w| format!(" when {}", md::code(w)))
+            .unwrap_or_default();
+        facts.push(format!("in block {}{when}", md::code(&block.id)));
+    }
+    if let Some(for_each) = &step.for_each {
+        facts.push(format!("for each {}", md::code(&for_each.to_string())));
+    }
     if let Some(when) = &step.when {
         facts.push(format!("only when {}", md::code(when)));
     }
@@ -590,8 +620,11 @@ pub fn markdown_body(step: &PlanStep) -> String {
     if let Some(f) = step.follow_ms {
         items.push(format!("follow {}, then stopped", duration_text(f)));
     }
-    if let Some(w) = &step.watch {
+    if let Some(w) = step.watch.as_ref().filter(|_| !watch_unset(step)) {
         items.push(format!("watch {w}"));
+    }
+    for (field, text) in unset_durations(step) {
+        items.push(format!("{field} {} (a param not set)", md::inline(text)));
     }
     if let Some(target) = &step.on_success {
         items.push(format!("**on success** → {}", md::code(target)));
@@ -642,4 +675,18 @@ fn quote(text: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The durations of a step that read an unset param (the wait is its detail already).
+fn unset_durations(step: &PlanStep) -> impl Iterator<Item = (&str, &String)> {
+    step.unset_durations
+        .iter()
+        .filter(|(field, _)| *field != "wait")
+        .map(|(field, text)| (field.as_str(), text))
+}
+
+/// Whether a watch's durations read an unset param: its numbers are not known, and the
+/// unset lines say what they read.
+fn watch_unset(step: &PlanStep) -> bool {
+    step.unset_durations.keys().any(|k| k.starts_with("watch."))
 }

@@ -1,9 +1,9 @@
 //! `runbook report`: a run's transcript as an incident report (Markdown, HTML or JSON), on
-//! stdout or in a file. The rendering lives in `runbook_transcript::report`.
+//! stdout or in a file. The rendering lives in `runbook_report`.
 
 use std::path::Path;
 
-use runbook_transcript::{ReadError, read_transcript, report};
+use runbook_transcript::{ReadError, read_transcript};
 
 use crate::args::{ReportArgs, ReportFormat};
 use crate::{CliError, Exit, write_stdout};
@@ -16,10 +16,13 @@ pub fn run(args: &ReportArgs) -> Result<Exit, CliError> {
             args.transcript.display()
         );
     }
-    let timeline = report::Timeline::build(&transcript.records);
+    let timeline = runbook_report::Timeline::build(&transcript.records);
     let text = match format(args) {
         ReportFormat::Markdown => timeline.markdown(),
-        ReportFormat::Html => timeline.html(),
+        ReportFormat::Html => timeline.html().map_err(|err| {
+            CliError::new(Exit::Invalid, err.to_string())
+                .hint("`--format markdown` and `--format json` still report this transcript")
+        })?,
         ReportFormat::Json => timeline.json(),
     };
     match &args.output {

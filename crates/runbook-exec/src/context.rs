@@ -22,16 +22,24 @@ impl runbook_template::Object for EnvObject {
 
 /// The parts of a context; the executor and `plan` fill them differently.
 pub struct ContextParts<'a> {
+    /// The playbook: its params say which values are shell code, its metadata is `metadata`.
     pub playbook: &'a Playbook,
+    /// The run's values by name (params and vars), each also under `params` when it is a param.
     pub values: &'a IndexMap<String, Value>,
+    /// Captures and manual inputs of earlier steps, by name; they hide values of the same name.
     pub captures: &'a IndexMap<String, TemplateValue>,
+    /// `steps`: what each finished step left (status, exit, output, duration).
     pub steps: TemplateValue,
+    /// `host`: the inventory host the step runs on, or `local`.
     pub host: &'a str,
+    /// `run`: the run's id, elapsed time, operator and failed step.
     pub run: TemplateValue,
+    /// `incident`: the incident clock's elapsed time and start.
     pub incident: TemplateValue,
 }
 
 impl ContextParts<'_> {
+    /// The context: the values, then captures over them, then the built-ins.
     pub fn build(&self) -> TemplateValue {
         let mut map: BTreeMap<String, TemplateValue> = BTreeMap::new();
         for (name, value) in self.values {

@@ -17,12 +17,17 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// What is sent: the webhook's JSON body, and the values a channel command's template sees.
 #[derive(Debug, Clone, Serialize)]
 pub struct Notice {
+    /// The page's number in the run, from 1 (every page counts, across resumes).
     pub level: u32,
     /// Why the page goes out.
     pub reason: runbook_transcript::EscalationReason,
+    /// The subject line: `[severity] title — escalation level N`.
     pub subject: String,
+    /// The rendered message, secrets masked.
     pub message: String,
+    /// The playbook as `run_started` records it: name, title, version, file, sha256.
     pub playbook: Value,
+    /// The run: its id, elapsed time (text and seconds), failed step and how late the page is.
     pub run: Value,
     /// The run's report so far (Markdown), when a `notify:` step asks for it.
     #[serde(skip_serializing_if = "Option::is_none")]

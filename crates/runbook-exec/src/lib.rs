@@ -5,9 +5,6 @@
 //! **Invariant:** nothing here touches the terminal; the front end consumes events and answers
 //! questions through the [`Operator`](operator::Operator) trait.
 
-// Not every public item is documented yet: the engine's types are documented type by type, not yet field by field; the format 1.1 work is changing them now.
-#![allow(missing_docs)]
-
 pub mod context;
 pub mod error;
 pub mod escalate;

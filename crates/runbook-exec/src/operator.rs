@@ -6,13 +6,16 @@ use runbook_transcript::Verdict;
 /// What to do before a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BeforeStep {
+    /// Run the step as it is.
     Run,
     /// Run it: the operator said yes to the step's own `confirm:` question, asked in place
     /// of "Run it?" (so it is not asked twice).
     RunConfirmed,
     /// Run this command instead, for this run only (recorded).
     Edit(String),
+    /// Skip the step; the run goes on.
     Skip,
+    /// Stop the run here (`finally` still runs).
     Abort,
 }
 
@@ -21,12 +24,16 @@ pub enum BeforeStep {
 pub enum AfterFailure {
     /// Follow the playbook's `on_failure` (the default).
     Branch,
+    /// Run the step again.
     Retry,
+    /// Count the step as skipped and go on with the next one.
     Skip,
+    /// Page the escalation channels, then ask again.
     Escalate,
     /// The operator looked around in a shell (then is asked again): the commands typed
     /// there, as its history recorded them, for the transcript.
     Shell(Vec<String>),
+    /// Stop the run here (`finally` still runs).
     Abort,
 }
 
@@ -60,8 +67,11 @@ impl Branch {
 /// The operator's report on a manual step.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ManualAnswer {
+    /// Done, with the answers to the step's inputs, by name.
     Done(Vec<(String, serde_json::Value)>),
+    /// Not done; the run goes on.
     Skip,
+    /// It could not be done: the step fails.
     Fail,
 }
 
@@ -72,8 +82,11 @@ pub const CONFIRM_HOSTS_ABOVE: usize = 5;
 /// The answer to "type the host count" before a large fan-out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostsConfirm {
+    /// Run on every host (the count was typed, or a policy answered).
     Run,
+    /// Skip the step.
     Skip,
+    /// Stop the run.
     Abort,
 }
 
@@ -105,8 +118,11 @@ pub struct HostsFailed {
 /// What to do after Ctrl-C stopped a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AfterInterrupt {
+    /// Run the step again.
     Retry,
+    /// Count the step as skipped and go on.
     Skip,
+    /// Stop the run (`finally` still runs).
     Abort,
 }
 
@@ -140,15 +156,22 @@ impl AfterFailure {
 /// A step as shown to the operator before it runs (secrets already masked).
 #[derive(Debug, Clone, Default)]
 pub struct StepPreview {
+    /// The step's id (`parent/child` in a sub-playbook).
     pub id: String,
+    /// The step's name, or its id.
     pub name: String,
+    /// The step's `doc`, when it has one.
     pub doc: Option<String>,
+    /// The kind of step (`run`).
     pub action: &'static str,
+    /// The rendered command, secrets masked.
     pub command: Option<String>,
     /// The command for the operator to edit: each secret a numbered token (`***1***`) that
     /// the runner turns back into the secret, so an edit never sees nor loses one.
     pub editable: Option<String>,
+    /// Where it runs: `local`, or its hosts.
     pub host: String,
+    /// The step's expectations, in words.
     pub expect: Vec<String>,
     /// "step 3 of 9" among the playbook's main steps (`finally` steps: of `finally`).
     pub position: Option<(usize, usize)>,
@@ -164,8 +187,12 @@ pub struct StepPreview {
 /// One question asked during a run: the prompt, the answer, what it decided.
 #[derive(Debug, Clone)]
 pub struct Answered<T> {
+    /// What was decided.
     pub value: T,
+    /// The question as asked; empty when a policy answered without asking (then no prompt is
+    /// recorded).
     pub question: String,
+    /// The answer as given, or the policy that gave it.
     pub answer: String,
 }
 
@@ -175,12 +202,15 @@ pub struct Answered<T> {
 pub trait Operator: Send + Sync {
     /// Whether this operator is a person (interactive) or a policy.
     fn interactive(&self) -> bool;
+    /// Who answers, as the transcript records it (`--operator`, else `$USER`).
     fn name(&self) -> &str;
+    /// Before a step runs: run it, run an edited command, skip it or abort the run.
     fn before_step(&self, step: &StepPreview) -> Answered<BeforeStep>;
     /// A `confirm:` question; true runs the step.
     fn confirm(&self, step: &str, question: &str) -> Answered<bool>;
     /// A destructive step: true only when the phrase was typed exactly.
     fn destructive(&self, step: &str, command: &str, phrase: &str) -> Answered<bool>;
+    /// A manual step: the operator does it (answering its `inputs`), skips it or fails it.
     fn manual(
         &self,
         step: &str,
@@ -263,8 +293,11 @@ pub trait Operator: Send + Sync {
 /// How an unattended run (`--yes`) answers.
 #[derive(Debug, Clone)]
 pub struct Unattended {
+    /// Who the run is recorded as run by.
     pub operator: String,
+    /// `--manual skip`: skip manual steps; otherwise they fail.
     pub skip_manual: bool,
+    /// `--allow-destructive`: run destructive steps; otherwise they are refused.
     pub allow_destructive: bool,
 }
 

@@ -35,11 +35,17 @@ pub struct Plan {
     pub format: String,
     /// `metadata.name`.
     pub name: String,
+    /// `metadata.title`, else the name.
     pub title: String,
+    /// `metadata.version`; null when unset.
     pub version: Option<String>,
     /// `P0` … `P4`.
     pub severity: Option<String>,
+    /// `metadata.summary`; null when unset.
     pub summary: Option<String>,
+    /// `metadata.owners`: who to ask about the playbook.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<String>,
     /// The playbook file, as given.
     pub file: String,
     /// The inventory file, as given.
@@ -51,13 +57,16 @@ pub struct Plan {
     pub unset: Vec<String>,
     /// The time-based escalation ladder.
     pub escalation: Vec<PlanRung>,
+    /// The main steps, in order, numbered from `1`.
     pub steps: Vec<PlanStep>,
+    /// The `finally` steps, in order, numbered `F1`, `F2`, …
     pub finally: Vec<PlanStep>,
 }
 
 /// A param or var with its resolved value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanValue {
+    /// The param's or var's name.
     pub name: String,
     /// The value with its type (`"***"` for a secret); null when not set.
     pub value: Option<Value>,
@@ -65,22 +74,30 @@ pub struct PlanValue {
     pub text: String,
     /// Where the value came from; null when not set.
     pub origin: Option<ValueOrigin>,
+    /// Whether the value is secret (shown as `***`).
     pub secret: bool,
     /// False for a required param nothing sets.
     pub set: bool,
 }
 
-/// Where a value came from (lowest to highest precedence).
+/// Where a value came from: `default` to `command-line` from lowest to highest precedence;
+/// `with` (a sub-playbook's caller) decides over all of them; `operator` is never in a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ValueOrigin {
+    /// A param's default or a playbook var.
     Default,
     /// A sub-playbook's `with:`.
     With,
+    /// A param's `from_env` variable.
     Environment,
+    /// The inventory's `vars`.
     Inventory,
+    /// A `--var-file`.
     VarFile,
+    /// A `--var` argument.
     CommandLine,
+    /// An operator's answer.
     Operator,
 }
 
@@ -118,6 +135,7 @@ pub struct PlanRung {
     pub after_ms: u64,
     /// `after` as the playbook writes it (`15m`).
     pub after: String,
+    /// Channel names, defined by the inventory.
     pub notify: Vec<String>,
     /// The rendered message.
     pub message: String,
@@ -127,6 +145,7 @@ pub struct PlanRung {
     /// Since format 1.1: how often the rung repeats after `after`, as written (`15m`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every: Option<String>,
+    /// `every` in milliseconds; absent for a rung that pages once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every_ms: Option<u64>,
 }
@@ -145,18 +164,28 @@ impl PlanRung {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StepAction {
+    /// A bash command.
     Run,
+    /// Instructions for a person.
     Manual,
+    /// A pause.
     Wait,
+    /// A group whose children run concurrently.
     Parallel,
+    /// A sub-playbook.
     Playbook,
+    /// A Markdown report rendered from the run's state.
     Report,
+    /// A message to channels, sent at once (since format 1.1).
     Notify,
+    /// Ends the run as failed (since format 1.1).
     Fail,
+    /// Ends the run early as succeeded (since format 1.1).
     Succeed,
 }
 
 impl StepAction {
+    /// The action's field name in the playbook (`run`, `manual`, …).
     pub fn keyword(self) -> &'static str {
         match self {
             StepAction::Run => "run",
@@ -250,9 +279,13 @@ impl std::fmt::Display for Target {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchOp {
+    /// The output contains the text.
     Contains,
+    /// The output does not contain the text.
     NotContains,
+    /// The whole output, trimmed, is the text.
     Equals,
+    /// The regex (Rust syntax) matches somewhere in the output.
     Matches,
 }
 
@@ -261,15 +294,24 @@ pub enum MatchOp {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Expectation {
     /// The exit code is one of these.
-    Exit { codes: Vec<i32> },
+    Exit {
+        /// The accepted exit codes.
+        codes: Vec<i32>,
+    },
     /// A test on stdout or stderr; `value` is rendered (a regex for `matches`).
     Output {
+        /// `stdout` or `stderr`.
         stream: String,
+        /// How the output is compared.
         op: MatchOp,
+        /// The text, rendered; for `matches`, the regex as written.
         value: String,
     },
     /// stdout parsed as JSON contains this subset.
-    Json { subset: Value },
+    Json {
+        /// The JSON that stdout must contain, as written.
+        subset: Value,
+    },
 }
 
 impl std::fmt::Display for Expectation {
@@ -295,17 +337,24 @@ impl std::fmt::Display for Expectation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CaptureFrom {
+    /// A dotted path into stdout parsed as JSON.
     Json,
+    /// A regex on stdout: its first group, or the whole match.
     Regex,
+    /// The whole stdout, trimmed.
     Stdout,
+    /// The whole stderr, trimmed.
     Stderr,
+    /// The exit code.
     Exit,
 }
 
 /// A value a step captures for later steps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanCapture {
+    /// The variable the value becomes.
     pub name: String,
+    /// Where the value is taken from.
     pub from: CaptureFrom,
     /// The dotted path (`json`) or the regex (`regex`).
     pub pattern: Option<String>,
@@ -327,6 +376,7 @@ impl std::fmt::Display for PlanCapture {
 /// A graded check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanCheck {
+    /// The status the step gets when the condition holds.
     pub status: CheckStatus,
     /// The condition, as written.
     #[serde(rename = "if")]
@@ -356,8 +406,11 @@ impl std::fmt::Display for PlanCheck {
 /// `retry:` with its delay in milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanRetry {
+    /// Attempts in all, the first included.
     pub attempts: u32,
+    /// The pause after the first failed attempt, in milliseconds.
     pub delay_ms: u64,
+    /// What the pause is multiplied by after each attempt (1.0 keeps it).
     pub backoff: f64,
 }
 
@@ -377,7 +430,9 @@ impl std::fmt::Display for PlanRetry {
 /// `watch:` with its durations in milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanWatch {
+    /// The pause between two repetitions, in milliseconds.
     pub every_ms: u64,
+    /// How long the watch lasts, in milliseconds.
     pub for_ms: u64,
     /// Stops at the first passing repetition.
     pub until_success: bool,
@@ -401,17 +456,23 @@ impl std::fmt::Display for PlanWatch {
 /// A question a manual step asks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanInput {
+    /// The variable the answer becomes.
     pub name: String,
+    /// The question, as written.
     pub prompt: String,
+    /// The answer's type.
     #[serde(rename = "type")]
     pub kind: ParamType,
+    /// The default answer, as written; null when there is none.
     pub default: Option<Value>,
+    /// The answer is typed without echo and masked as `***`.
     pub secret: bool,
 }
 
 /// What happens when the step fails, as the playbook writes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanFailure {
+    /// Where the run goes after the failure.
     pub then: FailureThen,
     /// The step `then: goto` goes to.
     pub goto: Option<String>,
@@ -419,11 +480,15 @@ pub struct PlanFailure {
     pub escalate: Option<String>,
 }
 
+/// Where a failed step sends the run, as `on_failure` writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FailureThen {
+    /// Stop the run (`finally` still runs).
     Abort,
+    /// Go on with the next step.
     Continue,
+    /// Go to the step `goto` names, then on in order from there.
     Goto,
 }
 
@@ -465,6 +530,7 @@ impl std::fmt::Display for NextStep {
 /// Where a `notify` step sends its message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanNotify {
+    /// Channel names, defined by the inventory.
     pub channels: Vec<String>,
     /// The run's report so far goes with the message.
     pub report: bool,
@@ -479,16 +545,66 @@ pub struct PlanDanger {
     pub confirm_phrase: String,
 }
 
+/// A `block:` around a step (since format 1.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanBlock {
+    /// The block's id (a goto to it goes to its first step).
+    pub id: String,
+    /// `name`, else the id.
+    pub name: String,
+    /// The condition every step of the block needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+}
+
+/// What a `for_each` step repeats over (since format 1.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PlanForEach {
+    /// The name the item has in the step's templates.
+    #[serde(rename = "as")]
+    pub name: String,
+    /// The expression, when the items are computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+    /// The items as text, when known before the run (written in the playbook, or read
+    /// from values); null when only the run knows them (they come from a step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<String>>,
+}
+
+impl std::fmt::Display for PlanBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.when {
+            Some(when) => write!(f, "{}: when {when}", self.id),
+            None => f.write_str(&self.id),
+        }
+    }
+}
+
+impl std::fmt::Display for PlanForEach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} in ", self.name)?;
+        match (&self.expression, &self.items) {
+            (Some(expression), Some(items)) => write!(f, "{expression} ({})", items.join(", ")),
+            (Some(expression), None) => write!(f, "{expression} (known at run time)"),
+            (None, Some(items)) => f.write_str(&items.join(", ")),
+            (None, None) => f.write_str("no items"),
+        }
+    }
+}
+
 /// One step as it would run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlanStep {
     /// `3`, `9.1` (a parallel child), `11.2` (a sub-playbook's step), `F1` (`finally`).
     pub number: String,
+    /// The step's id in its playbook.
     pub id: String,
     /// The path a transcript records: `parent/child` inside a sub-playbook.
     pub path: String,
     /// `name`, else the id.
     pub name: String,
+    /// What the step does.
     pub action: StepAction,
     /// The resolved command of a `run` step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -509,45 +625,70 @@ pub struct PlanStep {
     /// `with:` of a sub-playbook step, rendered.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub with: IndexMap<String, String>,
+    /// Where the step runs: this machine or inventory hosts.
     pub target: Target,
+    /// The step's `doc`: Markdown for the operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doc: Option<String>,
     /// The condition; false means skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
+    /// Since format 1.1: the blocks the step is in, outermost first; it runs only while the
+    /// `when` of each holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<PlanBlock>,
+    /// Since format 1.1: the items the step repeats over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_each: Option<PlanForEach>,
     /// `env:` of a `run` step, rendered.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub env: IndexMap<String, String>,
+    /// A `run` step's expectations, texts rendered; absent without `expect:` (exit 0 passes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expect: Vec<Expectation>,
+    /// Values the step captures for later steps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub captures: Vec<PlanCapture>,
+    /// Graded checks, in order: the first whose `if` holds decides the step's status.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<PlanCheck>,
+    /// `retry:`; absent for a single attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<PlanRetry>,
+    /// `timeout:` in milliseconds; absent without one, or when its template reads an unset param
+    /// (see `unset_durations`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
     /// Since format 1.1: how long a streaming command is followed, then stopped (a success).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_ms: Option<u64>,
+    /// Since format 1.1: durations written as templates that read an unset param, by field
+    /// (`timeout`, `wait`, `retry.delay`, `watch.every`, `watch.for`), as they would read
+    /// (`⟨drill_timeout⟩`); their numbers above are not known.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub unset_durations: IndexMap<String, String>,
     /// Since format 1.1: the command gets the operator's terminal; only its exit is recorded.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interactive: bool,
+    /// `watch:`; absent when the command runs once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<PlanWatch>,
     /// Asked before the step runs, rendered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm: Option<String>,
+    /// Present for a destructive step: the phrase the operator types.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub danger: Option<PlanDanger>,
+    /// The questions a manual step asks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<PlanInput>,
+    /// The checklist shown with a manual step.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checklist: Vec<String>,
     /// `on_success:` as written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_success: Option<String>,
+    /// `on_failure:` as written: the channel paged and where the run goes.
     pub on_failure: PlanFailure,
     /// Where the run goes when the step passes.
     pub next_ok: NextStep,
@@ -578,6 +719,9 @@ impl PlanStep {
         }
         if let Some(ms) = self.wait_ms {
             return duration_text(ms);
+        }
+        if let Some(wait) = self.unset_durations.get("wait") {
+            return wait.clone();
         }
         if let Some(sub) = &self.playbook {
             let with: Vec<String> = self.with.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -681,10 +825,13 @@ pub fn unset_placeholder(name: &str) -> String {
 
 /// Where the values come from: the same inputs as a run.
 pub struct PlanInputs<'a> {
+    /// Renders the plan's templates, as a run would.
     pub engine: &'a Engine,
     /// The playbook file, as given.
     pub file: &'a str,
+    /// The inventory and its file, as given; `None` without one.
     pub inventory: Option<(&'a Inventory, &'a str)>,
+    /// `--var` and `--var-file` values.
     pub overrides: &'a Overrides,
     /// The process environment, for `from_env`.
     pub env: &'a dyn Fn(&str) -> Option<String>,
@@ -735,6 +882,11 @@ impl<'a> Planner<'a> {
         for step in playbook.all_steps() {
             for name in step.capture.keys().chain(step.inputs.keys()) {
                 extra.insert(name.clone(), placeholder(name));
+            }
+            // A step's item differs at each repetition: shown as its name.
+            if step.for_each.is_some() {
+                let name = step.item_name();
+                extra.insert(name.to_owned(), placeholder(name));
             }
         }
         for name in &vars.missing {
@@ -860,6 +1012,7 @@ impl<'a> Planner<'a> {
             version: playbook.metadata.version.as_ref().map(|v| v.value.clone()),
             severity: playbook.metadata.severity.map(|s| format!("{s:?}")),
             summary: playbook.metadata.summary.clone(),
+            owners: playbook.metadata.owners.clone(),
             file: file.to_owned(),
             inventory: self.inputs.inventory.map(|(_, path)| path.to_owned()),
             values,
@@ -996,9 +1149,17 @@ impl<'a> Planner<'a> {
         // duration unknown (shown as none), anything else that is not a duration an error.
         let filled;
         let mut duration_errors = Vec::new();
+        let mut unset_durations = IndexMap::new();
         if !node.duration_templates.is_empty() {
             let mut copy = node.clone();
             let ctx = self.context("local");
+            for t in &node.duration_templates {
+                if let Ok(text) = self.render_in(&ctx, &t.template, Mode::Text)
+                    && text.contains('⟨')
+                {
+                    unset_durations.insert(t.field.name().to_owned(), text);
+                }
+            }
             for (_, why) in copy.fill_durations(&|t| self.render_in(&ctx, t, Mode::Text)) {
                 if !why.contains('⟨') {
                     duration_errors.push(why);
@@ -1007,6 +1168,7 @@ impl<'a> Planner<'a> {
             filled = copy;
             node = &filled;
         }
+        let unknown = |field: &str| unset_durations.contains_key(field);
         let step: &Step = &node.step;
         let mut errors: Vec<String> = Vec::new();
         let inventory = self.inputs.inventory.map(|(i, _)| i);
@@ -1138,7 +1300,7 @@ impl<'a> Planner<'a> {
             command,
             text: body,
             wait_ms: match node.action {
-                Action::Wait(d) => Some(millis(d)),
+                Action::Wait(d) if !unknown("wait") => Some(millis(d)),
                 _ => None,
             },
             notify: step.notify.as_ref().map(|n| PlanNotify {
@@ -1150,6 +1312,16 @@ impl<'a> Planner<'a> {
             target,
             doc: step.doc.clone(),
             when: step.when.as_ref().map(|w| w.value.clone()),
+            blocks: node
+                .blocks
+                .iter()
+                .map(|b| PlanBlock {
+                    id: b.id.clone(),
+                    name: b.title.clone(),
+                    when: b.when.clone(),
+                })
+                .collect(),
+            for_each: step.for_each.as_ref().map(|f| self.for_each(step, f)),
             env: step.env.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
             expect,
             captures: step
@@ -1176,9 +1348,10 @@ impl<'a> Planner<'a> {
                 delay_ms: millis(node.retry.delay),
                 backoff: node.retry.backoff,
             }),
-            timeout_ms: node.timeout.map(millis),
+            timeout_ms: node.timeout.filter(|_| !unknown("timeout")).map(millis),
             follow_ms: node.follow.map(millis),
             interactive: step.interactive,
+            unset_durations: unset_durations.clone(),
             watch: node.watch.map(|w| PlanWatch {
                 every_ms: millis(w.every),
                 for_ms: millis(w.duration),
@@ -1196,7 +1369,11 @@ impl<'a> Planner<'a> {
                     name: name.clone(),
                     prompt: i.prompt.clone(),
                     kind: i.kind,
-                    default: i.default.clone(),
+                    // A secret's default is never shown, in a plan as at the prompt.
+                    default: match &i.default {
+                        Some(_) if i.secret => Some(Value::String(crate::redact::MASK.to_owned())),
+                        other => other.clone(),
+                    },
                     secret: i.secret,
                 })
                 .collect(),
@@ -1216,7 +1393,10 @@ impl<'a> Planner<'a> {
             },
             // The engine's own decisions: a skipped step goes where a passing one goes.
             next_ok: passed(Outcome::Ok),
-            next_skipped: step.when.as_ref().map(|_| passed(Outcome::Skipped)),
+            next_skipped: (step.when.is_some()
+                || step.for_each.is_some()
+                || node.blocks.iter().any(|b| b.when.is_some()))
+            .then(|| passed(Outcome::Skipped)),
             next_failed: passed(Outcome::Failed),
             max_visits: node.max_visits,
             children: match &node.action {
@@ -1276,17 +1456,56 @@ impl<'a> Planner<'a> {
         Ok(planner.plan(&file))
     }
 
-    /// Whether a template reads a value known only at run time: a capture, an input,
-    /// `steps`, `run` or `incident`.
+    /// A `for_each` step's items: as written, or the expression's value when the plan's
+    /// values decide it (not when it reads what a step learns).
+    fn for_each(
+        &self,
+        step: &Step,
+        for_each: &runbook_model::Spanned<runbook_model::playbook::ForEach>,
+    ) -> PlanForEach {
+        let text = |v: &Value| self.redactor.redact(&value_text(v));
+        let (expression, items) = match &for_each.value {
+            runbook_model::playbook::ForEach::Items(items) => {
+                (None, Some(items.iter().map(text).collect()))
+            }
+            runbook_model::playbook::ForEach::Expression(expression) => {
+                let known = !self.reads_runtime(&format!("{{{{ {expression} }}}}"));
+                let items = known
+                    .then(|| {
+                        let value = self
+                            .inputs
+                            .engine
+                            .eval(expression, &self.context("local"))
+                            .ok()?;
+                        crate::runner::items_of(&value).ok()
+                    })
+                    .flatten()
+                    .filter(|items| !items.iter().any(|i| value_text(i).contains('⟨')));
+                (
+                    Some(expression.clone()),
+                    items.map(|items| items.iter().map(text).collect()),
+                )
+            }
+        };
+        PlanForEach {
+            name: step.item_name().to_owned(),
+            expression,
+            items,
+        }
+    }
+
+    /// Whether a template reads a value known only at run time: a capture, an input, a
+    /// `for_each` item, `steps`, `run` or `incident`.
     fn reads_runtime(&self, template: &str) -> bool {
         let Ok(names) = runbook_template::analyze(template) else {
             return false;
         };
         let learned = |n: &str| {
-            self.playbook
-                .all_steps()
-                .iter()
-                .any(|s| s.capture.contains_key(n) || s.inputs.contains_key(n))
+            self.playbook.all_steps().iter().any(|s| {
+                s.capture.contains_key(n)
+                    || s.inputs.contains_key(n)
+                    || (s.for_each.is_some() && s.item_name() == n)
+            })
         };
         names
             .iter()

@@ -26,11 +26,14 @@ pub struct PlanDiff {
     /// `runbook-plan-diff/v1`.
     #[schemars(extend("const" = "runbook-plan-diff/v1"))]
     pub format: String,
+    /// The plan before the change.
     pub old: Side,
+    /// The plan after the change.
     pub new: Side,
     /// Destructive steps added, changed, newly marked or no longer marked: what a reviewer
     /// must read first.
     pub destructive: Vec<DestructiveChange>,
+    /// How many steps were added, removed, moved, changed or left alone.
     pub summary: Summary,
     /// Title, version, severity, summary.
     pub metadata: Vec<FieldChange>,
@@ -51,17 +54,26 @@ pub struct Side {
     pub revision: Option<String>,
     /// False when the playbook does not exist on this side (added or deleted by the change).
     pub exists: bool,
+    /// The playbook's `metadata.name`; null when it does not exist on this side.
     pub name: Option<String>,
+    /// The playbook's title; null when it does not exist on this side.
     pub title: Option<String>,
+    /// The playbook's `metadata.version`, when it has one.
     pub version: Option<String>,
 }
 
+/// Steps counted by what the change did to them (a step both moved and changed counts in both).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
+    /// Steps only the new plan has.
     pub added: usize,
+    /// Steps only the old plan has.
     pub removed: usize,
+    /// Steps whose place in the order or whose group changed.
     pub moved: usize,
+    /// Steps with a field that differs.
     pub changed: usize,
+    /// Steps in both plans, in the same place, with the same fields.
     pub unchanged: usize,
 }
 
@@ -76,8 +88,11 @@ impl Summary {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Change {
+    /// Only the new plan has it.
     Added,
+    /// Only the old plan has it.
     Removed,
+    /// Both plans have it and it differs (for a step: it moved, or a field changed).
     Changed,
 }
 
@@ -92,6 +107,7 @@ pub struct FieldChange {
     pub new: Value,
     /// The value before as people read it (`60s`, `escalate to lead, then abort`).
     pub old_text: Option<String>,
+    /// The value after as people read it.
     pub new_text: Option<String>,
     /// A word diff, for commands and texts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -101,30 +117,45 @@ pub struct FieldChange {
 /// A run of words in a word diff.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Word {
+    /// Whether the words are in both texts, only the old one or only the new one.
     pub op: WordOp,
+    /// The words, with the spaces between them.
     pub text: String,
 }
 
+/// Whether a run of words is kept, deleted or inserted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WordOp {
+    /// In both texts.
     Equal,
+    /// Only in the old text.
     Delete,
+    /// Only in the new text.
     Insert,
 }
 
+/// A param or var that was added, removed or changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ValueChange {
+    /// The value's name.
     pub name: String,
+    /// Added, removed or changed.
     pub change: Change,
+    /// The value before; null when added.
     pub old: Option<PlanValue>,
+    /// The value after; null when removed.
     pub new: Option<PlanValue>,
 }
 
+/// A rung of the escalation ladder that was added, removed or changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RungChange {
+    /// Added, removed or changed.
     pub change: Change,
+    /// The rung before; null when added.
     pub old: Option<PlanRung>,
+    /// The rung after; null when removed.
     pub new: Option<PlanRung>,
 }
 
@@ -133,18 +164,26 @@ pub struct RungChange {
 pub struct Moved {
     /// The step's number before (`4`, `9.1`, `F2`).
     pub from: String,
+    /// The step's number after.
     pub to: String,
 }
 
+/// A step that was added, removed, moved or changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StepChange {
+    /// The step's path, which matches it across the plans (`parent/child` in a sub-playbook).
     pub path: String,
+    /// The step's id.
     pub id: String,
     /// The name after (before, for a removed step).
     pub name: String,
+    /// Added, removed, or changed (moved, a field changed, or both).
     pub change: Change,
+    /// The step's number before (`4`, `9.1`, `F2`); null when added.
     pub old_number: Option<String>,
+    /// The step's number after; null when removed.
     pub new_number: Option<String>,
+    /// Where it moved from and to, when it moved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved: Option<Moved>,
     /// The fields that differ (a changed step).
@@ -170,11 +209,16 @@ pub enum DestructiveKind {
     Unmarked,
 }
 
+/// A destructive step the change affects: what a reviewer reads first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DestructiveChange {
+    /// The step's path.
     pub path: String,
+    /// The step's number in the new plan.
     pub number: String,
+    /// The step's name.
     pub name: String,
+    /// How the change affects it.
     pub kind: DestructiveKind,
     /// The phrase the operator types (after; before for `unmarked`).
     pub confirm_phrase: Option<String>,
@@ -199,6 +243,7 @@ pub fn diff(old: Option<&Plan>, new: Option<&Plan>, old_side: Side, new_side: Si
         version: None,
         severity: None,
         summary: None,
+        owners: Vec::new(),
         file: String::new(),
         inventory: None,
         values: Vec::new(),
@@ -644,6 +689,46 @@ fn step_fields(old: &PlanStep, new: &PlanStep) -> Vec<FieldChange> {
         json(&new.when),
         old.when.clone(),
         new.when.clone(),
+        false,
+    );
+    let blocks = |s: &PlanStep| list(s.blocks.iter().map(ToString::to_string).collect());
+    push(
+        "blocks",
+        json(&old.blocks),
+        json(&new.blocks),
+        blocks(old),
+        blocks(new),
+        false,
+    );
+    push(
+        "for_each",
+        json(&old.for_each),
+        json(&new.for_each),
+        old.for_each.as_ref().map(ToString::to_string),
+        new.for_each.as_ref().map(ToString::to_string),
+        false,
+    );
+    let notify = |s: &PlanStep| {
+        s.notify.as_ref().map(|n| {
+            let report = if n.report { " with the report" } else { "" };
+            format!("{}{report}", n.channels.join(", "))
+        })
+    };
+    push(
+        "notify",
+        json(&old.notify),
+        json(&new.notify),
+        notify(old),
+        notify(new),
+        false,
+    );
+    let interactive = |s: &PlanStep| s.interactive.then(|| "the terminal".to_owned());
+    push(
+        "interactive",
+        json(&old.interactive),
+        json(&new.interactive),
+        interactive(old),
+        interactive(new),
         false,
     );
     push(

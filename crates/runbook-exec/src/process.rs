@@ -28,8 +28,11 @@ const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(250);
 /// terminal closed) stop the run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Signals {
+    /// Ctrl-C presses so far.
     pub interrupts: u32,
+    /// SIGTERM arrived.
     pub terminated: bool,
+    /// SIGHUP arrived (the terminal closed).
     pub hangup: bool,
     /// SIGTERM and SIGHUP deliveries, counted: a second one cuts a stopping run's `finally`.
     pub stops: u32,
@@ -48,8 +51,12 @@ impl Signals {
 /// What to run and how.
 #[derive(Debug, Clone)]
 pub struct ProcessSpec {
+    /// The bash script (the rendered command); locally it goes in an environment variable, never
+    /// in argv.
     pub script: String,
+    /// Environment variables set for the script (the step's `env:`, `RUNBOOK_*`).
     pub env: Vec<(String, String)>,
+    /// How long it may run before its process group is stopped; `None` for no limit.
     pub timeout: Option<Duration>,
     /// Follow a stream this long, then stop its process group: the end the step asked for.
     pub follow: Option<Duration>,
@@ -62,8 +69,11 @@ pub struct ProcessSpec {
 /// The head of one output stream, and how much there was in all.
 #[derive(Debug, Clone, Default)]
 pub struct Kept {
+    /// The stream's first lines, up to [`KEEP_BYTES`], each ending in a line break.
     pub text: String,
+    /// Bytes in the whole stream, line breaks counted.
     pub total_bytes: u64,
+    /// Lines were left out of `text`: the stream was longer than [`KEEP_BYTES`].
     pub truncated: bool,
 }
 
@@ -84,17 +94,23 @@ impl Kept {
 pub struct ProcessResult {
     /// The exit code, or 128 + signal when a signal ended it.
     pub exit: i32,
+    /// It ran past its `timeout` and was stopped.
     pub timed_out: bool,
     /// Stopped at the end of its `follow` duration (then `exit` is 0).
     pub followed: bool,
+    /// A signal (Ctrl-C, SIGTERM, SIGHUP) that arrived while it ran stopped it.
     pub interrupted: bool,
+    /// The head of its stdout.
     pub stdout: Kept,
+    /// The head of its stderr.
     pub stderr: Kept,
+    /// How long it ran, until its output was drained.
     pub duration: Duration,
 }
 
 /// Receives each line as it arrives (already cut to [`MAX_LINE`]).
 pub trait LineSink {
+    /// Takes one line of `stream`, without its line break.
     fn line(&mut self, stream: Stream, line: &str);
 }
 

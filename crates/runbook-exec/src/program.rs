@@ -25,6 +25,7 @@ pub type StepIdx = usize;
 /// A playbook ready to run.
 #[derive(Debug, Clone)]
 pub struct Program {
+    /// The checked playbook it was compiled from.
     pub playbook: Arc<Playbook>,
     /// The playbook file, as given.
     pub file: PathBuf,
@@ -42,42 +43,73 @@ pub struct Program {
 /// One step with everything the engine needs already parsed.
 #[derive(Debug, Clone)]
 pub struct Node {
+    /// The step as the playbook writes it.
     pub step: Spanned<Step>,
+    /// Where it sits: a main step, a `finally` step or a parallel child.
     pub place: Place,
+    /// What it does, its parts compiled.
     pub action: Action,
+    /// `timeout:`; `None` when the step has none.
     pub timeout: Option<Duration>,
+    /// `retry:`; one attempt when the step has none.
     pub retry: RetryPolicy,
+    /// `watch:`; `None` when the step runs once.
     pub watch: Option<WatchPolicy>,
     /// Where a passing main step goes when it says so (`on_success`).
     pub on_success: Option<StepIdx>,
+    /// `on_failure:`: the channel notified and where the run goes.
     pub on_failure: FailurePolicy,
+    /// How often the step may run in one run (`max_visits`, default 3).
     pub max_visits: u32,
     /// Since format 1.1: how long a streaming command is followed before it is stopped.
     pub follow: Option<Duration>,
     /// Durations written as templates (since format 1.1): zero until
     /// [`Program::render_durations`] fills them with the playbook's values.
     pub duration_templates: Vec<DurationTemplate>,
+    /// The blocks this step is in, outermost first (since format 1.1): the step runs only
+    /// while the `when` of each holds.
+    pub blocks: Vec<Block>,
+}
+
+/// A `block:` around steps (since format 1.1): no step of its own, a shared condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// The block's id: a goto to it goes to its first step.
+    pub id: String,
+    /// `name`, else the id.
+    pub title: String,
+    /// The expression every step of the block needs to hold to run.
+    pub when: Option<String>,
 }
 
 /// A duration of a step written as a template (`timeout: "{{ drill_timeout }}"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DurationTemplate {
+    /// The duration it fills.
     pub field: DurationField,
+    /// The template as written.
     pub template: String,
+    /// Where it is written, for the error when its value is not a duration.
     pub loc: runbook_model::Loc,
 }
 
 /// Which duration of a step a template fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DurationField {
+    /// `wait:`.
     Wait,
+    /// `timeout:`.
     Timeout,
+    /// `retry.delay`.
     RetryDelay,
+    /// `watch.every`.
     WatchEvery,
+    /// `watch.for`.
     WatchFor,
 }
 
 impl DurationField {
+    /// The field as the playbook names it (`retry.delay`).
     pub fn name(self) -> &'static str {
         match self {
             DurationField::Wait => "wait",
@@ -146,17 +178,26 @@ pub enum Place {
     /// The n-th `finally` step.
     Finally(usize),
     /// A child of a parallel group.
-    Child { group: StepIdx },
+    Child {
+        /// The parallel group's step.
+        group: StepIdx,
+    },
 }
 
 /// What a step does.
 #[derive(Debug, Clone)]
 pub enum Action {
+    /// A bash command (the template is the step's `run`).
     Run,
+    /// Instructions for a person, who says done, skip or fail.
     Manual,
+    /// A pause this long.
     Wait(Duration),
+    /// A parallel group: its children, in order.
     Parallel(Vec<StepIdx>),
+    /// A sub-playbook, compiled.
     Playbook(Arc<Program>),
+    /// A Markdown report rendered from the run's state.
     Report,
     /// Send a message to channels now (since format 1.1).
     Notify,
@@ -167,6 +208,7 @@ pub enum Action {
 }
 
 impl Action {
+    /// The action's field name in the playbook (`run`, `manual`, …).
     pub fn keyword(&self) -> &'static str {
         match self {
             Action::Run => "run",
@@ -185,8 +227,11 @@ impl Action {
 /// `retry:` with its durations parsed; one attempt when the step has none.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
+    /// Attempts in all, the first included (at least 1).
     pub attempts: u32,
+    /// The pause after the first failed attempt.
     pub delay: Duration,
+    /// What the pause is multiplied by after each attempt (1.0 keeps it).
     pub backoff: f64,
 }
 
@@ -203,8 +248,11 @@ impl Default for RetryPolicy {
 /// `watch:` with its durations parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WatchPolicy {
+    /// The pause between two repetitions.
     pub every: Duration,
+    /// How long the watch lasts (`for`).
     pub duration: Duration,
+    /// `success`: stop at the first repetition that passes.
     pub until: Option<WatchUntil>,
 }
 
@@ -213,6 +261,7 @@ pub struct WatchPolicy {
 pub struct FailurePolicy {
     /// A channel notified at once.
     pub escalate: Option<String>,
+    /// Where the run goes after the failure (and after notifying).
     pub then: Then,
 }
 
@@ -223,13 +272,16 @@ pub enum Then {
     Abort,
     /// Go on as if the step had passed.
     Continue,
+    /// Go to this step, then on in order from there.
     Goto(StepIdx),
 }
 
 /// One rung of the time-based policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rung {
+    /// When the rung comes due on the incident clock.
     pub after: Duration,
+    /// Channel names, defined by the inventory.
     pub notify: Vec<String>,
     /// A text template; `None` for the default message.
     pub message: Option<String>,
@@ -283,16 +335,34 @@ pub enum Next {
 /// Why a playbook cannot be compiled.
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
+    /// The playbook or a sub-playbook cannot be compiled: `what` says why.
     #[error("{}: {what}", file.display())]
-    Invalid { file: PathBuf, what: String },
+    Invalid {
+        /// The file at fault.
+        file: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// A sub-playbook includes itself, directly or through others.
     #[error("sub-playbook {} includes itself: {}", file.display(), chain.join(" → "))]
-    Cycle { file: PathBuf, chain: Vec<String> },
+    Cycle {
+        /// The sub-playbook that includes itself.
+        file: PathBuf,
+        /// The files of the cycle, in include order.
+        chain: Vec<String>,
+    },
+    /// Sub-playbooks nest deeper than [`MAX_DEPTH`] levels.
     #[error("sub-playbook nesting is deeper than {MAX_DEPTH} levels at {}", file.display())]
-    TooDeep { file: PathBuf },
+    TooDeep {
+        /// The sub-playbook one level too deep.
+        file: PathBuf,
+    },
     /// Templated durations whose values are not durations (since format 1.1).
     #[error("{}", problems.iter().map(|(loc, why)| format!("{}:{}:{}: {why}", file.display(), loc.line, loc.col)).collect::<Vec<_>>().join("\n"))]
     Durations {
+        /// The playbook file.
         file: PathBuf,
+        /// Each template's place in the file and why its value is not a duration.
         problems: Vec<(runbook_model::Loc, String)>,
     },
 }
@@ -308,6 +378,7 @@ impl Program {
         .program(&root.playbook, &root.path, &root.includes, 0)
     }
 
+    /// The step at this index (which must come from this program).
     pub fn node(&self, idx: StepIdx) -> &Node {
         &self.steps[idx]
     }
@@ -390,14 +461,14 @@ impl Program {
         })
     }
 
-    /// The program and step a transcript path names (`step`, or `parent/child` inside a
-    /// sub-playbook).
+    /// The program and step a transcript path names (`step`, `parent/child` inside a
+    /// sub-playbook, `step[2]` for the second item of a `for_each`).
     pub fn resolve(&self, path: &str) -> Option<(&Program, StepIdx)> {
         let (head, rest) = match path.split_once('/') {
             Some((head, rest)) => (head, Some(rest)),
             None => (path, None),
         };
-        let idx = self.find(head)?;
+        let idx = self.find(iteration_of(head).0)?;
         match (rest, &self.steps[idx].action) {
             (None, _) => Some((self, idx)),
             (Some(rest), Action::Playbook(sub)) => sub.resolve(rest),
@@ -413,6 +484,17 @@ impl Program {
             .map(|s| s.id.value.clone())
             .collect()
     }
+}
+
+/// A transcript path's step and `for_each` item: `restart[2]` is item 2 of `restart`
+/// (numbered from 1).
+pub fn iteration_of(path: &str) -> (&str, Option<usize>) {
+    if let Some(open) = path.strip_suffix(']').and_then(|p| p.rfind('['))
+        && let Ok(item) = path[open + 1..path.len() - 1].parse::<usize>()
+    {
+        return (&path[..open], Some(item));
+    }
+    (path, None)
 }
 
 /// The durations of a step written as templates.
@@ -467,16 +549,23 @@ impl Compiler<'_> {
             ladder: Vec::new(),
             by_id: HashMap::new(),
         };
-        // Indices first, so gotos can be resolved whatever their direction.
-        let mut order: Vec<(&Spanned<Step>, Place)> = Vec::new();
+        // Indices first, so gotos can be resolved whatever their direction. A block's steps
+        // take its place in its list (since format 1.1).
+        /// A step, its place, and the blocks around it.
+        type Placed<'a> = (&'a Spanned<Step>, Place, Vec<&'a Spanned<Step>>);
+        let mut order: Vec<Placed> = Vec::new();
         fn collect<'a>(
             steps: &'a [Spanned<Step>],
             place: &dyn Fn(usize) -> Place,
-            order: &mut Vec<(&'a Spanned<Step>, Place)>,
+            order: &mut Vec<Placed<'a>>,
         ) {
-            for (i, step) in steps.iter().enumerate() {
+            for (i, unfolded) in runbook_model::playbook::unfold(steps)
+                .into_iter()
+                .enumerate()
+            {
                 let idx = order.len();
-                order.push((step, place(i)));
+                let step = unfolded.step;
+                order.push((step, place(i), unfolded.blocks));
                 if let Some(children) = &step.parallel {
                     collect(children, &|_| Place::Child { group: idx }, order);
                 }
@@ -484,7 +573,7 @@ impl Compiler<'_> {
         }
         collect(&playbook.steps, &Place::Main, &mut order);
         collect(&playbook.finally, &Place::Finally, &mut order);
-        for (idx, (step, place)) in order.iter().enumerate() {
+        for (idx, (step, place, _)) in order.iter().enumerate() {
             if program.by_id.insert(step.id.value.clone(), idx).is_some() {
                 return Err(invalid(format!(
                     "step id `{}` is used twice",
@@ -495,6 +584,18 @@ impl Compiler<'_> {
                 Place::Main(_) => program.main.push(idx),
                 Place::Finally(_) => program.finally.push(idx),
                 Place::Child { .. } => {}
+            }
+        }
+        // A goto to a block goes to its first step.
+        let mut block_targets: HashMap<String, StepIdx> = HashMap::new();
+        for (idx, (_, _, blocks)) in order.iter().enumerate() {
+            for block in blocks {
+                block_targets.entry(block.id.value.clone()).or_insert(idx);
+            }
+        }
+        for (id, idx) in block_targets {
+            if program.by_id.insert(id.clone(), idx).is_some() {
+                return Err(invalid(format!("step id `{id}` is used twice")));
             }
         }
         let target = |id: &str| {
@@ -513,7 +614,7 @@ impl Compiler<'_> {
                 .map_err(|e| invalid(format!("{what} `{}`: {e}", d.0)))
         };
         let mut nodes = Vec::with_capacity(order.len());
-        for (idx, (step, place)) in order.iter().enumerate() {
+        for (idx, (step, place, blocks)) in order.iter().enumerate() {
             let action = if step.run.is_some() {
                 Action::Run
             } else if step.manual.is_some() {
@@ -600,6 +701,14 @@ impl Compiler<'_> {
                     .map(|f| duration(f, "follow"))
                     .transpose()?,
                 duration_templates: duration_templates(step),
+                blocks: blocks
+                    .iter()
+                    .map(|b| Block {
+                        id: b.id.value.clone(),
+                        title: b.title().to_owned(),
+                        when: b.when.as_ref().map(|w| w.value.clone()),
+                    })
+                    .collect(),
             });
         }
         for rung in &playbook.escalation {

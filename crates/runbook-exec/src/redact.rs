@@ -15,6 +15,7 @@ pub struct Redactor {
     secrets: Vec<String>,
 }
 
+/// What a secret is replaced with.
 pub const MASK: &str = "***";
 
 /// Secrets shorter than this are masked only where they stand as a whole word: masking every
@@ -89,10 +90,12 @@ impl Redactor {
         self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 
+    /// Whether there is no secret to mask.
     pub fn is_empty(&self) -> bool {
         self.secrets.is_empty()
     }
 
+    /// `text` with every known secret masked.
     pub fn redact(&self, text: &str) -> String {
         self.redact_cow(text).into_owned()
     }

@@ -59,15 +59,20 @@ pub struct HostTarget {
     pub ssh: Option<SshHost>,
 }
 
+/// How to reach one inventory host over `ssh`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SshHost {
     /// The inventory's name: part of the control socket's name, so two inventory hosts that
     /// share an address (aliases with their own options or host key alias) never share a
     /// connection.
     pub name: String,
+    /// The hostname or IP address (the inventory's `address`, else the host's name).
     pub address: String,
+    /// The login; ssh's own default when `None`.
     pub user: Option<String>,
+    /// The port; ssh's own default when `None`.
     pub port: Option<u16>,
+    /// The inventory's `ssh_options`, each passed as `-o NAME=VALUE`.
     pub options: Vec<String>,
 }
 

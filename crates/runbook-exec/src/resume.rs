@@ -39,6 +39,7 @@ impl Replay {
         self.done.values().map(VecDeque::len).sum()
     }
 
+    /// Whether every finished visit was replayed.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -47,14 +48,17 @@ impl Replay {
 /// Everything a resumed run starts from.
 #[derive(Debug, Clone)]
 pub struct ResumePoint {
+    /// The run's `run_started` record.
     pub started: RunStarted,
     /// The timestamp of the `run_started` record.
     pub started_ts: String,
     /// When the incident clock started (Unix ms): it keeps running across the gap.
     pub clock_start_ms: u64,
+    /// The `seq` the resumed run's first record takes.
     pub next_seq: u64,
     /// The incident clock at the last record: the run was not running since.
     pub last_elapsed_ms: u64,
+    /// The finished step visits the resumed run replays instead of running them.
     pub replay: Replay,
     /// Rungs of the time-based policy that already fired.
     pub fired: HashSet<Rung>,
@@ -67,12 +71,17 @@ pub struct ResumePoint {
     pub next_step: Option<String>,
 }
 
+/// Why a transcript cannot be resumed.
 #[derive(Debug, thiserror::Error)]
 pub enum ResumeError {
+    /// The transcript has no `run_started` record.
     #[error("the transcript has no run_started record")]
     NoStart,
+    /// The run already finished successfully.
     #[error("the run already finished successfully; there is nothing to resume")]
     Finished,
+    /// The playbook's step ids differ from those the run started with (what changed); `--force`
+    /// resumes anyway.
     #[error("the playbook's steps changed since the run started ({0})")]
     StepsChanged(String),
 }

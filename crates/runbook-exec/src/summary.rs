@@ -17,6 +17,7 @@ pub struct RunSummaryJson {
     /// `runbook-run/v1`.
     #[schemars(extend("const" = "runbook-run/v1"))]
     pub format: String,
+    /// The run's id, from `run_started`.
     pub run_id: String,
     /// The playbook's `metadata.name`.
     pub playbook: String,
@@ -24,18 +25,24 @@ pub struct RunSummaryJson {
     pub file: String,
     /// The transcript with every record of the run.
     pub transcript: String,
+    /// How the run ended, as its last `run_finished` says.
     pub outcome: RunOutcome,
     /// The process's exit code: 0 success, 1 failed, 3 aborted or interrupted.
     pub exit_code: u8,
     /// The incident clock at the end: wall time since the run first started.
     pub duration_ms: u64,
+    /// The first step that failed, when one did.
     pub failed_step: Option<String>,
     /// Why the run stopped when no step decided it (a signal, a transcript write error,
     /// undelivered pages).
     pub reason: Option<String>,
+    /// Steps whose last outcome was `ok`.
     pub steps_ok: u32,
+    /// Steps whose last outcome was `warning`.
     pub steps_warning: u32,
+    /// Steps whose last outcome was `failed`.
     pub steps_failed: u32,
+    /// Steps whose last outcome was `skipped`.
     pub steps_skipped: u32,
     /// Pages that did not reach their channel.
     pub undelivered: u32,
@@ -51,17 +58,23 @@ pub struct RunSummaryJson {
 pub struct StepResult {
     /// The step id; `parent/child` inside a sub-playbook.
     pub step: String,
+    /// The step's name, from its `step_started` record; null when it never started.
     pub name: Option<String>,
     /// `run`, `manual`, `wait`, `parallel`, `playbook`, `report`.
     pub action: Option<String>,
+    /// How it ended.
     pub outcome: Outcome,
     /// Why, as a code; null only for transcripts written before reasons were recorded.
     pub reason: Option<StepReason>,
     /// Why, in one line, for people.
     pub message: Option<String>,
+    /// The last command's exit code; null when no command ran.
     pub exit: Option<i32>,
+    /// How long it took, in milliseconds (time spent waiting for the operator left out).
     pub duration_ms: u64,
+    /// How many times its command ran: attempts, or a watch's iterations.
     pub attempts: u32,
+    /// Which visit of the step this was, from 1 (goto loops visit a step again).
     pub visit: u32,
     /// The expectations and checks that did not hold.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -26,11 +26,17 @@ use crate::redact::Redactor;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Origin {
+    /// A param's default or a playbook var.
     Default,
+    /// A param's `from_env`.
     Environment,
+    /// The inventory's `vars`.
     Inventory,
+    /// A `--var-file`.
     VarFile,
+    /// A `--var` argument.
     CommandLine,
+    /// The operator's answer for a required param nothing else set.
     Operator,
 }
 
@@ -72,7 +78,9 @@ impl Overrides {
 /// The merged values of a run, with their origins and the secrets among them.
 #[derive(Debug, Clone, Default)]
 pub struct Vars {
+    /// Every value by name: params and playbook vars, merged by precedence.
     pub values: IndexMap<String, Value>,
+    /// Where each value came from, by name.
     pub origins: IndexMap<String, Origin>,
     /// Names whose values are secret (params with `secret: true`, inventory `secrets:`, and
     /// playbook vars rendered from one of them).

@@ -11,19 +11,26 @@ use crate::spanned::Loc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// A problem that fails `check`.
     Error,
+    /// A likely mistake; fails `check` only with `--deny-warnings`.
     Warning,
 }
 
 /// One problem in one file, with the source line it points at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Diagnostic {
+    /// Whether it is an error or a warning.
     pub severity: Severity,
     /// A stable kebab-case name for the rule (`undefined-name`, `unknown-target`, ...).
     pub code: &'static str,
+    /// What is wrong, in one sentence.
     pub message: String,
+    /// The file's path as given (or as reached through an include).
     pub file: String,
+    /// The 1-based line; 0 for a problem with the file itself.
     pub line: usize,
+    /// The 1-based column in characters; 0 for a problem with the file itself.
     pub column: usize,
     /// Characters to underline, at least 1.
     #[serde(skip)]
@@ -31,11 +38,13 @@ pub struct Diagnostic {
     /// The text of the line, quoted under the message.
     #[serde(skip)]
     pub source_line: String,
+    /// How to fix it, when a fix is known (printed as `help:` or `hint:`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
 }
 
 impl Diagnostic {
+    /// A diagnostic at `loc` in `source`, quoting that line.
     pub fn new(
         severity: Severity,
         code: &'static str,
@@ -56,6 +65,7 @@ impl Diagnostic {
         }
     }
 
+    /// An error at `loc` in `source`.
     pub fn error(
         code: &'static str,
         source: &Source,
@@ -65,6 +75,7 @@ impl Diagnostic {
         Self::new(Severity::Error, code, source, loc, message)
     }
 
+    /// A warning at `loc` in `source`.
     pub fn warning(
         code: &'static str,
         source: &Source,
@@ -89,6 +100,7 @@ impl Diagnostic {
         }
     }
 
+    /// Adds the fix to suggest.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
@@ -100,6 +112,7 @@ impl Diagnostic {
         self
     }
 
+    /// Whether it fails `check` (warnings do not).
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -190,8 +203,11 @@ pub struct CheckReport<'a> {
     pub format: &'static str,
     /// Files checked.
     pub files: usize,
+    /// How many diagnostics are errors.
     pub errors: usize,
+    /// How many diagnostics are warnings.
     pub warnings: usize,
+    /// Every problem found, file by file.
     pub diagnostics: &'a [Diagnostic],
 }
 

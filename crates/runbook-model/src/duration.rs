@@ -45,6 +45,7 @@ impl<'de> Deserialize<'de> for DurationText {
 }
 
 impl DurationText {
+    /// The duration the text spells, or why it is not one.
     pub fn parse(&self) -> Result<Duration, String> {
         parse_duration(&self.0)
     }

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 /// A number of hosts, or a percentage of the step's hosts (rounded up, at least 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostCount {
+    /// A fixed number of hosts.
     Count(u32),
+    /// A percentage of the step's hosts, 1 to 100.
     Percent(u32),
 }
 
@@ -98,7 +100,9 @@ impl JsonSchema for HostCount {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Serial {
+    /// One batch size for every batch.
     One(HostCount),
+    /// Batch sizes in order; the last one repeats until every host ran.
     Ramp(Vec<HostCount>),
 }
 

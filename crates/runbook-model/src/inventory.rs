@@ -13,6 +13,7 @@ use crate::spanned::Spanned;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(title = "runbook inventory (runbook/v1)")]
 pub struct Inventory {
+    /// The format version: `runbook/v1`.
     #[schemars(extend("const" = "runbook/v1"))]
     pub api_version: Spanned<String>,
     /// Always `Inventory`.
@@ -21,15 +22,20 @@ pub struct Inventory {
     /// Where steps without `on:` run: `local` (the default), a host or a group. The same
     /// playbook runs on a laptop or on production by its inventory alone.
     pub target: Option<Spanned<String>>,
+    /// Values for the playbook's params and vars, over the playbook's defaults and under
+    /// `--var-file` and `--var`.
     #[serde(default)]
     pub vars: IndexMap<String, Spanned<Value>>,
     /// Names of variables (in `vars`, group or host vars) whose values are secret.
     #[serde(default)]
     pub secrets: Vec<Spanned<String>>,
+    /// The machines remote steps run on, by name.
     #[serde(default)]
     pub hosts: IndexMap<String, Spanned<Host>>,
+    /// Named lists of hosts, for a step's `on:`.
     #[serde(default)]
     pub groups: IndexMap<String, Spanned<Group>>,
+    /// Where escalation rungs, `on_failure: {escalate}` and `notify` steps send pages, by name.
     #[serde(default)]
     pub channels: IndexMap<String, Spanned<Channel>>,
 }
@@ -40,7 +46,9 @@ pub struct Inventory {
 pub struct Host {
     /// Hostname or IP address; defaults to the host's name (so `~/.ssh/config` aliases work).
     pub address: Option<String>,
+    /// The SSH login; ssh's own default (its config, the local user) when absent.
     pub user: Option<String>,
+    /// The SSH port; ssh's own default (its config, 22) when absent.
     #[serde(default, deserialize_with = "crate::strict::opt_u16")]
     pub port: Option<u16>,
     /// `ssh` (the default) or `local`: run on this machine, as a local step does.
@@ -49,6 +57,7 @@ pub struct Host {
     /// Extra `ssh -o` options, e.g. `ProxyJump=bastion` or `IdentityFile=~/.ssh/ops`.
     #[serde(default)]
     pub ssh_options: Vec<String>,
+    /// Values for steps on this host, over its groups' vars and the run's values.
     #[serde(default)]
     pub vars: IndexMap<String, Spanned<Value>>,
 }
@@ -57,8 +66,10 @@ pub struct Host {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Connection {
+    /// Over `ssh` (the default).
     #[default]
     Ssh,
+    /// On this machine, as a local step runs.
     Local,
 }
 
@@ -66,9 +77,13 @@ pub enum Connection {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Group {
+    /// A list of host names.
     Hosts(Vec<String>),
+    /// Host names with values for steps on them.
     WithVars {
+        /// The group's host names.
         hosts: Vec<String>,
+        /// Values for steps on these hosts, over the run's values and under each host's own vars.
         #[serde(default)]
         vars: IndexMap<String, Value>,
     },
@@ -110,12 +125,14 @@ impl<'de> Deserialize<'de> for Group {
 }
 
 impl Group {
+    /// The group's host names, in the order written.
     pub fn hosts(&self) -> &[String] {
         match self {
             Group::Hosts(hosts) | Group::WithVars { hosts, .. } => hosts,
         }
     }
 
+    /// The group's vars; `None` for a plain list of hosts.
     pub fn vars(&self) -> Option<&IndexMap<String, Value>> {
         match self {
             Group::Hosts(_) => None,

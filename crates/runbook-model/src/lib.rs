@@ -5,8 +5,6 @@
 //! **Invariant:** nothing here panics on input; every problem is a [`Diagnostic`].
 //! **Invariant:** nothing here touches the terminal; rendering returns strings.
 
-// Not every public item is documented yet: the format's fields are documented in docs/format.md, and doc comments here become descriptions in the JSON Schemas; the format 1.1 work is changing them now.
-#![allow(missing_docs)]
 #![forbid(unsafe_code)]
 // Diagnostics travel on the cold error path only; boxing them would buy nothing measurable.
 #![allow(clippy::result_large_err)]

@@ -19,14 +19,18 @@ pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
 /// A parsed file: a playbook or an inventory, told apart by `kind`.
 #[derive(Debug, Clone)]
 pub enum Document {
+    /// A `kind: Playbook` file.
     Playbook(Box<Playbook>),
+    /// A `kind: Inventory` file.
     Inventory(Box<Inventory>),
 }
 
 /// What a file holds, read from `kind` without parsing the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// `kind: Playbook`.
     Playbook,
+    /// `kind: Inventory`.
     Inventory,
 }
 

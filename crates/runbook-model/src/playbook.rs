@@ -32,6 +32,7 @@ pub struct Playbook {
     /// Always `Playbook`.
     #[schemars(extend("const" = "Playbook"))]
     pub kind: Spanned<String>,
+    /// Its name (required) and what `list`, `plan` and reports show about it.
     pub metadata: Metadata,
     /// Inputs, filled by defaults, the inventory, `--var` or the operator.
     #[serde(default)]
@@ -42,6 +43,7 @@ pub struct Playbook {
     /// Time-based escalation policy; the clock starts with the run.
     #[serde(default)]
     pub escalation: Vec<Spanned<Escalation>>,
+    /// The procedure: the main steps, in order.
     pub steps: Vec<Spanned<Step>>,
     /// Steps that always run at the end, after success, failure or abort.
     #[serde(default, rename = "finally")]
@@ -55,15 +57,21 @@ pub struct Metadata {
     /// Unique id, kebab-case.
     #[schemars(pattern(NAME_PATTERN))]
     pub name: Spanned<String>,
+    /// A title for people, shown by `list`, `plan` and reports (default: the name).
     pub title: Option<String>,
     /// The playbook's own semantic version, recorded in every transcript.
     #[schemars(pattern(VERSION_PATTERN))]
     pub version: Option<Spanned<String>>,
+    /// The incident severity the playbook is for; `list --severity` filters on it, and every
+    /// page's subject starts with it.
     pub severity: Option<Severity>,
+    /// Who maintains the playbook: teams or people.
     #[serde(default)]
     pub owners: Vec<String>,
+    /// Labels; `list --tag` keeps the playbooks that have every tag it names.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// What the playbook is for, in a few sentences; shown by `plan`.
     pub summary: Option<String>,
     /// When the playbook runs routinely: a cron expression (`0 9 * * 1-5`, `@daily`),
     /// shown by `list` and in reports (since format 1.1). `runbook` does not schedule it.
@@ -73,10 +81,15 @@ pub struct Metadata {
 /// Incident severity, P0 (worst) to P4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 pub enum Severity {
+    /// The worst: the highest severity.
     P0,
+    /// One below P0.
     P1,
+    /// One below P1.
     P2,
+    /// One below P2.
     P3,
+    /// The least severe.
     P4,
 }
 
@@ -84,11 +97,16 @@ pub enum Severity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ParamType {
+    /// Text (the default).
     #[default]
     String,
+    /// An integer; a `--var` text such as `3` is converted.
     Int,
+    /// `true` or `false`; `--var` also takes `yes`, `no`, `1` and `0`.
     Bool,
+    /// A duration such as `30s`, `15m` or `1h30m`.
     Duration,
+    /// One of the texts listed in `choices`.
     Choice,
     /// A command line, inserted into `run:` as shell code, not as a quoted value (since format
     /// 1.1): the author opts in; its value must come from the inventory, `--var` or a default.
@@ -99,10 +117,13 @@ pub enum ParamType {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Param {
+    /// The value's type (default `string`): `--var` values are converted to it, and every value
+    /// is checked against it.
     #[serde(default, rename = "type")]
     pub kind: ParamType,
     /// Without a default the param is required, unless its `from_env` variable is set.
     pub default: Option<Spanned<Value>>,
+    /// What the param is for; shown when the operator is asked for it.
     pub description: Option<String>,
     /// Never printed, never written to a transcript or report.
     #[serde(default, deserialize_with = "crate::strict::bool")]
@@ -151,11 +172,14 @@ pub struct Notify {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Danger {
+    /// The step cannot be undone: the operator types `confirm_phrase` before it runs, and
+    /// `--yes` fails it unless `--allow-destructive`.
     Destructive,
 }
 
 /// One step. Exactly one action field (`run`, `manual`, `wait`, `parallel`, `playbook`,
-/// `report`, `notify`, `fail`, `succeed`) must be set: the schema says so, and the validator points at the step.
+/// `report`, `notify`, `fail`, `succeed`, or `block` for a group of steps) must be set: the
+/// schema says so, and the validator points at the step.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("oneOf" = [
@@ -168,11 +192,13 @@ pub enum Danger {
     { "required": ["notify"], "properties": { "notify": { "not": { "type": "null" } } } },
     { "required": ["fail"], "properties": { "fail": { "not": { "type": "null" } } } },
     { "required": ["succeed"], "properties": { "succeed": { "not": { "type": "null" } } } },
+    { "required": ["block"], "properties": { "block": { "not": { "type": "null" } } } },
 ]))]
 pub struct Step {
     /// Unique within the playbook, nested steps included.
     #[schemars(length(min = 1))]
     pub id: Spanned<String>,
+    /// A title for people, shown to the operator and in reports (default: the id).
     pub name: Option<String>,
     /// Markdown shown to the operator before the step.
     pub doc: Option<String>,
@@ -197,6 +223,10 @@ pub struct Step {
     /// End the run now as succeeded, with this reason: the remaining main steps do not run,
     /// `finally` does (a text template; since format 1.1).
     pub succeed: Option<Spanned<String>>,
+    /// Steps that share this step's `when:` (since format 1.1). They run in order, as if
+    /// listed in place of the block, each only while the block's `when` holds; a block has
+    /// only `id`, `name`, `doc` and `when` besides its steps, and no record of its own.
+    pub block: Option<Vec<Spanned<Step>>>,
 
     // --- modifiers ---
     /// Params for a sub-playbook.
@@ -205,21 +235,34 @@ pub struct Step {
     /// Environment variables for the step's process (templates, not shell-quoted).
     #[serde(default)]
     pub env: IndexMap<String, Spanned<String>>,
+    /// What a `run` step's result must look like; without it, exit code 0 passes.
     pub expect: Option<Expect>,
+    /// Values taken from the step's result, by name: variables for this step's `checks` and
+    /// every later step.
     #[serde(default)]
     pub capture: IndexMap<String, Spanned<Capture>>,
+    /// Graded checks of a `run` or `manual` step: the first whose `if` holds decides the step's
+    /// status.
     #[serde(default)]
     pub checks: Vec<Spanned<Check>>,
+    /// Run a failed `run` step again: `attempts` in all, `delay` apart.
     pub retry: Option<Spanned<Retry>>,
+    /// How long the command may run: then its whole process group gets SIGTERM (SIGKILL 2 s
+    /// later) and the step fails. Since format 1.1 it may be a template over params and vars.
     pub timeout: Option<Spanned<DurationText>>,
+    /// Repeat the command every `every` for `for`; the step fails at the first repetition that
+    /// fails.
     pub watch: Option<Spanned<Watch>>,
     /// An expression; false means the step is skipped (and recorded as skipped).
     pub when: Option<Spanned<String>>,
+    /// Where the run goes when the step fails: `abort` (default), `continue`, a step id of the
+    /// same list, or `{escalate: CHANNEL, then: ...}`.
     pub on_failure: Option<Spanned<OnFailure>>,
     /// A step id to go to when this step succeeds.
     pub on_success: Option<Spanned<String>>,
     /// Asked before the step runs, even in step-by-step mode (text template).
     pub confirm: Option<Spanned<String>>,
+    /// `destructive`: the operator types `confirm_phrase` before the step runs.
     pub danger: Option<Danger>,
     /// What the operator types to confirm a destructive step (defaults to the step id).
     pub confirm_phrase: Option<Spanned<String>>,
@@ -247,6 +290,55 @@ pub struct Step {
     /// exit code is recorded. Needs an operator: refused under `--yes` unless `--manual skip`.
     #[serde(default, deserialize_with = "crate::strict::bool")]
     pub interactive: bool,
+    /// Since format 1.1: the step runs once for each item, in order — a list written here,
+    /// or an expression (like `when`) whose value is a list, or text, whose non-empty lines
+    /// are the items (a captured output).
+    pub for_each: Option<Spanned<ForEach>>,
+    /// Since format 1.1: the name an item has in the step's templates (default `item`).
+    #[serde(rename = "as")]
+    pub item_name: Option<Spanned<String>>,
+}
+
+/// The name an item of `for_each` has when the step does not say (`as:`).
+pub const DEFAULT_ITEM_NAME: &str = "item";
+
+/// What a `for_each` step repeats over.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ForEach {
+    /// The items, written in the playbook (values, not templates).
+    Items(Vec<Value>),
+    /// An expression read when the step comes up: a list, or text whose non-empty lines are
+    /// the items.
+    Expression(String),
+}
+
+// Hand-written for the same reason as `OnFailure`: an untagged enum would hide both type and
+// syntax errors behind "did not match any variant".
+impl<'de> Deserialize<'de> for ForEach {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ForEach;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of items, or an expression such as `services`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ForEach, E> {
+                Ok(ForEach::Expression(v.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ForEach, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Value>()? {
+                    items.push(item);
+                }
+                Ok(ForEach::Items(items))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// What the step's result must look like.
@@ -255,7 +347,9 @@ pub struct Step {
 pub struct Expect {
     /// Accepted exit codes (default 0).
     pub exit: Option<Spanned<ExitCodes>>,
+    /// Tests on the command's standard output.
     pub stdout: Option<Spanned<Matcher>>,
+    /// Tests on the command's standard error.
     pub stderr: Option<Spanned<Matcher>>,
     /// Subset match against stdout parsed as JSON.
     pub json: Option<Spanned<Value>>,
@@ -265,7 +359,9 @@ pub struct Expect {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ExitCodes {
+    /// A single exit code.
     One(i32),
+    /// Any of these exit codes.
     Any(Vec<i32>),
 }
 
@@ -314,6 +410,7 @@ impl<'de> Deserialize<'de> for ExitCode {
 }
 
 impl ExitCodes {
+    /// Whether `code` is one of the accepted exit codes.
     pub fn accepts(&self, code: i32) -> bool {
         match self {
             ExitCodes::One(c) => *c == code,
@@ -346,7 +443,9 @@ pub struct Matcher {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Texts {
+    /// A single text.
     One(String),
+    /// Several texts, each its own verdict.
     All(Vec<String>),
 }
 
@@ -444,8 +543,11 @@ pub struct Capture {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
+    /// The step passes.
     Ok,
+    /// The step passes with a warning, reported; the run goes on.
     Warning,
+    /// The step fails.
     Critical,
 }
 
@@ -456,6 +558,7 @@ pub struct Check {
     /// An expression over captures and variables.
     #[serde(rename = "if")]
     pub condition: Spanned<String>,
+    /// The status the step gets when `if` holds: `ok`, `warning` or `critical`.
     pub status: CheckStatus,
     /// A text template shown and recorded when the check matches.
     pub message: Option<Spanned<String>>,
@@ -473,6 +576,8 @@ pub struct Retry {
     #[serde(deserialize_with = "crate::strict::u32")]
     #[schemars(range(min = 1))]
     pub attempts: u32,
+    /// The pause after a failed attempt (default none), multiplied by `backoff` each time.
+    /// Since format 1.1 it may be a template over params and vars.
     pub delay: Option<Spanned<DurationText>>,
     /// Multiplier applied to the delay after each attempt (default 1.0), from 1.0 to 10.0.
     #[serde(default, deserialize_with = "crate::strict::opt_f64")]
@@ -488,7 +593,9 @@ pub const SERIES_SUFFIX: &str = "_series";
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Watch {
+    /// The pause between two repetitions.
     pub every: Spanned<DurationText>,
+    /// How long the watch lasts.
     #[serde(rename = "for")]
     pub duration: Spanned<DurationText>,
     /// `success`: stop at the first passing repetition instead of watching the whole time.
@@ -499,6 +606,7 @@ pub struct Watch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WatchUntil {
+    /// Stop at the first repetition that passes; fail when none passes in time.
     Success,
 }
 
@@ -506,12 +614,18 @@ pub enum WatchUntil {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Input {
+    /// The question shown to the operator.
     pub prompt: String,
+    /// The answer's type (default `string`).
     #[serde(default, rename = "type")]
     pub kind: ParamType,
+    /// The answer Enter keeps (never shown when secret); also taken when the step is skipped
+    /// or fails.
     pub default: Option<Value>,
+    /// The allowed answers of a `choice` input.
     #[serde(default)]
     pub choices: Vec<String>,
+    /// The answer is typed without echo and masked as `***` wherever it would appear.
     #[serde(default, deserialize_with = "crate::strict::bool")]
     pub secret: bool,
 }
@@ -538,6 +652,7 @@ impl Flow {
         }
     }
 
+    /// The step id a goto goes to; `None` for `abort` and `continue`.
     pub fn target(&self) -> Option<&str> {
         match self {
             Flow::Goto(id) => Some(id),
@@ -551,7 +666,9 @@ impl Flow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum OnFailure {
+    /// `abort`, `continue` or a step id, with nobody notified.
     Flow(Flow),
+    /// Notify a channel at once, then go where `then` says.
     Escalate {
         /// A channel notified at once.
         escalate: String,
@@ -566,6 +683,7 @@ fn default_then() -> Flow {
 }
 
 impl OnFailure {
+    /// Where the run goes after the failure (after notifying, for an escalation).
     pub fn flow(&self) -> &Flow {
         match self {
             OnFailure::Flow(flow) => flow,
@@ -573,6 +691,7 @@ impl OnFailure {
         }
     }
 
+    /// The channel notified at once, if any.
     pub fn escalate(&self) -> Option<&str> {
         match self {
             OnFailure::Flow(_) => None,
@@ -627,18 +746,30 @@ impl<'de> Deserialize<'de> for OnFailure {
 /// The action a step performs, borrowed from the step.
 #[derive(Debug, Clone, Copy)]
 pub enum Action<'a> {
+    /// `run:`, a bash command template.
     Run(&'a Spanned<String>),
+    /// `manual:`, instructions for a person.
     Manual(&'a Spanned<String>),
+    /// `wait:`, a pause.
     Wait(&'a Spanned<DurationText>),
+    /// `parallel:`, steps run concurrently.
     Parallel(&'a [Spanned<Step>]),
+    /// `playbook:`, a sub-playbook's path, relative to this file.
     Playbook(&'a Spanned<String>),
+    /// `report:`, a Markdown template.
     Report(&'a Spanned<String>),
+    /// `notify:`, a message to channels.
     Notify(&'a Spanned<Notify>),
+    /// `fail:`, the reason the run fails.
     Fail(&'a Spanned<String>),
+    /// `succeed:`, the reason the run ends early.
     Succeed(&'a Spanned<String>),
+    /// `block:`, steps under one `when`.
+    Block(&'a [Spanned<Step>]),
 }
 
 impl Action<'_> {
+    /// The action's field name in the playbook (`run`, `manual`, …).
     pub fn keyword(&self) -> &'static str {
         match self {
             Action::Run(_) => "run",
@@ -650,6 +781,7 @@ impl Action<'_> {
             Action::Notify(_) => "notify",
             Action::Fail(_) => "fail",
             Action::Succeed(_) => "succeed",
+            Action::Block(_) => "block",
         }
     }
 }
@@ -685,6 +817,9 @@ impl Step {
         if let Some(v) = &self.succeed {
             out.push(Action::Succeed(v));
         }
+        if let Some(v) = &self.block {
+            out.push(Action::Block(v));
+        }
         out
     }
 
@@ -696,6 +831,13 @@ impl Step {
     /// A display name: `name`, else the id.
     pub fn title(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The name an item of `for_each` has in this step's templates.
+    pub fn item_name(&self) -> &str {
+        self.item_name
+            .as_deref()
+            .map_or(DEFAULT_ITEM_NAME, String::as_str)
     }
 
     /// The on-failure policy, `abort` when unset.
@@ -722,13 +864,19 @@ impl Step {
 pub const DEFAULT_MAX_VISITS: u32 = 3;
 
 impl Playbook {
-    /// Every step, nested ones and `finally` included, depth first in file order.
+    /// Every step, nested ones and `finally` included, depth first in file order. The steps
+    /// of a `block` are here, the block itself is not: it is no step of its own
+    /// ([`Playbook::blocks`]).
     pub fn all_steps(&self) -> Vec<&Spanned<Step>> {
         fn walk<'a>(steps: &'a [Spanned<Step>], out: &mut Vec<&'a Spanned<Step>>) {
             for step in steps {
-                out.push(step);
-                if let Some(children) = &step.parallel {
-                    walk(children, out);
+                match (&step.block, &step.parallel) {
+                    (Some(children), _) => walk(children, out),
+                    (None, Some(children)) => {
+                        out.push(step);
+                        walk(children, out);
+                    }
+                    (None, None) => out.push(step),
                 }
             }
         }
@@ -738,6 +886,63 @@ impl Playbook {
         out
     }
 
+    /// Every `block` (since format 1.1), nested ones included, in file order.
+    pub fn blocks(&self) -> Vec<&Spanned<Step>> {
+        fn walk<'a>(steps: &'a [Spanned<Step>], out: &mut Vec<&'a Spanned<Step>>) {
+            for step in steps {
+                if let Some(children) = step.block.as_ref().or(step.parallel.as_ref()) {
+                    if step.block.is_some() {
+                        out.push(step);
+                    }
+                    walk(children, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.steps, &mut out);
+        walk(&self.finally, &mut out);
+        out
+    }
+}
+
+/// One step of a list with its blocks unfolded: the step and the blocks around it, outermost
+/// first (since format 1.1).
+#[derive(Debug, Clone)]
+pub struct Unfolded<'a> {
+    /// A step of the list, never a block.
+    pub step: &'a Spanned<Step>,
+    /// The blocks it is in, outermost first.
+    pub blocks: Vec<&'a Spanned<Step>>,
+}
+
+/// A list of steps (`steps` or `finally`) as it runs: each block replaced by its steps, in
+/// order. A goto to a block goes to its first step.
+pub fn unfold(steps: &[Spanned<Step>]) -> Vec<Unfolded<'_>> {
+    fn walk<'a>(
+        steps: &'a [Spanned<Step>],
+        blocks: &mut Vec<&'a Spanned<Step>>,
+        out: &mut Vec<Unfolded<'a>>,
+    ) {
+        for step in steps {
+            match &step.block {
+                Some(children) => {
+                    blocks.push(step);
+                    walk(children, blocks, out);
+                    blocks.pop();
+                }
+                None => out.push(Unfolded {
+                    step,
+                    blocks: blocks.clone(),
+                }),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(steps, &mut Vec::new(), &mut out);
+    out
+}
+
+impl Playbook {
     /// The playbook's display title: `metadata.title`, else its name.
     pub fn title(&self) -> &str {
         self.metadata

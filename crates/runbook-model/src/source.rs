@@ -5,12 +5,15 @@ use crate::spanned::Loc;
 /// A file's path and text, with the byte offset at which each line starts.
 #[derive(Debug, Clone)]
 pub struct Source {
+    /// The path as given, shown in diagnostics.
     pub path: String,
+    /// The whole file, as read.
     pub text: String,
     line_starts: Vec<usize>,
 }
 
 impl Source {
+    /// Indexes the lines of `text`, read from `path`.
     pub fn new(path: impl Into<String>, text: impl Into<String>) -> Self {
         let text = text.into();
         let mut line_starts = vec![0];
@@ -34,6 +37,7 @@ impl Source {
         self.text[start..end].trim_end_matches('\r')
     }
 
+    /// How many lines the text has (a text ending in a line break has an empty last line).
     pub fn line_count(&self) -> usize {
         self.line_starts.len()
     }

@@ -8,12 +8,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// A 1-based line and column (in characters) in a source file, plus the byte offset when known.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Loc {
+    /// The 1-based line.
     pub line: usize,
+    /// The 1-based column, in characters.
     pub col: usize,
+    /// The byte offset into the file, when the parser gave one.
     pub offset: Option<usize>,
 }
 
 impl Loc {
+    /// A line and column with no byte offset.
     pub fn new(line: usize, col: usize) -> Self {
         Loc {
             line,
@@ -36,11 +40,14 @@ impl Loc {
 /// It serializes and describes itself (JSON Schema) exactly as the inner value does.
 #[derive(Debug, Clone, Default)]
 pub struct Spanned<T> {
+    /// The value read.
     pub value: T,
+    /// Where it was written.
     pub loc: Loc,
 }
 
 impl<T> Spanned<T> {
+    /// A value with its place.
     pub fn new(value: T, loc: Loc) -> Self {
         Spanned { value, loc }
     }

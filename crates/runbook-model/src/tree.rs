@@ -23,6 +23,7 @@ const MAX_CHAIN: usize = 32;
 /// A playbook and every playbook it includes. `nodes[0]` is the root; each file appears once.
 #[derive(Debug)]
 pub struct Tree {
+    /// Every playbook file, the root first.
     pub nodes: Vec<Node>,
 }
 
@@ -32,7 +33,9 @@ pub struct Node {
     /// The path as the runner reaches it: the including file's folder joined with the
     /// `playbook:` text (the root: as given).
     pub path: PathBuf,
+    /// The file's text.
     pub source: Source,
+    /// The parsed playbook.
     pub playbook: Playbook,
     /// Its `playbook:` steps, in file order (nested `parallel` steps included).
     pub includes: Vec<Include>,
@@ -49,6 +52,7 @@ pub struct Include {
     pub written: String,
     /// The path resolved against the including file's folder.
     pub path: PathBuf,
+    /// What the include leads to: a playbook of the tree, or a cycle.
     pub target: Target,
 }
 
@@ -244,6 +248,7 @@ impl Tree {
         }
     }
 
+    /// The playbook the tree was read from.
     pub fn root(&self) -> &Node {
         &self.nodes[0]
     }
@@ -347,6 +352,7 @@ pub fn chain_text(root: &Path, chain: &[PathBuf]) -> String {
 /// A channel named by a playbook of a tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelUse {
+    /// The channel's name as written.
     pub channel: String,
     /// The playbook that names it: an index into [`Tree::nodes`].
     pub node: usize,
@@ -359,6 +365,7 @@ pub struct ChannelUse {
 /// A channel a playbook escalates to that the inventory does not define.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingChannel {
+    /// Where the playbook names the channel.
     pub used: ChannelUse,
     /// The inventory's channel closest to the name, when one is close.
     pub suggestion: Option<String>,

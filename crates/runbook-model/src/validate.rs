@@ -269,7 +269,8 @@ impl<'a> Validator<'a> {
     /// Duplicate step ids anywhere, nested and `finally` included.
     fn ids(&mut self, pb: &'a Playbook) {
         let mut seen: HashMap<&str, Loc> = HashMap::new();
-        for step in pb.all_steps() {
+        let blocks = pb.blocks();
+        for step in pb.all_steps().into_iter().chain(blocks.iter().copied()) {
             let id = &step.id;
             if let Some(first) = seen.get(id.as_str()) {
                 self.out.push(
@@ -293,11 +294,193 @@ impl<'a> Validator<'a> {
                     "a step id cannot be empty",
                 ));
             }
-            self.step_ids.insert(id);
+            if step.block.is_none() {
+                self.step_ids.insert(id);
+            }
         }
     }
 
     fn step(&mut self, spanned: &'a Spanned<Step>) {
+        let step = &spanned.value;
+        if let Some(children) = &step.block {
+            self.block(spanned, children);
+            return;
+        }
+        // A `for_each` item is a name in this step's own templates only (since format 1.1).
+        let item = self.for_each(step);
+        self.step_body(spanned);
+        if let Some(name) = item {
+            self.declared.remove(name);
+        }
+    }
+
+    /// A `block:` (since format 1.1): its `when`, nothing else of a step's, and its steps.
+    fn block(&mut self, spanned: &'a Spanned<Step>, children: &'a [Spanned<Step>]) {
+        let step = &spanned.value;
+        if step.actions().len() > 1 {
+            let names: Vec<_> = step
+                .actions()
+                .iter()
+                .map(super::playbook::Action::keyword)
+                .filter(|k| *k != "block")
+                .collect();
+            self.out.push(
+                Diagnostic::error(
+                    "many-actions",
+                    self.src,
+                    step.id.loc,
+                    format!(
+                        "block `{}` also has {}: a block holds steps and does nothing itself",
+                        step.id.value,
+                        names.join(", ")
+                    ),
+                )
+                .with_hint("move the action into a step of the block"),
+            );
+        }
+        let extra = block_fields(step);
+        if !extra.is_empty() {
+            self.out.push(
+                Diagnostic::error(
+                    "misplaced-field",
+                    self.src,
+                    step.id.loc,
+                    format!(
+                        "block `{}`: {} cannot apply to a block",
+                        step.id.value,
+                        extra.join(", ")
+                    ),
+                )
+                .with_hint("a block takes only id, name, doc and when; put the rest on its steps"),
+            );
+        }
+        if children.is_empty() {
+            self.out.push(Diagnostic::error(
+                "empty-block",
+                self.src,
+                step.id.loc,
+                format!("block `{}` has no steps", step.id.value),
+            ));
+        }
+        if let Some(when) = &step.when {
+            self.expression(when, &[]);
+        }
+        for child in children {
+            self.step(child);
+        }
+    }
+
+    /// A `for_each` step's items (since format 1.1); returns the item's name when it was
+    /// declared for the step's templates (the caller forgets it after the step).
+    fn for_each(&mut self, step: &'a Step) -> Option<&'a str> {
+        let Some(for_each) = &step.for_each else {
+            if let Some(name) = &step.item_name {
+                self.out.push(
+                    Diagnostic::error(
+                        "misplaced-field",
+                        self.src,
+                        name.loc,
+                        format!("step `{}`: `as` needs `for_each`", step.id.value),
+                    )
+                    .with_hint("remove `as`, or give the step `for_each:` items"),
+                );
+            }
+            return None;
+        };
+        match &for_each.value {
+            crate::playbook::ForEach::Expression(expr) => {
+                if expr.contains("{{") || expr.contains("{%") {
+                    self.out.push(
+                        Diagnostic::error(
+                            "template-syntax",
+                            self.src,
+                            for_each.loc,
+                            "`for_each` is an expression, like `when`, not a template",
+                        )
+                        .with_hint(
+                            "write `for_each: services`, not `for_each: \"{{ services }}\"`",
+                        ),
+                    );
+                } else {
+                    self.expression(&Spanned::new(expr.clone(), for_each.loc), &[]);
+                }
+            }
+            crate::playbook::ForEach::Items(items) => {
+                if items.is_empty() {
+                    self.out.push(Diagnostic::warning(
+                        "no-items",
+                        self.src,
+                        for_each.loc,
+                        format!(
+                            "step `{}` repeats over no items: it never runs",
+                            step.id.value
+                        ),
+                    ));
+                }
+            }
+        }
+        let repeatable = step.run.is_some()
+            || step.manual.is_some()
+            || step.playbook.is_some()
+            || step.notify.is_some()
+            || step.report.is_some()
+            || step.wait.is_some();
+        if !repeatable && !step.actions().is_empty() {
+            self.out.push(
+                Diagnostic::error(
+                    "misplaced-field",
+                    self.src,
+                    step.id.loc,
+                    format!(
+                        "step `{}`: `for_each` cannot repeat a `{}` step",
+                        step.id.value,
+                        step.actions()[0].keyword()
+                    ),
+                )
+                .with_hint("repeat a run, manual, playbook, notify, report or wait step"),
+            );
+        }
+        let name: &'a str = step.item_name();
+        let loc = step.item_name.as_ref().map_or(for_each.loc, |n| n.loc);
+        let identifier = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !identifier {
+            self.out.push(
+                Diagnostic::error(
+                    "bad-name",
+                    self.src,
+                    loc,
+                    format!("`as: {name}` is not a name a template can read"),
+                )
+                .with_hint("use lowercase letters, digits and `_`, like `service`"),
+            );
+            return None;
+        }
+        if self.declared.contains(name) {
+            self.out.push(
+                Diagnostic::error(
+                    "reserved-name",
+                    self.src,
+                    loc,
+                    format!(
+                        "the item name `{name}` of step `{}` is already a name its templates read",
+                        step.id.value
+                    ),
+                )
+                .with_hint("name the item with `as:`, like `as: service`"),
+            );
+            return None;
+        }
+        self.declared.insert(name);
+        Some(name)
+    }
+
+    fn step_body(&mut self, spanned: &'a Spanned<Step>) {
         let step = &spanned.value;
         let actions = step.actions();
         match actions.len() {
@@ -309,7 +492,7 @@ impl<'a> Validator<'a> {
                     format!("step `{}` has no action", step.id.value),
                 )
                 .with_hint(
-                    "give it one of: run, manual, wait, parallel, playbook, report, notify, fail, succeed",
+                    "give it one of: run, manual, wait, parallel, playbook, report, notify, fail, succeed, block",
                 ),
             ),
             1 => {}
@@ -439,6 +622,20 @@ impl<'a> Validator<'a> {
         if let Some(children) = &step.parallel {
             for child in children.iter().filter(|c| c.succeed.is_some()) {
                 self.ends_early_misplaced(child, "a parallel group");
+            }
+            for child in children.iter().filter(|c| c.block.is_some()) {
+                self.out.push(
+                    Diagnostic::error(
+                        "misplaced-field",
+                        self.src,
+                        child.id.loc,
+                        format!(
+                            "`{}` is a block inside a parallel group: the steps of a group run at once, a block's in order",
+                            child.id.value
+                        ),
+                    )
+                    .with_hint("list the steps in the group, each with the `when` they need"),
+                );
             }
             // Children run at once: each sees only what was declared before the group, and
             // what they capture or ask becomes visible after it.
@@ -963,10 +1160,16 @@ impl<'a> Validator<'a> {
         }
     }
 
-    /// Goto targets (`on_failure`, `then`, `on_success`) must be steps of the same list.
+    /// Goto targets (`on_failure`, `then`, `on_success`) must be steps of the same list (a
+    /// block's steps are in its list, and a block is a target: its first step).
     fn targets(&mut self, steps: &[Spanned<Step>], section: &str) {
-        let ids: HashSet<&str> = steps.iter().map(|s| s.id.as_str()).collect();
-        for step in steps {
+        let unfolded = crate::playbook::unfold(steps);
+        let ids: HashSet<&str> = unfolded
+            .iter()
+            .flat_map(|u| std::iter::once(u.step).chain(u.blocks.iter().copied()))
+            .map(|s| s.id.as_str())
+            .collect();
+        for step in unfolded.iter().map(|u| u.step) {
             let mut targets = Vec::new();
             if let Some(on_failure) = &step.on_failure
                 && let Some(target) = on_failure.flow().target()
@@ -988,9 +1191,9 @@ impl<'a> Validator<'a> {
                 } else {
                     format!(
                         "the steps under `{section}:` are: {}",
-                        steps
+                        unfolded
                             .iter()
-                            .map(|s| s.id.as_str())
+                            .map(|u| u.step.id.as_str())
                             .collect::<Vec<_>>()
                             .join(", ")
                     )
@@ -1011,11 +1214,17 @@ impl<'a> Validator<'a> {
 
     /// Steps that no path reaches, and goto loops that nothing bounds explicitly.
     fn flow_graph(&mut self, steps: &[Spanned<Step>]) {
-        let index: HashMap<&str, usize> = steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.id.as_str(), i))
-            .collect();
+        let unfolded = crate::playbook::unfold(steps);
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for (i, u) in unfolded.iter().enumerate() {
+            index.insert(u.step.id.as_str(), i);
+            // A goto to a block goes to its first step.
+            for block in &u.blocks {
+                index.entry(block.id.as_str()).or_insert(i);
+            }
+        }
+        let guarded: Vec<bool> = unfolded.iter().map(|u| !u.blocks.is_empty()).collect();
+        let steps: Vec<&Spanned<Step>> = unfolded.iter().map(|u| u.step).collect();
         let n = steps.len();
         // Successors of each step; `n` stands for the end of the run.
         let mut gotos: Vec<(usize, usize)> = Vec::new();
@@ -1024,7 +1233,7 @@ impl<'a> Validator<'a> {
             .enumerate()
             .map(|(i, step)| {
                 let mut next = Vec::with_capacity(3);
-                if step.when.is_some() {
+                if step.when.is_some() || guarded[i] {
                     next.push(i + 1);
                 }
                 // `fail` stops the run and `succeed` ends it: neither goes on in order.
@@ -1108,6 +1317,38 @@ impl<'a> Validator<'a> {
             }
         }
     }
+}
+
+/// The fields of a block besides `id`, `name`, `doc`, `when` and `block`: none may be set.
+fn block_fields(step: &Step) -> Vec<&'static str> {
+    [
+        ("with", !step.with.is_empty()),
+        ("env", !step.env.is_empty()),
+        ("expect", step.expect.is_some()),
+        ("capture", !step.capture.is_empty()),
+        ("checks", !step.checks.is_empty()),
+        ("retry", step.retry.is_some()),
+        ("timeout", step.timeout.is_some()),
+        ("watch", step.watch.is_some()),
+        ("on_failure", step.on_failure.is_some()),
+        ("on_success", step.on_success.is_some()),
+        ("confirm", step.confirm.is_some()),
+        ("danger", step.danger.is_some()),
+        ("confirm_phrase", step.confirm_phrase.is_some()),
+        ("max_visits", step.max_visits.is_some()),
+        ("inputs", !step.inputs.is_empty()),
+        ("checklist", !step.checklist.is_empty()),
+        ("on", step.on.is_some()),
+        ("serial", step.serial.is_some()),
+        ("max_fail", step.max_fail.is_some()),
+        ("follow", step.follow.is_some()),
+        ("interactive", step.interactive),
+        ("for_each", step.for_each.is_some()),
+        ("as", step.item_name.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, set)| set.then_some(field))
+    .collect()
 }
 
 /// Where a name is read in a template: the first whole-word use inside a tag.

@@ -64,6 +64,9 @@ pub struct TemplateError {
     pub range: Option<std::ops::Range<usize>>,
     /// The name that was undefined, for an undefined-variable error.
     pub undefined: Option<String>,
+    /// A value read was undefined (a name not known yet, a missing key), as opposed to an
+    /// error no later value can mend (a type error, too much work).
+    pub undefined_value: bool,
 }
 
 impl TemplateError {
@@ -84,6 +87,7 @@ impl TemplateError {
             line: err.line(),
             range: err.range(),
             undefined: None,
+            undefined_value: kind == minijinja::ErrorKind::UndefinedError,
         }
     }
 
@@ -93,6 +97,7 @@ impl TemplateError {
             line: None,
             range: None,
             undefined: None,
+            undefined_value: false,
         }
     }
 }
@@ -316,6 +321,7 @@ impl Engine {
                 line: span.map(OutputSpan::line),
                 range: span.map(OutputSpan::source_range),
                 undefined: None,
+                undefined_value: false,
             }
         };
         for span in spans {
@@ -358,6 +364,11 @@ impl Engine {
 
     /// Evaluates a `when` / `checks[].if` expression to a boolean (jinja truthiness).
     pub fn is_true(&self, expression: &str, ctx: &Value) -> Result<bool, TemplateError> {
+        self.eval(expression, ctx).map(|v| v.is_true())
+    }
+
+    /// Evaluates an expression (`when`, a `for_each` since format 1.1) to its value.
+    pub fn eval(&self, expression: &str, ctx: &Value) -> Result<Value, TemplateError> {
         guard(expression, true)?;
         let compiled = self
             .env
@@ -365,7 +376,6 @@ impl Engine {
             .map_err(|e| TemplateError::from_minijinja(&e))?;
         compiled
             .eval(ctx.clone())
-            .map(|v| v.is_true())
             .map_err(|err| Self::explain_undefined(expression, ctx, &err))
     }
 

@@ -1,6 +1,6 @@
 //! The runbook transcript (`runbook-transcript/v1`): one JSON object per line, appended and
-//! flushed as a run happens. It is the audit log, the input of reports (`report`: Markdown,
-//! HTML and JSON incident reports), and what resume continues from.
+//! flushed as a run happens. It is the audit log, the input of the incident reports (the
+//! `runbook-report` crate), and what resume continues from.
 //!
 //! **Invariant:** every record is written with one `write` of a whole line, so a process killed
 //! at any moment leaves every line parseable except at most a torn last one, which the reader
@@ -8,12 +8,8 @@
 
 #![forbid(unsafe_code)]
 
-#[allow(missing_docs)] // not yet documented item by item
 pub mod reader;
-#[allow(missing_docs)] // not yet documented item by item
 pub mod record;
-#[allow(missing_docs)] // not yet documented item by item
-pub mod report;
 pub mod text;
 pub mod time;
 pub mod visible;

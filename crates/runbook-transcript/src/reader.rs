@@ -4,28 +4,47 @@ use std::path::{Path, PathBuf};
 
 use crate::record::Record;
 
+/// Why a transcript could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// The file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Io {
+        /// The transcript.
         path: PathBuf,
+        /// What the system said.
         source: std::io::Error,
     },
+    /// A line other than the last is not a record.
     #[error("{}:{line}: not a transcript record: {message}", path.display())]
     Corrupt {
+        /// The transcript.
         path: PathBuf,
+        /// The 1-based line.
         line: usize,
+        /// What the JSON parser said.
         message: String,
     },
+    /// The file holds no whole record.
     #[error("{} is empty: no run was recorded", path.display())]
-    Empty { path: PathBuf },
+    Empty {
+        /// The transcript.
+        path: PathBuf,
+    },
+    /// Its `run_started` names another format.
     #[error("{} is a `{found}` transcript; this runbook reads {}", path.display(), crate::FORMAT)]
-    Version { path: PathBuf, found: String },
+    Version {
+        /// The transcript.
+        path: PathBuf,
+        /// The format it names.
+        found: String,
+    },
 }
 
 /// A transcript read back.
 #[derive(Debug, Clone)]
 pub struct Transcript {
+    /// Every whole record, in file order.
     pub records: Vec<Record>,
     /// The last line was cut short (the process died while writing it) and was skipped.
     pub torn_tail: bool,

@@ -122,11 +122,13 @@ vocabulary! {
 /// One line of the transcript.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Record {
+    /// The record's number: 0 for the first, counting on across resumes.
     pub seq: u64,
     /// RFC 3339, UTC, milliseconds.
     pub ts: String,
     /// Milliseconds since the run started: the incident clock.
     pub elapsed_ms: u64,
+    /// What happened, tagged by `event`.
     #[serde(flatten)]
     pub event: Event,
 }
@@ -135,34 +137,54 @@ pub struct Record {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// A run began: the transcript's first record.
     RunStarted(RunStarted),
+    /// `runbook resume` continued the run.
     RunResumed(RunResumed),
+    /// A step, an attempt of it, or one host of a fan-out step began.
     StepStarted(StepStarted),
+    /// A step's command runs in this process group.
     Process(Process),
+    /// One line of a step's output.
     Output(Output),
+    /// A question to the operator and its answer.
     Prompt(Prompt),
+    /// A step, or one host of a fan-out step, ended.
     StepFinished(StepFinished),
+    /// A page went out to channels, with how each delivery went.
     Escalation(Escalation),
+    /// The run ended (each resumed run ends with one more).
     RunFinished(RunFinished),
 }
 
+/// The playbook a run runs (`run_started.playbook`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlaybookInfo {
+    /// `metadata.name`.
     pub name: String,
+    /// `metadata.title`, or the name when it has none.
     pub title: String,
+    /// `metadata.version`, when set.
     pub version: Option<String>,
+    /// The playbook file's path as given to `run`.
     pub file: String,
+    /// The SHA-256 of the playbook file, in hex, so resume can tell when it changed.
     pub sha256: String,
     /// `metadata.schedule`, a cron expression (since format 1.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
 }
 
+/// The run began: who ran what, with which values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunStarted {
+    /// The transcript's format: `runbook-transcript/v1`.
     pub format: String,
+    /// The run's id: the transcript file's name without its extension.
     pub run_id: String,
+    /// The playbook run.
     pub playbook: PlaybookInfo,
+    /// The inventory file's path; `null` for a run without one.
     pub inventory: Option<String>,
     /// Every value of the run, secrets as `***`.
     pub params: IndexMap<String, Value>,
@@ -172,10 +194,14 @@ pub struct RunStarted {
     /// `--var` overrides as given (secrets as `***`), so resume can restore them.
     #[serde(default)]
     pub overrides: Vec<(String, String)>,
+    /// `--var-file` paths, in the order given.
     #[serde(default)]
     pub var_files: Vec<String>,
+    /// Who ran it: `--operator`, else `$USER`.
     pub operator: String,
+    /// The machine it ran on.
     pub hostname: String,
+    /// The version of `runbook` that ran it.
     pub engine_version: String,
     /// Who answers the questions.
     pub mode: RunMode,
@@ -192,13 +218,16 @@ pub struct RunStarted {
 /// `runbook resume` continued this transcript.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunResumed {
+    /// Who resumed it: `--operator`, else `$USER`.
     pub operator: String,
+    /// The machine it resumed on.
     pub hostname: String,
     /// The step the run continues with (`finally:ID` for a `finally` step), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_step: Option<String>,
     /// The playbook file changed since the run started.
     pub playbook_changed: bool,
+    /// The SHA-256 of the playbook file now, in hex.
     pub sha256: String,
     /// Who answers the questions from here on.
     pub mode: RunMode,
@@ -210,18 +239,23 @@ pub struct RunResumed {
     pub rerun: Vec<String>,
 }
 
+/// A step began: a command once per attempt; a fan-out step once, then per host and attempt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StepStarted {
     /// The step id; steps of a sub-playbook are `parent/child`.
     pub step: String,
+    /// The step's name, or its id when it has none.
     pub name: String,
     /// What kind of step it is.
     pub action: ActionKind,
     /// The rendered command, secrets as `***`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
+    /// Where it runs: `local`, or the inventory host's name.
     pub host: String,
+    /// Which attempt this is, from 1 (`retry` runs a command again).
     pub attempt: u32,
+    /// Which visit of the step this is, from 1 (goto loops visit a step again).
     pub visit: u32,
     /// How long a `wait`, or the whole of a `watch`, is planned to take.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -232,32 +266,45 @@ pub struct StepStarted {
 /// resume can stop a group that outlived a killed run).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Process {
+    /// The step (`step@host` for one host of a fan-out step).
     pub step: String,
+    /// Which attempt of the step's command, from 1.
     pub attempt: u32,
+    /// The process group id of the command on this machine (for a remote step, of its `ssh`).
     pub pgid: i32,
 }
 
+/// Which output stream a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Stream {
+    /// Standard output.
     Stdout,
+    /// Standard error.
     Stderr,
 }
 
 /// Lines of a step's output, up to the recorded limit (the rest goes to the spill file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Output {
+    /// The step (`step@host` for one host of a fan-out step).
     pub step: String,
+    /// Which stream the line came from.
     pub stream: Stream,
+    /// One line, without its line break, secrets as `***`.
     pub text: String,
 }
 
 /// A question asked of the operator and the answer (or the policy that answered it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Prompt {
+    /// The step the question is about.
     pub step: String,
+    /// The question as shown.
     pub question: String,
+    /// The answer as given (or as the policy gave it).
     pub answer: String,
+    /// Who answered: the run's operator.
     pub operator: String,
     /// What the answer did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -268,14 +315,20 @@ pub struct Prompt {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
+    /// It did what it should.
     Ok,
+    /// It passed with a warning (a graded check warned, hosts failed within `max_fail`).
     Warning,
+    /// It did not do what it should.
     Failed,
+    /// It did not run: its `when` was false, or the operator skipped it.
     Skipped,
+    /// The run stopped here: the operator aborted it, or a signal interrupted it.
     Aborted,
 }
 
 impl Outcome {
+    /// The word as the transcript writes it.
     pub fn as_str(&self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
@@ -338,6 +391,7 @@ pub enum StepReason {
 }
 
 impl StepReason {
+    /// The word as the transcript writes it.
     pub fn as_str(&self) -> &'static str {
         match self {
             StepReason::Passed => "passed",
@@ -366,25 +420,38 @@ impl StepReason {
 /// One expectation or check and how it went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Verdict {
+    /// The expectation or check, in words (`stdout contains "ok"`).
     pub what: String,
+    /// Whether it held.
     pub ok: bool,
+    /// What the step gave instead (shortened), when there is something to show.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub got: Option<String>,
 }
 
+/// A step ended: its outcome, why, and what it left for later steps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StepFinished {
+    /// The step (`step@host` for one host of a fan-out step).
     pub step: String,
+    /// How it ended.
     pub outcome: Outcome,
     /// Which visit of the step this was (goto loops visit a step again).
     #[serde(default = "first_visit")]
     pub visit: u32,
+    /// The last command's exit code (128 + the signal's number when a signal ended it); absent
+    /// when no command ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<i32>,
+    /// How long it took in milliseconds, from its action's start, without the time spent waiting
+    /// for the operator.
     pub duration_ms: u64,
+    /// How many times its command ran: attempts, or a watch's iterations.
     pub attempts: u32,
+    /// Every expectation and check of the last attempt, and whether it held.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verdicts: Vec<Verdict>,
+    /// Values the step captured, by name (secrets as `***`).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub captures: IndexMap<String, Value>,
     /// Why, in one line: the failed expectation, the check message, the skip reason.
@@ -396,6 +463,7 @@ pub struct StepFinished {
     /// The first kilobytes of stdout/stderr, for `steps.<id>.stdout` after a resume.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stdout: String,
+    /// The first 16 KiB of stderr, for `steps.<id>.stderr` after a resume.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stderr: String,
     /// Where the full output went when it was longer than the transcript keeps.
@@ -416,8 +484,11 @@ fn first_visit() -> u32 {
 /// A delivery attempt to one channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Delivery {
+    /// The channel's name in the inventory.
     pub channel: String,
+    /// Whether the channel took the page.
     pub ok: bool,
+    /// Why the delivery failed, secrets as `***`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// How long the delivery took.
@@ -425,17 +496,24 @@ pub struct Delivery {
     pub duration_ms: u64,
 }
 
+/// A page sent to channels, and how each delivery went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Escalation {
-    /// 1-based position in the policy; on-failure escalations count as the next level.
+    /// The page's number in the run, from 1, counting every page of every reason and
+    /// continuing across resumes.
     pub level: u32,
     /// Why the page went out: the clock, a step's `on_failure`, the operator, a graded check's
     /// `notify` or a `notify:` step (the last two since format 1.1).
     pub reason: EscalationReason,
+    /// The channels paged, by name.
     pub channels: Vec<String>,
+    /// The message sent, secrets as `***`.
     pub message: String,
+    /// The step the page is about (it failed, or its check or `notify:` sent it); absent for a
+    /// policy rung.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+    /// One delivery per channel, in the order of `channels`.
     pub deliveries: Vec<Delivery>,
     /// The rung of the time-based policy (`policy` only): its playbook (`""` for the run's
     /// own, else the sub-playbook step's path) and its index in that ladder.
@@ -460,7 +538,10 @@ fn is_zero(n: &u64) -> bool {
 /// Which rung of which ladder fired.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct Rung {
+    /// The ladder: `""` for the run's own, `parent/` (the sub-playbook step's path and a slash)
+    /// for a sub-playbook's.
     pub scope: String,
+    /// The rung's index in its ladder, from 0.
     pub index: u32,
     /// Which page of a repeating rung (`every:`, since format 1.1): 0 for the first.
     #[serde(default, skip_serializing_if = "is_zero_u32")]
@@ -475,12 +556,18 @@ fn is_zero_u32(n: &u32) -> bool {
     *n == 0
 }
 
+/// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunOutcome {
+    /// It reached the end of its steps without a failure that stops it (exit 0).
     Success,
+    /// A failure stopped it (a failed step, a `fail:` step, `max_visits`), or a `finally` step
+    /// failed (exit 1).
     Failed,
+    /// The operator, or a policy under `--yes`, chose to stop it (exit 3).
     Aborted,
+    /// A signal, or a transcript that could not be written, stopped it (exit 3).
     Interrupted,
 }
 
@@ -495,16 +582,27 @@ impl RunOutcome {
     }
 }
 
+/// The run ended: its outcome and its steps counted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunFinished {
+    /// How it ended.
     pub outcome: RunOutcome,
+    /// The exit code: the outcome's, or 1 for a success whose pages did not all arrive when
+    /// that fails the run.
     pub exit_code: u8,
+    /// Milliseconds on the incident clock: since the run first started, across resumes.
     pub duration_ms: u64,
+    /// The first step that failed, when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_step: Option<String>,
+    /// Steps whose last outcome was `ok` (one count per step path; hosts of a fan-out step are
+    /// not counted).
     pub steps_ok: u32,
+    /// Steps whose last outcome was `warning`.
     pub steps_warning: u32,
+    /// Steps whose last outcome was `failed`.
     pub steps_failed: u32,
+    /// Steps whose last outcome was `skipped`.
     pub steps_skipped: u32,
     /// Pages that did not reach their channel (failed or abandoned deliveries).
     #[serde(default)]

@@ -1,6 +1,6 @@
-//! Small text helpers shared by the reports here and the CLI's renderers (plans, plan diffs,
-//! `check`'s summary): one spelling of a count, of a line cut short, and of the pieces every
-//! Markdown writer needs (a code span and a fence no content can close).
+//! Small text helpers shared by the reports (`runbook-report`) and the CLI's renderers (plans,
+//! plan diffs, `check`'s summary): one spelling of a count, of a line cut short, and of the
+//! pieces every Markdown writer needs (a code span and a fence no content can close).
 
 /// `1 file`, `2 files`.
 pub fn plural(n: usize, word: &str) -> String {

@@ -179,7 +179,7 @@ impl Scope {
         // The transcript already holds every record up to this step, secrets masked.
         let report = notify.report.then(|| {
             match runbook_transcript::read_transcript(&self.shared.transcript) {
-                Ok(t) => runbook_transcript::report::markdown(&t.records),
+                Ok(t) => runbook_report::markdown(&t.records),
                 Err(e) => format!("(the report could not be read: {e})"),
             }
         });

@@ -14,13 +14,16 @@ use serde_json::Value;
 #[derive(Debug)]
 pub(super) struct Known {
     /// Values, `params` and `metadata`, converted once.
-    base: BTreeMap<String, TemplateValue>,
+    base: Arc<BTreeMap<String, TemplateValue>>,
     /// Captures and operator answers of earlier steps.
-    captures: RwLock<IndexMap<String, TemplateValue>>,
+    captures: Arc<RwLock<IndexMap<String, TemplateValue>>>,
     /// `steps.<id>`.
     steps: Arc<Steps>,
     /// The `type: command` params: a host's own value for one is code too, as `plan` has it.
-    commands: Vec<String>,
+    commands: Arc<Vec<String>>,
+    /// The item of a `for_each` step, by its name (since format 1.1): set only in the view
+    /// of one repetition ([`Known::with_item`]).
+    item: Option<(String, TemplateValue)>,
 }
 
 #[derive(Debug, Default)]
@@ -105,16 +108,32 @@ impl Known {
             .map(|s| (s.id.value.clone(), not_run.clone()))
             .collect();
         Known {
-            base,
-            captures: RwLock::default(),
+            base: Arc::new(base),
+            captures: Arc::default(),
             steps: Arc::new(Steps(RwLock::new(steps))),
-            commands: playbook
-                .params
-                .iter()
-                .filter(|(_, p)| p.kind == runbook_model::ParamType::Command)
-                .map(|(name, _)| name.clone())
-                .collect(),
+            commands: Arc::new(
+                playbook
+                    .params
+                    .iter()
+                    .filter(|(_, p)| p.kind == runbook_model::ParamType::Command)
+                    .map(|(name, _)| name.clone())
+                    .collect(),
+            ),
+            item: None,
         }
+    }
+
+    /// The same knowledge with one `for_each` item named: what a repetition learns is
+    /// learned by the playbook, the item is seen by the repetition only. An item is data,
+    /// never code, wherever it came from.
+    pub(super) fn with_item(&self, name: &str, value: &Value) -> Arc<Known> {
+        Arc::new(Known {
+            base: self.base.clone(),
+            captures: self.captures.clone(),
+            steps: self.steps.clone(),
+            commands: self.commands.clone(),
+            item: Some((name.to_owned(), runbook_template::context(value))),
+        })
     }
 
     /// The values and captures known now, as text (name, value), for the operator's shell;
@@ -122,7 +141,8 @@ impl Known {
     pub(super) fn texts(&self) -> Vec<(String, String)> {
         let captures = self.captures.read().expect("captures lock");
         let mut out: IndexMap<String, String> = IndexMap::new();
-        for (name, value) in self.base.iter().chain(captures.iter()) {
+        let item = self.item.as_ref().map(|(name, value)| (name, value));
+        for (name, value) in self.base.iter().chain(captures.iter()).chain(item) {
             let simple = value.as_str().is_some()
                 || matches!(
                     value.kind(),
@@ -212,6 +232,9 @@ impl Object for Root {
             "steps" => return Some(TemplateValue::from_dyn_object(self.known.steps.clone())),
             "params" | "metadata" => return self.known.base.get(name).cloned(),
             _ => {}
+        }
+        if let Some((_, item)) = self.known.item.as_ref().filter(|(n, _)| n == name) {
+            return Some(item.clone());
         }
         if let Some(v) = self.own.as_ref().and_then(|own| own.get(name)) {
             return Some(v.clone());

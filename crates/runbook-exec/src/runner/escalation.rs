@@ -162,6 +162,8 @@ struct PendingRung {
     due: Duration,
     spec: Arc<crate::program::Rung>,
     ladder: Arc<LadderInfo>,
+    /// Why its `when` could not be evaluated, when it pages anyway.
+    undecided: Option<String>,
 }
 
 /// The state of the clock's task.
@@ -278,6 +280,7 @@ impl Clock {
                 due: spec.due(repeat),
                 spec: Arc::new(spec),
                 ladder: info.clone(),
+                undecided: None,
             });
         }
         self.fire_due();
@@ -302,9 +305,11 @@ impl Clock {
                     due: p.spec.due(repeat),
                     spec: p.spec.clone(),
                     ladder: p.ladder.clone(),
+                    undecided: None,
                 });
             }
-            if self.applies(&p) {
+            let mut p = p;
+            if self.applies(&mut p) {
                 self.page(p);
             } else if p.spec.every.is_none() {
                 self.held.push(p);
@@ -316,8 +321,8 @@ impl Clock {
 
     /// Held rungs whose `when` holds now page.
     fn reconsider(&mut self) {
-        for p in std::mem::take(&mut self.held) {
-            if self.applies(&p) {
+        for mut p in std::mem::take(&mut self.held) {
+            if self.applies(&mut p) {
                 self.page(p);
             } else {
                 self.held.push(p);
@@ -326,17 +331,23 @@ impl Clock {
     }
 
     /// Whether a due rung's `when` holds now. A name the run has not learned yet (the
-    /// operator has not answered) is not an error: the rung waits.
-    fn applies(&self, p: &PendingRung) -> bool {
+    /// operator has not answered) is not an error: the rung waits. Any other error (a
+    /// value of the wrong type) would hold the rung forever: it pages, and says why.
+    fn applies(&self, p: &mut PendingRung) -> bool {
         let Some(when) = &p.spec.when else {
             return true;
         };
         let ctx = context_of(&self.shared, &p.ladder.known, "local", None);
         match self.shared.engine.is_true(when, &ctx) {
             Ok(holds) => holds,
-            Err(err) => {
+            Err(err) if err.undefined_value => {
                 tracing::debug!(rung = ?p.rung, error = %err.message, "escalation `when` not decidable yet");
                 false
+            }
+            Err(err) => {
+                tracing::warn!(rung = ?p.rung, error = %err.message, "escalation `when` cannot be evaluated: paging");
+                p.undecided = Some(err.message);
+                true
             }
         }
     }
@@ -368,6 +379,10 @@ impl Clock {
                 "{title} unresolved after {}",
                 runbook_transcript::time::format_duration(p.due)
             ),
+        };
+        let message = match &p.undecided {
+            Some(why) => format!("{message} (its `when` could not be evaluated: {why})"),
+            None => message,
         };
         self.fired.insert(p.rung.clone());
         self.deliver(Page {

@@ -77,6 +77,12 @@ impl Scope {
         let node = self.program.node(idx);
         let d = runbook_transcript::time::format_duration;
         let mut out = Vec::new();
+        if let Some(it) = self.iteration_of(idx) {
+            out.push(self.shared.redact(&format!(
+                "for each: item {} of {}: {}",
+                it.number, it.of, it.label
+            )));
+        }
         if node.retry.attempts > 1 {
             let mut text = format!("retry: {} attempts", node.retry.attempts);
             if !node.retry.delay.is_zero() {

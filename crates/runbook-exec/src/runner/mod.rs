@@ -20,6 +20,8 @@ mod fanout;
 mod gate;
 mod journal;
 mod judge;
+mod repeat;
+pub(crate) use repeat::items_of;
 mod report;
 mod scope;
 
@@ -51,7 +53,9 @@ use scope::Scope;
 
 /// Sees every record after it was written, and every output line (recorded or spilled).
 pub trait Observer: Send + Sync {
+    /// Called with each record once it is in the transcript.
     fn record(&self, record: &Record);
+    /// Called with each line of a step's output (`step@host` for one host), secrets masked.
     fn output(&self, step: &str, stream: Stream, line: &str);
     /// The run waits before the step's next attempt or repetition (`retry` delay, `watch`
     /// interval): what happened and how long it waits, for the screen. Not a record.
@@ -60,15 +64,25 @@ pub trait Observer: Send + Sync {
 
 /// Everything a run needs.
 pub struct RunRequest {
+    /// The template engine that renders commands, messages and values.
     pub engine: Arc<Engine>,
+    /// The compiled playbook to run.
     pub program: Arc<Program>,
+    /// The playbook file's text, whose SHA-256 the transcript records.
     pub source_text: String,
+    /// The inventory, with its path as the transcript records it.
     pub inventory: Option<(Arc<Inventory>, String)>,
+    /// `--var` and `--var-file` as given, recorded so a resume can restore them.
     pub overrides: Overrides,
+    /// The run's merged values.
     pub vars: Vars,
+    /// The transcript file to create (or to append to, with `resume`).
     pub transcript: PathBuf,
+    /// Who answers the run's questions.
     pub operator: Arc<dyn Operator>,
+    /// Who sees the records and output lines (the CLI's printer).
     pub observer: Arc<dyn Observer>,
+    /// Time between SIGTERM (or SIGINT) and SIGKILL when a step's process group is stopped.
     pub kill_grace: Duration,
     /// How long `finally` may take after the run was stopped (SIGTERM, SIGHUP, Ctrl-C under
     /// `--yes`); then it is cut short.
@@ -92,6 +106,7 @@ pub struct RunRequest {
 pub struct HostLimit(Vec<String>);
 
 impl HostLimit {
+    /// Reads a `--limit` value.
     pub fn parse(text: &str) -> HostLimit {
         HostLimit(
             text.split(',')
@@ -101,6 +116,7 @@ impl HostLimit {
         )
     }
 
+    /// Whether the host's name matches one of the patterns.
     pub fn matches(&self, host: &str) -> bool {
         self.0.iter().any(|p| glob(p.as_bytes(), host.as_bytes()))
     }
@@ -119,9 +135,13 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
 /// How a run ended.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
+    /// The run's id (the transcript file's name without its extension).
     pub run_id: String,
+    /// How the run ended.
     pub outcome: RunOutcome,
+    /// The transcript written.
     pub transcript: PathBuf,
+    /// The `run_finished` record.
     pub finished: RunFinished,
     /// Every step's outcome in the order they finished: (step, outcome, duration ms).
     pub steps: Vec<(String, Outcome, u64)>,

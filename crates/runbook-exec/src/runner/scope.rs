@@ -32,6 +32,19 @@ pub(super) struct Scope {
     asked: Mutex<HashMap<StepIdx, std::time::Duration>>,
     /// A running watch's captures, one value per repetition, by capture name (format 1.1).
     pub(super) series: Mutex<HashMap<StepIdx, IndexMap<String, Vec<Value>>>>,
+    /// Set in the scope of one repetition of a `for_each` step (since format 1.1).
+    pub(super) iteration: Option<Iteration>,
+}
+
+/// One repetition of a `for_each` step: its records are `step[number]`.
+#[derive(Debug, Clone)]
+pub(super) struct Iteration {
+    pub step: StepIdx,
+    /// From 1.
+    pub number: usize,
+    pub of: usize,
+    /// The item as one short line, for people (the journal masks secrets in it).
+    pub label: String,
 }
 
 impl Scope {
@@ -46,12 +59,54 @@ impl Scope {
             began: Mutex::default(),
             asked: Mutex::default(),
             series: Mutex::default(),
+            iteration: None,
         }
     }
 
-    /// The step's id as the transcript names it (`parent/child` in a sub-playbook).
+    /// The scope of one repetition of the `for_each` step `idx`: the same playbook instance,
+    /// which sees the item under its name.
+    pub(super) fn for_item(&self, idx: StepIdx, number: usize, of: usize, item: &Value) -> Scope {
+        let name = self.program.node(idx).step.item_name();
+        Scope {
+            shared: self.shared.clone(),
+            program: self.program.clone(),
+            known: self.known.with_item(name, item),
+            prefix: self.prefix.clone(),
+            visits: Mutex::default(),
+            began: Mutex::default(),
+            asked: Mutex::default(),
+            series: Mutex::default(),
+            iteration: Some(Iteration {
+                step: idx,
+                number,
+                of,
+                label: item_label(item),
+            }),
+        }
+    }
+
+    /// The repetition of step `idx` this scope runs, if it is one.
+    pub(super) fn iteration_of(&self, idx: StepIdx) -> Option<&Iteration> {
+        self.iteration.as_ref().filter(|it| it.step == idx)
+    }
+
+    /// The step's id as the transcript names it (`parent/child` in a sub-playbook,
+    /// `step[2]` for a `for_each` step's second item).
     pub fn path(&self, idx: StepIdx) -> String {
-        format!("{}{}", self.prefix, self.program.node(idx).step.id.value)
+        let id = &self.program.node(idx).step.id.value;
+        match self.iteration_of(idx) {
+            Some(it) => format!("{}{id}[{}]", self.prefix, it.number),
+            None => format!("{}{id}", self.prefix),
+        }
+    }
+
+    /// The step's display name; a repetition says which item it is.
+    pub fn title(&self, idx: StepIdx) -> String {
+        let title = self.program.node(idx).step.title();
+        match self.iteration_of(idx) {
+            Some(it) => format!("{title} [{}/{}: {}]", it.number, it.of, it.label),
+            None => title.to_owned(),
+        }
     }
 
     /// Runs the main steps, then `finally`; returns how the playbook ended.
@@ -195,8 +250,11 @@ impl Scope {
                 duration: elapsed.as_secs_f64(),
             },
         );
-        report.stdout.clear();
-        report.stderr.clear();
+        // A repetition's output goes on into its step's (`steps.<id>.stdout`).
+        if self.iteration.is_none() {
+            report.stdout.clear();
+            report.stderr.clear();
+        }
         // A rung waiting for its `when` may apply now.
         self.shared.escalator.learned();
         report
@@ -250,12 +308,19 @@ impl Scope {
         report.message = done.message;
         report.reason = done.reason;
         report.replayed = true;
+        if self.iteration.is_some() {
+            report.captures = done.captures;
+            report.stdout = done.stdout;
+            report.stderr = done.stderr;
+        }
         report
     }
 
     /// Records the end of a step.
     pub fn finish(&self, idx: StepIdx, visit: u32, report: &StepReport, duration_ms: u64) {
-        self.finish_as(self.path(idx), visit, report, duration_ms, true);
+        // A repetition is part of its step, which the run's step counts count once.
+        let counted = self.iteration_of(idx).is_none();
+        self.finish_as(self.path(idx), visit, report, duration_ms, counted);
     }
 
     /// Records the end of a step (or of one host of it, `step@host`, which the run's step
@@ -304,17 +369,18 @@ impl Scope {
     /// Runs one step's action and judges it.
     async fn execute(&self, idx: StepIdx, visit: u32) -> StepReport {
         let node = self.program.node(idx);
-        if let Some(when) = &node.step.when {
-            let ctx = self.context(None);
-            match self.shared.engine.is_true(when, &ctx) {
-                Ok(true) => {}
-                Ok(false) => {
-                    return StepReport::new(Outcome::Skipped)
-                        .with_message(format!("when: {} is false", when.value))
-                        .with_reason(StepReason::When);
-                }
-                Err(err) => return StepReport::template(format!("when: {}", err.message)),
+        if self.iteration_of(idx).is_none() {
+            if let Some(skipped) = self.outside_its_blocks(idx) {
+                return skipped;
             }
+            if node.step.for_each.is_some() {
+                return self.for_each_step(idx, visit).await;
+            }
+        }
+        if let Some(when) = &node.step.when
+            && let Some(skipped) = self.unless(when, "")
+        {
+            return skipped;
         }
         if self.shared.should_stop() {
             return StepReport::stopped();
@@ -328,6 +394,20 @@ impl Scope {
             Action::Report => self.report_step(idx, visit),
             Action::Notify => self.notify_step(idx, visit),
             Action::Fail | Action::Succeed => self.end_step(idx, visit),
+        }
+    }
+
+    /// A step's condition (its `when`, or a block's, said in `what`): `None` when it holds,
+    /// else the step's report — skipped when false, failed when it cannot be evaluated.
+    pub(super) fn unless(&self, when: &str, what: &str) -> Option<StepReport> {
+        match self.shared.engine.is_true(when, &self.context(None)) {
+            Ok(true) => None,
+            Ok(false) => Some(
+                StepReport::new(Outcome::Skipped)
+                    .with_message(format!("{what}when: {when} is false"))
+                    .with_reason(StepReason::When),
+            ),
+            Err(err) => Some(StepReport::template(format!("{what}when: {}", err.message))),
         }
     }
 
@@ -373,7 +453,7 @@ impl Scope {
                 Some(host) => format!("{}@{host}", self.path(idx)),
                 None => self.path(idx),
             },
-            name: node.step.title().to_owned(),
+            name: self.title(idx),
             action,
             command: command.map(str::to_owned),
             host: host.unwrap_or("local").to_owned(),
@@ -510,6 +590,20 @@ pub(super) fn severity(playbook: &runbook_model::Playbook) -> String {
         .metadata
         .severity
         .map_or("runbook".into(), |s| format!("{s:?}"))
+}
+
+/// An item as one short line: text as it is, other values as JSON; cut at 60 characters.
+fn item_label(item: &Value) -> String {
+    let text = match item {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let line = text.lines().next().unwrap_or("");
+    match line.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None if line.len() < text.len() => format!("{line}…"),
+        None => line.to_owned(),
+    }
 }
 
 fn ordinal(n: u32) -> String {

@@ -4,12 +4,12 @@
 
 use std::fmt::Write as _;
 
-use super::{
+use crate::{
     Row, StepEntry, Timeline, clock, format_duration, run_outcome_name, stream_name, value_text,
 };
-use crate::text::{code_span, fence_ticks, one_line, plural};
+use runbook_transcript::text::{code_span, fence_ticks, one_line, plural};
 
-pub(super) fn render(t: &Timeline) -> String {
+pub(crate) fn render(t: &Timeline) -> String {
     let mut out = String::new();
     let totals = &t.totals;
     let _ = writeln!(out, "# Incident report: {}\n", text(t.title()));

@@ -2,12 +2,14 @@
 //! rendered by `html.rs`, `markdown.rs` and as JSON. Serializable, with the JSON Schema of
 //! `runbook-report/v1`.
 
+use std::borrow::Cow;
+
 use indexmap::IndexMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::format_duration;
-use crate::record::{
+use crate::format_duration;
+use runbook_transcript::{
     ActionKind, Delivery, EscalationReason, Outcome, PlaybookInfo, RunMode, RunOutcome, Stream,
     Verdict,
 };
@@ -20,23 +22,34 @@ pub struct Timeline {
     pub format: &'static str,
     /// `None` when the transcript has no `run_started` record.
     pub run: Option<RunInfo>,
+    /// Each time `runbook resume` continued the run, in order.
     pub resumes: Vec<Resume>,
     /// Step executions in the order they began; a step visited twice appears twice.
     pub steps: Vec<StepEntry>,
+    /// Every page sent, in the order recorded.
     pub escalations: Vec<EscalationEntry>,
+    /// How the run ended, with its steps counted by outcome.
     pub totals: Totals,
 }
 
 /// Who ran what, where, when.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RunInfo {
+    /// The run's id.
     pub run_id: String,
+    /// The playbook's name, title, version, file, digest and schedule.
     pub playbook: PlaybookInfo,
+    /// The inventory file, when the run used one.
     pub inventory: Option<String>,
+    /// Who started the run.
     pub operator: String,
+    /// The machine it started on.
     pub hostname: String,
+    /// Interactive, or unattended under a policy.
     pub mode: RunMode,
+    /// The runbook version that started it.
     pub engine_version: String,
+    /// When it started (RFC 3339, UTC).
     pub started_at: String,
     /// Every value of the run, secrets as `***`.
     pub params: IndexMap<String, Value>,
@@ -46,13 +59,20 @@ pub struct RunInfo {
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Resume {
     #[serde(skip)]
-    pub(super) seq: u64,
+    pub(crate) seq: u64,
+    /// When (RFC 3339, UTC).
     pub at: String,
+    /// Where on the incident clock, in ms since the run first started.
     pub elapsed_ms: u64,
+    /// Who resumed the run.
     pub operator: String,
+    /// The machine it resumed on.
     pub hostname: String,
+    /// Interactive, or unattended under a policy.
     pub mode: RunMode,
+    /// The step it continued from, when the record names one.
     pub next_step: Option<String>,
+    /// The playbook file had changed since the run's start.
     pub playbook_changed: bool,
     /// How long no process ran the run before this resume (on the incident clock).
     pub gap_ms: u64,
@@ -62,10 +82,15 @@ pub struct Resume {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Passed.
     Ok,
+    /// Passed, with a warning.
     Warning,
+    /// Failed.
     Failed,
+    /// Did not run: skipped by a `when`, the operator or a policy.
     Skipped,
+    /// Stopped by the operator or a signal.
     Aborted,
     /// Started, but the transcript ends (or the run was resumed) before it finished.
     Unfinished,
@@ -114,33 +139,46 @@ impl From<Outcome> for Status {
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct StepEntry {
     #[serde(skip)]
-    pub(super) seq: u64,
+    pub(crate) seq: u64,
+    /// The step's id.
     pub step: String,
+    /// The step's name (its id when the step was never recorded as started).
     pub name: String,
     /// What kind of step it is; empty in JSON when the step was never recorded as started.
     #[serde(serialize_with = "action_word")]
     #[schemars(with = "String")]
     pub action: Option<ActionKind>,
+    /// Where it ran: `local`, or an inventory host.
     pub host: String,
     /// Nesting under `parallel` and `playbook` steps.
     pub depth: u32,
+    /// Which visit of the step this is: a flow that comes back runs it again.
     pub visit: u32,
+    /// Attempts made: more than 1 after retries.
     pub attempts: u32,
     /// The command as run (after an operator's edit), secrets as `***`.
     pub command: Option<String>,
     /// The operator edited the command before it ran.
     pub edited: bool,
+    /// When it started (RFC 3339, UTC).
     pub started_at: String,
+    /// Where it started on the incident clock, in ms.
     pub start_ms: u64,
+    /// How long it took, in ms; up to the last record when it never finished.
     pub duration_ms: u64,
+    /// How it ended.
     pub outcome: Status,
+    /// Its command's exit status, when it ran one.
     pub exit: Option<i32>,
     /// Why, in one line.
     pub message: Option<String>,
+    /// Each expectation and check, judged.
     pub verdicts: Vec<Verdict>,
+    /// Values taken from its output.
     pub captures: IndexMap<String, Value>,
     /// A manual step's answers.
     pub inputs: IndexMap<String, Value>,
+    /// The questions put about it and their answers, in order.
     pub decisions: Vec<DecisionEntry>,
     /// The head of each stream that printed anything.
     pub output: Vec<OutputHead>,
@@ -172,12 +210,17 @@ impl StepEntry {
 /// A question put to the operator (or answered by policy) and what the answer did.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DecisionEntry {
+    /// When the answer came (RFC 3339, UTC).
     pub at: String,
+    /// Where on the incident clock, in ms.
     pub elapsed_ms: u64,
+    /// The question as asked.
     pub question: String,
+    /// The answer as given: for `edited`, the command as edited.
     pub answer: String,
     /// What the answer did.
-    pub decision: Option<crate::record::Decision>,
+    pub decision: Option<runbook_transcript::Decision>,
+    /// Who answered.
     pub operator: String,
 }
 
@@ -185,19 +228,21 @@ impl DecisionEntry {
     /// What the answer did, as a word; `answered` when the record does not say.
     pub fn word(&self) -> &'static str {
         self.decision
-            .map_or("answered", crate::record::Decision::as_str)
+            .map_or("answered", runbook_transcript::Decision::as_str)
     }
 
     /// Whether the operator edited the command.
     pub fn edited(&self) -> bool {
-        self.decision == Some(crate::record::Decision::Edited)
+        self.decision == Some(runbook_transcript::Decision::Edited)
     }
 }
 
 /// The first lines of one output stream.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct OutputHead {
+    /// Which stream.
     pub stream: Stream,
+    /// Its first lines, joined by newlines.
     pub text: String,
     /// Lines in `text`.
     pub lines: usize,
@@ -209,16 +254,26 @@ pub struct OutputHead {
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct EscalationEntry {
     #[serde(skip)]
-    pub(super) seq: u64,
+    pub(crate) seq: u64,
+    /// When it was sent (RFC 3339, UTC).
     pub at: String,
+    /// Where on the incident clock, in ms.
     pub elapsed_ms: u64,
+    /// 1-based position in the policy; on-failure escalations count as the next level.
     pub level: u32,
+    /// Why the page went out.
     pub reason: EscalationReason,
+    /// The step it is about, if any.
     pub step: Option<String>,
+    /// The channels it went to.
     pub channels: Vec<String>,
+    /// The message sent.
     pub message: String,
+    /// How each channel's delivery went.
     pub deliveries: Vec<Delivery>,
+    /// Deliveries that arrived.
     pub delivered: usize,
+    /// Deliveries that failed.
     pub failed: usize,
     /// How late a rung fired: it came due while no process ran the run.
     pub late_ms: u64,
@@ -243,26 +298,23 @@ impl EscalationEntry {
             text.push_str(&format!(", repeat {}", self.repeat));
         }
         if self.late_ms > 0 {
-            text.push_str(&format!(
-                " (late by {})",
-                crate::time::format_duration(std::time::Duration::from_millis(self.late_ms))
-            ));
+            text.push_str(&format!(" (late by {})", format_duration(self.late_ms)));
         }
         text
     }
 }
 
 impl Resume {
-    /// `stopped for 2m00s`, when there was a gap worth naming.
+    /// ` after the run was stopped for 2m00s`, when there was a gap worth naming.
     pub fn gap_text(&self) -> String {
-        if self.gap_ms < 1000 {
-            String::new()
-        } else {
-            format!(
-                " after the run was stopped for {}",
-                crate::time::format_duration(std::time::Duration::from_millis(self.gap_ms))
-            )
-        }
+        self.stopped_for()
+            .map(|took| format!(" after the run was stopped for {took}"))
+            .unwrap_or_default()
+    }
+
+    /// `2m00s`: how long no process ran the run before this resume, when a second or more.
+    pub fn stopped_for(&self) -> Option<String> {
+        (self.gap_ms >= 1000).then(|| format_duration(self.gap_ms))
     }
 }
 
@@ -271,17 +323,27 @@ impl Resume {
 pub struct Totals {
     /// A `run_finished` record closes the transcript (after its last resume).
     pub finished: bool,
+    /// How the run ended; none when it did not finish.
     pub outcome: Option<RunOutcome>,
+    /// `runbook run`'s exit code; none when the run did not finish.
     pub exit_code: Option<u8>,
+    /// When it finished (RFC 3339, UTC).
     pub finished_at: Option<String>,
     /// The run's length, or up to the last record when it did not finish.
     pub duration_ms: u64,
+    /// The step whose failure ended the run.
     pub failed_step: Option<String>,
+    /// Steps that passed (as `run_finished` counts them, else counted here).
     pub ok: u32,
+    /// Steps that passed with a warning.
     pub warning: u32,
+    /// Steps that failed.
     pub failed: u32,
+    /// Steps skipped.
     pub skipped: u32,
+    /// Step executions aborted.
     pub aborted: u32,
+    /// Step executions that never finished.
     pub unfinished: u32,
     /// Steps that were running when the transcript ends.
     pub running: Vec<String>,
@@ -330,8 +392,11 @@ impl Totals {
 
 /// A line of the timeline, in transcript order.
 pub enum Row<'a> {
+    /// A step's execution.
     Step(&'a StepEntry),
+    /// A page sent.
     Escalation(&'a EscalationEntry),
+    /// `runbook resume` continued the run.
     Resumed(&'a Resume),
 }
 
@@ -340,7 +405,7 @@ impl Timeline {
     /// people read (the JSON report keeps the recorded text; JSON escapes them itself).
     pub fn visible(&self) -> Timeline {
         fn text(s: &mut String) {
-            if let std::borrow::Cow::Owned(v) = crate::visible(s) {
+            if let Cow::Owned(v) = runbook_transcript::visible(s) {
                 *s = v;
             }
         }
@@ -357,27 +422,51 @@ impl Timeline {
                 _ => {}
             }
         }
+        /// Names and values alike; names are checked identifiers when a run writes them, but
+        /// a transcript is a file anyone can edit.
+        fn values(map: &mut IndexMap<String, Value>) {
+            if map
+                .keys()
+                .any(|k| matches!(runbook_transcript::visible(k), Cow::Owned(_)))
+            {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(mut k, v)| {
+                        text(&mut k);
+                        (k, v)
+                    })
+                    .collect();
+            }
+            map.values_mut().for_each(value);
+        }
         let mut t = self.clone();
         if let Some(run) = &mut t.run {
             let p = &mut run.playbook;
-            [&mut p.name, &mut p.title, &mut p.file]
+            [&mut p.name, &mut p.title, &mut p.file, &mut p.sha256]
                 .into_iter()
                 .for_each(text);
-            opt(&mut p.version);
-            opt(&mut run.inventory);
-            [&mut run.operator, &mut run.hostname]
+            [&mut p.version, &mut p.schedule, &mut run.inventory]
                 .into_iter()
-                .for_each(text);
-            run.params.values_mut().for_each(value);
+                .for_each(opt);
+            [
+                &mut run.run_id,
+                &mut run.operator,
+                &mut run.hostname,
+                &mut run.engine_version,
+                &mut run.started_at,
+            ]
+            .into_iter()
+            .for_each(text);
+            values(&mut run.params);
         }
         for r in &mut t.resumes {
-            [&mut r.operator, &mut r.hostname]
+            [&mut r.at, &mut r.operator, &mut r.hostname]
                 .into_iter()
                 .for_each(text);
             opt(&mut r.next_step);
         }
         for s in &mut t.steps {
-            [&mut s.step, &mut s.name, &mut s.host]
+            [&mut s.step, &mut s.name, &mut s.host, &mut s.started_at]
                 .into_iter()
                 .for_each(text);
             [
@@ -392,18 +481,17 @@ impl Timeline {
                 text(&mut v.what);
                 opt(&mut v.got);
             }
-            s.captures
-                .values_mut()
-                .chain(s.inputs.values_mut())
-                .for_each(value);
+            values(&mut s.captures);
+            values(&mut s.inputs);
             for d in &mut s.decisions {
-                [&mut d.question, &mut d.answer, &mut d.operator]
+                [&mut d.at, &mut d.question, &mut d.answer, &mut d.operator]
                     .into_iter()
                     .for_each(text);
             }
             s.output.iter_mut().for_each(|o| text(&mut o.text));
         }
         for e in &mut t.escalations {
+            text(&mut e.at);
             text(&mut e.message);
             opt(&mut e.step);
             e.channels.iter_mut().for_each(text);
@@ -412,6 +500,7 @@ impl Timeline {
                 opt(&mut d.error);
             }
         }
+        opt(&mut t.totals.finished_at);
         opt(&mut t.totals.failed_step);
         t.totals.running.iter_mut().for_each(text);
         t

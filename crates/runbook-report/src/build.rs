@@ -3,12 +3,12 @@
 
 use indexmap::IndexMap;
 
-use super::model::{
+use crate::model::{
     DecisionEntry, EscalationEntry, OutputHead, Resume, RunInfo, Status, StepEntry, Timeline,
     Totals,
 };
-use super::{OUTPUT_HEAD_LINES, REPORT_FORMAT};
-use crate::record::{ActionKind, Event, Record, RunFinished, RunOutcome, Stream};
+use crate::{OUTPUT_HEAD_LINES, REPORT_FORMAT};
+use runbook_transcript::{ActionKind, Event, Record, RunFinished, RunOutcome, Stream};
 
 impl Timeline {
     /// Reads the records once. Never fails: a torn or partial transcript gives a partial report.
@@ -318,7 +318,7 @@ impl Builder {
 }
 
 fn attach(entry: &mut StepEntry, decision: DecisionEntry) {
-    if decision.decision == Some(crate::record::Decision::Edited) {
+    if decision.decision == Some(runbook_transcript::Decision::Edited) {
         entry.edited = true;
     }
     entry.decisions.push(decision);
@@ -332,7 +332,7 @@ fn stream_index(stream: Stream) -> usize {
 }
 
 /// The first [`OUTPUT_HEAD_LINES`] lines of a stream's text.
-pub(super) fn head(stream: Stream, text: &str) -> OutputHead {
+pub(crate) fn head(stream: Stream, text: &str) -> OutputHead {
     let all: Vec<&str> = text.lines().collect();
     let kept = all.len().min(OUTPUT_HEAD_LINES);
     OutputHead {
