@@ -283,7 +283,7 @@ steps:
     for_each: [node-1, node-2, node-3]
     run: |
       echo "start {{ item }}" >> effects
-      if [ "{{ item }}" = node-2 ] && [ ! -e fast ]; then sleep 30.71; fi
+      if [ "{{ item }}" = node-2 ] && [ ! -e fast ]; then sleep 30.53; fi
       echo "done {{ item }}" >> effects
   - id: after
     run: echo after >> effects
@@ -291,12 +291,12 @@ steps:
     );
     let (mut child, transcript) = sb.spawn_run(&pb, &[]);
     assert!(wait_for(Duration::from_secs(20), || !processes_matching(
-        "sleep 30.71"
+        "sleep 30.53"
     )
     .is_empty()));
     signal(child.id(), "TERM");
     let status = wait_exit(&mut child, Duration::from_secs(10));
-    kill_leftovers("sleep 30.71");
+    kill_leftovers("sleep 30.53");
     assert_eq!(status.code(), Some(3));
     assert_eq!(
         sb.read("effects"),
@@ -481,8 +481,7 @@ steps:
     );
     let r = sb.run(&pb, &[]);
     r.assert_code(0);
-    let transcript = r.transcript.to_str().unwrap();
-    let markdown = sb.output(&["report", transcript, "--format", "markdown"]);
+    let markdown = sb.report(&r.transcript, "markdown");
     markdown.expect_code(0);
     for expected in [
         "`ping[1]` — Ping \\[1/2: db-1\\]: ok",
@@ -496,7 +495,7 @@ steps:
             markdown.stdout
         );
     }
-    let html = sb.output(&["report", transcript, "--format", "html"]);
+    let html = sb.report(&r.transcript, "html");
     html.expect_code(0);
     assert!(
         html.stdout.contains("Ping [2/2: &lt;b&gt;db-2&lt;/b&gt;]"),
