@@ -32,11 +32,13 @@ where
 }
 
 impl Runbook {
+    /// One more argument.
     pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
         self.args.push(arg.into());
         self
     }
 
+    /// More arguments.
     pub fn args_from<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -46,16 +48,19 @@ impl Runbook {
         self
     }
 
+    /// An environment variable, beside `PATH`.
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
         self.env.push((key.into(), value.into()));
         self
     }
 
+    /// Standard input (empty by default).
     pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
         self.stdin = bytes.into();
         self
     }
 
+    /// Where it runs instead of the workspace root.
     pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dir = dir.into();
         self

@@ -16,11 +16,13 @@ pub struct HttpRequest {
 }
 
 impl HttpRequest {
+    /// The body as JSON; panics, showing it, when it is not.
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("webhook body is not JSON ({e}): {}", self.body))
     }
 
+    /// A header's value, its name in any case.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -36,6 +38,7 @@ pub struct HttpSink {
 }
 
 impl HttpSink {
+    /// Listens on a free loopback port, answering on threads of its own.
     pub fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let url = format!("http://{}/hook", listener.local_addr().expect("address"));

@@ -24,6 +24,7 @@ fn decode(raw: &str) -> String {
 }
 
 impl Term {
+    /// Starts `cmd` in a pseudo-terminal; the screen keeps its text, escape sequences taken out.
     pub fn spawn(cmd: Command) -> Term {
         Self::spawn_with(cmd, true)
     }
@@ -154,6 +155,7 @@ impl Term {
         text
     }
 
+    /// How often `needle` is on the screen so far.
     pub fn count(&self, needle: &str) -> usize {
         self.screen.matches(needle).count()
     }

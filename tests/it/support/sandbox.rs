@@ -51,6 +51,7 @@ pub struct Output {
 }
 
 impl Output {
+    /// What a finished process printed, as text.
     pub fn of(out: &std::process::Output) -> Output {
         Output {
             code: out.status.code().unwrap_or(-1),
@@ -79,6 +80,7 @@ impl Output {
         self
     }
 
+    /// Stdout as JSON; panics, showing it, when it is not.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|err| panic!("stdout is not JSON ({err}):\n{}", self.stdout))
@@ -86,6 +88,7 @@ impl Output {
 }
 
 impl Sandbox {
+    /// A new empty folder, removed when the sandbox is dropped.
     pub fn new() -> Self {
         Sandbox {
             dir: tempfile::Builder::new()
@@ -109,14 +112,17 @@ impl Sandbox {
         self
     }
 
+    /// The folder itself.
     pub fn root(&self) -> &Path {
         self.dir.path()
     }
 
+    /// A path in the folder (the file need not exist).
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 
+    /// Writes a file, and the folders it is in; returns its path.
     pub fn write(&self, rel: &str, text: &str) -> PathBuf {
         let path = self.path(rel);
         if let Some(parent) = path.parent() {
@@ -153,6 +159,7 @@ impl Sandbox {
         std::fs::read_to_string(self.path(rel)).unwrap_or_default()
     }
 
+    /// Whether a file (or folder) exists in the sandbox.
     pub fn exists(&self, rel: &str) -> bool {
         self.path(rel).exists()
     }

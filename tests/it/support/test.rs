@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::{Sandbox, read_transcript};
+use super::{Sandbox, events, read_transcript, run_finished, step_events};
 
 /// One invocation of the binary in a [`Sandbox`] and what it must show.
 #[must_use]
@@ -91,6 +91,7 @@ impl<'a> Test<'a> {
         self
     }
 
+    /// An environment variable of the run, beside the sandbox's own.
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
         self.env.push((key.into(), value.into()));
         self
@@ -276,6 +277,7 @@ impl RunResult {
         )
     }
 
+    /// The transcript's records, one JSON line each.
     pub fn dump(&self) -> String {
         self.records
             .iter()
@@ -284,17 +286,17 @@ impl RunResult {
             .join("\n")
     }
 
+    /// The records of one event kind (see [`events`]).
     pub fn events(&self, kind: &str) -> Vec<&Value> {
-        self.records.iter().filter(|r| r["event"] == kind).collect()
+        events(&self.records, kind)
     }
 
+    /// The records of one event kind for one step (see [`step_events`]).
     pub fn of_step(&self, kind: &str, step: &str) -> Vec<&Value> {
-        self.records
-            .iter()
-            .filter(|r| r["event"] == kind && r["step"] == step)
-            .collect()
+        step_events(&self.records, kind, step)
     }
 
+    /// A step's `step_started` records, one per attempt or visit.
     pub fn started(&self, step: &str) -> Vec<&Value> {
         self.of_step("step_started", step)
     }
@@ -307,6 +309,7 @@ impl RunResult {
             .unwrap_or_else(|| panic!("no step_finished for `{step}`:\n{}", self.dump()))
     }
 
+    /// The outcome of a step's last `step_finished` record.
     pub fn outcome(&self, step: &str) -> String {
         self.finished(step)["outcome"]
             .as_str()
@@ -323,6 +326,7 @@ impl RunResult {
             .collect()
     }
 
+    /// The `run_started` record.
     pub fn run_started(&self) -> &Value {
         self.events("run_started")
             .first()
@@ -330,10 +334,9 @@ impl RunResult {
             .expect("a run_started record")
     }
 
+    /// The last record, which must be `run_finished` (see [`run_finished`]).
     pub fn run_finished(&self) -> &Value {
-        let last = self.records.last().expect("a non-empty transcript");
-        assert_eq!(last["event"], "run_finished", "last record: {last}");
-        last
+        run_finished(&self.records)
     }
 
     /// The index of the first record matching `pred`.
