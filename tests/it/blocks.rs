@@ -290,10 +290,7 @@ steps:
 "#,
     );
     let (mut child, transcript) = sb.spawn_run(&pb, &[]);
-    assert!(wait_for(Duration::from_secs(20), || !processes_matching(
-        "sleep 30.53"
-    )
-    .is_empty()));
+    wait_for_process("sleep 30.53", Duration::from_secs(20));
     signal(child.id(), "TERM");
     let status = wait_exit(&mut child, Duration::from_secs(10));
     kill_leftovers("sleep 30.53");
@@ -634,10 +631,7 @@ steps:
 "#,
     );
     let (mut child, transcript) = sb.spawn_run(&pb, &[]);
-    assert!(wait_for(Duration::from_secs(20), || !processes_matching(
-        "sleep 30.89"
-    )
-    .is_empty()));
+    wait_for_process("sleep 30.89", Duration::from_secs(20));
     signal(child.id(), "TERM");
     let status = wait_exit(&mut child, Duration::from_secs(10));
     kill_leftovers("sleep 30.89");

@@ -162,10 +162,7 @@ steps:
 "#,
     );
     let (mut child, transcript) = sb.spawn_run(&pb, &["-i", inv.to_str().unwrap()]);
-    assert!(wait_for(Duration::from_secs(10), || !processes_matching(
-        "sleep 20.47"
-    )
-    .is_empty()));
+    wait_for_process("sleep 20.47", Duration::from_secs(10));
     child.kill().unwrap();
     child.wait().unwrap();
     kill_leftovers("sleep 20.47");

@@ -250,10 +250,7 @@ finally:
 "#,
     );
     let (mut child, transcript) = sb.spawn_run(&pb, &[]);
-    assert!(wait_for(Duration::from_secs(10), || !processes_matching(
-        "sleep 30.17"
-    )
-    .is_empty()));
+    wait_for_process("sleep 30.17", Duration::from_secs(10));
     signal(child.id(), "HUP");
     let status = wait_exit(&mut child, Duration::from_secs(10));
     let gone = wait_for(Duration::from_secs(2), || {
@@ -358,10 +355,7 @@ steps:
 "#,
     );
     let (mut child, transcript) = sb.spawn_run(&pb, &["-i", inv.to_str().unwrap()]);
-    assert!(wait_for(Duration::from_secs(10), || !processes_matching(
-        "sleep 20.31"
-    )
-    .is_empty()));
+    wait_for_process("sleep 20.31", Duration::from_secs(10));
     child.kill().unwrap();
     child.wait().unwrap();
     kill_leftovers("sleep 20.31");
@@ -575,10 +569,7 @@ fn a_step_left_running_by_a_killed_run_is_stopped_before_resume_runs_it() {
         "steps:\n  - id: bg\n    run: '[ -e second ] && exit 0; (sleep 40.23 &) ; sleep 40.24'\n",
     );
     let (mut child, transcript) = sb.spawn_run(&pb, &[]);
-    assert!(wait_for(Duration::from_secs(10), || !processes_matching(
-        "sleep 40.23"
-    )
-    .is_empty()));
+    wait_for_process("sleep 40.23", Duration::from_secs(10));
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(

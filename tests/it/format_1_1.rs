@@ -96,10 +96,7 @@ steps:
 "#,
     );
     let (mut child, transcript) = sb.spawn_run(&pb, &["-i", inv.to_str().unwrap()]);
-    assert!(wait_for(Duration::from_secs(10), || !processes_matching(
-        "sleep 30.23"
-    )
-    .is_empty()));
+    wait_for_process("sleep 30.23", Duration::from_secs(10));
     signal(child.id(), "TERM");
     let status = wait_exit(&mut child, Duration::from_secs(10));
     kill_leftovers("sleep 30.23");

@@ -1805,9 +1805,7 @@ finally:
         ),
     );
     let (mut child, transcript) = sb.spawn_run(&pb, extra);
-    assert!(wait_for(Duration::from_secs(10), || {
-        !processes_matching(&format!("sleep {sleep}1")).is_empty()
-    }));
+    wait_for_process(&format!("sleep {sleep}1"), Duration::from_secs(10));
     let started = std::time::Instant::now();
     signal(child.id(), "TERM");
     assert!(wait_for(Duration::from_secs(10), || sb.exists("cleanup-started")));

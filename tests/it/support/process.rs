@@ -138,6 +138,16 @@ pub fn processes_matching(needle: &str) -> Vec<u32> {
     found
 }
 
+/// Waits until a live process's command line holds `needle` (a step's `sleep 30.17`, say);
+/// panics when none does within `timeout`.
+#[track_caller]
+pub fn wait_for_process(needle: &str, timeout: Duration) {
+    assert!(
+        wait_for(timeout, || !processes_matching(needle).is_empty()),
+        "no process `{needle}` within {timeout:?}"
+    );
+}
+
 /// Kills (SIGKILL) processes this test started that are still alive, found by a unique token.
 pub fn kill_leftovers(needle: &str) {
     for pid in processes_matching(needle) {
