@@ -253,10 +253,7 @@ finally:
     wait_for_process("sleep 30.17", Duration::from_secs(10));
     signal(child.id(), "HUP");
     let status = wait_exit(&mut child, Duration::from_secs(10));
-    let gone = wait_for(Duration::from_secs(2), || {
-        processes_matching("sleep 30.17").is_empty()
-    });
-    kill_leftovers("sleep 30.17");
+    let gone = gone_within("sleep 30.17", Duration::from_secs(2));
     assert_eq!(status.code(), Some(3), "SIGHUP ends the run with exit 3");
     assert!(gone, "the step's process group outlived the hangup");
     let records = read_transcript(&transcript);

@@ -1479,10 +1479,7 @@ finally:
     }
     signal(child.id(), signal_name);
     let status = wait_exit(&mut child, Duration::from_secs(10));
-    let gone = wait_for(Duration::from_secs(1), || {
-        processes_matching(&needle).is_empty()
-    });
-    kill_leftovers(&needle);
+    let gone = gone_within(&needle, Duration::from_secs(1));
     assert_eq!(
         status.code(),
         Some(3),

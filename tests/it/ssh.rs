@@ -163,10 +163,7 @@ fn a_timeout_leaves_no_process_on_the_remote_side() {
     let r = sb.run(&pb, &["-i", inv.to_str().unwrap()]);
     r.assert_code(1);
     assert!(str_of(&r.finished("slow@web-1")["message"]).contains("timed out"));
-    let gone = wait_for(Duration::from_secs(6), || {
-        processes_matching("sleep 31.7").is_empty()
-    });
-    kill_leftovers("sleep 31.7");
+    let gone = gone_within("sleep 31.7", Duration::from_secs(6));
     assert!(gone, "a remote process outlived its step");
 }
 
@@ -476,10 +473,7 @@ steps:
     signal(child.id(), "INT");
     let status = wait_exit(&mut child, Duration::from_secs(20));
     // Only the remote wrapper can have stopped these: they are the sshd user's processes.
-    let gone = wait_for(Duration::from_secs(6), || {
-        processes_matching("sleep 31.5").is_empty()
-    });
-    kill_leftovers("sleep 31.5");
+    let gone = gone_within("sleep 31.5", Duration::from_secs(6));
     assert!(gone, "a remote process outlived Ctrl-C");
     assert_eq!(status.code(), Some(3), "an interrupted run exits 3");
     let records = read_transcript(&transcript);
@@ -538,10 +532,7 @@ steps:
     term.ctrl_c();
     term.expect("`roll` was stopped (Ctrl-C)");
     term.expect("[r]etry [s]kip [a]bort");
-    let gone = wait_for(Duration::from_secs(6), || {
-        processes_matching("sleep 31.44").is_empty()
-    });
-    kill_leftovers("sleep 31.44");
+    let gone = gone_within("sleep 31.44", Duration::from_secs(6));
     assert!(gone, "the remote group was stopped before the question");
     std::fs::write(&gate, "").unwrap();
     term.send_line("r");

@@ -148,6 +148,14 @@ pub fn wait_for_process(needle: &str, timeout: Duration) {
     );
 }
 
+/// Whether every process whose command line holds `needle` ends within `timeout`; any still
+/// running then is killed, so none outlives the test.
+pub fn gone_within(needle: &str, timeout: Duration) -> bool {
+    let gone = wait_for(timeout, || processes_matching(needle).is_empty());
+    kill_leftovers(needle);
+    gone
+}
+
 /// Kills (SIGKILL) processes this test started that are still alive, found by a unique token.
 pub fn kill_leftovers(needle: &str) {
     for pid in processes_matching(needle) {
