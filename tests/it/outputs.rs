@@ -59,11 +59,7 @@ fn every_seed_plan_validates() {
     let schema = Schema::load("plan.v1.json");
     let mut checked = 0;
     for (rel, inventory) in seed_playbooks() {
-        let Output {
-            code,
-            stdout,
-            stderr,
-        } = sb.output(&[
+        let out = sb.output(&[
             "plan",
             root().join(&rel).to_str().unwrap(),
             "-i",
@@ -71,8 +67,8 @@ fn every_seed_plan_validates() {
             "--format",
             "json",
         ]);
-        assert_eq!(code, 0, "{rel}: {stderr}");
-        let plan: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(out.code, 0, "{rel}: {}", out.stderr);
+        let plan = out.json();
         assert_eq!(plan["format"], "runbook-plan/v1");
         schema.assert_valid(&rel, &plan);
         checked += 1;
@@ -93,20 +89,17 @@ fn a_plan_diff_validates() {
         "diffed",
         "escalation:\n  - { after: 10m, notify: [lead] }\nsteps:\n  - { id: b, run: echo b }\n  - { id: a, run: echo A, timeout: 1m }\n  - { id: c, run: rm -rf /tmp/x, danger: destructive }\n",
     );
-    let Output {
-        code,
-        stdout,
-        stderr,
-    } = sb.output(&[
-        "plan",
-        "--diff",
-        old.to_str().unwrap(),
-        new.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
-    assert_eq!(code, 0, "{stderr}");
-    let diff: Value = serde_json::from_str(&stdout).unwrap();
+    let diff = sb
+        .output(&[
+            "plan",
+            "--diff",
+            old.to_str().unwrap(),
+            new.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .expect_code(0)
+        .json();
     Schema::load("plan-diff.v1.json").assert_valid("the diff", &diff);
     assert_eq!(
         diff["summary"],
@@ -219,13 +212,7 @@ fn a_run_summary_gives_every_step_a_reason_and_validates() {
     assert_eq!(r.finished("slow")["reason"], "timeout");
 
     // The report of the same run validates against its schema.
-    let Output {
-        code,
-        stdout,
-        stderr,
-    } = sb.report(&r.transcript, "json");
-    assert_eq!(code, 0, "{stderr}");
-    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let report = sb.report(&r.transcript, "json").expect_code(0).json();
     Schema::load("report.v1.json").assert_valid("the report", &report);
     // And every record against the transcript's.
     let transcript = Schema::load("transcript.v1.json");
