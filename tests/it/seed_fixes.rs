@@ -227,7 +227,7 @@ fn the_memory_watch_reports_a_growing_process() {
 }
 
 /// The apeg memory-leak playbook, unattended with manual steps skipped, where `systemctl`
-/// says the unit's MainPID is `main_pid`; `vars` are more `--var NAME=VALUE`.
+/// says the unit's `MainPID` is `main_pid`; `vars` are more `--var NAME=VALUE`.
 fn run_memory_watch(sb: &Sandbox, main_pid: u32, vars: &[&str]) -> RunResult {
     let inv = sb.inventory(
         "inv.yaml",
