@@ -484,6 +484,7 @@ steps:
         "`ping[1]` — Ping \\[1/2: db-1\\]: ok",
         "`ping[2]` — Ping \\[2/2: &lt;b&gt;db-2&lt;/b&gt;\\]: ok",
         "pong db-1",
+        "| `ping` Ping | ok |",
         "2 items: 2 ok",
     ] {
         assert!(
@@ -492,6 +493,10 @@ steps:
             markdown.stdout
         );
     }
+    // The step itself opens the timeline (`action: for_each`), its repetitions follow.
+    let at = |needle: &str| markdown.stdout.find(needle).unwrap();
+    assert!(at("| `ping` Ping |") < at("| `ping[1]` Ping"));
+    assert_eq!(r.started("ping")[0]["action"], "for_each");
     let html = sb.report(&r.transcript, "html");
     html.expect_code(0);
     assert!(

@@ -60,6 +60,8 @@ vocabulary! {
         Fail = "fail",
         /// The run ended early as succeeded, with a reason (since format 1.1).
         Succeed = "succeed",
+        /// A step repeated per item: its repetitions follow as `step[N]` (since format 1.1).
+        ForEach = "for_each",
     }
 }
 

@@ -44,6 +44,8 @@ impl Scope {
                 .with_message("for_each: no items")
                 .with_reason(StepReason::When);
         }
+        // The step itself starts: a report and resume see it open until it ends.
+        self.started(idx, runbook_transcript::ActionKind::ForEach, None, 1, visit);
         let stops_at_failure = self.program.node(idx).on_failure.then != Then::Continue;
         let mut tally = Tally::default();
         let mut captures = IndexMap::new();

@@ -445,6 +445,8 @@ impl Scope {
             .entry(idx)
             .or_insert_with(Instant::now);
         let planned = match &node.action {
+            // A `for_each` step's own start: its repetitions say how long each takes.
+            _ if action == runbook_transcript::ActionKind::ForEach => None,
             Action::Wait(d) => Some(*d),
             _ => node.watch.map(|w| w.duration).or(node.follow),
         };
