@@ -637,6 +637,7 @@ fn the_shell_has_the_playbooks_values_says_it_is_in_a_run_and_is_recorded() {
 params:
   service: { type: string, default: apeg.service }
   token: { type: string, default: hunter2-secret, secret: true }
+  restart_cmd: { type: command, default: "systemctl restart apeg" }
 steps:
   - id: health
     run: exit 7
@@ -657,6 +658,9 @@ steps:
     term.expect("(runbook: health)");
     term.send_line("echo svc=$service token=${token:-unset}");
     term.expect("svc=apeg.service token=unset");
+    // A command value is there too, as the command line it is.
+    term.send_line("echo \"cmd=[$restart_cmd]\"");
+    term.expect("cmd=[systemctl restart apeg]");
     term.send_line("exit");
     // Back at the same question.
     term.expect_failure_prompt();

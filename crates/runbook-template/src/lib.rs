@@ -116,6 +116,11 @@ impl Object for Raw {
     }
 }
 
+/// The text of a value made by [`code`] (a `type: command` value); `None` for any other value.
+pub fn code_text(value: &Value) -> Option<&str> {
+    value.downcast_object_ref::<Raw>().map(|raw| raw.0.as_str())
+}
+
 /// A value that is shell code by the author's choice (a `type: command` param): written into
 /// a shell command unquoted, like the output of `| raw`; text anywhere else.
 pub fn code(text: &str) -> Value {

@@ -136,23 +136,31 @@ impl Known {
         })
     }
 
-    /// The values and captures known now, as text (name, value), for the operator's shell;
-    /// names that cannot be environment variables are left out.
+    /// The values and captures known now, as text (name, value), for the operator's shell
+    /// (a `type: command` value as its command line); names that cannot be environment
+    /// variables are left out.
     pub(super) fn texts(&self) -> Vec<(String, String)> {
         let captures = self.captures.read().expect("captures lock");
         let mut out: IndexMap<String, String> = IndexMap::new();
         let item = self.item.as_ref().map(|(name, value)| (name, value));
         for (name, value) in self.base.iter().chain(captures.iter()).chain(item) {
-            let simple = value.as_str().is_some()
-                || matches!(
-                    value.kind(),
-                    runbook_template::ValueKind::Number | runbook_template::ValueKind::Bool
-                );
+            let text = match runbook_template::code_text(value) {
+                Some(code) => Some(code.to_owned()),
+                None if value.as_str().is_some()
+                    || matches!(
+                        value.kind(),
+                        runbook_template::ValueKind::Number | runbook_template::ValueKind::Bool
+                    ) =>
+                {
+                    Some(value.to_string())
+                }
+                None => None,
+            };
             let valid = !name.is_empty()
                 && !name.starts_with(|c: char| c.is_ascii_digit())
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if simple && valid {
-                out.insert(name.clone(), value.to_string());
+            if let Some(text) = text.filter(|_| valid) {
+                out.insert(name.clone(), text);
             }
         }
         out.into_iter().collect()
