@@ -841,6 +841,46 @@ fn the_status_line_ticks_while_a_question_waits_and_gives_the_terminal_back() {
 }
 
 #[test]
+fn the_status_line_gives_the_terminal_to_the_editor_and_follows_a_resize_made_there() {
+    let sb = Sandbox::for_terminal();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "status-editor",
+        "steps:\n  - id: greet\n    run: echo hello-world\n",
+    );
+    // The editor makes the terminal taller (as a window resized meanwhile), then edits.
+    let editor = sb.write_executable(
+        "editor.sh",
+        "#!/bin/sh\nstty rows 30 cols 100\necho EDITOR-RAN\nsed -i 's/world/there/' \"$1\"\n",
+    );
+    let t = sb.path("t.jsonl");
+    let mut cmd = sb.run_pty_command(&pb, &t, &[]);
+    cmd.env("TERM", "xterm").env("EDITOR", &editor);
+    let mut term = Term::spawn_raw_after_stty(cmd, "rows 24 cols 100");
+    term.expect("\x1b[1;23r");
+    term.expect("[e]dit");
+    term.send_line("e");
+    term.expect("EDITOR-RAN");
+    // Back from the editor, the line is on the new last row: a region over rows 1-29.
+    term.expect("\x1b[1;29r");
+    term.expect("Run the edited command? [y]es [n]o");
+    term.send_line("y");
+    term.expect("hello-there");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+    let screen = &term.screen;
+    let editor_at = screen.find("EDITOR-RAN").unwrap();
+    let reset_before = screen[..editor_at].rfind("\x1b[r");
+    assert!(
+        reset_before.is_some_and(|at| at > screen.find("\x1b[1;23r").unwrap()),
+        "the terminal was not given back to the editor: {screen:?}"
+    );
+    assert!(
+        !screen[editor_at..].contains("\x1b[1;23r"),
+        "the old size came back after the resize"
+    );
+}
+
+#[test]
 fn editing_a_command_that_holds_a_secret_keeps_the_secret_and_never_shows_it() {
     let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
