@@ -881,6 +881,39 @@ fn the_status_line_gives_the_terminal_to_the_editor_and_follows_a_resize_made_th
 }
 
 #[test]
+fn the_status_line_follows_the_terminal_resized_while_a_question_waits() {
+    let sb = Sandbox::for_terminal();
+    let pb = sb.playbook(
+        "status-resize.yaml",
+        "status-resize",
+        "steps:\n  - id: look\n    manual: Look around.\n",
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = sized_terminal(&sb, &pb, &t);
+    term.expect("\x1b[1;23r");
+    term.expect("Done? [d]one [s]kip [f]ailed [?]");
+    // The window grows: set the size of runbook's terminal from outside, as a terminal
+    // emulator does (the kernel signals SIGWINCH).
+    let pid = processes_matching("status-resize.yaml")
+        .into_iter()
+        .next()
+        .expect("runbook is running");
+    let tty = std::fs::read_link(format!("/proc/{pid}/fd/0")).expect("runbook's terminal");
+    let resized = std::process::Command::new("stty")
+        .arg("-F")
+        .arg(&tty)
+        .args(["rows", "40", "cols", "100"])
+        .status()
+        .expect("run stty");
+    assert!(resized.success());
+    // Within a tick the region and the line move to the new last row.
+    term.expect("\x1b[1;39r");
+    term.expect("\x1b[40;1H");
+    term.send_line("d");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+}
+
+#[test]
 fn editing_a_command_that_holds_a_secret_keeps_the_secret_and_never_shows_it() {
     let sb = Sandbox::for_terminal();
     let pb = sb.playbook(
