@@ -103,3 +103,46 @@ fn an_unattended_run_with_manual_skip_skips_it() {
     assert_eq!(edit["reason"], "unattended");
     assert_eq!(outcome(&records, "after"), "ok");
 }
+
+#[test]
+fn ctrl_c_in_an_interactive_command_reaches_the_command_not_the_run() {
+    let sb = Sandbox::for_terminal();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "interactive-ctrl-c",
+        r#"
+steps:
+  - id: console
+    run: |
+      echo console-ready
+      sleep 30.47
+      echo never-printed
+    interactive: true
+    on_failure: continue
+  - id: after
+    run: echo after-ran
+"#,
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = sb.run_pty(&pb, &t, &[]);
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect("console-ready");
+    // The operator cancels what the console is doing, as in psql: the key goes to the
+    // command's process group, which the terminal belongs to while it runs.
+    wait_for_process("sleep 30.47", std::time::Duration::from_secs(10));
+    term.ctrl_c();
+    // The step ends with the command (SIGINT: 130); the run goes on (`on_failure:
+    // continue`), not interrupted.
+    term.expect("expected exit 0, got 130");
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect("after-ran");
+    assert_eq!(term.finish(), 0, "{}", term.screen);
+    assert!(!term.screen.contains("interrupted"), "{}", term.screen);
+    let records = read_complete_transcript(&t);
+    let done = one(&records, "step_finished", "console");
+    assert_eq!(done["exit"], 130, "{done}");
+    assert_eq!(done["outcome"], "failed");
+    assert_eq!(one(&records, "step_finished", "after")["outcome"], "ok");
+}

@@ -479,11 +479,9 @@ impl Operator for Interactive {
             "  handing the terminal to step {}; it ends when the command exits",
             visible_line(step)
         ));
-        let status = runbook_exec::process::foreground_bash(script, env).status();
-        Some(status.map(|s| {
-            use std::os::unix::process::ExitStatusExt;
-            s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
-        }))
+        // The whole terminal, status line included, is the command's until it exits.
+        let _whole = self.whole_terminal();
+        Some(runbook_exec::process::run_in_foreground(script, env))
     }
 
     fn gone(&self) -> Option<String> {

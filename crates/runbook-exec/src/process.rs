@@ -294,15 +294,71 @@ pub fn bash(script: &str, env: &[(String, String)]) -> Command {
     command
 }
 
-/// An `interactive: true` step's bash (format 1.1): as [`bash`], but blocking and left in the
-/// caller's process group, so it is the terminal's foreground job and reads the keyboard.
-pub fn foreground_bash(script: &str, env: &[(String, String)]) -> std::process::Command {
+/// Runs an `interactive: true` step's bash (format 1.1) as the terminal's foreground job, as a
+/// shell runs one: in a process group of its own that the terminal is handed to, so the keys
+/// that signal (Ctrl-C, Ctrl-\\) reach the command and not runbook, which would take them for
+/// the operator stopping the run; the terminal is taken back when it exits. Without a
+/// controlling terminal it runs in runbook's group. Returns its exit code (128 + a signal).
+pub fn run_in_foreground(script: &str, env: &[(String, String)]) -> std::io::Result<i32> {
     let mut command = std::process::Command::new("bash");
     command
         .args(["--noprofile", "--norc", "-o", "pipefail", "-c", EVAL_SCRIPT])
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env(SCRIPT_VAR, script);
-    command
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .ok();
+    if let Some(tty) = &tty {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let fd = tty.as_raw_fd();
+        command.process_group(0);
+        // SAFETY: between fork and exec the child only calls async-signal-safe functions.
+        #[allow(unsafe_code, reason = "job control between fork and exec")]
+        unsafe {
+            command.pre_exec(move || {
+                give_terminal(fd, libc::getpid());
+                Ok(())
+            });
+        }
+    }
+    let mut child = command.spawn()?;
+    if let Some(tty) = &tty {
+        use std::os::fd::AsRawFd;
+        // Also from here: whichever of the two runs first, the child has the terminal
+        // before it reads a key.
+        give_terminal(tty.as_raw_fd(), child.id() as i32);
+    }
+    let status = child.wait();
+    if let Some(tty) = &tty {
+        use std::os::fd::AsRawFd;
+        give_terminal(tty.as_raw_fd(), own_process_group());
+    }
+    Ok(exit_code(status?))
+}
+
+/// Makes `pgid` the foreground process group of the terminal `fd`. A process outside the
+/// foreground group that asks is sent SIGTTOU, which would stop it: ignored for the call.
+#[allow(
+    unsafe_code,
+    reason = "tcsetpgrp and a signal disposition through libc"
+)]
+fn give_terminal(fd: std::os::fd::RawFd, pgid: i32) {
+    // SAFETY: plain libc calls on a descriptor we hold open; the disposition is put back.
+    unsafe {
+        let before = libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+        libc::tcsetpgrp(fd, pgid);
+        libc::signal(libc::SIGTTOU, before);
+    }
+}
+
+/// This process's group.
+#[allow(unsafe_code, reason = "getpgrp through libc")]
+fn own_process_group() -> i32 {
+    // SAFETY: getpgrp cannot fail.
+    unsafe { libc::getpgrp() }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
