@@ -1874,3 +1874,65 @@ fn a_piped_enter_skips_a_wait_even_when_it_arrived_with_the_previous_answer() {
         .expect("the wait's prompt record");
     assert_eq!(skipped["answer"], "(Enter) skip the rest");
 }
+
+#[test]
+fn runs_started_together_into_one_folder_each_get_their_own_transcript() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "together",
+        "params:\n  who: { type: string }\nsteps:\n  - id: hello\n    run: echo hello {{ who }}\n",
+    );
+    // Started at once, most in the same second: each must reserve a name of its own.
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            sb.command()
+                .args(["run", "--yes", "--operator", "tester"])
+                .arg(&pb)
+                .args(["--transcript", "runs/", "--var", &format!("who=run-{i}")])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn runbook")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut whos: Vec<String> = std::fs::read_dir(sb.path("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .map(|p| {
+            let records = read_complete_transcript(&p);
+            assert_eq!(events(&records, "run_started").len(), 1, "{}", p.display());
+            let out = step_events(&records, "output", "hello");
+            str_of(&out[0]["text"]).to_owned()
+        })
+        .collect();
+    whos.sort();
+    let expected: Vec<String> = (0..6).map(|i| format!("hello run-{i}")).collect();
+    assert_eq!(whos, expected, "one transcript per run, none shared");
+
+    // A run refused after its name was taken leaves no empty transcript behind.
+    let out = sb.output(&[
+        "run",
+        "--yes",
+        pb.to_str().unwrap(),
+        "--transcript",
+        "runs/",
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let left: Vec<_> = std::fs::read_dir(sb.path("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(left.len(), 6, "{left:?}");
+    assert!(left.iter().all(|p| std::fs::metadata(p).unwrap().len() > 0));
+}

@@ -29,7 +29,8 @@ pub fn run(args: &RunArgs, verbose: u8) -> Result<Exit, CliError> {
     let mut loaded = load::load(&engine, &args.playbook, &args.env)?;
     let program = load::compile(&loaded)?;
     load::require_channels(&loaded)?;
-    let transcript = transcript_path(args.transcript.as_deref(), &loaded.playbook().metadata.name)?;
+    let reserved = transcript_path(args.transcript.as_deref(), &loaded.playbook().metadata.name)?;
+    let transcript = reserved.path().to_owned();
     let interactive = wants_operator(&args.flags)?;
     if !interactive {
         load::require_params(&loaded.vars)?;
@@ -467,41 +468,87 @@ fn listen_for_signals(tx: tokio::sync::watch::Sender<Signals>) {
     });
 }
 
-/// Where this run's transcript goes. `--transcript DIR` (an existing folder, or a path that
-/// ends in `/`) gets a new file there named like the default; a file path must not exist,
-/// since a transcript is never overwritten or mixed with another run's.
-fn transcript_path(arg: Option<&Path>, name: &str) -> Result<PathBuf, CliError> {
+/// Where this run's transcript goes, reserved: the file is created empty (atomically, so two
+/// runs started in the same second never get the same one) and the run writes into it.
+/// `--transcript DIR` (an existing folder, or a path that ends in `/`) gets a new file there
+/// named like the default; a file path must not exist, since a transcript is never
+/// overwritten or mixed with another run's.
+fn transcript_path(arg: Option<&Path>, name: &str) -> Result<Reserved, CliError> {
+    let cannot = |path: &Path, err: std::io::Error| {
+        CliError::new(
+            Exit::Invalid,
+            format!("cannot create the transcript {}: {err}", path.display()),
+        )
+    };
     let Some(arg) = arg else {
-        return Ok(new_transcript(Path::new(RUNS_DIR), name));
+        let dir = Path::new(RUNS_DIR);
+        return new_transcript(dir, name).map_err(|e| cannot(dir, e));
     };
     if arg.is_dir() || arg.as_os_str().as_encoded_bytes().ends_with(b"/") {
-        return Ok(new_transcript(arg, name));
+        return new_transcript(arg, name).map_err(|e| cannot(arg, e));
     }
-    if arg.exists() {
-        let folder = arg
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| "./".to_owned(), |p| format!("{}/", p.display()));
-        return Err(CliError::new(
-            Exit::Invalid,
-            format!("the transcript {} already exists", arg.display()),
-        )
-        .hint("a transcript is never overwritten: give a new file, or a folder to get a new file in it on every run")
-        .hint(format!("for scheduled runs: --transcript {folder}")));
+    match reserve(arg) {
+        Ok(reserved) => Ok(reserved),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            let folder = arg
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| "./".to_owned(), |p| format!("{}/", p.display()));
+            Err(CliError::new(
+                Exit::Invalid,
+                format!("the transcript {} already exists", arg.display()),
+            )
+            .hint("a transcript is never overwritten: give a new file, or a folder to get a new file in it on every run")
+            .hint(format!("for scheduled runs: --transcript {folder}")))
+        }
+        Err(err) => Err(cannot(arg, err)),
     }
-    Ok(arg.to_owned())
 }
 
 /// `<dir>/<UTC time>-<playbook>.jsonl`; runs in the same second get `-2`, `-3`, ...
-fn new_transcript(dir: &Path, name: &str) -> PathBuf {
+fn new_transcript(dir: &Path, name: &str) -> std::io::Result<Reserved> {
     let stamp = runbook_transcript::time::compact(std::time::SystemTime::now());
     let mut path = dir.join(format!("{stamp}-{name}.jsonl"));
     let mut n = 2;
-    while path.exists() {
-        path = dir.join(format!("{stamp}-{name}-{n}.jsonl"));
-        n += 1;
+    loop {
+        match reserve(&path) {
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                path = dir.join(format!("{stamp}-{name}-{n}.jsonl"));
+                n += 1;
+            }
+            other => return other,
+        }
     }
-    path
+}
+
+/// Creates `path` empty, refusing one that exists (its folder is made if needed).
+fn reserve(path: &Path) -> std::io::Result<Reserved> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    Ok(Reserved(path.to_owned()))
+}
+
+/// A transcript file reserved for this run; removed again if the run ends before writing to
+/// it (bad input found after the name was taken), so no empty transcript is left behind.
+struct Reserved(PathBuf);
+
+impl Reserved {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        if std::fs::metadata(&self.0).is_ok_and(|m| m.len() == 0) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
 }
 
 /// The most recently written transcript under `.runbook/runs/`.
@@ -518,4 +565,27 @@ fn latest_transcript() -> Result<PathBuf, CliError> {
         .max()
         .map(|(_, p)| p)
         .ok_or_else(none)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transcript_name_once_given_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = new_transcript(dir.path(), "pb").unwrap();
+        assert!(first.path().is_file(), "the name is reserved by its file");
+        let second = new_transcript(dir.path(), "pb").unwrap();
+        assert_ne!(first.path(), second.path());
+        // Dropped unwritten, a reservation goes away.
+        let path = first.path().to_owned();
+        drop(first);
+        assert!(!path.exists());
+        // Written to, it stays.
+        std::fs::write(second.path(), "{}\n").unwrap();
+        let kept = second.path().to_owned();
+        drop(second);
+        assert!(kept.is_file());
+    }
 }

@@ -33,12 +33,22 @@ impl std::fmt::Debug for TranscriptWriter {
 }
 
 impl TranscriptWriter {
-    /// Creates a new transcript (and its folder); refuses to overwrite an existing file.
+    /// Creates a new transcript (and its folder); refuses to overwrite an existing file, but
+    /// takes an empty one: the caller reserved the name by creating it, so no other run does.
     pub fn create(path: &Path, clock: Clock) -> std::io::Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let file = OpenOptions::new().write(true).create_new(true).open(path)?;
+        let file = match OpenOptions::new().write(true).create_new(true).open(path) {
+            Ok(file) => file,
+            Err(err)
+                if err.kind() == std::io::ErrorKind::AlreadyExists
+                    && std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) =>
+            {
+                OpenOptions::new().write(true).open(path)?
+            }
+            Err(err) => return Err(err),
+        };
         Ok(Self::with_file(file, path, 0, clock, 0))
     }
 
