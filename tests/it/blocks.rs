@@ -652,3 +652,26 @@ steps:
     );
     assert_eq!(r.outcome("compose-only"), "skipped");
 }
+
+#[test]
+fn for_each_over_too_many_items_fails_the_step_before_any_runs() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "for-each-bound",
+        &format!(
+            "steps:\n  - id: each\n    for_each: [{}]\n    run: echo {{{{ item }}}} >> effects\n",
+            (1..=10_001)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    let r = sb.run(&pb, &[]);
+    r.assert_code(1);
+    assert_eq!(
+        r.finished("each")["message"],
+        "for_each: 10001 items, more than the 10000 a step repeats over"
+    );
+    assert!(!sb.exists("effects"));
+}

@@ -221,7 +221,9 @@ fn as_number(value: &serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// The first [`VIEW_BYTES`] of an output, cut at a character boundary.
+/// The first [`VIEW_BYTES`] of an output, in whole lines (a line longer than that is cut at
+/// a character boundary): a template reading it, a `for_each` over its lines, never sees half
+/// a line as if it were a whole one.
 pub(super) fn head(text: &str) -> String {
     if text.len() <= VIEW_BYTES {
         return text.trim_end().to_owned();
@@ -230,6 +232,7 @@ pub(super) fn head(text: &str) -> String {
         .rev()
         .find(|i| text.is_char_boundary(*i))
         .unwrap_or(0);
+    let cut = text[..cut].rfind('\n').unwrap_or(cut);
     text[..cut].to_owned()
 }
 
@@ -238,5 +241,21 @@ fn status_word(status: CheckStatus) -> &'static str {
         CheckStatus::Ok => "ok",
         CheckStatus::Warning => "warning",
         CheckStatus::Critical => "critical",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_output_is_kept_in_whole_lines() {
+        let text: String = (0..5000).map(|i| format!("db-{i}\n")).collect();
+        let kept = head(&text);
+        assert!(kept.len() <= VIEW_BYTES);
+        let last = kept.lines().last().unwrap();
+        assert!(text.lines().any(|l| l == last), "a cut line: {last}");
+        let one_line = "x".repeat(VIEW_BYTES + 10);
+        assert_eq!(head(&one_line).len(), VIEW_BYTES);
     }
 }

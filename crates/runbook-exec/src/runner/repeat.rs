@@ -14,6 +14,10 @@ use super::report::StepReport;
 use super::scope::Scope;
 use crate::program::{StepIdx, Then};
 
+/// The most items a `for_each` step repeats over: more is a mistake (the wrong output read as
+/// the list), not a procedure someone steps through.
+const MAX_ITEMS: usize = 10_000;
+
 impl Scope {
     /// A step whose block's `when` is false is skipped, and says which block.
     pub(super) fn outside_its_blocks(&self, idx: StepIdx) -> Option<StepReport> {
@@ -39,6 +43,12 @@ impl Scope {
             Ok(items) => items,
             Err(why) => return StepReport::template(format!("for_each: {why}")),
         };
+        if items.len() > MAX_ITEMS {
+            return StepReport::template(format!(
+                "for_each: {} items, more than the {MAX_ITEMS} a step repeats over",
+                items.len()
+            ));
+        }
         if items.is_empty() {
             return StepReport::new(Outcome::Skipped)
                 .with_message("for_each: no items")
