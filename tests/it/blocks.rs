@@ -115,6 +115,17 @@ steps:
         "{}",
         text.stdout
     );
+
+    // In the pull-request comment's flowchart the block is a box around its steps.
+    let markdown = sb.output(&["plan", "pb.yaml", "--format", "markdown"]);
+    markdown.expect_code(0);
+    assert!(
+        markdown.stdout.contains(
+            "  subgraph b1[\"recover\"]\n    s3[\"3 restart\"]\n    s4[\"4 verify\"]\n  end\n"
+        ),
+        "{}",
+        markdown.stdout
+    );
 }
 
 #[test]

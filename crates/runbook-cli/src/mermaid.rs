@@ -3,7 +3,8 @@
 //! back from display text.
 //!
 //! It stays readable: a failure that stops the run (the default) draws no edge, parallel
-//! children sit in a box of their own, and a sub-playbook is one node. Labels are quoted and
+//! children sit in a box of their own, so do the steps of a `block:`, and a sub-playbook is
+//! one node. Labels are quoted and
 //! escaped (`#quot;`, `#lt;`, `#35;` …) so no playbook text can break GitHub's renderer.
 
 use std::fmt::Write;
@@ -21,14 +22,19 @@ const MAX_LABEL: usize = 60;
 pub fn chart(plan: &Plan) -> String {
     let mut out = String::from("flowchart TD\n");
     let _ = writeln!(out, "  start([\"start\"])");
+    let mut blocks = Blocks::default();
     for (i, step) in plan.steps.iter().enumerate() {
-        node(&mut out, step, &main_id(i), "  ");
+        let pad = blocks.enter(&mut out, step, "  ");
+        node(&mut out, step, &main_id(i), &pad);
     }
+    blocks.close_all(&mut out, "  ");
     if !plan.finally.is_empty() {
         let _ = writeln!(out, "  subgraph fin[\"finally: always runs\"]");
         for (i, step) in plan.finally.iter().enumerate() {
-            node(&mut out, step, &finally_id(i), "    ");
+            let pad = blocks.enter(&mut out, step, "    ");
+            node(&mut out, step, &finally_id(i), &pad);
         }
+        blocks.close_all(&mut out, "    ");
         let _ = writeln!(out, "  end");
     }
     let _ = writeln!(out, "  done([\"done\"])");
@@ -110,6 +116,54 @@ pub fn chart(plan: &Plan) -> String {
         let _ = writeln!(out, "  {} --> {next}", finally_id(i));
     }
     out
+}
+
+/// The `block:`s open around the steps drawn so far (since format 1.1): each is a box.
+#[derive(Default)]
+struct Blocks {
+    /// The ids of the open blocks, outermost first.
+    open: Vec<String>,
+    /// Boxes drawn so far, for their ids.
+    drawn: usize,
+}
+
+impl Blocks {
+    /// Closes the boxes `step` is not in and opens those it is in; returns the padding for
+    /// its node.
+    fn enter(&mut self, out: &mut String, step: &PlanStep, pad: &str) -> String {
+        let shared = self
+            .open
+            .iter()
+            .zip(&step.blocks)
+            .take_while(|(open, block)| **open == block.id)
+            .count();
+        while self.open.len() > shared {
+            self.open.pop();
+            let _ = writeln!(out, "{pad}{}end", "  ".repeat(self.open.len()));
+        }
+        for block in &step.blocks[shared..] {
+            self.drawn += 1;
+            let text = match &block.when {
+                Some(when) => format!("{} · when {when}", block.id),
+                None => block.id.clone(),
+            };
+            let _ = writeln!(
+                out,
+                "{pad}{}subgraph b{}[\"{}\"]",
+                "  ".repeat(self.open.len()),
+                self.drawn,
+                label(&text, None)
+            );
+            self.open.push(block.id.clone());
+        }
+        format!("{pad}{}", "  ".repeat(self.open.len()))
+    }
+
+    fn close_all(&mut self, out: &mut String, pad: &str) {
+        while self.open.pop().is_some() {
+            let _ = writeln!(out, "{pad}{}end", "  ".repeat(self.open.len()));
+        }
+    }
 }
 
 fn main_id(i: usize) -> String {
