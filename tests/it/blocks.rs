@@ -686,3 +686,159 @@ fn for_each_over_too_many_items_fails_the_step_before_any_runs() {
     );
     assert!(!sb.exists("effects"));
 }
+
+#[test]
+fn a_resumed_run_replays_each_visit_of_a_for_each_with_its_own_items_answers_and_counts() {
+    let body = r#"
+steps:
+  - id: ask
+    for_each: [a, b]
+    manual: check {{ item }}
+    inputs: { reading: { prompt: r, default: "42" } }
+  - id: items
+    max_visits: 5
+    for_each: [a, b]
+    run: |
+      echo "run {{ item }}" >> effects
+      if [ ! -e fast ] && [ $(wc -l < effects) -eq 3 ]; then sleep 30.93; fi
+  - id: gate
+    run: |
+      n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count
+      test $n -ge 2
+    on_failure: items
+    max_visits: 5
+  - id: use
+    run: echo "reading={{ reading }}" >> effects
+"#;
+    let counts = |r: &RunResult| {
+        let end = r.run_finished();
+        ["steps_ok", "steps_warning", "steps_failed", "steps_skipped"].map(|k| end[k].clone())
+    };
+    // Stopped in the second visit of `items`, at its first item.
+    let sb = Sandbox::new();
+    let pb = sb.playbook("pb.yaml", "for-each-revisit", body);
+    let (mut child, transcript) = sb.spawn_run(&pb, &["--manual", "skip"]);
+    wait_for_process("sleep 30.93", Duration::from_secs(20));
+    signal(child.id(), "TERM");
+    assert_eq!(
+        wait_exit(&mut child, Duration::from_secs(10)).code(),
+        Some(3)
+    );
+    kill_leftovers("sleep 30.93");
+    sb.write("fast", "");
+    let resumed = sb.resume(&transcript, &["--manual", "skip"]);
+    resumed.assert_code(0);
+    assert_eq!(
+        sb.read("effects"),
+        "run a\nrun b\nrun a\nrun a\nrun b\nreading=42\n",
+        "the second visit ran its own items again; the answers of the first are known"
+    );
+    // The same counts as a run that was never stopped.
+    let fresh = Sandbox::new();
+    let pb = fresh.playbook("pb.yaml", "for-each-revisit", body);
+    fresh.write("fast", "");
+    let whole = fresh.run(&pb, &["--manual", "skip"]);
+    whole.assert_code(0);
+    assert_eq!(
+        fresh.read("effects"),
+        "run a\nrun b\nrun a\nrun b\nreading=42\n"
+    );
+    assert_eq!(counts(&resumed), counts(&whole));
+}
+
+#[test]
+fn repetitions_output_is_line_by_line_and_a_when_without_the_item_is_decided_once() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "for-each-lines-once",
+        r#"
+steps:
+  - id: probe
+    run: echo no
+    capture: { done: { stdout: true } }
+  - id: find
+    for_each: [db-1, db-2, db-3]
+    when: done == "no"
+    run: echo "{{ item }}-replica"; echo yes > /dev/null
+    capture: { done: { regex: '(replica)' } }
+  - id: use
+    for_each: steps.find.stdout
+    run: echo "restart {{ item }}" >> effects
+"#,
+    );
+    let r = sb.run(&pb, &[]);
+    r.assert_code(0);
+    // `done` changed after the first item: the step's when was decided once, before it.
+    assert_eq!(r.finished("find")["message"], "3 items: 3 ok");
+    assert_eq!(
+        sb.read("effects"),
+        "restart db-1-replica\nrestart db-2-replica\nrestart db-3-replica\n"
+    );
+}
+
+#[test]
+fn for_each_over_an_undefined_value_fails_instead_of_repeating_nothing() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "for-each-typo",
+        r#"
+steps:
+  - id: list
+    run: echo '{"hosts":["a","b"]}'
+    capture: { doc: { json: "." } }
+  - id: per-host
+    for_each: doc.hostz
+    run: echo restart {{ item }}
+"#,
+    );
+    let r = sb.run(&pb, &[]);
+    r.assert_code(1);
+    let done = r.finished("per-host");
+    assert_eq!(done["outcome"], "failed");
+    assert!(
+        done["message"].as_str().unwrap().contains("is undefined"),
+        "{done}"
+    );
+}
+
+#[test]
+fn check_refuses_a_capture_named_as_the_item_and_plan_reads_fields_of_map_items() {
+    let sb = Sandbox::new();
+    sb.playbook(
+        "clash.yaml",
+        "for-each-clash",
+        r#"
+steps:
+  - id: s
+    for_each: [x1, x2]
+    as: svc
+    run: echo "got-{{ svc }}"
+    capture: { svc: { stdout: true } }
+"#,
+    );
+    let (code, text) = check(&sb, "clash.yaml");
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("step `s` captures or asks `svc`, the name of its item"),
+        "{text}"
+    );
+
+    sb.playbook(
+        "maps.yaml",
+        "for-each-maps",
+        r#"
+steps:
+  - id: each
+    for_each: [{ name: api, port: 80 }, { name: web, port: 81 }]
+    run: echo {{ item.name }} {{ item.port }}
+"#,
+    );
+    let plan = sb.output(&["plan", "maps.yaml", "--format", "json"]);
+    plan.expect_code(0);
+    assert_eq!(
+        plan.json()["steps"][0]["command"],
+        "echo <item.name> <item.port>"
+    );
+}

@@ -146,3 +146,51 @@ steps:
     assert_eq!(done["outcome"], "failed");
     assert_eq!(one(&records, "step_finished", "after")["outcome"], "ok");
 }
+
+#[test]
+fn ctrl_z_does_not_wedge_an_interactive_command_and_a_stop_signal_reaches_it() {
+    let sb = Sandbox::for_terminal();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "interactive-ctrl-z",
+        r#"
+steps:
+  - id: console
+    run: |
+      echo console-ready
+      sleep 30.59
+    interactive: true
+"#,
+    );
+    let t = sb.path("t.jsonl");
+    let mut term = sb.run_pty(&pb, &t, &[]);
+    term.expect_run_prompt();
+    term.send_line("y");
+    term.expect("console-ready");
+    wait_for_process("sleep 30.59", std::time::Duration::from_secs(10));
+    // Ctrl-Z: no shell here could resume a stopped command, so it is not stopped.
+    term.send_control('z');
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let sleep_pid = processes_matching("sleep 30.59")[0];
+    let state = std::fs::read_to_string(format!("/proc/{sleep_pid}/stat")).unwrap();
+    let state = state
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    assert_ne!(state, "T", "the command was stopped by Ctrl-Z");
+    // SIGTERM to runbook: the run stops, and so does the command it handed the terminal to.
+    let runbook = processes_matching("interactive-ctrl-z")
+        .into_iter()
+        .chain(processes_matching(pb.to_str().unwrap()))
+        .find(|&pid| pid != sleep_pid)
+        .expect("runbook is running");
+    signal(runbook, "TERM");
+    assert!(
+        gone_within("sleep 30.59", std::time::Duration::from_secs(5)),
+        "the interactive command outlived the run"
+    );
+    assert_eq!(term.finish(), 3, "{}", term.screen);
+}

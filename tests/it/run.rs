@@ -1936,3 +1936,28 @@ fn runs_started_together_into_one_folder_each_get_their_own_transcript() {
     assert_eq!(left.len(), 6, "{left:?}");
     assert!(left.iter().all(|p| std::fs::metadata(p).unwrap().len() > 0));
 }
+
+#[test]
+fn resume_without_a_path_passes_over_an_empty_reserved_transcript() {
+    let sb = Sandbox::new();
+    let pb = sb.playbook(
+        "pb.yaml",
+        "resume-latest",
+        "steps:\n  - id: needs-fix\n    run: test -e fixed\n  - id: after\n    run: echo after >> effects\n",
+    );
+    let out = sb
+        .command()
+        .args(["run", "--yes", "--operator", "tester"])
+        .arg(&pb)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    // A run that reserved its name and never started (given up at a question) leaves an
+    // empty file, newer than the run to resume.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    sb.write(".runbook/runs/29991231T235959Z-resume-latest.jsonl", "");
+    sb.write("fixed", "");
+    let out = sb.output(&["resume", "--yes", "--operator", "tester"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(sb.read("effects"), "after\n");
+}

@@ -29,8 +29,6 @@ pub fn run(args: &RunArgs, verbose: u8) -> Result<Exit, CliError> {
     let mut loaded = load::load(&engine, &args.playbook, &args.env)?;
     let program = load::compile(&loaded)?;
     load::require_channels(&loaded)?;
-    let reserved = transcript_path(args.transcript.as_deref(), &loaded.playbook().metadata.name)?;
-    let transcript = reserved.path().to_owned();
     let interactive = wants_operator(&args.flags)?;
     if !interactive {
         load::require_params(&loaded.vars)?;
@@ -39,6 +37,9 @@ pub fn run(args: &RunArgs, verbose: u8) -> Result<Exit, CliError> {
     if interactive {
         ask_missing_params(&engine, &mut loaded, &operator_name)?;
     }
+    // Reserved once the run is about to start: a run given up at a question leaves nothing.
+    let reserved = transcript_path(args.transcript.as_deref(), &loaded.playbook().metadata.name)?;
+    let transcript = reserved.path().to_owned();
     execute(
         engine,
         loaded,
@@ -453,15 +454,26 @@ fn listen_for_signals(tx: tokio::sync::watch::Sender<Signals>) {
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                _ = int.recv() => tx.send_modify(|s| s.interrupts += 1),
-                _ = term.recv() => tx.send_modify(|s| {
-                    s.terminated = true;
-                    s.stops += 1;
-                }),
-                _ = hup.recv() => tx.send_modify(|s| {
-                    s.hangup = true;
-                    s.stops += 1;
-                }),
+                // A signal for runbook is one for its interactive command too, if one runs
+                // (the keyboard's Ctrl-C goes to the command alone: this one was sent).
+                _ = int.recv() => {
+                    runbook_exec::process::signal_foreground(libc::SIGINT);
+                    tx.send_modify(|s| s.interrupts += 1);
+                }
+                _ = term.recv() => {
+                    runbook_exec::process::signal_foreground(libc::SIGTERM);
+                    tx.send_modify(|s| {
+                        s.terminated = true;
+                        s.stops += 1;
+                    });
+                }
+                _ = hup.recv() => {
+                    runbook_exec::process::signal_foreground(libc::SIGHUP);
+                    tx.send_modify(|s| {
+                        s.hangup = true;
+                        s.stops += 1;
+                    });
+                }
                 _ = xfsz.recv() => tracing::warn!("a file size limit was reached (SIGXFSZ)"),
             }
         }
@@ -561,6 +573,8 @@ fn latest_transcript() -> Result<PathBuf, CliError> {
     entries
         .flatten()
         .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+        // An empty file is a name reserved by a run that never started (or starts now).
+        .filter(|e| e.metadata().is_ok_and(|m| m.len() > 0))
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .max()
         .map(|(_, p)| p)

@@ -320,11 +320,16 @@ pub fn run_in_foreground(script: &str, env: &[(String, String)]) -> std::io::Res
         unsafe {
             command.pre_exec(move || {
                 give_terminal(fd, libc::getpid());
+                // Ctrl-Z would stop the command with the terminal in its hands, and no shell
+                // here to resume it: the key does nothing (an ignored signal stays ignored
+                // across exec).
+                libc::signal(libc::SIGTSTP, libc::SIG_IGN);
                 Ok(())
             });
         }
     }
     let mut child = command.spawn()?;
+    FOREGROUND.store(child.id() as i32, std::sync::atomic::Ordering::SeqCst);
     if let Some(tty) = &tty {
         use std::os::fd::AsRawFd;
         // Also from here: whichever of the two runs first, the child has the terminal
@@ -332,11 +337,29 @@ pub fn run_in_foreground(script: &str, env: &[(String, String)]) -> std::io::Res
         give_terminal(tty.as_raw_fd(), child.id() as i32);
     }
     let status = child.wait();
+    FOREGROUND.store(0, std::sync::atomic::Ordering::SeqCst);
     if let Some(tty) = &tty {
         use std::os::fd::AsRawFd;
         give_terminal(tty.as_raw_fd(), own_process_group());
     }
     Ok(exit_code(status?))
+}
+
+/// The process group of the `interactive: true` command running now, 0 when none.
+static FOREGROUND: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Passes a signal that stops runbook (SIGTERM, SIGHUP, a SIGINT sent to its pid) on to the
+/// `interactive: true` command running in its own process group, if one is: the run stops,
+/// so the command does too, rather than being left running where nothing would find it.
+#[allow(unsafe_code, reason = "killpg through libc")]
+pub fn signal_foreground(signal: i32) {
+    let pgid = FOREGROUND.load(std::sync::atomic::Ordering::SeqCst);
+    if pgid > 1 {
+        // SAFETY: a plain libc call; a group that is gone makes it fail harmlessly.
+        unsafe {
+            libc::killpg(pgid, signal);
+        }
+    }
 }
 
 /// Makes `pgid` the foreground process group of the terminal `fd`. A process outside the

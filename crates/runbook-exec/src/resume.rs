@@ -34,6 +34,15 @@ impl Replay {
         self.done.get_mut(path)?.pop_front()
     }
 
+    /// The record of `path` finished in `visit`, if it is the next one left of that path.
+    pub fn take_visit(&mut self, path: &str, visit: u32) -> Option<StepFinished> {
+        let queue = self.done.get_mut(path)?;
+        if queue.front()?.visit != visit {
+            return None;
+        }
+        queue.pop_front()
+    }
+
     /// How many finished visits are left to replay.
     pub fn len(&self) -> usize {
         self.done.values().map(VecDeque::len).sum()

@@ -461,6 +461,21 @@ impl<'a> Validator<'a> {
             );
             return None;
         }
+        if step.capture.contains_key(name) || step.inputs.contains_key(name) {
+            self.out.push(
+                Diagnostic::error(
+                    "reserved-name",
+                    self.src,
+                    loc,
+                    format!(
+                        "step `{}` captures or asks `{name}`, the name of its item",
+                        step.id.value
+                    ),
+                )
+                .with_hint("name the item with `as:`, or the capture, differently"),
+            );
+            return None;
+        }
         if self.declared.contains(name) {
             self.out.push(
                 Diagnostic::error(

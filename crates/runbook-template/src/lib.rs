@@ -136,6 +136,22 @@ impl Object for Placeholder {
         true
     }
 
+    /// A field of a value `plan` does not have is not known either: `<item>.name` reads as
+    /// `<item.name>` (a map item, a capture parsed as JSON).
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str().map_or_else(|| key.to_string(), str::to_owned);
+        let text = &self.0;
+        let inner = |open: char, close: char| {
+            text.strip_prefix(open)
+                .and_then(|t| t.strip_suffix(close))
+                .map(|inner| format!("{open}{inner}.{key}{close}"))
+        };
+        let field = inner('<', '>')
+            .or_else(|| inner('⟨', '⟩'))
+            .unwrap_or_else(|| format!("{text}.{key}"));
+        Some(Value::from_object(Placeholder(field)))
+    }
+
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }

@@ -119,6 +119,11 @@ impl Term {
         self.session.send_control('c').expect("send Ctrl-C");
     }
 
+    /// Ctrl-`key` (`'z'` for Ctrl-Z), as the keyboard sends it.
+    pub fn send_control(&mut self, key: char) {
+        self.session.send_control(key).expect("send a control key");
+    }
+
     /// Ctrl-D at the start of a line: the terminal's end of input (a read returns 0).
     pub fn ctrl_d(&mut self) {
         self.session.send_control('d').expect("send Ctrl-D");

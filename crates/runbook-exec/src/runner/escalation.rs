@@ -162,7 +162,7 @@ struct PendingRung {
     due: Duration,
     spec: Arc<crate::program::Rung>,
     ladder: Arc<LadderInfo>,
-    /// Why its `when` could not be evaluated, when it pages anyway.
+    /// Why its `when` could not be evaluated last time (said once on the log).
     undecided: Option<String>,
 }
 
@@ -331,8 +331,9 @@ impl Clock {
     }
 
     /// Whether a due rung's `when` holds now. A name the run has not learned yet (the
-    /// operator has not answered) is not an error: the rung waits. Any other error (a
-    /// value of the wrong type) would hold the rung forever: it pages, and says why.
+    /// operator has not answered) is not an error: the rung waits. Any other error (a value
+    /// of the wrong type: maybe a step that has not run yet, maybe a mistake) holds it too,
+    /// and is said once, on the run's log, so a rung never waits unseen.
     fn applies(&self, p: &mut PendingRung) -> bool {
         let Some(when) = &p.spec.when else {
             return true;
@@ -345,9 +346,16 @@ impl Clock {
                 false
             }
             Err(err) => {
-                tracing::warn!(rung = ?p.rung, error = %err.message, "escalation `when` cannot be evaluated: paging");
+                if p.undecided.is_none() {
+                    tracing::warn!(
+                        "escalation rung {} (after {}) waits: its `when` cannot be evaluated yet: {}",
+                        p.rung.index + 1,
+                        p.spec.after_text,
+                        err.message
+                    );
+                }
                 p.undecided = Some(err.message);
-                true
+                false
             }
         }
     }
@@ -379,10 +387,6 @@ impl Clock {
                 "{title} unresolved after {}",
                 runbook_transcript::time::format_duration(p.due)
             ),
-        };
-        let message = match &p.undecided {
-            Some(why) => format!("{message} (its `when` could not be evaluated: {why})"),
-            None => message,
         };
         self.fired.insert(p.rung.clone());
         self.deliver(Page {

@@ -71,8 +71,12 @@ impl Scope {
                 return report;
             }
             captures.extend(report.captures);
-            stdout.push_str(&report.stdout);
-            stderr.push_str(&report.stderr);
+            for (all, one) in [(&mut stdout, &report.stdout), (&mut stderr, &report.stderr)] {
+                if !one.is_empty() {
+                    all.push_str(one);
+                    all.push('\n');
+                }
+            }
             tally.count(number, report.outcome, report.message);
             if report.outcome == Outcome::Failed && stops_at_failure {
                 break;
@@ -80,8 +84,9 @@ impl Scope {
         }
         let mut report = tally.report(items.len());
         report.captures = captures;
-        report.stdout = stdout;
-        report.stderr = stderr;
+        // One after the other, a line each at least, kept as any step's output is.
+        report.stdout = super::judge::head(&stdout);
+        report.stderr = super::judge::head(&stderr);
         report
     }
 
@@ -121,7 +126,8 @@ pub(crate) fn items_of(value: &TemplateValue) -> Result<Vec<Value>, &'static str
             .filter(|l| !l.is_empty())
             .map(|l| Value::String(l.to_owned()))
             .collect()),
-        ValueKind::Undefined | ValueKind::None => Ok(Vec::new()),
+        ValueKind::None => Ok(Vec::new()),
+        ValueKind::Undefined => Err("undefined"),
         ValueKind::Map => Err("a map"),
         ValueKind::Number => Err("a number"),
         ValueKind::Bool => Err("a boolean"),
@@ -130,7 +136,7 @@ pub(crate) fn items_of(value: &TemplateValue) -> Result<Vec<Value>, &'static str
 }
 
 /// Whether an expression reads `name`.
-fn reads(expression: &str, name: &str) -> bool {
+pub(super) fn reads(expression: &str, name: &str) -> bool {
     runbook_template::analyze_expression(expression).map_or(true, |names| names.contains(name))
 }
 

@@ -287,6 +287,21 @@ impl Scope {
     /// A step the transcript shows finished: what it learned becomes known again.
     fn restore(&self, idx: StepIdx, done: StepFinished) -> StepReport {
         tracing::debug!(step = %done.step, outcome = done.outcome.as_str(), "replayed");
+        // A replayed `for_each` step takes its repetitions' records of the same visit too:
+        // what they were told becomes known again, and a later visit runs its own items.
+        if self.iteration_of(idx).is_none() && self.program.node(idx).step.for_each.is_some() {
+            let path = self.path(idx);
+            for n in 1.. {
+                let taken = self
+                    .shared
+                    .replay
+                    .lock()
+                    .expect("replay lock")
+                    .take_visit(&format!("{path}[{n}]"), done.visit);
+                let Some(repetition) = taken else { break };
+                self.learn(idx, &repetition.captures, &repetition.inputs);
+            }
+        }
         self.learn(idx, &done.captures, &done.inputs);
         self.known.finished(
             &self.program.node(idx).step.id,
@@ -298,11 +313,14 @@ impl Scope {
                 duration: done.duration_ms as f64 / 1000.0,
             },
         );
-        self.shared.outcomes.lock().expect("lock").push((
-            done.step.clone(),
-            done.outcome,
-            done.duration_ms,
-        ));
+        // A repetition is part of its step, which the run's step counts count once.
+        if self.iteration_of(idx).is_none() {
+            self.shared.outcomes.lock().expect("lock").push((
+                done.step.clone(),
+                done.outcome,
+                done.duration_ms,
+            ));
+        }
         self.shared.escalator.learned();
         let mut report = StepReport::new(done.outcome);
         report.message = done.message;
@@ -377,7 +395,10 @@ impl Scope {
                 return self.for_each_step(idx, visit).await;
             }
         }
+        // In a repetition, a `when` that does not read the item was decided once, before it.
         if let Some(when) = &node.step.when
+            && (self.iteration_of(idx).is_none()
+                || super::repeat::reads(when, node.step.item_name()))
             && let Some(skipped) = self.unless(when, "")
         {
             return skipped;
