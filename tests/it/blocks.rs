@@ -842,3 +842,50 @@ steps:
         "echo <item.name> <item.port>"
     );
 }
+
+#[test]
+fn the_items_of_a_secret_list_are_masked_one_by_one() {
+    let sb = Sandbox::new();
+    let inv = sb.inventory(
+        "inv.yaml",
+        "vars:\n  keys: [key-alpha-123456, key-beta-654321]\nsecrets: [keys]\n",
+    );
+    let pb = sb.playbook(
+        "pb.yaml",
+        "for-each-secret",
+        r#"
+vars:
+  keys: []
+steps:
+  - id: rotate
+    for_each: keys
+    as: key
+    run: echo "rotating {{ key }}"
+"#,
+    );
+    let r = sb.run(&pb, &["-i", inv.to_str().unwrap()]);
+    r.assert_code(0);
+    assert_eq!(r.finished("rotate")["message"], "2 items: 2 ok");
+    let plan = sb.output(&["plan", "pb.yaml", "-i", "inv.yaml", "--format", "json"]);
+    plan.expect_code(0);
+    let report = sb.report(&r.transcript, "markdown");
+    for (what, text) in [
+        (
+            "transcript",
+            std::fs::read_to_string(&r.transcript).unwrap(),
+        ),
+        ("output", format!("{}{}", r.stdout, r.stderr)),
+        ("plan", plan.stdout.clone()),
+        ("report", report.stdout.clone()),
+    ] {
+        for secret in ["key-alpha-123456", "key-beta-654321"] {
+            assert!(!text.contains(secret), "{what} shows {secret}:\n{text}");
+        }
+    }
+    assert!(
+        r.started("rotate[1]")[0]["name"]
+            .as_str()
+            .unwrap()
+            .contains("***")
+    );
+}

@@ -943,7 +943,9 @@ impl<'a> Planner<'a> {
                 let mut redactor = outer.cloned().unwrap_or_default();
                 for name in &vars.secret_names {
                     if let Some(value) = vars.values.get(name) {
-                        redactor.add(&value_text(value));
+                        for text in crate::redact::secret_texts(value) {
+                            redactor.add(&text);
+                        }
                     }
                 }
                 redactor

@@ -51,6 +51,33 @@ fn replace_words(text: &str, word: &str) -> String {
 /// empty line is not a secret, and masking it everywhere would garble all output.
 const MIN_LINE: usize = 8;
 
+/// Elements of a secret list or map shorter than this are not masked on their own (an `a`
+/// or a `true` is no secret, and masking it everywhere would garble all output).
+const MIN_LEAF: usize = 6;
+
+/// The texts of a secret value to mask: the whole of it, and for a list or a map each text or
+/// number inside it (what a `for_each` over it, or `{{ keys[0] }}`, shows one at a time).
+pub fn secret_texts(value: &serde_json::Value) -> Vec<String> {
+    fn leaves(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Array(items) => items.iter().for_each(|v| leaves(v, out)),
+            serde_json::Value::Object(map) => map.values().for_each(|v| leaves(v, out)),
+            serde_json::Value::String(text) if text.chars().count() >= MIN_LEAF => {
+                out.push(text.clone());
+            }
+            serde_json::Value::Number(n) if n.to_string().len() >= MIN_LEAF => {
+                out.push(n.to_string());
+            }
+            _ => {}
+        }
+    }
+    let mut out = vec![crate::vars::value_text(value)];
+    if value.is_array() || value.is_object() {
+        leaves(value, &mut out);
+    }
+    out
+}
+
 impl Redactor {
     /// Adds a secret with every spelling of it the engine or a common tool produces.
     pub fn add(&mut self, secret: &str) {

@@ -290,7 +290,9 @@ impl Vars {
         let mut redactor = Redactor::default();
         for name in &self.secret_names {
             if let Some(value) = self.values.get(name) {
-                redactor.add(&value_text(value));
+                for text in crate::redact::secret_texts(value) {
+                    redactor.add(&text);
+                }
             }
         }
         for secret in &self.other_secrets {
@@ -343,14 +345,14 @@ pub fn inventory_secrets(inventory: &Inventory) -> Vec<String> {
     for host in inventory.hosts.values() {
         for (name, value) in &host.vars {
             if secret(name) {
-                out.push(value_text(&value.value));
+                out.extend(crate::redact::secret_texts(&value.value));
             }
         }
     }
     for group in inventory.groups.values() {
         for (name, value) in group.vars().into_iter().flatten() {
             if secret(name) {
-                out.push(value_text(value));
+                out.extend(crate::redact::secret_texts(value));
             }
         }
     }
