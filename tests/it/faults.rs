@@ -29,10 +29,12 @@ steps:
   - id: child
     playbook: child.yaml
   - id: poll
+    # The effects file is the counter: one append is the visit's only act, so a visit killed
+    # before it leaves no trace (with a counter file of its own, a kill between writing the
+    # counter and the effect lost `poll-3` for good).
     run: |
-      n=$(( $(cat polls 2>/dev/null || echo 0) + 1 ))
+      n=$(( $(cat effects 2>/dev/null | grep -c '^poll-') + 1 ))
       sleep 0.03
-      echo $n > polls
       echo poll-$n >> effects
       [ $n -ge 3 ]
     max_visits: 5
