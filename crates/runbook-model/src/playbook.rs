@@ -823,6 +823,11 @@ impl Step {
         out
     }
 
+    /// The keywords of every action field that is set (`run`, `block`, ...).
+    pub fn action_keywords(&self) -> Vec<&'static str> {
+        self.actions().iter().map(Action::keyword).collect()
+    }
+
     /// The single action of a validated step.
     pub fn action(&self) -> Option<Action<'_>> {
         self.actions().into_iter().next()

@@ -317,13 +317,12 @@ impl<'a> Validator<'a> {
     /// A `block:` (since format 1.1): its `when`, nothing else of a step's, and its steps.
     fn block(&mut self, spanned: &'a Spanned<Step>, children: &'a [Spanned<Step>]) {
         let step = &spanned.value;
-        if step.actions().len() > 1 {
-            let names: Vec<_> = step
-                .actions()
-                .iter()
-                .map(super::playbook::Action::keyword)
-                .filter(|k| *k != "block")
-                .collect();
+        let names: Vec<_> = step
+            .action_keywords()
+            .into_iter()
+            .filter(|k| *k != "block")
+            .collect();
+        if !names.is_empty() {
             self.out.push(
                 Diagnostic::error(
                     "many-actions",
@@ -497,8 +496,8 @@ impl<'a> Validator<'a> {
 
     fn step_body(&mut self, spanned: &'a Spanned<Step>) {
         let step = &spanned.value;
-        let actions = step.actions();
-        match actions.len() {
+        let names = step.action_keywords();
+        match names.len() {
             0 => self.out.push(
                 Diagnostic::error(
                     "no-action",
@@ -512,10 +511,6 @@ impl<'a> Validator<'a> {
             ),
             1 => {}
             _ => {
-                let names: Vec<_> = actions
-                    .iter()
-                    .map(super::playbook::Action::keyword)
-                    .collect();
                 self.out.push(
                     Diagnostic::error(
                         "many-actions",

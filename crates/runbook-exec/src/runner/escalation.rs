@@ -162,8 +162,8 @@ struct PendingRung {
     due: Duration,
     spec: Arc<crate::program::Rung>,
     ladder: Arc<LadderInfo>,
-    /// Why its `when` could not be evaluated last time (said once on the log).
-    undecided: Option<String>,
+    /// Whether the log already said that its `when` cannot be evaluated (it says so once).
+    warned: bool,
 }
 
 /// The state of the clock's task.
@@ -280,7 +280,7 @@ impl Clock {
                 due: spec.due(repeat),
                 spec: Arc::new(spec),
                 ladder: info.clone(),
-                undecided: None,
+                warned: false,
             });
         }
         self.fire_due();
@@ -305,7 +305,7 @@ impl Clock {
                     due: p.spec.due(repeat),
                     spec: p.spec.clone(),
                     ladder: p.ladder.clone(),
-                    undecided: None,
+                    warned: false,
                 });
             }
             let mut p = p;
@@ -346,7 +346,7 @@ impl Clock {
                 false
             }
             Err(err) => {
-                if p.undecided.is_none() {
+                if !p.warned {
                     tracing::warn!(
                         "escalation rung {} (after {}) waits: its `when` cannot be evaluated yet: {}",
                         p.rung.index + 1,
@@ -354,7 +354,7 @@ impl Clock {
                         err.message
                     );
                 }
-                p.undecided = Some(err.message);
+                p.warned = true;
                 false
             }
         }

@@ -33,8 +33,11 @@ impl Scope {
     pub(super) async fn for_each_step(&self, idx: StepIdx, visit: u32) -> StepReport {
         let step = &self.program.node(idx).step;
         // A `when` that does not read the item is decided once, for all of them.
-        if let Some(when) = &step.when
-            && !reads(when, step.item_name())
+        let when_per_item = step
+            .when
+            .as_ref()
+            .is_some_and(|when| reads(when, step.item_name()));
+        if let Some(when) = step.when.as_ref().filter(|_| !when_per_item)
             && let Some(skipped) = self.unless(when, "")
         {
             return skipped;
@@ -65,7 +68,7 @@ impl Scope {
             if self.shared.should_stop() {
                 return StepReport::stopped();
             }
-            let repetition = self.for_item(idx, number, items.len(), item);
+            let repetition = self.for_item(idx, (number, items.len()), item, when_per_item);
             let report = Box::pin(repetition.visit(idx, visit)).await;
             if report.interrupted || report.abort {
                 return report;
@@ -136,7 +139,7 @@ pub(crate) fn items_of(value: &TemplateValue) -> Result<Vec<Value>, &'static str
 }
 
 /// Whether an expression reads `name`.
-pub(super) fn reads(expression: &str, name: &str) -> bool {
+fn reads(expression: &str, name: &str) -> bool {
     runbook_template::analyze_expression(expression).map_or(true, |names| names.contains(name))
 }
 

@@ -45,6 +45,9 @@ pub(super) struct Iteration {
     pub of: usize,
     /// The item as one short line, for people (the journal masks secrets in it).
     pub label: String,
+    /// Whether the step's `when` reads the item: decided per repetition then, else once for
+    /// all of them, before the first.
+    pub when_per_item: bool,
 }
 
 impl Scope {
@@ -65,7 +68,13 @@ impl Scope {
 
     /// The scope of one repetition of the `for_each` step `idx`: the same playbook instance,
     /// which sees the item under its name.
-    pub(super) fn for_item(&self, idx: StepIdx, number: usize, of: usize, item: &Value) -> Scope {
+    pub(super) fn for_item(
+        &self,
+        idx: StepIdx,
+        (number, of): (usize, usize),
+        item: &Value,
+        when_per_item: bool,
+    ) -> Scope {
         let name = self.program.node(idx).step.item_name();
         Scope {
             shared: self.shared.clone(),
@@ -81,6 +90,7 @@ impl Scope {
                 number,
                 of,
                 label: item_label(item),
+                when_per_item,
             }),
         }
     }
@@ -397,8 +407,7 @@ impl Scope {
         }
         // In a repetition, a `when` that does not read the item was decided once, before it.
         if let Some(when) = &node.step.when
-            && (self.iteration_of(idx).is_none()
-                || super::repeat::reads(when, node.step.item_name()))
+            && self.iteration_of(idx).is_none_or(|it| it.when_per_item)
             && let Some(skipped) = self.unless(when, "")
         {
             return skipped;
